@@ -1,0 +1,103 @@
+package prereg
+
+import "time"
+
+// Token is an admin API token as stored: never the secret, only its hash
+// (kept by the store) and what it may do.
+type Token struct {
+	ID             string     `json:"id"`
+	Name           string     `json:"name"`
+	OrganizationID string     `json:"organization_id"`
+	ReadOnly       bool       `json:"read_only"`
+	CreatedAt      time.Time  `json:"created_at"`
+	LastUsedAt     *time.Time `json:"last_used_at"`
+}
+
+// Principal is the caller of the admin API, after authentication.
+type Principal struct {
+	// TokenID names the caller in the audit trail ("bootstrap" for the
+	// configured admin token, "cli" for the CLI on the file).
+	TokenID        string
+	OrganizationID string // empty: tenant-wide
+	ReadOnly       bool
+}
+
+// TenantWide reports whether p may see every organization.
+func (p Principal) TenantWide() bool { return p.OrganizationID == "" }
+
+// CanSee reports whether p may read records of organizationID. A limited
+// principal is answered not_found for anything else, so it cannot even learn
+// that another organization's record exists.
+func (p Principal) CanSee(organizationID string) bool {
+	return p.OrganizationID == "" || p.OrganizationID == organizationID
+}
+
+// CheckWrite returns a Forbidden error unless p may write records of
+// organizationID.
+func (p Principal) CheckWrite(organizationID string) error {
+	if p.ReadOnly {
+		return Errorf(Forbidden, "this token is read-only")
+	}
+	if !p.CanSee(organizationID) {
+		if organizationID == "" {
+			return Errorf(Forbidden, "this token is limited to organization %s and cannot write tenant-wide registrations", p.OrganizationID)
+		}
+		return Errorf(Forbidden, "this token is limited to organization %s", p.OrganizationID)
+	}
+	return nil
+}
+
+// CheckTenantAdmin returns Forbidden unless p is a tenant-wide read-write
+// principal, the only kind that manages tokens and takes backups.
+func (p Principal) CheckTenantAdmin() error {
+	if p.ReadOnly || p.OrganizationID != "" {
+		return Errorf(Forbidden, "this needs a tenant-wide read-write token")
+	}
+	return nil
+}
+
+// AuditAction names what an audit entry records (CONTRACT §3).
+type AuditAction string
+
+// The audit actions of CONTRACT §3.
+const (
+	AuditCreated      AuditAction = "created"
+	AuditUpdated      AuditAction = "updated"
+	AuditRevoked      AuditAction = "revoked"
+	AuditImported     AuditAction = "imported"
+	AuditGranted      AuditAction = "granted"
+	AuditSynced       AuditAction = "synced"
+	AuditTokenCreated AuditAction = "token_created"
+	AuditTokenRevoked AuditAction = "token_revoked"
+	AuditBackup       AuditAction = "backup"
+	AuditErased       AuditAction = "erased"
+)
+
+// AuditEntry is one line of the audit trail. Summaries never hold a full
+// email address, so erasure need not rewrite them.
+type AuditEntry struct {
+	ID             string      `json:"id"`
+	At             time.Time   `json:"at"`
+	Actor          string      `json:"actor"`
+	Action         AuditAction `json:"action"`
+	OrganizationID string      `json:"organization_id"`
+	RegistrationID string      `json:"registration_id"`
+	Summary        string      `json:"summary"`
+}
+
+// MaskEmail returns a form of an address safe for logs and audit summaries:
+// the first character of the local part and the domain ("a***@example.com").
+func MaskEmail(email string) string {
+	email = EmailKey(email)
+	at := -1
+	for i := len(email) - 1; i >= 0; i-- {
+		if email[i] == '@' {
+			at = i
+			break
+		}
+	}
+	if at <= 0 {
+		return "***"
+	}
+	return email[:1] + "***" + email[at:]
+}

@@ -1,0 +1,155 @@
+package prereg
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Status is where a registration is in its life.
+type Status string
+
+// The statuses of CONTRACT §1. Expired is never stored: it is a pending
+// registration whose expiry has passed, computed at read time.
+const (
+	StatusPending Status = "pending"
+	StatusGranted Status = "granted"
+	StatusRevoked Status = "revoked"
+	StatusExpired Status = "expired"
+)
+
+// ValidStatus reports whether s names a status a caller may filter on.
+func ValidStatus(s Status) bool {
+	switch s {
+	case StatusPending, StatusGranted, StatusRevoked, StatusExpired:
+		return true
+	}
+	return false
+}
+
+// SyncState says whether a grant's roles were written into Auth0.
+type SyncState string
+
+// Sync states of CONTRACT §8; empty when Auth0 sync is not configured.
+const (
+	SyncNone    SyncState = ""
+	SyncPending SyncState = "pending"
+	SyncDone    SyncState = "done"
+	SyncFailed  SyncState = "failed"
+)
+
+// Registration is one pre-registered role assignment (CONTRACT §1).
+type Registration struct {
+	ID             string     `json:"id"`
+	Email          string     `json:"email"`
+	OrganizationID string     `json:"organization_id"`
+	Roles          []string   `json:"roles"`
+	Connection     string     `json:"connection"`
+	ExpiresAt      *time.Time `json:"expires_at"`
+	Status         Status     `json:"status"`
+	GrantedTo      string     `json:"granted_to"`
+	GrantedAt      *time.Time `json:"granted_at"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	Source         string     `json:"source"`
+	Sync           SyncState  `json:"sync,omitempty"`
+	SyncError      string     `json:"sync_error,omitempty"`
+}
+
+// EmailKey is the form an address is matched by: trimmed and lower-cased.
+func EmailKey(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// RegistrationID derives the stable, opaque ID of the (organization, email)
+// pair, so writing the same pair again always addresses the same record.
+func RegistrationID(organizationID, email string) string {
+	h := sha256.Sum256([]byte(organizationID + "\x00" + EmailKey(email)))
+	return "reg_" + idEncoding.EncodeToString(h[:15])
+}
+
+// EffectiveStatus is the status as callers see it at time now: a pending
+// registration past its expiry reads as expired.
+func (r *Registration) EffectiveStatus(now time.Time) Status {
+	if r.Status == StatusPending && r.ExpiresAt != nil && !now.Before(*r.ExpiresAt) {
+		return StatusExpired
+	}
+	return r.Status
+}
+
+// View returns a copy with the status computed for time now, ready to show.
+func (r Registration) View(now time.Time) Registration {
+	r.Status = r.EffectiveStatus(now)
+	return r
+}
+
+// Change says what a write did to the store.
+type Change string
+
+// The results of a write; Conflict writes nothing.
+const (
+	Created   Change = "created"
+	Updated   Change = "updated"
+	Unchanged Change = "unchanged"
+	Rejected  Change = "rejected"
+)
+
+// Apply computes the record that writing in (already normalised and valid)
+// over existing (nil when there is none) produces at time now, following
+// CONTRACT §1: a write replaces roles, connection and expiry; a revoked or
+// expired record is reopened; a granted one is never reopened, so a
+// different write is a conflict and an identical one is unchanged.
+func Apply(existing *Registration, in Input, source string, now time.Time) (Registration, Change, error) {
+	if existing == nil {
+		r := Registration{
+			ID:             RegistrationID(in.OrganizationID, in.Email),
+			Email:          in.Email,
+			OrganizationID: in.OrganizationID,
+			Roles:          slices.Clone(in.Roles),
+			Connection:     in.Connection,
+			ExpiresAt:      in.ExpiresAt,
+			Status:         StatusPending,
+			CreatedAt:      now,
+			UpdatedAt:      now,
+			Source:         source,
+		}
+		return r, Created, nil
+	}
+	r := *existing
+	same := slices.Equal(r.Roles, in.Roles) && r.Connection == in.Connection && timeEqual(r.ExpiresAt, in.ExpiresAt)
+	switch r.EffectiveStatus(now) {
+	case StatusGranted:
+		if same {
+			return r, Unchanged, nil
+		}
+		return r, Rejected, Errorf(Conflict, "registration %s is already granted to a user; revoke it with force before changing it", r.ID)
+	case StatusPending:
+		if same && r.Email == in.Email {
+			return r, Unchanged, nil
+		}
+	}
+	// Revoked, expired, or a pending one that differs: (re)open as pending.
+	r.Email = in.Email
+	r.Roles = slices.Clone(in.Roles)
+	r.Connection = in.Connection
+	r.ExpiresAt = in.ExpiresAt
+	r.Status = StatusPending
+	r.GrantedTo = ""
+	r.GrantedAt = nil
+	r.Sync = SyncNone
+	r.SyncError = ""
+	r.UpdatedAt = now
+	r.Source = source
+	return r, Updated, nil
+}
+
+func timeEqual(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
