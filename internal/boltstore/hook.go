@@ -1,0 +1,202 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// LoginResult is the hook's answer plus the sync jobs the claim enqueued,
+// which the caller may try to run at once.
+type LoginResult struct {
+	prereg.HookResult
+	Jobs []prereg.SyncJob
+}
+
+// Login decides a login (CONTRACT §2). verified is the email_verified the
+// service acts on (the request's, or true for a trusted connection).
+//
+// A read transaction decides first: most logins claim nothing, and they
+// never wait for the writer. Only when something is claimable does a write
+// transaction run, which re-checks every candidate, so two logins racing
+// for one registration produce exactly one owner. The answer is built from
+// what that transaction committed, after it returned.
+func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (LoginResult, error) {
+	var (
+		grants    []prereg.Registration
+		claimable []string
+	)
+	email := prereg.EmailKey(l.Email)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		t := newRegTx(tx)
+		var err error
+		if grants, err = userGrants(t, l.UserID); err != nil {
+			return err
+		}
+		if email == "" {
+			return nil
+		}
+		claimable, err = claimableIDs(t, email, l, s.now())
+		return err
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	switch {
+	case len(claimable) > 0 && verified:
+		return s.claim(ctx, l, verified, claimable)
+	case len(grants) > 0:
+		return LoginResult{HookResult: prereg.Result(prereg.OutcomeAlreadyGranted, verified, grants, l.OrganizationID)}, nil
+	case len(claimable) > 0:
+		return LoginResult{HookResult: prereg.Result(prereg.OutcomeEmailUnverified, verified, nil, l.OrganizationID)}, nil
+	}
+	return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
+}
+
+func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, ids []string) (LoginResult, error) {
+	var (
+		claimed int
+		grants  []prereg.Registration
+		jobs    []prereg.SyncJob
+	)
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
+		// Batch may run this again on its own: start from nothing.
+		claimed, grants, jobs = 0, nil, nil
+		t := newRegTx(tx)
+		now := s.now().UTC()
+		sync := prereg.SyncNone
+		if s.opts.SyncEnabled {
+			sync = prereg.SyncPending
+		}
+		for _, id := range ids {
+			r, err := t.get(id)
+			if err != nil {
+				return err
+			}
+			if r == nil || !prereg.Claimable(r, l, now) {
+				continue // lost a race, revoked or expired meanwhile
+			}
+			old := *r
+			prereg.Claim(r, l.UserID, now, sync)
+			if err := t.put(&old, r); err != nil {
+				return err
+			}
+			claimed++
+			if s.opts.SyncEnabled {
+				job, err := enqueue(tx, prereg.SyncJob{Kind: prereg.JobGrant, RegistrationID: r.ID, UserID: l.UserID, OrganizationID: r.OrganizationID, Roles: r.Roles}, now)
+				if err != nil {
+					return err
+				}
+				jobs = append(jobs, job)
+			}
+			summary := fmt.Sprintf("granted to %s with roles %s", l.UserID, strings.Join(r.Roles, "|"))
+			if err := addAudit(tx, now, "hook", prereg.AuditGranted, r.OrganizationID, r.ID, summary); err != nil {
+				return err
+			}
+		}
+		var err error
+		grants, err = userGrants(t, l.UserID)
+		return err
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	outcome := prereg.OutcomeGranted
+	if claimed == 0 {
+		outcome = prereg.OutcomeNoMatch
+		if len(grants) > 0 {
+			outcome = prereg.OutcomeAlreadyGranted
+		}
+	}
+	return LoginResult{HookResult: prereg.Result(outcome, verified, grants, l.OrganizationID), Jobs: jobs}, nil
+}
+
+// GrantTo claims one registration for userID outside a login (reconcile).
+// It refuses anything that is not pending.
+func (s *Store) GrantTo(ctx context.Context, registrationID, userID string) (prereg.Registration, []prereg.SyncJob, error) {
+	var out prereg.Registration
+	var jobs []prereg.SyncJob
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		jobs = nil
+		t := newRegTx(tx)
+		r, err := t.get(registrationID)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return prereg.Errorf(prereg.NotFound, "no registration %s", prereg.Truncate(registrationID))
+		}
+		now := s.now().UTC()
+		if r.EffectiveStatus(now) != prereg.StatusPending {
+			return prereg.Errorf(prereg.Conflict, "registration %s is %s, not pending", r.ID, r.EffectiveStatus(now))
+		}
+		old := *r
+		sync := prereg.SyncNone
+		if s.opts.SyncEnabled {
+			sync = prereg.SyncPending
+		}
+		prereg.Claim(r, userID, now, sync)
+		if err := t.put(&old, r); err != nil {
+			return err
+		}
+		if s.opts.SyncEnabled {
+			job, err := enqueue(tx, prereg.SyncJob{Kind: prereg.JobGrant, RegistrationID: r.ID, UserID: userID, OrganizationID: r.OrganizationID, Roles: r.Roles}, now)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, job)
+		}
+		out = *r
+		return addAudit(tx, now, "reconcile", prereg.AuditGranted, r.OrganizationID, r.ID, "granted to "+userID+" by reconcile")
+	})
+	return out, jobs, err
+}
+
+// UserGrants returns every registration granted to userID.
+func (s *Store) UserGrants(ctx context.Context, userID string) ([]prereg.Registration, error) {
+	var out []prereg.Registration
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		out, err = userGrants(newRegTx(tx), userID)
+		return err
+	})
+	return out, err
+}
+
+func userGrants(t *regTx, userID string) ([]prereg.Registration, error) {
+	var out []prereg.Registration
+	prefix := key(userID, "")
+	c := t.user.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		r, err := t.get(string(k[len(prefix):]))
+		if err != nil {
+			return nil, err
+		}
+		if r != nil && r.Status == prereg.StatusGranted && r.GrantedTo == userID {
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+func claimableIDs(t *regTx, email string, l prereg.Login, now time.Time) ([]string, error) {
+	var out []string
+	prefix := key(email, "")
+	c := t.email.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		r, err := t.get(string(k[len(prefix):]))
+		if err != nil {
+			return nil, err
+		}
+		if r != nil && prereg.Claimable(r, l, now) {
+			out = append(out, r.ID)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,508 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// regTx bundles the buckets a registration write touches, so one write
+// updates the record and every index in the same transaction.
+type regTx struct {
+	tx                                         *bolt.Tx
+	regs, email, user, org, status, exp, count *bolt.Bucket
+}
+
+func newRegTx(tx *bolt.Tx) *regTx {
+	return &regTx{
+		tx: tx, regs: tx.Bucket(bRegs), email: tx.Bucket(bByEmail), user: tx.Bucket(bByUser),
+		org: tx.Bucket(bByOrg), status: tx.Bucket(bByStatus), exp: tx.Bucket(bByExpiry), count: tx.Bucket(bCounts),
+	}
+}
+
+func (t *regTx) get(id string) (*prereg.Registration, error) {
+	var r prereg.Registration
+	ok, err := getJSON(t.regs, []byte(id), &r)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func expiryKey(at time.Time, id string) []byte {
+	k := make([]byte, 8, 9+len(id))
+	binary.BigEndian.PutUint64(k, uint64(at.Unix()))
+	k = append(k, 0)
+	return append(k, id...)
+}
+
+// put writes r over old (nil for a new record), keeping the indexes and
+// counters in step. Statuses stored are pending, granted and revoked.
+func (t *regTx) put(old *prereg.Registration, r *prereg.Registration) error {
+	if old != nil {
+		if err := t.unindex(old); err != nil {
+			return err
+		}
+	}
+	if err := putJSON(t.regs, []byte(r.ID), r); err != nil {
+		return err
+	}
+	return t.index(r)
+}
+
+func (t *regTx) index(r *prereg.Registration) error {
+	st := string(r.Status)
+	puts := []struct {
+		b *bolt.Bucket
+		k []byte
+		v []byte
+	}{
+		{t.email, key(prereg.EmailKey(r.Email), r.ID), nil},
+		{t.org, key(r.OrganizationID, st, r.ID), nil},
+		{t.status, key(st, r.ID), nil},
+	}
+	if r.Status == prereg.StatusGranted {
+		puts = append(puts, struct {
+			b    *bolt.Bucket
+			k, v []byte
+		}{t.user, key(r.GrantedTo, r.ID), nil})
+	}
+	if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
+		puts = append(puts, struct {
+			b    *bolt.Bucket
+			k, v []byte
+		}{t.exp, expiryKey(*r.ExpiresAt, r.ID), []byte(r.OrganizationID)})
+	}
+	for _, p := range puts {
+		v := p.v
+		if v == nil {
+			v = []byte{}
+		}
+		if err := p.b.Put(p.k, v); err != nil {
+			return err
+		}
+	}
+	return t.addCount(r.OrganizationID, r.Status, 1)
+}
+
+func (t *regTx) unindex(r *prereg.Registration) error {
+	st := string(r.Status)
+	dels := []struct {
+		b *bolt.Bucket
+		k []byte
+	}{
+		{t.email, key(prereg.EmailKey(r.Email), r.ID)},
+		{t.org, key(r.OrganizationID, st, r.ID)},
+		{t.status, key(st, r.ID)},
+	}
+	if r.Status == prereg.StatusGranted {
+		dels = append(dels, struct {
+			b *bolt.Bucket
+			k []byte
+		}{t.user, key(r.GrantedTo, r.ID)})
+	}
+	if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
+		dels = append(dels, struct {
+			b *bolt.Bucket
+			k []byte
+		}{t.exp, expiryKey(*r.ExpiresAt, r.ID)})
+	}
+	for _, d := range dels {
+		if err := d.b.Delete(d.k); err != nil {
+			return err
+		}
+	}
+	return t.addCount(r.OrganizationID, r.Status, -1)
+}
+
+func (t *regTx) delete(r *prereg.Registration) error {
+	if err := t.unindex(r); err != nil {
+		return err
+	}
+	return t.regs.Delete([]byte(r.ID))
+}
+
+func (t *regTx) addCount(org string, st prereg.Status, d int64) error {
+	k := key(org, string(st))
+	var n int64
+	if v := t.count.Get(k); v != nil {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	n += d
+	if n <= 0 {
+		return t.count.Delete(k)
+	}
+	return t.count.Put(k, be64(uint64(n)))
+}
+
+// Get returns one registration as it reads now (expired computed).
+func (s *Store) Get(ctx context.Context, id string) (prereg.Registration, error) {
+	var out prereg.Registration
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		r, err := newRegTx(tx).get(id)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return prereg.Errorf(prereg.NotFound, "no registration %s", prereg.Truncate(id))
+		}
+		out = r.View(s.now())
+		return nil
+	})
+	return out, err
+}
+
+// Put creates or updates one registration (CONTRACT §1); in must be
+// normalised and valid. A write that conflicts with a granted record
+// returns a Conflict error and the stored record.
+func (s *Store) Put(ctx context.Context, in prereg.Input, source, actor string) (prereg.Registration, prereg.Change, error) {
+	var (
+		out    prereg.Registration
+		change prereg.Change
+	)
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		r, c, err := s.apply(newRegTx(tx), in, source, actor, true, false)
+		out, change = r, c
+		return err
+	})
+	if err != nil && prereg.ErrorCode(err) == prereg.Conflict {
+		return out.View(s.now()), prereg.Rejected, err
+	}
+	return out.View(s.now()), change, err
+}
+
+// apply performs one write inside t. A conflict is returned as an error but
+// leaves the transaction usable (nothing was written for that item).
+func (s *Store) apply(t *regTx, in prereg.Input, source, actor string, audit, dryRun bool) (prereg.Registration, prereg.Change, error) {
+	now := s.now().UTC()
+	id := prereg.RegistrationID(in.OrganizationID, in.Email)
+	old, err := t.get(id)
+	if err != nil {
+		return prereg.Registration{}, "", err
+	}
+	r, change, err := prereg.Apply(old, in, source, now)
+	if err != nil || dryRun || change == prereg.Unchanged {
+		return r, change, err
+	}
+	if err := t.put(old, &r); err != nil {
+		return r, change, err
+	}
+	if audit {
+		action := prereg.AuditCreated
+		if change == prereg.Updated {
+			action = prereg.AuditUpdated
+		}
+		summary := fmt.Sprintf("%s for %s with roles %s", change, prereg.MaskEmail(r.Email), strings.Join(r.Roles, "|"))
+		if err := addAudit(t.tx, now, actor, action, r.OrganizationID, r.ID, summary); err != nil {
+			return r, change, err
+		}
+	}
+	return r, change, nil
+}
+
+// ApplyBatch writes (or, with dryRun, only evaluates) items in one
+// transaction and reports each item's change in input order. Items are
+// written in ID order so the B+tree pages fill sequentially.
+func (s *Store) ApplyBatch(ctx context.Context, items []prereg.Input, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	order := make([]int, len(items))
+	ids := make([]string, len(items))
+	for i := range items {
+		order[i] = i
+		ids[i] = prereg.RegistrationID(items[i].OrganizationID, items[i].Email)
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(ids[a], ids[b]) })
+	results := make([]prereg.WriteResult, len(items))
+	audit := !strings.HasPrefix(source, "import:")
+	fn := func(tx *bolt.Tx) error {
+		t := newRegTx(tx)
+		for _, i := range order {
+			_, change, err := s.apply(t, items[i], source, actor, audit, dryRun)
+			if err != nil && prereg.ErrorCode(err) != prereg.Conflict {
+				return err
+			}
+			results[i] = prereg.WriteResult{ID: ids[i], Change: change, Err: err}
+		}
+		return nil
+	}
+	var err error
+	if dryRun {
+		err = s.view(ctx, fn)
+	} else {
+		err = s.update(ctx, fn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// Revoke revokes a registration and returns it. A granted one needs force
+// (its granted_to is kept for the record, and with Auth0 sync on, a job
+// removes the roles it assigned).
+func (s *Store) Revoke(ctx context.Context, id string, force bool, actor string) (prereg.Registration, []prereg.SyncJob, error) {
+	var (
+		out  prereg.Registration
+		jobs []prereg.SyncJob
+	)
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		jobs = nil
+		t := newRegTx(tx)
+		old, err := t.get(id)
+		if err != nil {
+			return err
+		}
+		if old == nil {
+			return prereg.Errorf(prereg.NotFound, "no registration %s", prereg.Truncate(id))
+		}
+		now := s.now().UTC()
+		out = *old
+		switch old.Status {
+		case prereg.StatusRevoked:
+			out = old.View(now)
+			return nil
+		case prereg.StatusGranted:
+			if !force {
+				return prereg.Errorf(prereg.Conflict, "registration %s is granted to a user; revoke with force=true to take it back", id)
+			}
+			if s.opts.SyncEnabled && old.Sync != prereg.SyncNone {
+				job, err := enqueue(tx, prereg.SyncJob{Kind: prereg.JobRevoke, RegistrationID: id, UserID: old.GrantedTo, OrganizationID: old.OrganizationID, Roles: old.Roles}, now)
+				if err != nil {
+					return err
+				}
+				jobs = append(jobs, job)
+			}
+		}
+		out.Status = prereg.StatusRevoked
+		out.UpdatedAt = now
+		if err := t.put(old, &out); err != nil {
+			return err
+		}
+		summary := "revoked"
+		if old.Status == prereg.StatusGranted {
+			summary = "force-revoked a grant to " + old.GrantedTo
+		}
+		return addAudit(tx, now, actor, prereg.AuditRevoked, out.OrganizationID, id, summary)
+	})
+	return out, jobs, err
+}
+
+// Filter selects registrations for List, Export and Stats.
+type Filter struct {
+	Status         prereg.Status
+	OrganizationID string
+	// OrganizationSet says OrganizationID is a filter even when empty
+	// (tenant-wide registrations only).
+	OrganizationSet bool
+	Email           string // matched on the normalised key
+	Limit           int
+	Cursor          string
+}
+
+// ErrBadCursor is returned for a cursor this store did not produce.
+var errBadCursor = prereg.Errorf(prereg.Invalid, "cursor is not valid; start again without it")
+
+// List returns one page of registrations in a stable order and the cursor
+// of the next page ("" on the last). It walks the narrowest index the
+// filter allows, so a page costs about Limit reads, not a scan.
+func (s *Store) List(ctx context.Context, f Filter) ([]prereg.Registration, string, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	items := make([]prereg.Registration, 0, min(f.Limit, 1000))
+	next := ""
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return s.scan(tx, f, func(r *prereg.Registration, pos []byte) (bool, error) {
+			if len(items) == f.Limit {
+				next = encodeCursor(pos, true)
+				return false, nil
+			}
+			items = append(items, *r)
+			return true, nil
+		})
+	})
+	return items, next, err
+}
+
+// Each calls fn for every registration matching f (Limit and Cursor are
+// ignored), in the List order, inside one read transaction so the result is
+// a consistent snapshot.
+func (s *Store) Each(ctx context.Context, f Filter, fn func(prereg.Registration) error) error {
+	f.Cursor = ""
+	return s.view(ctx, func(tx *bolt.Tx) error {
+		n := 0
+		return s.scan(tx, f, func(r *prereg.Registration, _ []byte) (bool, error) {
+			n++
+			if n%1024 == 0 && ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			return true, fn(*r)
+		})
+	})
+}
+
+// EachPending calls fn for every claimable-by-status registration: pending
+// and not expired.
+func (s *Store) EachPending(ctx context.Context, fn func(prereg.Registration) error) error {
+	return s.Each(ctx, Filter{Status: prereg.StatusPending}, fn)
+}
+
+// scan visits matching records from f.Cursor on; visit gets the record (as
+// it reads now) and the position to resume after it, and returns false to
+// stop. The position is the index key just visited, so paging is stable
+// while records are added or removed elsewhere.
+func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, pos []byte) (bool, error)) error {
+	now := s.now()
+	t := newRegTx(tx)
+	// Stored status to walk: expired lives under pending.
+	stored := f.Status
+	if stored == prereg.StatusExpired {
+		stored = prereg.StatusPending
+	}
+	var (
+		b      *bolt.Bucket
+		prefix []byte
+	)
+	switch {
+	case f.Email != "":
+		b, prefix = t.email, key(prereg.EmailKey(f.Email), "")
+	case f.OrganizationSet && stored != "":
+		b, prefix = t.org, key(f.OrganizationID, string(stored), "")
+	case f.OrganizationSet:
+		b, prefix = t.org, key(f.OrganizationID, "")
+	case stored != "":
+		b, prefix = t.status, key(string(stored), "")
+	default:
+		b, prefix = t.regs, nil
+	}
+	start := prefix
+	if f.Cursor != "" {
+		pos, err := decodeCursor(f.Cursor)
+		if err != nil || !bytes.HasPrefix(pos, prefix) {
+			return errBadCursor
+		}
+		start = append(pos, 0) // the first key after pos
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var r *prereg.Registration
+		if b == t.regs {
+			r = new(prereg.Registration)
+			if err := json.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("decode %s: %w", k, err)
+			}
+		} else {
+			id := k[bytes.LastIndexByte(k, 0)+1:]
+			var err error
+			if r, err = t.get(string(id)); err != nil {
+				return err
+			}
+			if r == nil {
+				return fmt.Errorf("index entry %q points at a missing record", k)
+			}
+		}
+		view := r.View(now)
+		if f.Status != "" && view.Status != f.Status {
+			continue
+		}
+		if f.OrganizationSet && view.OrganizationID != f.OrganizationID {
+			continue
+		}
+		cont, err := visit(&view, k)
+		if err != nil || !cont {
+			return err
+		}
+	}
+	return nil
+}
+
+// Cursors are the index position, base64url'd: opaque to callers, and a
+// prefix check on decode keeps a cursor from one listing out of another.
+func encodeCursor(pos []byte, _ bool) string { return base64.RawURLEncoding.EncodeToString(pos) }
+
+func decodeCursor(s string) ([]byte, error) {
+	if len(s) > 2048 {
+		return nil, errBadCursor
+	}
+	return base64.RawURLEncoding.DecodeString(s)
+}
+
+// Counts are registration counts by status.
+type Counts struct {
+	Pending int64 `json:"pending"`
+	Granted int64 `json:"granted"`
+	Revoked int64 `json:"revoked"`
+	Expired int64 `json:"expired"`
+	Total   int64 `json:"total"`
+}
+
+func (c *Counts) add(st prereg.Status, n int64) {
+	switch st {
+	case prereg.StatusPending:
+		c.Pending += n
+	case prereg.StatusGranted:
+		c.Granted += n
+	case prereg.StatusRevoked:
+		c.Revoked += n
+	case prereg.StatusExpired:
+		c.Expired += n
+	}
+	c.Total += n
+}
+
+// Stats are counts overall and per organization ("" is tenant-wide).
+type Stats struct {
+	Overall         Counts            `json:"overall"`
+	ByOrganization  map[string]Counts `json:"by_organization"`
+}
+
+// Stats counts registrations by status, for one organization when
+// onlyOrg is set. It reads the counters kept on every write plus the expiry
+// index up to now, never the records.
+func (s *Store) Stats(ctx context.Context, org string, onlyOrg bool) (Stats, error) {
+	st := Stats{ByOrganization: map[string]Counts{}}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bCounts).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			i := bytes.IndexByte(k, 0)
+			o, status := string(k[:i]), prereg.Status(k[i+1:])
+			if onlyOrg && o != org {
+				continue
+			}
+			n := int64(binary.BigEndian.Uint64(v))
+			cs := st.ByOrganization[o]
+			cs.add(status, n)
+			st.ByOrganization[o] = cs
+		}
+		now := uint64(s.now().Unix())
+		ec := tx.Bucket(bByExpiry).Cursor()
+		for k, v := ec.First(); k != nil && binary.BigEndian.Uint64(k[:8]) <= now; k, v = ec.Next() {
+			o := string(v)
+			if onlyOrg && o != org {
+				continue
+			}
+			cs := st.ByOrganization[o]
+			cs.Pending--
+			cs.Expired++
+			st.ByOrganization[o] = cs
+		}
+		return nil
+	})
+	for _, cs := range st.ByOrganization {
+		st.Overall.Pending += cs.Pending
+		st.Overall.Granted += cs.Granted
+		st.Overall.Revoked += cs.Revoked
+		st.Overall.Expired += cs.Expired
+		st.Overall.Total += cs.Total
+	}
+	return st, err
+}

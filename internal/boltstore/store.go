@@ -1,0 +1,295 @@
+// Package boltstore keeps prereg's registrations, grants, tokens, sync
+// queue, import reports and audit trail in one bbolt file. It translates
+// bbolt's errors into *prereg.Error and owns every key layout.
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// SchemaVersion is the layout this code reads and writes. Open refuses a
+// file written by a newer version and migrates an older one.
+const SchemaVersion = 1
+
+// Bucket names. Index keys are "<part>\x00<part>…" so prefix scans with
+// Cursor.Seek stay within one value of the leading parts.
+var (
+	bMeta      = []byte("meta")
+	bRegs      = []byte("registrations") // id -> JSON Registration
+	bByEmail   = []byte("idx_email")     // emailKey \0 id
+	bByUser    = []byte("idx_user")      // user_id \0 id (granted only)
+	bByOrg     = []byte("idx_org")       // org \0 status \0 id
+	bByStatus  = []byte("idx_status")    // status \0 id
+	bByExpiry  = []byte("idx_expiry")    // be64(unix) \0 id -> org (pending with expiry)
+	bCounts    = []byte("counts")        // org \0 status -> be64 count
+	bTokens    = []byte("tokens")        // id -> JSON token record
+	bTokenHash = []byte("token_hash")    // sha256 -> id
+	bJobs      = []byte("jobs")          // job id -> JSON SyncJob
+	bImports   = []byte("imports")       // import id -> JSON ImportReport
+	bAudit     = []byte("audit")         // be64 seq -> JSON AuditEntry
+	bVerify    = []byte("verify_sent")   // user_id -> be64 unix
+	allBuckets = [][]byte{bMeta, bRegs, bByEmail, bByUser, bByOrg, bByStatus, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify}
+
+	keySchema = []byte("schema_version")
+)
+
+// Options tune a Store; the zero value is ready for production.
+type Options struct {
+	// Now is the clock; tests inject one to drive expiry.
+	Now func() time.Time
+	// LockTimeout bounds the wait for another process's lock on the file.
+	LockTimeout time.Duration
+	// SyncEnabled makes every grant and forced revoke also enqueue a job
+	// for Auth0's Management API.
+	SyncEnabled bool
+	// ReadOnly opens the file without writing (prereg check).
+	ReadOnly bool
+	// NoSync skips fsync; only benchmarks that measure something else use it.
+	NoSync bool
+}
+
+// Store is the bbolt-backed store. Its methods are safe for concurrent use.
+type Store struct {
+	// mu guards db against the swap a compaction (erasure) does: every
+	// operation holds it shared, the swap holds it exclusively.
+	mu   sync.RWMutex
+	db   *bolt.DB
+	path string
+	opts Options
+	now  func() time.Time
+
+	touchMu sync.Mutex
+	touched map[string]time.Time
+}
+
+// Open opens (creating if needed) the store file at path. A file locked by
+// another process is an Unavailable error within LockTimeout, never a hang.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = time.Second
+	}
+	db, err := openDB(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, path: path, opts: opts, now: opts.Now, touched: map[string]time.Time{}}
+	if !opts.ReadOnly {
+		if err := s.init(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	} else if err := s.checkSchema(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openDB(path string, opts Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        opts.LockTimeout,
+		ReadOnly:       opts.ReadOnly,
+		NoSync:         opts.NoSync,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+	})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("the store %s is locked by another process (is prereg serve running? use --server to go through it)", path))
+		}
+		if errors.Is(err, os.ErrNotExist) && opts.ReadOnly {
+			return nil, prereg.Wrap(prereg.NotFound, err, fmt.Sprintf("no store at %s", path))
+		}
+		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot open the store %s", path))
+	}
+	// Logins race in bursts; a short delay lets concurrent claims share one
+	// fsync without adding much to a lone login.
+	db.MaxBatchDelay = 2 * time.Millisecond
+	db.MaxBatchSize = 256
+	return db, nil
+}
+
+// Path is the file the store lives in.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the file; operations after Close fail.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.db.Close()
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		v := meta.Get(keySchema)
+		if v == nil {
+			return meta.Put(keySchema, be64(SchemaVersion))
+		}
+		have := binary.BigEndian.Uint64(v)
+		if have > SchemaVersion {
+			return prereg.Errorf(prereg.Unavailable, "the store was written by a newer prereg (schema %d, this one knows %d): upgrade prereg", have, SchemaVersion)
+		}
+		if have < SchemaVersion {
+			if err := migrate(tx, int(have)); err != nil {
+				return err
+			}
+			return meta.Put(keySchema, be64(SchemaVersion))
+		}
+		return nil
+	})
+}
+
+func (s *Store) checkSchema() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		if meta == nil {
+			return prereg.Errorf(prereg.Invalid, "%s is not a prereg store", s.path)
+		}
+		v := meta.Get(keySchema)
+		if v == nil || binary.BigEndian.Uint64(v) > SchemaVersion {
+			return prereg.Errorf(prereg.Invalid, "%s has an unknown schema version", s.path)
+		}
+		return nil
+	})
+}
+
+// migrate upgrades an older layout inside the open transaction, so a
+// failed migration leaves the file as it was.
+func migrate(tx *bolt.Tx, from int) error {
+	_ = tx
+	return prereg.Errorf(prereg.Unavailable, "no migration from schema %d", from)
+}
+
+// view and update run fn under the shared lock and translate bbolt errors.
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return prereg.Wrap(prereg.Unavailable, err, "request cancelled")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return translate(s.db.View(fn))
+}
+
+func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return prereg.Wrap(prereg.Unavailable, err, "request cancelled")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return translate(s.db.Update(fn))
+}
+
+// batch is update through db.Batch: concurrent callers share one commit
+// and one fsync. fn may run more than once, so it must reset what it
+// collects at its start.
+func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return prereg.Wrap(prereg.Unavailable, err, "request cancelled")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return translate(s.db.Batch(fn))
+}
+
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *prereg.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	switch {
+	case errors.Is(err, berrors.ErrDatabaseNotOpen):
+		return prereg.Wrap(prereg.Unavailable, err, "the store is closed")
+	case errors.Is(err, berrors.ErrDatabaseReadOnly), errors.Is(err, berrors.ErrTxNotWritable):
+		return prereg.Wrap(prereg.Unavailable, err, "the store is read-only")
+	}
+	// Anything else from a commit is an I/O problem (disk full, read-only
+	// file system): the caller may retry later.
+	return prereg.Wrap(prereg.Unavailable, err, "the store cannot be written right now")
+}
+
+func be64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func key(parts ...string) []byte {
+	n := len(parts) - 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
+	raw := b.Get(k)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", k, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", k, err)
+	}
+	return b.Put(k, raw)
+}
+
+// Check runs bbolt's consistency check and returns every problem found.
+func (s *Store) Check() []error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var errs []error
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	return errs
+}
+
+// Size is the size of the store file in bytes, for metrics.
+func (s *Store) Size() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var n int64
+	_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}

@@ -1,0 +1,218 @@
+package boltstore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// tokenRecord is a token as stored: the secret only as its SHA-256.
+type tokenRecord struct {
+	prereg.Token
+	Hash string `json:"hash"`
+}
+
+// NewSecret returns a fresh high-entropy secret with a recognisable prefix
+// (so a leaked one is easy to grep for in logs and repositories).
+func NewSecret(prefix string) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashSecret is how tokens are stored and compared.
+func HashSecret(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+
+// CreateToken stores a new admin token and returns it with its secret,
+// which is never stored or shown again.
+func (s *Store) CreateToken(ctx context.Context, name, org string, readOnly bool, actor string) (prereg.Token, string, error) {
+	secret := NewSecret("prt_")
+	h := HashSecret(secret)
+	var tok prereg.Token
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bTokens)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		tok = prereg.Token{ID: fmt.Sprintf("tok_%08x", seq), Name: name, OrganizationID: org, ReadOnly: readOnly, CreatedAt: now}
+		if err := putJSON(b, []byte(tok.ID), tokenRecord{Token: tok, Hash: hex.EncodeToString(h[:])}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bTokenHash).Put(h[:], []byte(tok.ID)); err != nil {
+			return err
+		}
+		mode := "read-write"
+		if readOnly {
+			mode = "read-only"
+		}
+		scope := "tenant-wide"
+		if org != "" {
+			scope = "organization " + org
+		}
+		return addAudit(tx, now, actor, prereg.AuditTokenCreated, org, "", fmt.Sprintf("token %s (%q, %s, %s) created", tok.ID, name, scope, mode))
+	})
+	return tok, secret, err
+}
+
+// Tokens lists the tokens, never their secrets.
+func (s *Store) Tokens(ctx context.Context) ([]prereg.Token, error) {
+	out := []prereg.Token{}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bTokens).ForEach(func(k, v []byte) error {
+			var r tokenRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode token %s: %w", k, err)
+			}
+			out = append(out, r.Token)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// RevokeToken deletes a token; it stops working at once.
+func (s *Store) RevokeToken(ctx context.Context, id, actor string) (prereg.Token, error) {
+	var tok prereg.Token
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bTokens)
+		var r tokenRecord
+		ok, err := getJSON(b, []byte(id), &r)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return prereg.Errorf(prereg.NotFound, "no token %s", prereg.Truncate(id))
+		}
+		h, err := hex.DecodeString(r.Hash)
+		if err != nil {
+			return fmt.Errorf("token %s hash: %w", id, err)
+		}
+		if err := tx.Bucket(bTokenHash).Delete(h); err != nil {
+			return err
+		}
+		if err := b.Delete([]byte(id)); err != nil {
+			return err
+		}
+		tok = r.Token
+		return addAudit(tx, s.now(), actor, prereg.AuditTokenRevoked, r.OrganizationID, "", fmt.Sprintf("token %s (%q) revoked", id, r.Name))
+	})
+	return tok, err
+}
+
+// Authenticate finds the token whose secret hashes to h. The lookup is by
+// hash, so timing reveals nothing about the secret.
+func (s *Store) Authenticate(ctx context.Context, h [32]byte) (prereg.Token, bool, error) {
+	var tok prereg.Token
+	found := false
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		id := tx.Bucket(bTokenHash).Get(h[:])
+		if id == nil {
+			return nil
+		}
+		var r tokenRecord
+		ok, err := getJSON(tx.Bucket(bTokens), id, &r)
+		if err != nil || !ok {
+			return err
+		}
+		tok, found = r.Token, true
+		return nil
+	})
+	if err == nil && found {
+		s.touch(tok.ID)
+	}
+	return tok, found, err
+}
+
+// touch records last use, at most once a minute per token and off the
+// request path: a login storm must not turn into a write storm.
+func (s *Store) touch(id string) {
+	now := s.now()
+	s.touchMu.Lock()
+	last, ok := s.touched[id]
+	if ok && now.Sub(last) < time.Minute {
+		s.touchMu.Unlock()
+		return
+	}
+	s.touched[id] = now
+	s.touchMu.Unlock()
+	go func() {
+		_ = s.update(context.Background(), func(tx *bolt.Tx) error {
+			b := tx.Bucket(bTokens)
+			var r tokenRecord
+			ok, err := getJSON(b, []byte(id), &r)
+			if err != nil || !ok {
+				return err
+			}
+			t := now.UTC()
+			r.LastUsedAt = &t
+			return putJSON(b, []byte(id), r)
+		})
+	}()
+}
+
+// Generated secrets kept in the meta bucket on first start.
+var (
+	keyHookSecretHash = []byte("generated_hook_secret_sha256")
+)
+
+// Bootstrap makes sure a first run needs no set-up: when asked, it creates
+// a hook secret and a tenant-wide admin token once, stores only their
+// hashes, and returns the secrets (empty when they already existed).
+func (s *Store) Bootstrap(ctx context.Context, wantHook, wantAdmin bool) (hookSecret, adminToken string, err error) {
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		if wantHook && meta.Get(keyHookSecretHash) == nil {
+			hookSecret = NewSecret("phs_")
+			h := HashSecret(hookSecret)
+			if err := meta.Put(keyHookSecretHash, h[:]); err != nil {
+				return err
+			}
+		}
+		if wantAdmin && tx.Bucket(bTokens).Stats().KeyN == 0 && tx.Bucket(bTokens).Sequence() == 0 {
+			adminToken = NewSecret("prt_")
+			h := HashSecret(adminToken)
+			b := tx.Bucket(bTokens)
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			now := s.now().UTC()
+			tok := prereg.Token{ID: fmt.Sprintf("tok_%08x", seq), Name: "bootstrap", CreatedAt: now}
+			if err := putJSON(b, []byte(tok.ID), tokenRecord{Token: tok, Hash: hex.EncodeToString(h[:])}); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bTokenHash).Put(h[:], []byte(tok.ID)); err != nil {
+				return err
+			}
+			return addAudit(tx, now, "bootstrap", prereg.AuditTokenCreated, "", "", fmt.Sprintf("token %s (\"bootstrap\", tenant-wide, read-write) generated at first start", tok.ID))
+		}
+		return nil
+	})
+	return hookSecret, adminToken, err
+}
+
+// GeneratedHookSecret returns the hash of the hook secret generated at the
+// first start, if any.
+func (s *Store) GeneratedHookSecret(ctx context.Context) ([]byte, error) {
+	var h []byte
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(keyHookSecretHash); v != nil {
+			h = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return h, err
+}
