@@ -85,7 +85,7 @@ func (s *Store) AuditTrail(ctx context.Context, f AuditFilter) ([]prereg.AuditEn
 				continue
 			}
 			if len(items) == f.Limit {
-				next = encodeCursor(lastKey, true)
+				next = encodeCursor(lastKey)
 				return nil
 			}
 			items = append(items, e)

@@ -321,12 +321,15 @@ func (s *Store) List(ctx context.Context, f Filter) ([]prereg.Registration, stri
 	items := make([]prereg.Registration, 0, min(f.Limit, 1000))
 	next := ""
 	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var last []byte
 		return s.scan(tx, f, func(r *prereg.Registration, pos []byte) (bool, error) {
 			if len(items) == f.Limit {
-				next = encodeCursor(pos, true)
+				// There is more: resume after the last item returned.
+				next = encodeCursor(last)
 				return false, nil
 			}
 			items = append(items, *r)
+			last = append(last[:0], pos...)
 			return true, nil
 		})
 	})
@@ -427,7 +430,7 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 
 // Cursors are the index position, base64url'd: opaque to callers, and a
 // prefix check on decode keeps a cursor from one listing out of another.
-func encodeCursor(pos []byte, _ bool) string { return base64.RawURLEncoding.EncodeToString(pos) }
+func encodeCursor(pos []byte) string { return base64.RawURLEncoding.EncodeToString(pos) }
 
 func decodeCursor(s string) ([]byte, error) {
 	if len(s) > 2048 {

@@ -1,0 +1,407 @@
+package boltstore_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// clock is a settable test clock.
+type clock struct{ t atomic.Int64 }
+
+func (c *clock) now() time.Time      { return time.Unix(0, c.t.Load()).UTC() }
+func (c *clock) set(t time.Time)     { c.t.Store(t.UnixNano()) }
+func (c *clock) add(d time.Duration) { c.t.Add(int64(d)) }
+
+func open(t *testing.T, opts boltstore.Options) *boltstore.Store {
+	t.Helper()
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "prereg.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if errs := s.Check(); len(errs) > 0 {
+			t.Errorf("Tx.Check: %v", errs)
+		}
+		s.Close()
+	})
+	return s
+}
+
+func put(t *testing.T, s *boltstore.Store, in prereg.Input) prereg.Registration {
+	t.Helper()
+	in = in.Normalize()
+	if err := in.Validate(); err != nil {
+		t.Fatalf("invalid input %+v: %v", in, err)
+	}
+	r, _, err := s.Put(context.Background(), in, "api", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestClaimRaceManyUsersOneWinner(t *testing.T) {
+	s := open(t, boltstore.Options{})
+	put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin"}})
+	const n = 32
+	var wg sync.WaitGroup
+	outcomes := make([]prereg.Outcome, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.Login(context.Background(), prereg.Login{UserID: fmt.Sprintf("auth0|%d", i), Email: "ANA@example.com", EmailVerified: true}, true)
+			if err != nil {
+				t.Error(err)
+			}
+			outcomes[i] = res.Outcome
+		}()
+	}
+	wg.Wait()
+	winners := 0
+	for _, o := range outcomes {
+		switch o {
+		case prereg.OutcomeGranted:
+			winners++
+		case prereg.OutcomeNoMatch:
+		default:
+			t.Errorf("unexpected outcome %s", o)
+		}
+	}
+	if winners != 1 {
+		t.Fatalf("%d winners, want exactly 1 (%v)", winners, outcomes)
+	}
+}
+
+func TestClaimRaceSameUserSameRoles(t *testing.T) {
+	s := open(t, boltstore.Options{})
+	put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin", "rol_abc"}})
+	put(t, s, prereg.Input{Email: "ana@example.com", OrganizationID: "org_a1", Roles: []string{"org-reader"}})
+	const n = 16
+	var wg sync.WaitGroup
+	results := make([]prereg.HookResult, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.Login(context.Background(), prereg.Login{UserID: "auth0|1", Email: "ana@example.com", EmailVerified: true, OrganizationID: "org_a1"}, true)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = res.HookResult
+		}()
+	}
+	wg.Wait()
+	granted := 0
+	for _, r := range results {
+		if r.Outcome == prereg.OutcomeGranted {
+			granted++
+		} else if r.Outcome != prereg.OutcomeAlreadyGranted {
+			t.Errorf("outcome %s", r.Outcome)
+		}
+		if want := []string{"admin", "rol_abc", "org-reader"}; !slices.Equal(r.Roles, want) {
+			t.Errorf("roles %v, want %v", r.Roles, want)
+		}
+		if len(r.Grants) != 2 {
+			t.Errorf("grants %d, want 2", len(r.Grants))
+		}
+	}
+	if granted < 1 {
+		t.Fatalf("no call reported granted")
+	}
+}
+
+func TestLoginOutcomes(t *testing.T) {
+	c := &clock{}
+	base := time.Date(2027, 1, 1, 12, 0, 0, 0, time.UTC)
+	c.set(base)
+	past := base.Add(-time.Hour)
+	future := base.Add(time.Hour)
+	tests := []struct {
+		name     string
+		regs     []prereg.Input
+		login    prereg.Login
+		verified bool
+		outcome  prereg.Outcome
+		roles    []string
+	}{
+		{"no registrations", nil, prereg.Login{UserID: "u", Email: "a@x.io"}, true, prereg.OutcomeNoMatch, []string{}},
+		{"no email", []prereg.Input{{Email: "a@x.io", Roles: []string{"r"}}}, prereg.Login{UserID: "u"}, true, prereg.OutcomeNoMatch, []string{}},
+		{"case-insensitive match", []prereg.Input{{Email: "Ana.Silva@Example.com", Roles: []string{"r"}}}, prereg.Login{UserID: "u", Email: "ana.silva@example.COM"}, true, prereg.OutcomeGranted, []string{"r"}},
+		{"unverified", []prereg.Input{{Email: "a@x.io", Roles: []string{"r"}}}, prereg.Login{UserID: "u", Email: "a@x.io"}, false, prereg.OutcomeEmailUnverified, []string{}},
+		{"pinned to other connection", []prereg.Input{{Email: "a@x.io", Roles: []string{"r"}, Connection: "google-oauth2"}}, prereg.Login{UserID: "u", Email: "a@x.io", Connection: "Username-Password-Authentication"}, true, prereg.OutcomeNoMatch, []string{}},
+		{"pinned, no connection in request", []prereg.Input{{Email: "a@x.io", Roles: []string{"r"}, Connection: "google-oauth2"}}, prereg.Login{UserID: "u", Email: "a@x.io"}, true, prereg.OutcomeNoMatch, []string{}},
+		{"pinned to this connection", []prereg.Input{{Email: "a@x.io", Roles: []string{"r"}, Connection: "google-oauth2"}}, prereg.Login{UserID: "u", Email: "a@x.io", Connection: "google-oauth2"}, true, prereg.OutcomeGranted, []string{"r"}},
+		{"expired", []prereg.Input{{Email: "a@x.io", Roles: []string{"r"}, ExpiresAt: &past}}, prereg.Login{UserID: "u", Email: "a@x.io"}, true, prereg.OutcomeNoMatch, []string{}},
+		{"not yet expired", []prereg.Input{{Email: "a@x.io", Roles: []string{"r"}, ExpiresAt: &future}}, prereg.Login{UserID: "u", Email: "a@x.io"}, true, prereg.OutcomeGranted, []string{"r"}},
+		{"other organization's roles not in this login", []prereg.Input{{Email: "a@x.io", Roles: []string{"t"}}, {Email: "a@x.io", OrganizationID: "org_b", Roles: []string{"b"}}}, prereg.Login{UserID: "u", Email: "a@x.io", OrganizationID: "org_c"}, true, prereg.OutcomeGranted, []string{"t"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.set(base.Add(-2 * time.Hour)) // registrations written before expiry
+			s := open(t, boltstore.Options{Now: c.now})
+			for _, in := range tt.regs {
+				put(t, s, in)
+			}
+			c.set(base)
+			res, err := s.Login(context.Background(), tt.login, tt.verified)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != tt.outcome || !slices.Equal(res.Roles, tt.roles) {
+				t.Fatalf("got %s %v, want %s %v", res.Outcome, res.Roles, tt.outcome, tt.roles)
+			}
+		})
+	}
+}
+
+func TestGrantNeverGoesToAnotherUser(t *testing.T) {
+	s := open(t, boltstore.Options{})
+	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+	ctx := context.Background()
+	res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, true)
+	if res.Outcome != prereg.OutcomeGranted {
+		t.Fatalf("first: %s", res.Outcome)
+	}
+	res, _ = s.Login(ctx, prereg.Login{UserID: "u2", Email: "a@x.io"}, true)
+	if res.Outcome != prereg.OutcomeNoMatch || len(res.Grants) != 0 {
+		t.Fatalf("second account: %+v", res)
+	}
+	res, _ = s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, false)
+	if res.Outcome != prereg.OutcomeAlreadyGranted || !slices.Equal(res.Roles, []string{"r"}) {
+		t.Fatalf("again: %+v", res)
+	}
+}
+
+func TestAlreadyGrantedWinsOverUnverified(t *testing.T) {
+	s := open(t, boltstore.Options{})
+	ctx := context.Background()
+	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+	if res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, true); res.Outcome != prereg.OutcomeGranted {
+		t.Fatal(res.Outcome)
+	}
+	put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_z", Roles: []string{"z"}})
+	res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, false)
+	if res.Outcome != prereg.OutcomeAlreadyGranted {
+		t.Fatalf("outcome %s, want already_granted", res.Outcome)
+	}
+	// The new organization registration is still pending.
+	items, _, _ := s.List(ctx, boltstore.Filter{Status: prereg.StatusPending})
+	if len(items) != 1 || items[0].OrganizationID != "org_z" {
+		t.Fatalf("pending: %+v", items)
+	}
+}
+
+func TestWriteRules(t *testing.T) {
+	s := open(t, boltstore.Options{})
+	ctx := context.Background()
+	in := prereg.Input{Email: "a@x.io", Roles: []string{"r"}}
+	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Created {
+		t.Fatalf("first write %s", ch)
+	}
+	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Unchanged {
+		t.Fatalf("same write %s", ch)
+	}
+	in.Roles = []string{"r", "s"}
+	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Updated {
+		t.Fatalf("changed write %s", ch)
+	}
+	id := prereg.RegistrationID("", "a@x.io")
+	if r, _, err := s.Revoke(ctx, id, false, "t"); err != nil || r.Status != prereg.StatusRevoked {
+		t.Fatalf("revoke: %v %+v", err, r)
+	}
+	if r, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Updated || r.Status != prereg.StatusPending {
+		t.Fatalf("reopen: %s %s", ch, r.Status)
+	}
+	if res, _ := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true); res.Outcome != prereg.OutcomeGranted {
+		t.Fatal(res.Outcome)
+	}
+	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Unchanged {
+		t.Fatalf("identical write to granted: %s", ch)
+	}
+	in.Roles = []string{"other"}
+	if _, ch, err := s.Put(ctx, in, "api", "t"); ch != prereg.Rejected || prereg.ErrorCode(err) != prereg.Conflict {
+		t.Fatalf("different write to granted: %s %v", ch, err)
+	}
+	if _, _, err := s.Revoke(ctx, id, false, "t"); prereg.ErrorCode(err) != prereg.Conflict {
+		t.Fatalf("revoke granted without force: %v", err)
+	}
+	r, _, err := s.Revoke(ctx, id, true, "t")
+	if err != nil || r.Status != prereg.StatusRevoked || r.GrantedTo != "u" {
+		t.Fatalf("force revoke: %v %+v", err, r)
+	}
+	if res, _ := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true); res.Outcome != prereg.OutcomeNoMatch {
+		t.Fatalf("after force revoke: %s", res.Outcome)
+	}
+}
+
+func TestPagingAndIndexesStayConsistent(t *testing.T) {
+	c := &clock{}
+	c.set(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := open(t, boltstore.Options{Now: c.now})
+	ctx := context.Background()
+	exp := c.now().Add(time.Hour)
+	const n = 2500
+	var items []prereg.Input
+	for i := range n {
+		in := prereg.Input{Email: fmt.Sprintf("user%d@example.com", i), Roles: []string{"r"}}
+		if i%2 == 1 {
+			in.OrganizationID = "org_odd"
+		}
+		if i%5 == 0 {
+			in.ExpiresAt = &exp
+		}
+		items = append(items, in)
+	}
+	if _, err := s.ApplyBatch(ctx, items, "import:imp_1", "t", false); err != nil {
+		t.Fatal(err)
+	}
+	// Grant some, revoke some: the indexes must follow.
+	for i := 0; i < 100; i++ {
+		if _, err := s.Login(ctx, prereg.Login{UserID: fmt.Sprintf("u%d", i), Email: fmt.Sprintf("user%d@example.com", i)}, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 100; i < 150; i++ {
+		org := ""
+		if i%2 == 1 {
+			org = "org_odd"
+		}
+		if _, _, err := s.Revoke(ctx, prereg.RegistrationID(org, fmt.Sprintf("user%d@example.com", i)), false, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.add(2 * time.Hour) // every fifth pending one expires
+	count := func(f boltstore.Filter) int {
+		t.Helper()
+		seen := map[string]bool{}
+		f.Limit = 100
+		for {
+			page, next, err := s.List(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page {
+				if seen[r.ID] {
+					t.Fatalf("%s seen twice", r.ID)
+				}
+				seen[r.ID] = true
+			}
+			if next == "" {
+				return len(seen)
+			}
+			f.Cursor = next
+		}
+	}
+	// pending: 2500 - 100 granted - 50 revoked, minus the expired among them.
+	expired := 0
+	for i := 150; i < n; i++ {
+		if i%5 == 0 {
+			expired++
+		}
+	}
+	tests := []struct {
+		name string
+		f    boltstore.Filter
+		want int
+	}{
+		{"all", boltstore.Filter{}, n},
+		{"granted", boltstore.Filter{Status: prereg.StatusGranted}, 100},
+		{"revoked", boltstore.Filter{Status: prereg.StatusRevoked}, 50},
+		{"expired", boltstore.Filter{Status: prereg.StatusExpired}, expired},
+		{"pending", boltstore.Filter{Status: prereg.StatusPending}, n - 150 - expired},
+		{"org", boltstore.Filter{OrganizationID: "org_odd", OrganizationSet: true}, n / 2},
+		{"tenant-wide granted", boltstore.Filter{OrganizationSet: true, Status: prereg.StatusGranted}, 50},
+		{"email", boltstore.Filter{Email: " USER7@example.com "}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := count(tt.f); got != tt.want {
+				t.Fatalf("got %d, want %d", got, tt.want)
+			}
+		})
+	}
+	st, err := s.Stats(ctx, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := boltstore.Counts{Pending: int64(n - 150 - expired), Granted: 100, Revoked: 50, Expired: int64(expired), Total: n}
+	if st.Overall != want {
+		t.Fatalf("stats %+v, want %+v", st.Overall, want)
+	}
+	if st.ByOrganization["org_odd"].Total != n/2 {
+		t.Fatalf("org stats %+v", st.ByOrganization["org_odd"])
+	}
+	if _, _, err := s.List(ctx, boltstore.Filter{Status: prereg.StatusGranted, Cursor: "garbage!"}); prereg.ErrorCode(err) != prereg.Invalid {
+		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	s := open(t, boltstore.Options{})
+	ctx := context.Background()
+	tok, secret, err := s.CreateToken(ctx, "help desk", "org_a", true, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Authenticate(ctx, boltstore.HashSecret(secret))
+	if err != nil || !ok || got.ID != tok.ID || got.OrganizationID != "org_a" || !got.ReadOnly {
+		t.Fatalf("authenticate: %v %v %+v", err, ok, got)
+	}
+	if _, ok, _ := s.Authenticate(ctx, boltstore.HashSecret(secret+"x")); ok {
+		t.Fatal("wrong secret accepted")
+	}
+	if _, err := s.RevokeToken(ctx, tok.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Authenticate(ctx, boltstore.HashSecret(secret)); ok {
+		t.Fatal("revoked token accepted")
+	}
+}
+
+func TestBootstrapOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, admin, err := s.Bootstrap(context.Background(), true, true)
+	if err != nil || hook == "" || admin == "" {
+		t.Fatalf("first bootstrap: %v %q %q", err, hook, admin)
+	}
+	s.Close()
+	s, err = boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hook2, admin2, _ := s.Bootstrap(context.Background(), true, true)
+	if hook2 != "" || admin2 != "" {
+		t.Fatal("secrets generated twice")
+	}
+	if _, ok, _ := s.Authenticate(context.Background(), boltstore.HashSecret(admin)); !ok {
+		t.Fatal("bootstrap admin token not accepted after restart")
+	}
+}
+
+func TestLockedStoreFailsFast(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = boltstore.Open(path, boltstore.Options{LockTimeout: 100 * time.Millisecond})
+	if prereg.ErrorCode(err) != prereg.Unavailable {
+		t.Fatalf("second open: %v", err)
+	}
+}
