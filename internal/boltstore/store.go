@@ -293,3 +293,13 @@ func (s *Store) Size() int64 {
 	_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
 	return n
 }
+
+var keyPing = []byte("ready_probe")
+
+// Ping proves the store can commit a write (readiness): a full disk or a
+// read-only file system fails here before it fails a login.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bMeta).Put(keyPing, be64(uint64(s.now().UnixNano())))
+	})
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/config"
+	"github.com/prereg/prereg/internal/httpapi"
+)
+
+var _ httpapi.Store = (*boltstore.Store)(nil)
+
+func serveCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the service (login hook and admin API)",
+		Long: `Run the service. Every flag can also be set as PREREG_<FLAG> in the environment
+(e.g. PREREG_HOOK_SECRETS); the flag wins. Secrets may come from files:
+PREREG_HOOK_SECRETS_FILE, PREREG_ADMIN_TOKEN_FILE, PREREG_SIGNING_SECRETS_FILE.
+With no hook secret and no admin token configured, the first start generates
+both, keeps their hashes in the store and prints them once.`,
+		Args: cobra.NoArgs,
+	}
+	b := config.Bind(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := b.Resolve(pflagLookup{cmd.Flags()}, e.getenv)
+		if err != nil {
+			return err
+		}
+		return serve(cmd.Context(), cfg, e)
+	}
+	return cmd
+}
+
+func newLogger(e *env, level string) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
+}
+
+// serve runs until ctx ends (SIGTERM/SIGINT), then lets in-flight requests
+// finish and closes the store cleanly.
+func serve(ctx context.Context, cfg config.Serve, e *env) error {
+	log := newLogger(e, cfg.LogLevel)
+	store, err := boltstore.Open(cfg.DB, boltstore.Options{SyncEnabled: cfg.Auth0Enabled()})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	hookSecret, adminToken, err := store.Bootstrap(ctx, len(cfg.HookSecrets) == 0, cfg.AdminToken == "")
+	if err != nil {
+		return err
+	}
+	if hookSecret != "" || adminToken != "" {
+		fmt.Fprintln(e.stdout, "First start: generated secrets (shown this once; only their hashes are stored):")
+		if hookSecret != "" {
+			fmt.Fprintf(e.stdout, "  hook secret (PREREG_SECRET of the Action): %s\n", hookSecret)
+		}
+		if adminToken != "" {
+			fmt.Fprintf(e.stdout, "  admin token (tenant-wide, read-write):     %s\n", adminToken)
+		}
+	}
+	api := httpapi.Config{
+		HookSecrets:        cfg.HookSecrets,
+		AdminToken:         cfg.AdminToken,
+		TrustedConnections: cfg.TrustedConnections,
+		RequireSignature:   cfg.RequireSignature,
+		SyncBudget:         cfg.SyncBudget,
+		MaxImportBytes:     cfg.MaxImportBytes,
+		Logger:             log,
+		Registry:           prometheus.NewRegistry(),
+		Version:            version,
+	}
+	if len(cfg.HookSecrets) == 0 {
+		h, err := store.GeneratedHookSecret(ctx)
+		if err != nil {
+			return err
+		}
+		if h != nil {
+			api.HookSecretHashes = [][]byte{h}
+		}
+	}
+	stopExtras, err := wireExtras(ctx, cfg, store, &api, log)
+	if err != nil {
+		return err
+	}
+	defer stopExtras()
+
+	srv := &http.Server{
+		Handler:           httpapi.New(api, store).Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		// Imports stream large bodies; slow clients are still cut off.
+		ReadTimeout:    10 * time.Minute,
+		WriteTimeout:   10 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 32 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	scheme := "http"
+	serveFn := func() error { return srv.Serve(ln) }
+	if cfg.TLSCert != "" {
+		scheme = "https"
+		tlsCfg, stopTLS, err := tlsConfig(ctx, cfg.TLSCert, cfg.TLSKey, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopTLS()
+		srv.TLSConfig = tlsCfg
+		serveFn = func() error { return srv.ServeTLS(ln, "", "") }
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- serveFn() }()
+	addr := ln.Addr().String()
+	log.Info("listening", slog.String("addr", addr), slog.String("version", version))
+	fmt.Fprintf(e.stdout, "prereg listening on %s://%s\n", scheme, addr)
+	if e.ready != nil {
+		e.ready(scheme + "://" + addr)
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("shutdown", slog.String("error", err.Error()))
+	}
+	return nil
+}

@@ -1,0 +1,386 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// registrationBody is a registration as written through the API. The
+// read-only fields of the record are accepted (so a record read can be
+// posted back) and ignored; any other unknown field is an error.
+type registrationBody struct {
+	Email          string          `json:"email"`
+	OrganizationID string          `json:"organization_id"`
+	Roles          []string        `json:"roles"`
+	Connection     string          `json:"connection"`
+	ExpiresAt      *string         `json:"expires_at"`
+	ID             json.RawMessage `json:"id"`
+	Status         json.RawMessage `json:"status"`
+	GrantedTo      json.RawMessage `json:"granted_to"`
+	GrantedAt      json.RawMessage `json:"granted_at"`
+	CreatedAt      json.RawMessage `json:"created_at"`
+	UpdatedAt      json.RawMessage `json:"updated_at"`
+	Source         json.RawMessage `json:"source"`
+	Sync           json.RawMessage `json:"sync"`
+	SyncError      json.RawMessage `json:"sync_error"`
+}
+
+func (s *Server) createRegistration(c *gin.Context) {
+	p := principal(c)
+	body, err := readBody(c, MaxAdminBody)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var b registrationBody
+	if err := decodeJSON(body, &b, true); err != nil {
+		s.fail(c, err)
+		return
+	}
+	in := prereg.Input{Email: b.Email, OrganizationID: b.OrganizationID, Roles: b.Roles, Connection: b.Connection}
+	if b.ExpiresAt != nil {
+		t, err := prereg.ParseExpiry(*b.ExpiresAt)
+		if err != nil {
+			s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: prereg.ErrorMessage(err),
+				Details: []prereg.FieldError{{Field: "expires_at", Message: "not an RFC 3339 time or a date"}}})
+			return
+		}
+		in.ExpiresAt = t
+	}
+	in = in.Normalize()
+	if err := in.Validate(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := p.CheckWrite(in.OrganizationID); err != nil {
+		s.fail(c, err)
+		return
+	}
+	r, change, err := s.store.Put(c.Request.Context(), in, "api", p.TokenID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if change == prereg.Created {
+		status = http.StatusCreated
+	}
+	c.Header("X-Prereg-Change", string(change))
+	c.JSON(status, r)
+}
+
+// listFilter reads the list/export filters and confines a limited token to
+// its organization.
+func listFilter(c *gin.Context, p prereg.Principal) (boltstore.Filter, bool, error) {
+	f := boltstore.Filter{
+		Status: prereg.Status(c.Query("status")),
+		Email:  c.Query("email"),
+		Cursor: c.Query("cursor"),
+	}
+	if f.Status != "" && !prereg.ValidStatus(f.Status) {
+		return f, false, &prereg.Error{Code: prereg.Invalid, Message: "unknown status",
+			Details: []prereg.FieldError{{Field: "status", Message: "one of pending, granted, revoked, expired"}}}
+	}
+	if org, ok := c.GetQuery("organization_id"); ok {
+		f.OrganizationID, f.OrganizationSet = strings.TrimSpace(org), true
+	}
+	if !p.TenantWide() {
+		if f.OrganizationSet && f.OrganizationID != p.OrganizationID {
+			return f, true, nil // another organization: nothing to see
+		}
+		f.OrganizationID, f.OrganizationSet = p.OrganizationID, true
+	}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return f, false, &prereg.Error{Code: prereg.Invalid, Message: "limit must be between 1 and 1000",
+				Details: []prereg.FieldError{{Field: "limit", Message: "between 1 and 1000"}}}
+		}
+		f.Limit = n
+	}
+	return f, false, nil
+}
+
+type page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func (s *Server) listRegistrations(c *gin.Context) {
+	f, empty, err := listFilter(c, principal(c))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if empty {
+		c.JSON(http.StatusOK, page[prereg.Registration]{Items: []prereg.Registration{}})
+		return
+	}
+	items, next, err := s.store.List(c.Request.Context(), f)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, page[prereg.Registration]{Items: items, NextCursor: next})
+}
+
+// visible loads a registration the principal may see; anything else is
+// not_found, so a limited token cannot learn another organization's IDs.
+func (s *Server) visible(c *gin.Context) (prereg.Registration, bool) {
+	r, err := s.store.Get(c.Request.Context(), c.Param("id"))
+	if err == nil && !principal(c).CanSee(r.OrganizationID) {
+		err = prereg.Errorf(prereg.NotFound, "no registration %s", prereg.Truncate(c.Param("id")))
+	}
+	if err != nil {
+		s.fail(c, err)
+		return r, false
+	}
+	return r, true
+}
+
+func (s *Server) getRegistration(c *gin.Context) {
+	if r, ok := s.visible(c); ok {
+		c.JSON(http.StatusOK, r)
+	}
+}
+
+func (s *Server) revokeRegistration(c *gin.Context) {
+	r, ok := s.visible(c)
+	if !ok {
+		return
+	}
+	p := principal(c)
+	if err := p.CheckWrite(r.OrganizationID); err != nil {
+		s.fail(c, err)
+		return
+	}
+	force := c.Query("force") == "true"
+	r, jobs, err := s.store.Revoke(c.Request.Context(), r.ID, force, p.TokenID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if len(jobs) > 0 && s.cfg.Syncer != nil {
+		s.cfg.Syncer.Wake()
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) retrySync(c *gin.Context) {
+	r, ok := s.visible(c)
+	if !ok {
+		return
+	}
+	p := principal(c)
+	if err := p.CheckWrite(r.OrganizationID); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if _, err := s.store.RetrySync(c.Request.Context(), r.ID, p.TokenID); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if s.cfg.Syncer != nil {
+		s.cfg.Syncer.Wake()
+	}
+	r, err := s.store.Get(c.Request.Context(), r.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, r)
+}
+
+func (s *Server) stats(c *gin.Context) {
+	p := principal(c)
+	org, only := c.GetQuery("organization_id")
+	if !p.TenantWide() {
+		if only && org != p.OrganizationID {
+			c.JSON(http.StatusOK, boltstore.Stats{ByOrganization: map[string]boltstore.Counts{}})
+			return
+		}
+		org, only = p.OrganizationID, true
+	}
+	st, err := s.store.Stats(c.Request.Context(), org, only)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) erase(c *gin.Context) {
+	p := principal(c)
+	body, err := readBody(c, MaxAdminBody)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var b struct {
+		Email string `json:"email"`
+	}
+	if err := decodeJSON(body, &b, true); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if strings.TrimSpace(b.Email) == "" {
+		s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: "email is required", Details: []prereg.FieldError{{Field: "email", Message: "is required"}}})
+		return
+	}
+	if p.ReadOnly {
+		s.fail(c, prereg.Errorf(prereg.Forbidden, "this token is read-only"))
+		return
+	}
+	out, err := s.store.Erase(c.Request.Context(), b.Email, p.OrganizationID, p.TokenID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) audit(c *gin.Context) {
+	p := principal(c)
+	f := boltstore.AuditFilter{Action: prereg.AuditAction(c.Query("action")), Cursor: c.Query("cursor")}
+	if org, ok := c.GetQuery("organization_id"); ok {
+		f.OrganizationID, f.OrganizationSet = org, true
+	}
+	if !p.TenantWide() {
+		if f.OrganizationSet && f.OrganizationID != p.OrganizationID {
+			c.JSON(http.StatusOK, page[prereg.AuditEntry]{Items: []prereg.AuditEntry{}})
+			return
+		}
+		f.OrganizationID, f.OrganizationSet = p.OrganizationID, true
+	}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: "limit must be between 1 and 1000"})
+			return
+		}
+		f.Limit = n
+	}
+	items, next, err := s.store.AuditTrail(c.Request.Context(), f)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if items == nil {
+		items = []prereg.AuditEntry{}
+	}
+	c.JSON(http.StatusOK, page[prereg.AuditEntry]{Items: items, NextCursor: next})
+}
+
+func (s *Server) backup(c *gin.Context) {
+	p := principal(c)
+	if err := p.CheckTenantAdmin(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	name := fmt.Sprintf("prereg-%s.db", time.Now().UTC().Format("20060102T150405Z"))
+	c.Header("Content-Type", "application/octet-stream")
+	c.Header("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	n, err := s.store.Backup(ctx, c.Writer, func(size int64) {
+		c.Header("Content-Length", strconv.FormatInt(size, 10))
+		c.Status(http.StatusOK)
+	})
+	if err != nil {
+		if !c.Writer.Written() {
+			s.fail(c, err)
+		} else {
+			c.Abort() // headers are out: the short body tells the client
+		}
+		return
+	}
+	_ = s.store.Audit(ctx, p.TokenID, prereg.AuditBackup, "", "", fmt.Sprintf("backup of %d bytes taken", n))
+}
+
+type createdToken struct {
+	ID             string    `json:"id"`
+	Token          string    `json:"token"`
+	Name           string    `json:"name"`
+	OrganizationID string    `json:"organization_id"`
+	ReadOnly       bool      `json:"read_only"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+type tokenBody struct {
+	Name           string `json:"name"`
+	OrganizationID string `json:"organization_id"`
+	ReadOnly       bool   `json:"read_only"`
+}
+
+func (s *Server) createToken(c *gin.Context) {
+	p := principal(c)
+	if err := p.CheckTenantAdmin(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	body, err := readBody(c, MaxAdminBody)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var b tokenBody
+	if err := decodeJSON(body, &b, true); err != nil {
+		s.fail(c, err)
+		return
+	}
+	b.Name, b.OrganizationID = strings.TrimSpace(b.Name), strings.TrimSpace(b.OrganizationID)
+	var details []prereg.FieldError
+	if b.Name == "" || len(b.Name) > 100 {
+		details = append(details, prereg.FieldError{Field: "name", Message: "1 to 100 characters"})
+	}
+	if b.OrganizationID != "" && !prereg.ValidOrganizationID(b.OrganizationID) {
+		details = append(details, prereg.FieldError{Field: "organization_id", Message: "not an Auth0 organization ID: expected org_ followed by 1 to 64 letters and digits"})
+	}
+	if details != nil {
+		s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: "the token request is not valid", Details: details})
+		return
+	}
+	tok, secret, err := s.store.CreateToken(c.Request.Context(), b.Name, b.OrganizationID, b.ReadOnly, p.TokenID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	// The secret is shown this once; the store keeps only its hash.
+	c.JSON(http.StatusCreated, createdToken{ID: tok.ID, Token: secret, Name: tok.Name, OrganizationID: tok.OrganizationID, ReadOnly: tok.ReadOnly, CreatedAt: tok.CreatedAt})
+}
+
+func (s *Server) listTokens(c *gin.Context) {
+	if err := principal(c).CheckTenantAdmin(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	toks, err := s.store.Tokens(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"items": toks})
+}
+
+func (s *Server) revokeToken(c *gin.Context) {
+	p := principal(c)
+	if err := p.CheckTenantAdmin(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	tok, err := s.store.RevokeToken(c.Request.Context(), c.Param("id"), p.TokenID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, tok)
+}

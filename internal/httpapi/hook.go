@@ -1,0 +1,139 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// readBody reads at most limit bytes; more is a TooLarge error.
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, prereg.Errorf(prereg.TooLarge, "request body larger than %d bytes", limit)
+		}
+		return nil, prereg.Wrap(prereg.Invalid, err, "cannot read the request body")
+	}
+	return body, nil
+}
+
+// decodeJSON decodes one JSON value and refuses trailing data; with strict,
+// unknown fields are refused too (admin writes, where a typo must not be
+// silently dropped).
+func decodeJSON(body []byte, v any, strict bool) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			return &prereg.Error{Code: prereg.Invalid, Message: "wrong type for " + te.Field,
+				Details: []prereg.FieldError{{Field: te.Field, Message: "must be " + te.Type.String()}}}
+		case errors.Is(err, io.EOF):
+			return prereg.Errorf(prereg.Invalid, "the request body is empty; a JSON object is expected")
+		}
+		return prereg.Wrap(prereg.Invalid, err, "the request body is not valid JSON: "+prereg.Truncate(err.Error()))
+	}
+	if dec.More() {
+		return prereg.Errorf(prereg.Invalid, "the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func (s *Server) hook(c *gin.Context) {
+	if s.cfg.HookInFlight != nil {
+		release, ok := s.cfg.HookInFlight.TryAcquire()
+		if !ok {
+			s.failRetry(c, prereg.Errorf(prereg.Unavailable, "too many logins in flight; retry"), time.Second)
+			return
+		}
+		defer release()
+	}
+	body, err := readBody(c, MaxHookBody)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.checkSignature(c, body); err != nil {
+		s.authFailed(c, prereg.ErrorMessage(err))
+		return
+	}
+	var l prereg.Login
+	if err := decodeJSON(body, &l, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := l.Validate(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	verified := l.EmailVerified || (l.Connection != "" && s.trusted[l.Connection])
+	res, err := s.store.Login(ctx, l, verified)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if len(res.Jobs) > 0 && s.cfg.Syncer != nil {
+		states := s.cfg.Syncer.RunNow(ctx, res.Jobs, s.cfg.SyncBudget)
+		byReg := map[string]prereg.SyncState{}
+		for _, j := range res.Jobs {
+			if st, ok := states[j.ID]; ok {
+				byReg[j.RegistrationID] = st
+			}
+		}
+		for i := range res.Grants {
+			if st, ok := byReg[res.Grants[i].RegistrationID]; ok {
+				res.Grants[i].Sync = st
+			}
+		}
+	}
+	if res.Outcome == prereg.OutcomeEmailUnverified && s.cfg.Verification != nil {
+		s.sendVerification(l.UserID)
+	}
+	s.metrics.outcomes.WithLabelValues(string(res.Outcome)).Inc()
+	c.JSON(http.StatusOK, res.HookResult)
+}
+
+// checkSignature verifies the Standard Webhooks headers when a verifier is
+// configured: always when signatures are required, and otherwise whenever
+// the request carries them (a bad signature is never ignored).
+func (s *Server) checkSignature(c *gin.Context, body []byte) error {
+	if s.cfg.Signatures == nil {
+		return nil
+	}
+	id, ts, sig := c.GetHeader("webhook-id"), c.GetHeader("webhook-timestamp"), c.GetHeader("webhook-signature")
+	if id == "" && ts == "" && sig == "" && !s.cfg.RequireSignature {
+		return nil
+	}
+	return s.cfg.Signatures.Verify(id, ts, sig, body)
+}
+
+// sendVerification asks Auth0 for a verification email off the login path,
+// at most once per user per period (remembered in the store).
+func (s *Server) sendVerification(userID string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		send, err := s.store.MarkVerificationSent(ctx, userID, s.cfg.VerificationPeriod)
+		if err != nil || !send {
+			return
+		}
+		if err := s.cfg.Verification.SendVerificationEmail(ctx, userID); err != nil {
+			s.log.Warn("verification email not sent", slog.String("error", err.Error()))
+		}
+	}()
+}

@@ -1,0 +1,193 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+const (
+	ctxRequestID = "prereg.request_id"
+	ctxPrincipal = "prereg.principal"
+)
+
+func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+
+func principal(c *gin.Context) prereg.Principal {
+	p, _ := c.Get(ctxPrincipal)
+	pr, _ := p.(prereg.Principal)
+	return pr
+}
+
+// validRequestID accepts a caller's X-Request-ID only if it is short and
+// plain, so it can go into logs as is.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// requestIDAndLog tags each request with an ID and writes one log line per
+// request: route template (never the query, which may hold an address),
+// status, latency, ID. Metrics are taken here too.
+func (s *Server) requestIDAndLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		id := c.GetHeader("X-Request-ID")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		c.Set(ctxRequestID, id)
+		c.Header("X-Request-ID", id)
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Writer.Status()
+		elapsed := time.Since(start)
+		s.metrics.observe(route, c.Request.Method, status, elapsed)
+		attrs := []slog.Attr{
+			slog.String("request_id", id),
+			slog.String("method", c.Request.Method),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
+		}
+		if p, ok := c.Get(ctxPrincipal); ok {
+			attrs = append(attrs, slog.String("actor", p.(prereg.Principal).TokenID))
+		}
+		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request", attrs...)
+	}
+}
+
+// recoverer turns a panic into a 500 in the contract shape; the panic goes
+// to the log, never to the client.
+func (s *Server) recoverer() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.Error("panic", slog.String("request_id", requestID(c)), slog.Any("panic", v))
+				if !c.Writer.Written() {
+					s.fail(c, prereg.Errorf(prereg.Internal, "internal error"))
+				}
+				c.Abort()
+			}
+		}()
+		c.Next()
+	}
+}
+
+// bearer returns the Authorization bearer credential.
+func bearer(c *gin.Context) string {
+	h := c.GetHeader("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// authFailed counts a failed authentication against the source address
+// and answers 401.
+func (s *Server) authFailed(c *gin.Context, msg string) {
+	if s.cfg.FailureLimiter != nil {
+		s.cfg.FailureLimiter.Fail(s.cfg.ClientIP(c.Request).String())
+	}
+	s.fail(c, prereg.Errorf(prereg.Unauthorized, "%s", msg))
+}
+
+// blocked refuses a source that has used up its failed authentications.
+func (s *Server) blocked(c *gin.Context) bool {
+	if s.cfg.FailureLimiter == nil {
+		return false
+	}
+	if b, after := s.cfg.FailureLimiter.Blocked(s.cfg.ClientIP(c.Request).String()); b {
+		s.failRetry(c, prereg.Errorf(prereg.RateLimited, "too many failed authentications from this address; retry later"), after)
+		return true
+	}
+	return false
+}
+
+// hookAuth admits the Action: optional source allow-list, the hook secret,
+// and (when configured) a valid signature, which needs the raw body, so the
+// body is read here under its size cap.
+func (s *Server) hookAuth() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.cfg.HookAllow != nil && !s.cfg.HookAllow(s.cfg.ClientIP(c.Request)) {
+			s.fail(c, prereg.Errorf(prereg.Forbidden, "this source address may not call the hook"))
+			return
+		}
+		if s.blocked(c) {
+			return
+		}
+		tok := bearer(c)
+		if tok == "" {
+			s.authFailed(c, "missing bearer hook secret")
+			return
+		}
+		if !matchHash(sha256.Sum256([]byte(tok)), s.hookHashes) {
+			s.authFailed(c, "invalid hook secret")
+			return
+		}
+		c.Next()
+	}
+}
+
+// adminAuth admits admin tokens: the configured bootstrap token or one from
+// the store. A hook secret is not an admin token. Calls are then limited per
+// token.
+func (s *Server) adminAuth() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.blocked(c) {
+			return
+		}
+		tok := bearer(c)
+		if tok == "" {
+			s.authFailed(c, "missing bearer admin token")
+			return
+		}
+		h := sha256.Sum256([]byte(tok))
+		var p prereg.Principal
+		if s.adminHash != nil && matchHash(h, [][32]byte{*s.adminHash}) {
+			p = prereg.Principal{TokenID: "bootstrap"}
+		} else {
+			t, ok, err := s.store.Authenticate(c.Request.Context(), h)
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			if !ok {
+				s.authFailed(c, "invalid admin token")
+				return
+			}
+			p = prereg.Principal{TokenID: t.ID, OrganizationID: t.OrganizationID, ReadOnly: t.ReadOnly}
+		}
+		if s.cfg.AdminLimiter != nil {
+			if ok, after := s.cfg.AdminLimiter.Allow(p.TokenID); !ok {
+				s.failRetry(c, prereg.Errorf(prereg.RateLimited, "rate limit for this token exceeded"), after)
+				return
+			}
+		}
+		c.Set(ctxPrincipal, p)
+		c.Next()
+	}
+}

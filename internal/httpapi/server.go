@@ -1,0 +1,260 @@
+// Package httpapi is prereg's HTTP face on gin: the login hook, the admin
+// API, health and metrics. Handlers bind, call one store method and write
+// the answer; the rules live in package prereg.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// Store is what the HTTP layer needs from storage.
+type Store interface {
+	Login(ctx context.Context, l prereg.Login, verified bool) (boltstore.LoginResult, error)
+	Put(ctx context.Context, in prereg.Input, source, actor string) (prereg.Registration, prereg.Change, error)
+	Get(ctx context.Context, id string) (prereg.Registration, error)
+	List(ctx context.Context, f boltstore.Filter) ([]prereg.Registration, string, error)
+	Each(ctx context.Context, f boltstore.Filter, fn func(prereg.Registration) error) error
+	Revoke(ctx context.Context, id string, force bool, actor string) (prereg.Registration, []prereg.SyncJob, error)
+	RetrySync(ctx context.Context, registrationID, actor string) (prereg.SyncJob, error)
+	Stats(ctx context.Context, org string, onlyOrg bool) (boltstore.Stats, error)
+	Erase(ctx context.Context, email, limitOrg, actor string) (boltstore.Erasure, error)
+	AuditTrail(ctx context.Context, f boltstore.AuditFilter) ([]prereg.AuditEntry, string, error)
+	Audit(ctx context.Context, actor string, action prereg.AuditAction, org, regID, summary string) error
+	Backup(ctx context.Context, w io.Writer, size func(int64)) (int64, error)
+	Import(ctx context.Context, id string) (prereg.ImportReport, error)
+	CreateToken(ctx context.Context, name, org string, readOnly bool, actor string) (prereg.Token, string, error)
+	Tokens(ctx context.Context) ([]prereg.Token, error)
+	RevokeToken(ctx context.Context, id, actor string) (prereg.Token, error)
+	Authenticate(ctx context.Context, h [32]byte) (prereg.Token, bool, error)
+	MarkVerificationSent(ctx context.Context, userID string, period time.Duration) (bool, error)
+	Ping(ctx context.Context) error
+	Size() int64
+}
+
+// Syncer pushes grants into Auth0 (package auth0sync). Optional.
+type Syncer interface {
+	// RunNow runs jobs at once and waits at most budget; it returns the
+	// state of each job that finished in time.
+	RunNow(ctx context.Context, jobs []prereg.SyncJob, budget time.Duration) map[string]prereg.SyncState
+	// Wake nudges the background worker (after a revoke or retry).
+	Wake()
+}
+
+// VerificationSender asks Auth0 to send a verification email. Optional.
+type VerificationSender interface {
+	SendVerificationEmail(ctx context.Context, userID string) error
+}
+
+// SignatureVerifier checks Standard Webhooks signatures (package webhook).
+type SignatureVerifier interface {
+	Verify(id, timestamp, signature string, body []byte) error
+}
+
+// KeyedLimiter is a per-key rate limiter (package limits).
+type KeyedLimiter interface {
+	Allow(key string) (bool, time.Duration)
+}
+
+// FailureLimiter counts failed authentications per source address.
+type FailureLimiter interface {
+	Blocked(key string) (bool, time.Duration)
+	Fail(key string)
+}
+
+// InFlight caps concurrent hook requests.
+type InFlight interface {
+	TryAcquire() (release func(), ok bool)
+}
+
+// Importer runs one CSV import for the HTTP endpoint (package importer).
+type Importer func(ctx context.Context, r io.Reader, p prereg.Principal, dryRun, strict bool) (prereg.ImportReport, error)
+
+// Exporter writes registrations in the import format (package csvio).
+type Exporter func(w io.Writer, each func(fn func(prereg.Registration) error) error) error
+
+// ClientIPFunc finds a request's source address (package netallow).
+type ClientIPFunc func(r *http.Request) netip.Addr
+
+// Config is everything the HTTP layer is told at start.
+type Config struct {
+	// HookSecrets are the accepted hook secrets (several during rotation).
+	HookSecrets []string
+	// HookSecretHashes are SHA-256 hashes of further accepted hook secrets
+	// (the one generated at first start is kept only as a hash).
+	HookSecretHashes [][]byte
+	// AdminToken is the configured bootstrap admin token (tenant-wide,
+	// read-write); tokens in the store are accepted too.
+	AdminToken string
+	// TrustedConnections count their emails as verified.
+	TrustedConnections []string
+	// Signatures verifies hook signatures when set; RequireSignature
+	// refuses unsigned hook calls.
+	Signatures       SignatureVerifier
+	RequireSignature bool
+	// HookAllow, when set, admits hook calls only from these sources.
+	HookAllow func(netip.Addr) bool
+	ClientIP  ClientIPFunc
+
+	AdminLimiter   KeyedLimiter
+	FailureLimiter FailureLimiter
+	HookInFlight   InFlight
+
+	Syncer             Syncer
+	SyncBudget         time.Duration
+	Verification       VerificationSender
+	VerificationPeriod time.Duration
+
+	Importer       Importer
+	Exporter       Exporter
+	MaxImportBytes int64
+	// MaxConcurrentImports bounds imports running at once.
+	MaxConcurrentImports int
+
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	Version  string
+}
+
+// Limits on request bodies.
+const (
+	MaxHookBody  = 16 << 10
+	MaxAdminBody = 64 << 10
+)
+
+// Server is the HTTP API.
+type Server struct {
+	cfg        Config
+	store      Store
+	log        *slog.Logger
+	engine     *gin.Engine
+	hookHashes [][32]byte
+	adminHash  *[32]byte
+	trusted    map[string]bool
+	metrics    *metrics
+	imports    chan struct{}
+}
+
+// New builds the router. It registers its metrics on cfg.Registry.
+func New(cfg Config, store Store) *Server {
+	gin.SetMode(gin.ReleaseMode)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.SyncBudget == 0 {
+		cfg.SyncBudget = time.Second
+	}
+	if cfg.VerificationPeriod == 0 {
+		cfg.VerificationPeriod = 24 * time.Hour
+	}
+	if cfg.MaxImportBytes == 0 {
+		cfg.MaxImportBytes = 256 << 20
+	}
+	if cfg.MaxConcurrentImports == 0 {
+		cfg.MaxConcurrentImports = 2
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteIP
+	}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, trusted: map[string]bool{}, imports: make(chan struct{}, cfg.MaxConcurrentImports)}
+	for _, sec := range cfg.HookSecrets {
+		s.hookHashes = append(s.hookHashes, sha256.Sum256([]byte(sec)))
+	}
+	for _, h := range cfg.HookSecretHashes {
+		var a [32]byte
+		copy(a[:], h)
+		s.hookHashes = append(s.hookHashes, a)
+	}
+	if cfg.AdminToken != "" {
+		h := sha256.Sum256([]byte(cfg.AdminToken))
+		s.adminHash = &h
+	}
+	for _, c := range cfg.TrustedConnections {
+		s.trusted[c] = true
+	}
+	s.metrics = newMetrics(cfg.Registry, store)
+	s.engine = s.routes()
+	return s
+}
+
+// Handler is the root http.Handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) routes() *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	_ = r.SetTrustedProxies(nil) // the source address comes from ClientIP
+	r.Use(s.recoverer(), s.requestIDAndLog())
+	r.NoRoute(func(c *gin.Context) { s.fail(c, prereg.Errorf(prereg.NotFound, "no such route")) })
+	r.NoMethod(func(c *gin.Context) {
+		s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: "method not allowed on this route"})
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(s.metrics.handler))
+
+	r.POST("/v1/hooks/post-login", s.hookAuth(), s.hook)
+
+	a := r.Group("/v1", s.adminAuth())
+	a.POST("/registrations", s.createRegistration)
+	a.GET("/registrations", s.listRegistrations)
+	a.GET("/registrations/:id", s.getRegistration)
+	a.DELETE("/registrations/:id", s.revokeRegistration)
+	a.POST("/registrations/:id/sync", s.retrySync)
+	a.POST("/imports", s.importCSV)
+	a.GET("/imports/:id", s.getImport)
+	a.GET("/exports", s.export)
+	a.GET("/stats", s.stats)
+	a.POST("/erasures", s.erase)
+	a.GET("/audit", s.audit)
+	a.GET("/backup", s.backup)
+	a.POST("/tokens", s.createToken)
+	a.GET("/tokens", s.listTokens)
+	a.DELETE("/tokens/:id", s.revokeToken)
+	return r
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.fail(c, prereg.Wrap(prereg.Unavailable, err, "the store is not writable"))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+func remoteIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// matchHash compares h with every candidate in constant time, without an
+// early exit, so timing says nothing about which (or whether one) matched.
+func matchHash(h [32]byte, candidates [][32]byte) bool {
+	ok := 0
+	for i := range candidates {
+		ok |= subtle.ConstantTimeCompare(h[:], candidates[i][:])
+	}
+	return ok == 1
+}
