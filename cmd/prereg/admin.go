@@ -665,4 +665,3 @@ func syncCmd(e *env) *cobra.Command {
 	cmd.AddCommand(retry)
 	return cmd
 }
-

@@ -464,8 +464,8 @@ func (c *Counts) add(st prereg.Status, n int64) {
 
 // Stats are counts overall and per organization ("" is tenant-wide).
 type Stats struct {
-	Overall         Counts            `json:"overall"`
-	ByOrganization  map[string]Counts `json:"by_organization"`
+	Overall        Counts            `json:"overall"`
+	ByOrganization map[string]Counts `json:"by_organization"`
 }
 
 // Stats counts registrations by status, for one organization when
