@@ -58,7 +58,7 @@ func (s *Store) AuditTrail(ctx context.Context, f AuditFilter) ([]prereg.AuditEn
 		c := tx.Bucket(bAudit).Cursor()
 		var k, v []byte
 		if f.Cursor != "" {
-			pos, err := decodeCursor(f.Cursor)
+			pos, err := decodeCursor(f.Cursor, 'a')
 			if err != nil || len(pos) != 8 {
 				return errBadCursor
 			}
@@ -85,7 +85,7 @@ func (s *Store) AuditTrail(ctx context.Context, f AuditFilter) ([]prereg.AuditEn
 				continue
 			}
 			if len(items) == f.Limit {
-				next = encodeCursor(lastKey)
+				next = encodeCursor(append([]byte{cursorVersion, 'a'}, lastKey...))
 				return nil
 			}
 			items = append(items, e)

@@ -374,22 +374,23 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 	var (
 		b      *bolt.Bucket
 		prefix []byte
+		tag    byte // which walk a cursor belongs to
 	)
 	switch {
 	case f.Email != "":
-		b, prefix = t.email, key(prereg.EmailKey(f.Email), "")
+		b, prefix, tag = t.email, key(prereg.EmailKey(f.Email), ""), 'e'
 	case f.OrganizationSet && stored != "":
-		b, prefix = t.org, key(f.OrganizationID, string(stored), "")
+		b, prefix, tag = t.org, key(f.OrganizationID, string(stored), ""), 'o'
 	case f.OrganizationSet:
-		b, prefix = t.org, key(f.OrganizationID, "")
+		b, prefix, tag = t.org, key(f.OrganizationID, ""), 'o'
 	case stored != "":
-		b, prefix = t.status, key(string(stored), "")
+		b, prefix, tag = t.status, key(string(stored), ""), 's'
 	default:
-		b, prefix = t.regs, nil
+		b, prefix, tag = t.regs, nil, 'r'
 	}
 	start := prefix
 	if f.Cursor != "" {
-		pos, err := decodeCursor(f.Cursor)
+		pos, err := decodeCursor(f.Cursor, tag)
 		if err != nil || !bytes.HasPrefix(pos, prefix) {
 			return errBadCursor
 		}
@@ -420,7 +421,7 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 		if f.OrganizationSet && view.OrganizationID != f.OrganizationID {
 			continue
 		}
-		cont, err := visit(&view, k)
+		cont, err := visit(&view, append([]byte{cursorVersion, tag}, k...))
 		if err != nil || !cont {
 			return err
 		}
@@ -428,15 +429,25 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 	return nil
 }
 
-// Cursors are the index position, base64url'd: opaque to callers, and a
-// prefix check on decode keeps a cursor from one listing out of another.
+// cursorVersion starts every cursor, so a later layout can tell old
+// cursors apart.
+const cursorVersion = 1
+
+// Cursors are a version byte, a tag naming the walk, and the index position
+// to resume after, base64url'd: opaque to callers. The tag and a prefix
+// check on decode keep a cursor from one listing out of another.
 func encodeCursor(pos []byte) string { return base64.RawURLEncoding.EncodeToString(pos) }
 
-func decodeCursor(s string) ([]byte, error) {
+// decodeCursor returns the position of a cursor made for the walk tag.
+func decodeCursor(s string, tag byte) ([]byte, error) {
 	if len(s) > 2048 {
 		return nil, errBadCursor
 	}
-	return base64.RawURLEncoding.DecodeString(s)
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) < 2 || raw[0] != cursorVersion || raw[1] != tag {
+		return nil, errBadCursor
+	}
+	return raw[2:], nil
 }
 
 // Counts are registration counts by status.

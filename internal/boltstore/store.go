@@ -72,6 +72,8 @@ type Store struct {
 
 	touchMu sync.Mutex
 	touched map[string]time.Time
+	// bg tracks background writes (token last-use), so Close waits for them.
+	bg sync.WaitGroup
 }
 
 // Open opens (creating if needed) the store file at path. A file locked by
@@ -129,6 +131,7 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the file; operations after Close fail.
 func (s *Store) Close() error {
+	s.bg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.db.Close()
@@ -272,9 +275,12 @@ func putJSON(b *bolt.Bucket, k []byte, v any) error {
 }
 
 // Check runs bbolt's consistency check and returns every problem found.
+// It holds the store exclusively: bbolt's check reads the shared freelist,
+// which a concurrent commit would change under it.
 func (s *Store) Check() []error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.bg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var errs []error
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {

@@ -148,7 +148,9 @@ func (s *Store) touch(id string) {
 	}
 	s.touched[id] = now
 	s.touchMu.Unlock()
+	s.bg.Add(1)
 	go func() {
+		defer s.bg.Done()
 		_ = s.update(context.Background(), func(tx *bolt.Tx) error {
 			b := tx.Bucket(bTokens)
 			var r tokenRecord
