@@ -1,0 +1,807 @@
+// Package auth0fake is a local stand-in for Auth0's Management API, for
+// tests: an httptest server on 127.0.0.1 that answers the calls prereg
+// makes with the paths, methods, bodies and status codes of the real API
+// (shaped on go-auth0's recordings of it), keeps its state in memory, and
+// can be told to rate-limit, fail, slow down or hang.
+//
+// Point an auth0sync.Client at it with Domain: srv.URL(), ClientID:
+// srv.ClientID, ClientSecret: srv.ClientSecret. The fake is strict where
+// Auth0 is: users, organizations and roles must exist (AddUser,
+// AddOrganization, AddRole) and every API call needs a token from
+// /oauth/token.
+package auth0fake
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Role is an Auth0 role.
+type Role struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// User is an Auth0 user as far as the fake cares.
+type User struct {
+	ID            string
+	Email         string
+	EmailVerified bool
+	// Connection of the user's identity; default
+	// "Username-Password-Authentication".
+	Connection string
+}
+
+// Request is one call the fake received.
+type Request struct {
+	Method string
+	// Path is the unescaped path, e.g. /api/v2/users/auth0|1/roles.
+	Path  string
+	Query url.Values
+	Body  []byte
+	At    time.Time
+}
+
+// Fault makes the fake answer some of the next calls badly.
+type Fault struct {
+	// Status to answer with (429, 500, 503…); 0 answers normally after
+	// Delay (or hangs when Hang is set).
+	Status int
+	// RetryAfter is sent as the Retry-After header when not empty.
+	RetryAfter string
+	// RateLimitReset, when not zero, is sent as X-RateLimit-Reset (Unix
+	// seconds), with X-RateLimit-Limit and X-RateLimit-Remaining: 0.
+	RateLimitReset time.Time
+	// Delay before answering (or before the normal answer).
+	Delay time.Duration
+	// Hang blocks the call until the client gives up or the test ends.
+	Hang bool
+	// Path limits the fault to calls whose path starts with it; empty
+	// means every /api/v2/ call (not the token endpoint).
+	Path string
+	// Method, when set, limits the fault to calls with this method.
+	Method string
+}
+
+type fault struct {
+	Fault
+	left int // < 0: forever
+}
+
+// Action is the fake's record of an Action.
+type Action struct {
+	ID                 string
+	Name               string
+	Code               string
+	Runtime            string
+	Trigger            string
+	TriggerVersion     string
+	Secrets            map[string]string
+	Status             string
+	AllChangesDeployed bool
+	Versions           []ActionVersion
+	Updates            int
+	// reads counts reads since the last change, to move status
+	// pending -> building -> built as Auth0 does.
+	reads int
+}
+
+// ActionVersion is one deployed version of an Action.
+type ActionVersion struct {
+	ID       string
+	Number   int
+	Code     string
+	Runtime  string
+	Secrets  []string
+	Deployed bool
+}
+
+// Binding is an Action bound to a trigger.
+type Binding struct {
+	ID          string
+	ActionID    string
+	DisplayName string
+}
+
+// Server is the fake Management API.
+type Server struct {
+	// ClientID and ClientSecret are the credentials /oauth/token accepts.
+	ClientID     string
+	ClientSecret string
+	// BuildReads is how many reads of a changed Action answer "pending" or
+	// "building" before it reads "built"; default 1, like the recordings.
+	BuildReads int
+
+	srv       *httptest.Server
+	quit      chan struct{}
+	closeOnce sync.Once
+
+	mu            sync.Mutex
+	tokens        map[string]bool
+	tokensIssued  int
+	roles         []Role
+	users         map[string]User
+	userOrder     []string
+	orgs          map[string]bool
+	userRoles     map[string][]string
+	orgMembers    map[string][]string
+	memberRoles   map[string]map[string][]string
+	actions       map[string]*Action
+	actionOrder   []string
+	bindings      map[string][]Binding
+	verifications []string
+	requests      []Request
+	faults        []*fault
+	seq           int
+}
+
+// New starts a fake on 127.0.0.1 and stops it when the test ends.
+func New(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{
+		ClientID:     "fake-client-" + randHex(6),
+		ClientSecret: "fake-secret-" + randHex(16),
+		BuildReads:   1,
+		quit:         make(chan struct{}),
+		tokens:       map[string]bool{},
+		users:        map[string]User{},
+		orgs:         map[string]bool{},
+		userRoles:    map[string][]string{},
+		orgMembers:   map[string][]string{},
+		memberRoles:  map[string]map[string][]string{},
+		actions:      map[string]*Action{},
+		bindings:     map[string][]Binding{},
+	}
+	s.srv = httptest.NewServer(s.routes())
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the server; hanging calls are released first.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.quit)
+		s.srv.CloseClientConnections()
+		s.srv.Close()
+	})
+}
+
+// URL is the server's base URL (http://127.0.0.1:port).
+func (s *Server) URL() string { return s.srv.URL }
+
+// Domain is the host:port part of URL.
+func (s *Server) Domain() string { return strings.TrimPrefix(s.srv.URL, "http://") }
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Server) nextID(prefix string) string {
+	s.seq++
+	return fmt.Sprintf("%s%010d%s", prefix, s.seq, randHex(3))
+}
+
+// AddRole defines a role; an empty id gets a generated rol_ ID, returned.
+func (s *Server) AddRole(id, name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id == "" {
+		id = "rol_" + strings.ReplaceAll(s.nextID("R"), "_", "")
+	}
+	s.roles = append(s.roles, Role{ID: id, Name: name})
+	return id
+}
+
+// AddUser defines a user.
+func (s *Server) AddUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.Connection == "" {
+		u.Connection = "Username-Password-Authentication"
+	}
+	if _, ok := s.users[u.ID]; !ok {
+		s.userOrder = append(s.userOrder, u.ID)
+	}
+	s.users[u.ID] = u
+}
+
+// AddOrganization defines an organization.
+func (s *Server) AddOrganization(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.orgs[id] = true
+}
+
+// AddBinding binds an existing action (e.g. another team's) to a trigger,
+// creating a deployed action of that name when actionID is unknown.
+func (s *Server) AddBinding(trigger, actionID, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.actions[actionID]; !ok {
+		s.actions[actionID] = &Action{ID: actionID, Name: name, Code: "exports.onExecutePostLogin = async () => {};", Runtime: "node22",
+			Trigger: trigger, TriggerVersion: "v3", Secrets: map[string]string{}, Status: "built", AllChangesDeployed: true,
+			Versions: []ActionVersion{{ID: s.nextID("ver_"), Number: 1, Deployed: true}}}
+		s.actionOrder = append(s.actionOrder, actionID)
+	}
+	s.bindings[trigger] = append(s.bindings[trigger], Binding{ID: s.nextID("bnd_"), ActionID: actionID, DisplayName: name})
+}
+
+// UserRoles returns the IDs of the roles assigned to a user, in order.
+func (s *Server) UserRoles(userID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.userRoles[userID])
+}
+
+// Members returns an organization's members.
+func (s *Server) Members(orgID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.orgMembers[orgID])
+}
+
+// MemberRoles returns the role IDs of a member of an organization.
+func (s *Server) MemberRoles(orgID, userID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.memberRoles[orgID][userID])
+}
+
+// VerificationEmails returns the user IDs a verification email was sent to.
+func (s *Server) VerificationEmails() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.verifications)
+}
+
+// Actions returns copies of the actions, in creation order.
+func (s *Server) Actions() []Action {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Action
+	for _, id := range s.actionOrder {
+		if a, ok := s.actions[id]; ok {
+			c := *a
+			c.Secrets = make(map[string]string, len(a.Secrets))
+			for k, v := range a.Secrets {
+				c.Secrets[k] = v
+			}
+			c.Versions = slices.Clone(a.Versions)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Bindings returns a trigger's bindings in order.
+func (s *Server) Bindings(trigger string) []Binding {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.bindings[trigger])
+}
+
+// Requests returns every call received so far, the token endpoint included.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// Count returns how many calls had this method and a path starting with
+// prefix ("" for any method).
+func (s *Server) Count(method, prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.requests {
+		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// TokensIssued counts the access tokens handed out.
+func (s *Server) TokensIssued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokensIssued
+}
+
+// ResetRequests forgets the calls received so far.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+// FailNext applies f to the next n matching calls; n < 0 applies it until
+// ClearFaults.
+func (s *Server) FailNext(n int, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &fault{Fault: f, left: n})
+}
+
+// RateLimitNext answers the next n API calls 429 with X-RateLimit-Reset
+// at reset and Retry-After in whole seconds until then (at least 1).
+func (s *Server) RateLimitNext(n int, reset time.Time) {
+	secs := int(time.Until(reset).Seconds() + 0.999)
+	s.FailNext(n, Fault{Status: http.StatusTooManyRequests, RateLimitReset: reset, RetryAfter: strconv.Itoa(max(secs, 1))})
+}
+
+// SetDelay makes every API call wait d before answering (0 to stop).
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = slices.DeleteFunc(s.faults, func(f *fault) bool { return f.left < 0 && f.Delay > 0 && f.Status == 0 && !f.Hang })
+	if d > 0 {
+		s.faults = append(s.faults, &fault{Fault: Fault{Delay: d}, left: -1})
+	}
+}
+
+// ClearFaults removes every pending fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// takeFault returns the fault for this call, if any, consuming one use.
+func (s *Server) takeFault(method, path string) *Fault {
+	for i, f := range s.faults {
+		prefix := f.Path
+		if prefix == "" {
+			prefix = "/api/v2/"
+		}
+		if !strings.HasPrefix(path, prefix) || (f.Method != "" && f.Method != method) {
+			continue
+		}
+		out := f.Fault
+		if f.left > 0 {
+			f.left--
+			if f.left == 0 {
+				s.faults = slices.Delete(s.faults, i, i+1)
+			}
+		}
+		return &out
+	}
+	return nil
+}
+
+const maxBody = 1 << 20
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /oauth/token", s.token)
+	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.authed(h)) }
+	api("GET /api/v2/roles", s.listRoles)
+	api("GET /api/v2/users/{id}/roles", s.getUserRoles)
+	api("POST /api/v2/users/{id}/roles", s.assignUserRoles)
+	api("DELETE /api/v2/users/{id}/roles", s.removeUserRoles)
+	api("GET /api/v2/users-by-email", s.usersByEmail)
+	api("POST /api/v2/organizations/{org}/members", s.addMembers)
+	api("GET /api/v2/organizations/{org}/members/{uid}/roles", s.getMemberRoles)
+	api("POST /api/v2/organizations/{org}/members/{uid}/roles", s.assignMemberRoles)
+	api("DELETE /api/v2/organizations/{org}/members/{uid}/roles", s.removeMemberRoles)
+	api("POST /api/v2/jobs/verification-email", s.verificationEmail)
+	api("GET /api/v2/actions/actions", s.listActions)
+	api("POST /api/v2/actions/actions", s.createAction)
+	api("GET /api/v2/actions/actions/{id}", s.readAction)
+	api("PATCH /api/v2/actions/actions/{id}", s.updateAction)
+	api("DELETE /api/v2/actions/actions/{id}", s.deleteAction)
+	api("POST /api/v2/actions/actions/{id}/deploy", s.deployAction)
+	api("GET /api/v2/actions/actions/{id}/versions", s.listVersions)
+	api("GET /api/v2/actions/triggers/{trigger}/bindings", s.getBindings)
+	api("PATCH /api/v2/actions/triggers/{trigger}/bindings", s.patchBindings)
+	return s.logged(mux)
+}
+
+// logged records the call and applies faults before routing it.
+func (s *Server) logged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		if err != nil || len(body) > maxBody {
+			apiError(w, http.StatusRequestEntityTooLarge, "Payload Too Large", "request body too large")
+			return
+		}
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		s.mu.Lock()
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body, At: time.Now()})
+		f := s.takeFault(r.Method, r.URL.Path)
+		s.mu.Unlock()
+		if f != nil {
+			if f.Hang {
+				select {
+				case <-r.Context().Done():
+				case <-s.quit:
+				}
+				return
+			}
+			if f.Delay > 0 {
+				t := time.NewTimer(f.Delay)
+				select {
+				case <-r.Context().Done():
+					t.Stop()
+					return
+				case <-s.quit:
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			}
+			if f.Status != 0 {
+				if f.RetryAfter != "" {
+					w.Header().Set("Retry-After", f.RetryAfter)
+				}
+				if !f.RateLimitReset.IsZero() {
+					w.Header().Set("X-RateLimit-Limit", "10")
+					w.Header().Set("X-RateLimit-Remaining", "0")
+					w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(f.RateLimitReset.Unix(), 10))
+				}
+				apiError(w, f.Status, http.StatusText(f.Status), "Injected failure")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) authed(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		s.mu.Lock()
+		valid := ok && s.tokens[tok]
+		s.mu.Unlock()
+		if !valid {
+			apiError(w, http.StatusUnauthorized, "Unauthorized", "Invalid token")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func apiError(w http.ResponseWriter, status int, errText, msg string) {
+	writeJSON(w, status, map[string]any{"statusCode": status, "error": errText, "message": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		apiError(w, http.StatusBadRequest, "Bad Request", "Payload validation error: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// token implements the client-credentials grant, with the secret either
+// in the form (client_secret_post) or in Basic authentication.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	var id, secret, grant, audience string
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var body struct {
+			GrantType    string `json:"grant_type"`
+			ClientID     string `json:"client_id"`
+			ClientSecret string `json:"client_secret"`
+			Audience     string `json:"audience"`
+		}
+		if !decode(w, r, &body) {
+			return
+		}
+		id, secret, grant, audience = body.ClientID, body.ClientSecret, body.GrantType, body.Audience
+	} else {
+		if err := r.ParseForm(); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "bad form"})
+			return
+		}
+		id, secret, grant, audience = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret"), r.PostForm.Get("grant_type"), r.PostForm.Get("audience")
+		if u, p, ok := r.BasicAuth(); ok {
+			id, _ = url.QueryUnescape(u)
+			secret, _ = url.QueryUnescape(p)
+		}
+	}
+	if grant != "client_credentials" {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "unauthorized_client", "error_description": "Grant type not allowed"})
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(id), []byte(s.ClientID)) != 1 || subtle.ConstantTimeCompare([]byte(secret), []byte(s.ClientSecret)) != 1 {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access_denied", "error_description": "Unauthorized"})
+		return
+	}
+	if audience != s.srv.URL+"/api/v2/" {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "access_denied", "error_description": "Service not found: " + audience})
+		return
+	}
+	tok := "fake-token-" + randHex(16)
+	s.mu.Lock()
+	s.tokens[tok] = true
+	s.tokensIssued++
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 86400, "scope": "read:roles create:role_members"})
+}
+
+func pageParams(r *http.Request) (page, perPage int) {
+	page, _ = strconv.Atoi(r.URL.Query().Get("page"))
+	perPage, _ = strconv.Atoi(r.URL.Query().Get("per_page"))
+	if perPage <= 0 || perPage > 100 {
+		perPage = 50
+	}
+	return max(page, 0), perPage
+}
+
+func paginate[T any](items []T, page, perPage int) []T {
+	start := min(page*perPage, len(items))
+	end := min(start+perPage, len(items))
+	return slices.Clone(items[start:end])
+}
+
+func (s *Server) roleByID(id string) (Role, bool) {
+	for _, r := range s.roles {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return Role{}, false
+}
+
+// listRoles: name_filter matches substrings, case-insensitively, as Auth0's does.
+func (s *Server) listRoles(w http.ResponseWriter, r *http.Request) {
+	filter := strings.ToLower(r.URL.Query().Get("name_filter"))
+	page, perPage := pageParams(r)
+	s.mu.Lock()
+	var match []Role
+	for _, role := range s.roles {
+		if strings.Contains(strings.ToLower(role.Name), filter) {
+			match = append(match, role)
+		}
+	}
+	s.mu.Unlock()
+	out := paginate(match, page, perPage)
+	if out == nil {
+		out = []Role{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"roles": out, "start": page * perPage, "limit": perPage, "total": len(match)})
+}
+
+func (s *Server) rolesList(ids []string, r *http.Request) map[string]any {
+	page, perPage := pageParams(r)
+	roles := []Role{}
+	for _, id := range ids {
+		if role, ok := s.roleByID(id); ok {
+			roles = append(roles, role)
+		}
+	}
+	out := paginate(roles, page, perPage)
+	if out == nil {
+		out = []Role{}
+	}
+	return map[string]any{"roles": out, "start": page * perPage, "limit": perPage, "total": len(roles)}
+}
+
+type rolesBody struct {
+	Roles []string `json:"roles"`
+}
+
+// checkRoles answers 404 when a role does not exist, as Auth0 does.
+func (s *Server) checkRoles(w http.ResponseWriter, ids []string) bool {
+	if len(ids) == 0 {
+		apiError(w, http.StatusBadRequest, "Bad Request", "Payload validation error: 'Array is too short (0), minimum 1' on property roles.")
+		return false
+	}
+	for _, id := range ids {
+		if _, ok := s.roleByID(id); !ok {
+			apiError(w, http.StatusNotFound, "Not Found", "One or more of the roles do not exist")
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) getUserRoles(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := r.PathValue("id")
+	if _, ok := s.users[id]; !ok {
+		apiError(w, http.StatusNotFound, "Not Found", "The user does not exist.")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.rolesList(s.userRoles[id], r))
+}
+
+func (s *Server) assignUserRoles(w http.ResponseWriter, r *http.Request) {
+	var body rolesBody
+	if !decode(w, r, &body) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := r.PathValue("id")
+	if _, ok := s.users[id]; !ok {
+		apiError(w, http.StatusNotFound, "Not Found", "The user does not exist.")
+		return
+	}
+	if !s.checkRoles(w, body.Roles) {
+		return
+	}
+	for _, role := range body.Roles {
+		if !slices.Contains(s.userRoles[id], role) {
+			s.userRoles[id] = append(s.userRoles[id], role)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) removeUserRoles(w http.ResponseWriter, r *http.Request) {
+	var body rolesBody
+	if !decode(w, r, &body) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := r.PathValue("id")
+	if _, ok := s.users[id]; !ok {
+		apiError(w, http.StatusNotFound, "Not Found", "The user does not exist.")
+		return
+	}
+	s.userRoles[id] = slices.DeleteFunc(s.userRoles[id], func(x string) bool { return slices.Contains(body.Roles, x) })
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) userJSON(u User) map[string]any {
+	provider, raw := "auth0", u.ID
+	if p, rest, ok := strings.Cut(u.ID, "|"); ok {
+		provider, raw = p, rest
+	}
+	return map[string]any{
+		"user_id": u.ID, "email": u.Email, "email_verified": u.EmailVerified, "name": u.Email,
+		"created_at": "2023-01-25T19:00:31.387Z",
+		"identities": []map[string]any{{"connection": u.Connection, "user_id": raw, "provider": provider, "isSocial": provider != "auth0"}},
+	}
+}
+
+// usersByEmail is exact and case-sensitive, like Auth0's.
+func (s *Server) usersByEmail(w http.ResponseWriter, r *http.Request) {
+	email := r.URL.Query().Get("email")
+	if email == "" {
+		apiError(w, http.StatusBadRequest, "Bad Request", "Query validation error: 'Missing required property: email'.")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []map[string]any{}
+	for _, id := range s.userOrder {
+		if u := s.users[id]; u.Email == email {
+			out = append(out, s.userJSON(u))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) addMembers(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Members []string `json:"members"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	org := r.PathValue("org")
+	if !s.orgs[org] {
+		apiError(w, http.StatusNotFound, "Not Found", "No organization found by that id or name")
+		return
+	}
+	for _, m := range body.Members {
+		if _, ok := s.users[m]; !ok {
+			apiError(w, http.StatusBadRequest, "Bad Request", "One or more users do not exist.")
+			return
+		}
+	}
+	for _, m := range body.Members {
+		if !slices.Contains(s.orgMembers[org], m) {
+			s.orgMembers[org] = append(s.orgMembers[org], m)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// member checks the organization and the membership, answering 404.
+func (s *Server) member(w http.ResponseWriter, r *http.Request) (string, string, bool) {
+	org, uid := r.PathValue("org"), r.PathValue("uid")
+	if !s.orgs[org] {
+		apiError(w, http.StatusNotFound, "Not Found", "No organization found by that id or name")
+		return "", "", false
+	}
+	if !slices.Contains(s.orgMembers[org], uid) {
+		apiError(w, http.StatusNotFound, "Not Found", "Member not found")
+		return "", "", false
+	}
+	return org, uid, true
+}
+
+func (s *Server) getMemberRoles(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	org, uid, ok := s.member(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.rolesList(s.memberRoles[org][uid], r))
+}
+
+func (s *Server) assignMemberRoles(w http.ResponseWriter, r *http.Request) {
+	var body rolesBody
+	if !decode(w, r, &body) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	org, uid, ok := s.member(w, r)
+	if !ok || !s.checkRoles(w, body.Roles) {
+		return
+	}
+	if s.memberRoles[org] == nil {
+		s.memberRoles[org] = map[string][]string{}
+	}
+	for _, role := range body.Roles {
+		if !slices.Contains(s.memberRoles[org][uid], role) {
+			s.memberRoles[org][uid] = append(s.memberRoles[org][uid], role)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) removeMemberRoles(w http.ResponseWriter, r *http.Request) {
+	var body rolesBody
+	if !decode(w, r, &body) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	org, uid, ok := s.member(w, r)
+	if !ok {
+		return
+	}
+	if m := s.memberRoles[org]; m != nil {
+		m[uid] = slices.DeleteFunc(m[uid], func(x string) bool { return slices.Contains(body.Roles, x) })
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) verificationEmail(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		UserID string `json:"user_id"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.users[body.UserID]; !ok {
+		apiError(w, http.StatusNotFound, "Not Found", "User not found")
+		return
+	}
+	s.verifications = append(s.verifications, body.UserID)
+	writeJSON(w, http.StatusCreated, map[string]any{"type": "verification_email", "status": "pending", "created_at": time.Now().UTC().Format(time.RFC3339Nano), "id": s.nextID("job_")})
+}

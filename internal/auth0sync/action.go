@@ -1,0 +1,299 @@
+package auth0sync
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/auth0/go-auth0/management"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// The trigger prereg's Action runs on.
+const (
+	PostLoginTrigger        = "post-login"
+	PostLoginTriggerVersion = "v3"
+	DefaultActionName       = "prereg"
+	DefaultActionRuntime    = "node22"
+	// configMarker starts the line appended to the Action's code that
+	// carries the digest of the secrets (see InstallAction).
+	configMarker = "// prereg-config: "
+	// maxBindingPages bounds the scan of a trigger's bindings (50 a page).
+	maxBindingPages = 20
+)
+
+// InstallOptions says what Action to install.
+type InstallOptions struct {
+	// Name of the Action; default DefaultActionName.
+	Name string
+	// Code is the Action's source (actions/post-login.js).
+	Code string
+	// Secrets are the Action's secrets, by name (PREREG_URL, PREREG_SECRET…).
+	Secrets map[string]string
+	// Runtime is the Node runtime; default DefaultActionRuntime.
+	Runtime string
+	// BuildTimeout bounds the wait for Auth0 to build the Action; default
+	// one minute.
+	BuildTimeout time.Duration
+	// PollInterval is the first pause between build status checks; it
+	// doubles up to 2 s. Default 250 ms.
+	PollInterval time.Duration
+}
+
+// InstallResult reports what InstallAction did.
+type InstallResult struct {
+	ActionID string `json:"action_id"`
+	// Changed is false when the Action, its deployment and its binding
+	// were already as asked.
+	Changed bool `json:"changed"`
+	// Created, Updated, Deployed and Bound detail Changed.
+	Created  bool `json:"created"`
+	Updated  bool `json:"updated"`
+	Deployed bool `json:"deployed"`
+	Bound    bool `json:"bound"`
+}
+
+// InstallAction creates or updates the post-login Action, waits until
+// Auth0 has built it, deploys it and binds it to the post-login trigger
+// after the actions already bound there, which stay bound.
+//
+// Running it again with the same inputs changes nothing. Auth0 never
+// returns secret values, so to notice a changed value the Action's code
+// ends with a comment line carrying an HMAC-SHA256 of the secret names and
+// values, keyed with the machine-to-machine client secret: it changes when
+// any value changes and, unlike a plain hash, cannot be used to guess
+// short secret values (PREREG_ON_ERROR…) by anyone who may read the code.
+// Rotating the client secret therefore causes one redundant update.
+func (c *Client) InstallAction(ctx context.Context, opts InstallOptions) (InstallResult, error) {
+	var res InstallResult
+	if opts.Name == "" {
+		opts.Name = DefaultActionName
+	}
+	if opts.Runtime == "" {
+		opts.Runtime = DefaultActionRuntime
+	}
+	if opts.BuildTimeout <= 0 {
+		opts.BuildTimeout = time.Minute
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
+	if strings.TrimSpace(opts.Code) == "" {
+		return res, prereg.Errorf(prereg.Invalid, "the Action's code is empty")
+	}
+	code := strings.TrimRight(opts.Code, "\n") + "\n" + configMarker + c.configDigest(opts) + "\n"
+	names := make([]string, 0, len(opts.Secrets))
+	for n := range opts.Secrets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	secrets := make([]management.ActionSecret, len(names))
+	for i, n := range names {
+		secrets[i] = management.ActionSecret{Name: &names[i], Value: ptr(opts.Secrets[n])}
+	}
+	triggers := []management.ActionTrigger{{ID: ptr(PostLoginTrigger), Version: ptr(PostLoginTriggerVersion)}}
+
+	existing, err := c.findAction(ctx, opts.Name)
+	if err != nil {
+		return res, err
+	}
+	var action *management.Action
+	switch {
+	case existing == nil:
+		action = &management.Action{Name: ptr(opts.Name), SupportedTriggers: triggers, Code: &code, Runtime: ptr(opts.Runtime), Secrets: &secrets}
+		if err := c.call(ctx, "create Action", func(ctx context.Context) error { return c.api.Action.Create(ctx, action) }); err != nil {
+			return res, err
+		}
+		res.Created = true
+	case !supportsPostLogin(existing):
+		return res, prereg.Errorf(prereg.Conflict, "an Action named %q exists for another trigger; choose another name", opts.Name)
+	case existing.GetCode() != code || existing.GetRuntime() != opts.Runtime || !sameSecretNames(existing, names) || !sameTriggerVersion(existing):
+		update := &management.Action{Name: ptr(opts.Name), SupportedTriggers: triggers, Code: &code, Runtime: ptr(opts.Runtime), Secrets: &secrets}
+		id := existing.GetID()
+		if err := c.call(ctx, "update Action", func(ctx context.Context) error { return c.api.Action.Update(ctx, id, update) }); err != nil {
+			return res, err
+		}
+		action = update
+		action.ID = &id
+		res.Updated = true
+	default:
+		action = existing
+	}
+	res.ActionID = action.GetID()
+	if res.ActionID == "" {
+		return res, prereg.Errorf(prereg.Unavailable, "Auth0 returned an Action without an ID")
+	}
+
+	if res.Created || res.Updated || !existing.AllChangesDeployed {
+		if err := c.waitBuilt(ctx, res.ActionID, opts); err != nil {
+			return res, err
+		}
+		if err := c.call(ctx, "deploy Action", func(ctx context.Context) error {
+			_, err := c.api.Action.Deploy(ctx, res.ActionID)
+			return err
+		}); err != nil {
+			return res, err
+		}
+		res.Deployed = true
+	}
+
+	bound, err := c.bind(ctx, res.ActionID, opts.Name)
+	if err != nil {
+		return res, err
+	}
+	res.Bound = bound
+	res.Changed = res.Created || res.Updated || res.Deployed || res.Bound
+	return res, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// configDigest is the HMAC over the runtime and the sorted secrets.
+func (c *Client) configDigest(opts InstallOptions) string {
+	m := hmac.New(sha256.New, []byte(c.clientSecret))
+	names := make([]string, 0, len(opts.Secrets))
+	for n := range opts.Secrets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(m, "prereg-action-config/1\x00%s\x00", opts.Runtime)
+	for _, n := range names {
+		fmt.Fprintf(m, "%d:%s%d:%s", len(n), n, len(opts.Secrets[n]), opts.Secrets[n])
+	}
+	return "v1-" + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+func supportsPostLogin(a *management.Action) bool {
+	for _, t := range a.SupportedTriggers {
+		if t.GetID() == PostLoginTrigger {
+			return true
+		}
+	}
+	return false
+}
+
+func sameTriggerVersion(a *management.Action) bool {
+	return len(a.SupportedTriggers) == 1 && a.SupportedTriggers[0].GetVersion() == PostLoginTriggerVersion
+}
+
+func sameSecretNames(a *management.Action, names []string) bool {
+	var have []string
+	if a.Secrets != nil {
+		for _, s := range *a.Secrets {
+			have = append(have, s.GetName())
+		}
+	}
+	sort.Strings(have)
+	return slices.Equal(have, names)
+}
+
+// findAction returns the Action with exactly this name, or nil.
+func (c *Client) findAction(ctx context.Context, name string) (*management.Action, error) {
+	var list *management.ActionList
+	err := c.call(ctx, "list Actions", func(ctx context.Context) error {
+		var err error
+		list, err = c.api.Action.List(ctx, management.Parameter("actionName", name))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range list.Actions {
+		if a.GetName() == name {
+			// Read it again: the list does not always carry secrets and
+			// the deployment state.
+			var full *management.Action
+			id := a.GetID()
+			err := c.call(ctx, "read Action", func(ctx context.Context) error {
+				var err error
+				full, err = c.api.Action.Read(ctx, id)
+				return err
+			})
+			return full, err
+		}
+	}
+	return nil, nil
+}
+
+// waitBuilt polls the Action until Auth0 reports it built, with a pause
+// that doubles up to 2 s, for at most opts.BuildTimeout.
+func (c *Client) waitBuilt(ctx context.Context, id string, opts InstallOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, opts.BuildTimeout)
+	defer cancel()
+	pause := opts.PollInterval
+	for {
+		var a *management.Action
+		err := c.call(ctx, "read Action", func(ctx context.Context) error {
+			var err error
+			a, err = c.api.Action.Read(ctx, id)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		switch a.GetStatus() {
+		case "built":
+			return nil
+		case "failed":
+			return prereg.Errorf(prereg.Invalid, "Auth0 could not build the Action %s; see its errors in the Auth0 dashboard", id)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return prereg.Wrap(prereg.Unavailable, ctx.Err(), fmt.Sprintf("Auth0 did not build the Action within %s (status %q)", opts.BuildTimeout, a.GetStatus()))
+		case <-t.C:
+		}
+		pause = min(pause*2, 2*time.Second)
+	}
+}
+
+// bind appends the Action to the post-login trigger's bindings unless it
+// is bound already. The PATCH replaces the whole list, so every existing
+// binding is sent back, by action ID, in its place.
+func (c *Client) bind(ctx context.Context, actionID, name string) (bool, error) {
+	var all []*management.ActionBinding
+	for page := 0; page < maxBindingPages; page++ {
+		var list *management.ActionBindingList
+		err := c.call(ctx, "list trigger bindings", func(ctx context.Context) error {
+			var err error
+			list, err = c.api.Action.Bindings(ctx, PostLoginTrigger, management.Page(page))
+			return err
+		})
+		if err != nil {
+			return false, err
+		}
+		all = append(all, list.Bindings...)
+		if len(list.Bindings) == 0 || len(all) >= list.Total {
+			break
+		}
+	}
+	refs := make([]*management.ActionBinding, 0, len(all)+1)
+	for _, b := range all {
+		if b.Action == nil || b.Action.GetID() == "" {
+			continue
+		}
+		if b.Action.GetID() == actionID {
+			return false, nil
+		}
+		refs = append(refs, &management.ActionBinding{
+			DisplayName: b.DisplayName,
+			Ref:         &management.ActionBindingReference{Type: ptr("action_id"), Value: ptr(b.Action.GetID())},
+		})
+	}
+	refs = append(refs, &management.ActionBinding{
+		DisplayName: ptr(name),
+		Ref:         &management.ActionBindingReference{Type: ptr("action_id"), Value: ptr(actionID)},
+	})
+	err := c.call(ctx, "update trigger bindings", func(ctx context.Context) error {
+		return c.api.Action.UpdateBindings(ctx, PostLoginTrigger, refs)
+	})
+	return err == nil, err
+}

@@ -1,0 +1,143 @@
+package auth0sync_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prereg/prereg/internal/auth0fake"
+	"github.com/prereg/prereg/internal/auth0sync"
+)
+
+const actionCode = "exports.onExecutePostLogin = async (event, api) => {};\n"
+
+func installOpts(secret string) auth0sync.InstallOptions {
+	return auth0sync.InstallOptions{
+		Code:         actionCode,
+		Secrets:      map[string]string{"PREREG_URL": "https://prereg.example.com", "PREREG_SECRET": secret},
+		PollInterval: time.Millisecond,
+	}
+}
+
+func TestInstallActionIdempotent(t *testing.T) {
+	f := auth0fake.New(t)
+	f.AddBinding("post-login", "act-other", "other team's action")
+	c := newClient(t, f)
+	ctx := context.Background()
+
+	first, err := c.InstallAction(ctx, installOpts("s1"))
+	if err != nil {
+		t.Fatalf("first install: %v", err)
+	}
+	if !first.Changed || !first.Created || !first.Deployed || !first.Bound {
+		t.Errorf("first install = %+v, want created, deployed and bound", first)
+	}
+	var ours auth0fake.Action
+	for _, a := range f.Actions() {
+		if a.Name == "prereg" {
+			ours = a
+		}
+	}
+	if ours.ID != first.ActionID || ours.Runtime != "node22" || ours.Trigger != "post-login" || ours.TriggerVersion != "v3" {
+		t.Errorf("action = %+v", ours)
+	}
+	if ours.Secrets["PREREG_SECRET"] != "s1" || ours.Secrets["PREREG_URL"] != "https://prereg.example.com" {
+		t.Errorf("secrets not sent: %v", ours.Secrets)
+	}
+	if !strings.HasPrefix(ours.Code, actionCode) || strings.Contains(ours.Code, "s1") {
+		t.Errorf("code = %q", ours.Code)
+	}
+	if len(ours.Versions) != 1 || !ours.Versions[0].Deployed {
+		t.Errorf("versions = %+v, want one deployed", ours.Versions)
+	}
+	wantBindings := []string{"act-other", first.ActionID}
+	var got []string
+	for _, b := range f.Bindings("post-login") {
+		got = append(got, b.ActionID)
+	}
+	if !slices.Equal(got, wantBindings) {
+		t.Errorf("bindings = %v, want %v (other action kept, ours appended)", got, wantBindings)
+	}
+
+	// Same inputs again: nothing changes, no new version, no write at all.
+	f.ResetRequests()
+	second, err := c.InstallAction(ctx, installOpts("s1"))
+	if err != nil {
+		t.Fatalf("second install: %v", err)
+	}
+	if second.Changed || second.ActionID != first.ActionID {
+		t.Errorf("second install = %+v, want unchanged", second)
+	}
+	for _, r := range f.Requests() {
+		if r.Method != "GET" && r.Path != "/oauth/token" {
+			t.Errorf("second install wrote: %s %s", r.Method, r.Path)
+		}
+	}
+	if a := f.Actions(); len(a[len(a)-1].Versions) != 1 {
+		t.Errorf("a new version was deployed")
+	}
+
+	// A changed secret value (invisible through the API) is noticed.
+	third, err := c.InstallAction(ctx, installOpts("s2"))
+	if err != nil {
+		t.Fatalf("third install: %v", err)
+	}
+	if !third.Updated || !third.Deployed || third.Bound {
+		t.Errorf("third install = %+v, want updated and deployed, binding untouched", third)
+	}
+	for _, a := range f.Actions() {
+		if a.ID == first.ActionID && (a.Secrets["PREREG_SECRET"] != "s2" || len(a.Versions) != 2) {
+			t.Errorf("after secret change: secrets %v, %d versions", a.Secrets, len(a.Versions))
+		}
+	}
+	if n := len(f.Bindings("post-login")); n != 2 {
+		t.Errorf("%d bindings, want 2", n)
+	}
+}
+
+func TestInstallActionFinishesInterruptedDeploy(t *testing.T) {
+	f := auth0fake.New(t)
+	f.BuildReads = 3
+	c := newClient(t, f)
+	ctx := context.Background()
+	// The deploy fails once (as if the process died there); the next run
+	// must deploy and bind without touching the code.
+	f.FailNext(1, auth0fake.Fault{Status: 503, Method: "POST", Path: "/api/v2/actions/actions/"})
+	if _, err := c.InstallAction(ctx, installOpts("s1")); err == nil {
+		t.Fatal("install with a failing deploy succeeded")
+	}
+	if n := f.Count("POST", "/api/v2/actions/actions/"); n != 1 {
+		t.Fatalf("%d deploy calls, want the one that failed", n)
+	}
+	res, err := c.InstallAction(ctx, installOpts("s1"))
+	if err != nil {
+		t.Fatalf("second install: %v", err)
+	}
+	if !res.Deployed || !res.Bound || res.Created {
+		t.Errorf("result = %+v, want deployed and bound, not created again", res)
+	}
+	if n := len(f.Actions()); n != 1 {
+		t.Errorf("%d actions, want 1", n)
+	}
+}
+
+func TestInstallActionBuildTimeout(t *testing.T) {
+	f := auth0fake.New(t)
+	f.BuildReads = 1 << 30 // never built
+	c := newClient(t, f)
+	opts := installOpts("s1")
+	opts.BuildTimeout = 100 * time.Millisecond
+	start := time.Now()
+	_, err := c.InstallAction(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "build") {
+		t.Fatalf("err = %v, want a build timeout", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %v, want about the build timeout", d)
+	}
+	if n := len(f.Bindings("post-login")); n != 0 {
+		t.Errorf("an unbuilt action was bound")
+	}
+}

@@ -1,0 +1,336 @@
+package auth0sync_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prereg/prereg/internal/auth0fake"
+	"github.com/prereg/prereg/internal/auth0sync"
+	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+var _ auth0sync.Queue = (*boltstore.Store)(nil)
+var _ auth0sync.ReconcileStore = (*boltstore.Store)(nil)
+
+// env is a real store file plus the fake and a real client pointed at it.
+type env struct {
+	path  string
+	store *boltstore.Store
+	fake  *auth0fake.Server
+	c     *auth0sync.Client
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{path: filepath.Join(t.TempDir(), "prereg.db"), fake: auth0fake.New(t)}
+	e.open(t)
+	e.c = newClient(t, e.fake)
+	return e
+}
+
+func (e *env) open(t *testing.T) {
+	t.Helper()
+	st, err := boltstore.Open(e.path, boltstore.Options{SyncEnabled: true})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	e.store = st
+	t.Cleanup(func() {
+		if errs := st.Check(); len(errs) > 0 {
+			t.Errorf("store check: %v", errs)
+		}
+		_ = st.Close()
+	})
+}
+
+// grant registers email with roles and logs userID in, returning the
+// registration and the sync jobs the claim enqueued.
+func (e *env) grant(t *testing.T, userID, email, org string, roles ...string) (prereg.Registration, []prereg.SyncJob) {
+	t.Helper()
+	ctx := context.Background()
+	e.fake.AddUser(auth0fake.User{ID: userID, Email: email, EmailVerified: true})
+	if org != "" {
+		e.fake.AddOrganization(org)
+	}
+	in := prereg.Input{Email: email, OrganizationID: org, Roles: roles}.Normalize()
+	reg, _, err := e.store.Put(ctx, in, "api", "test")
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	res, err := e.store.Login(ctx, prereg.Login{UserID: userID, Email: email, EmailVerified: true, OrganizationID: org}, true)
+	if err != nil || res.Outcome != prereg.OutcomeGranted {
+		t.Fatalf("login: %v %v", res.Outcome, err)
+	}
+	if len(res.Jobs) != 1 {
+		t.Fatalf("login enqueued %d jobs, want 1", len(res.Jobs))
+	}
+	return reg, res.Jobs
+}
+
+func (e *env) reg(t *testing.T, id string) prereg.Registration {
+	t.Helper()
+	r, err := e.store.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (e *env) queued(t *testing.T) int {
+	t.Helper()
+	jobs, err := e.store.DueJobs(context.Background(), time.Now().Add(24*time.Hour), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(jobs)
+}
+
+// eventually polls cond for up to 5 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func runSyncer(t *testing.T, s *auth0sync.Syncer) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Run(ctx)
+	}()
+	stop = func() {
+		cancel()
+		<-done
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func TestRunNowStates(t *testing.T) {
+	tests := []struct {
+		name      string
+		roles     []string
+		org       string
+		wantState prereg.SyncState
+		wantErr   string
+	}{
+		{"tenant grant done", []string{"admin"}, "", prereg.SyncDone, ""},
+		{"organization grant done", []string{"admin"}, orgA, prereg.SyncDone, ""},
+		{"unknown role failed", []string{"admin", "no-such-role"}, "", prereg.SyncFailed, `"no-such-role"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			admin := e.fake.AddRole("", "admin")
+			s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c})
+			reg, jobs := e.grant(t, userA, "ana@example.com", tt.org, tt.roles...)
+			got := s.RunNow(context.Background(), jobs, 2*time.Second)
+			if got[jobs[0].ID] != tt.wantState {
+				t.Fatalf("RunNow = %v, want %s", got, tt.wantState)
+			}
+			r := e.reg(t, reg.ID)
+			if r.Sync != tt.wantState || !strings.Contains(r.SyncError, tt.wantErr) {
+				t.Errorf("registration sync = %q %q, want %q containing %q", r.Sync, r.SyncError, tt.wantState, tt.wantErr)
+			}
+			if n := e.queued(t); n != 0 {
+				t.Errorf("%d jobs left in the queue", n)
+			}
+			assigned := e.fake.UserRoles(userA)
+			if tt.org != "" {
+				assigned = e.fake.MemberRoles(tt.org, userA)
+			}
+			if !slices.Equal(assigned, []string{admin}) {
+				t.Errorf("assigned %v, want [%s]", assigned, admin)
+			}
+		})
+	}
+}
+
+func TestRunNowRespectsBudget(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddRole("", "admin")
+	e.fake.SetDelay(400 * time.Millisecond)
+	s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c})
+	reg, jobs := e.grant(t, userA, "ana@example.com", "", "admin")
+	for _, budget := range []time.Duration{0, 50 * time.Millisecond} {
+		start := time.Now()
+		got := s.RunNow(context.Background(), jobs, budget)
+		took := time.Since(start)
+		if took > budget+30*time.Millisecond {
+			t.Errorf("RunNow(budget %v) took %v", budget, took)
+		}
+		if len(got) != 0 {
+			t.Errorf("RunNow reported %v for a job still running", got)
+		}
+	}
+	if r := e.reg(t, reg.ID); r.Sync != prereg.SyncPending {
+		t.Errorf("sync = %q right after the budget, want pending", r.Sync)
+	}
+	// The job keeps running in the background and finishes.
+	eventually(t, "background completion", func() bool { return e.reg(t, reg.ID).Sync == prereg.SyncDone })
+	// It ran once, although RunNow was called twice.
+	if n := e.fake.Count("POST", "/api/v2/users/"); n != 1 {
+		t.Errorf("%d role assignments, want 1", n)
+	}
+}
+
+func TestRunNowHangingAuth0(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddRole("", "admin")
+	e.fake.FailNext(-1, auth0fake.Fault{Hang: true})
+	s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c, JobTimeout: 200 * time.Millisecond})
+	reg, jobs := e.grant(t, userA, "ana@example.com", "", "admin")
+	start := time.Now()
+	got := s.RunNow(context.Background(), jobs, 100*time.Millisecond)
+	if took := time.Since(start); took > 130*time.Millisecond || len(got) != 0 {
+		t.Fatalf("RunNow = %v after %v", got, took)
+	}
+	// The attempt times out and the job is kept for a retry.
+	eventually(t, "retry scheduled", func() bool {
+		jobs, _ := e.store.DueJobs(context.Background(), time.Now().Add(time.Hour), 10)
+		return len(jobs) == 1 && jobs[0].Attempts == 1 && jobs[0].LastError != ""
+	})
+	if r := e.reg(t, reg.ID); r.Sync != prereg.SyncPending {
+		t.Errorf("sync = %q, want pending", r.Sync)
+	}
+}
+
+func TestRateLimitHonoursReset(t *testing.T) {
+	e := newEnv(t)
+	admin := e.fake.AddRole("", "admin")
+	reg, _ := e.grant(t, userA, "ana@example.com", "", "admin")
+	// X-RateLimit-Reset has whole seconds: reset at the next full second
+	// at least 1 s away.
+	reset := time.Now().Add(time.Second).Truncate(time.Second).Add(time.Second)
+	e.fake.FailNext(2, auth0fake.Fault{Status: 429, RateLimitReset: reset, Path: "/api/v2/users/"})
+	s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c, BaseBackoff: 5 * time.Millisecond, MaxBackoff: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond, MaxAttempts: 1})
+	runSyncer(t, s)
+	eventually(t, "sync done", func() bool { return e.reg(t, reg.ID).Sync == prereg.SyncDone })
+	var attempts []time.Time
+	for _, r := range e.fake.Requests() {
+		if r.Method == "POST" && strings.HasPrefix(r.Path, "/api/v2/users/") {
+			attempts = append(attempts, r.At)
+		}
+	}
+	// Two 429s then success; MaxAttempts 1 did not fail the job because
+	// rate limits do not count.
+	if len(attempts) != 3 {
+		t.Fatalf("%d attempts, want 3", len(attempts))
+	}
+	for i, at := range attempts[1:] {
+		if at.Before(reset) {
+			t.Errorf("attempt %d at %v, before the reset %v", i+2, at.Format(time.StampMilli), reset.Format(time.StampMilli))
+		}
+	}
+	if !slices.Equal(e.fake.UserRoles(userA), []string{admin}) {
+		t.Errorf("roles not assigned")
+	}
+}
+
+func TestRetriesThenFails(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddRole("", "admin")
+	reg, _ := e.grant(t, userA, "ana@example.com", "", "admin")
+	e.fake.FailNext(-1, auth0fake.Fault{Status: 503, Path: "/api/v2/users/"})
+	s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c, BaseBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, PollInterval: 10 * time.Millisecond, MaxAttempts: 3})
+	runSyncer(t, s)
+	eventually(t, "sync failed", func() bool { return e.reg(t, reg.ID).Sync == prereg.SyncFailed })
+	if n := e.fake.Count("POST", "/api/v2/users/"); n != 3 {
+		t.Errorf("%d attempts, want MaxAttempts = 3", n)
+	}
+	if r := e.reg(t, reg.ID); !strings.Contains(r.SyncError, "503") {
+		t.Errorf("sync error = %q", r.SyncError)
+	}
+}
+
+// A restart mid-queue loses nothing: jobs whose attempt was cut short are
+// still in the store file and run after it is opened again.
+func TestRestartLosesNoJob(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddRole("", "admin")
+	const n = 6
+	var regs []prereg.Registration
+	for i := range n {
+		r, _ := e.grant(t, fmt.Sprintf("auth0|u%d", i), fmt.Sprintf("u%d@example.com", i), "", "admin")
+		regs = append(regs, r)
+	}
+	e.fake.FailNext(-1, auth0fake.Fault{Hang: true, Method: "POST", Path: "/api/v2/users/"})
+	s1 := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c, Concurrency: 2, JobTimeout: 100 * time.Millisecond, BaseBackoff: 5 * time.Millisecond})
+	stop := runSyncer(t, s1)
+	eventually(t, "attempts in flight", func() bool { return e.fake.Count("POST", "/api/v2/users/") >= 2 })
+	stop()
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.fake.Count("POST", "/api/v2/users/"); got >= n {
+		t.Fatalf("all %d jobs ran before the restart; the test proves nothing", got)
+	}
+
+	e.fake.ClearFaults()
+	e.open(t)
+	if q := e.queued(t); q != n {
+		t.Fatalf("%d jobs in the queue after the restart, want %d", q, n)
+	}
+	s2 := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c, PollInterval: 10 * time.Millisecond})
+	runSyncer(t, s2)
+	for _, r := range regs {
+		eventually(t, "sync of "+r.ID, func() bool { return e.reg(t, r.ID).Sync == prereg.SyncDone })
+	}
+	for i := range n {
+		if len(e.fake.UserRoles(fmt.Sprintf("auth0|u%d", i))) != 1 {
+			t.Errorf("user %d has no role", i)
+		}
+	}
+}
+
+func TestNoJobRunsTwiceAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddRole("", "admin")
+	e.fake.SetDelay(30 * time.Millisecond)
+	var all []prereg.SyncJob
+	for i := range 8 {
+		_, jobs := e.grant(t, fmt.Sprintf("auth0|u%d", i), fmt.Sprintf("u%d@example.com", i), "", "admin")
+		all = append(all, jobs...)
+	}
+	s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c, PollInterval: 5 * time.Millisecond, Concurrency: 8})
+	runSyncer(t, s)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { s.RunNow(context.Background(), all, time.Second) })
+	}
+	wg.Wait()
+	eventually(t, "queue drained", func() bool { return e.queued(t) == 0 })
+	time.Sleep(50 * time.Millisecond)
+	// The role lookup is cached after the first; each job assigns once.
+	if n := e.fake.Count("POST", "/api/v2/users/"); n != len(all) {
+		t.Errorf("%d role assignments for %d jobs", n, len(all))
+	}
+}
+
+func TestVerifyEmailJob(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddUser(auth0fake.User{ID: userA, Email: "ana@example.com"})
+	s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c})
+	job := prereg.SyncJob{ID: "job_verify", Kind: prereg.JobVerifyEmail, UserID: userA}
+	got := s.RunNow(context.Background(), []prereg.SyncJob{job}, time.Second)
+	if got[job.ID] != prereg.SyncDone {
+		t.Fatalf("RunNow = %v", got)
+	}
+	if !slices.Equal(e.fake.VerificationEmails(), []string{userA}) {
+		t.Errorf("verification emails = %v", e.fake.VerificationEmails())
+	}
+}
