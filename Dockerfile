@@ -1,0 +1,20 @@
+# syntax=docker/dockerfile:1
+# Build a static binary, then ship it alone on a minimal, non-root image.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/prereg ./cmd/prereg
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/prereg /usr/local/bin/prereg
+# The store lives on a volume; the image listens on every interface.
+ENV PREREG_ADDR=0.0.0.0:8080 \
+    PREREG_DB=/data/prereg.db
+VOLUME ["/data"]
+USER nonroot:nonroot
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/prereg"]
+CMD ["serve"]
