@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
 
+	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/config"
 	"github.com/prereg/prereg/internal/httpapi"
@@ -13,5 +15,46 @@ import (
 // CSV, Auth0 sync) into the API config. It returns a function that stops
 // whatever it started.
 func wireExtras(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, log *slog.Logger) (func(), error) {
-	return func() {}, nil
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	if err := wireSecurity(cfg, api); err != nil {
+		return stop, err
+	}
+	wireCSV(cfg, store, api)
+	if cfg.Auth0Enabled() {
+		client, err := auth0Client(cfg.Auth0Domain, cfg.Auth0ClientID, cfg.Auth0ClientSecret)
+		if err != nil {
+			return stop, err
+		}
+		syncer := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: store, Client: client, Logger: log})
+		sctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = syncer.Run(sctx)
+		}()
+		stops = append(stops, func() { cancel(); wg.Wait() })
+		api.Syncer = syncer
+		api.Reconciler = func(ctx context.Context, dryRun bool) (any, error) {
+			rep, err := auth0sync.Reconcile(ctx, store, client, dryRun)
+			if err == nil && len(rep.Jobs) > 0 {
+				syncer.Wake()
+			}
+			return rep, err
+		}
+		if cfg.SendVerification {
+			api.Verification = client
+		}
+		log.Info("Auth0 sync on", slog.String("domain", cfg.Auth0Domain))
+	}
+	return stop, nil
+}
+
+func auth0Client(domain, id, secret string) (*auth0sync.Client, error) {
+	return auth0sync.New(auth0sync.Config{Domain: domain, ClientID: id, ClientSecret: secret})
 }

@@ -384,3 +384,21 @@ func (s *Server) revokeToken(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, tok)
 }
+
+func (s *Server) reconcile(c *gin.Context) {
+	p := principal(c)
+	if err := p.CheckTenantAdmin(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if s.cfg.Reconciler == nil {
+		s.fail(c, prereg.Errorf(prereg.Unavailable, "Auth0 sync is not configured (AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET)"))
+		return
+	}
+	rep, err := s.cfg.Reconciler(c.Request.Context(), c.Query("dry_run") == "true")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, rep)
+}

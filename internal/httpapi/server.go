@@ -117,6 +117,9 @@ type Config struct {
 	Verification       VerificationSender
 	VerificationPeriod time.Duration
 
+	// Reconciler runs prereg reconcile through the service. Optional.
+	Reconciler func(ctx context.Context, dryRun bool) (any, error)
+
 	Importer       Importer
 	Exporter       Exporter
 	MaxImportBytes int64
@@ -228,6 +231,7 @@ func (s *Server) routes() *gin.Engine {
 	a.POST("/tokens", s.createToken)
 	a.GET("/tokens", s.listTokens)
 	a.DELETE("/tokens/:id", s.revokeToken)
+	a.POST("/reconcile", s.reconcile)
 	return r
 }
 

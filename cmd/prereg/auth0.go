@@ -1,0 +1,199 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prereg/prereg/actions"
+	"github.com/prereg/prereg/internal/auth0sync"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+func init() {
+	extraCommands = append(extraCommands, reconcileCmd, auth0Cmd)
+}
+
+// auth0Env reads the Management API credentials from the environment.
+func auth0Env(e *env) (*auth0sync.Client, error) {
+	d, id, sec := e.getenv("AUTH0_DOMAIN"), e.getenv("AUTH0_CLIENT_ID"), e.getenv("AUTH0_CLIENT_SECRET")
+	if d == "" || id == "" || sec == "" {
+		return nil, prereg.Errorf(prereg.Invalid, "set AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (a machine-to-machine application of the Management API)")
+	}
+	return auth0Client(d, id, sec)
+}
+
+func reconcileCmd(e *env) *cobra.Command {
+	var dryRun, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "reconcile",
+		Short: "Grant pending registrations whose address already belongs to exactly one verified Auth0 user",
+		Args:  cobra.NoArgs,
+	}
+	c := addConn(cmd, e)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be granted; write nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw report")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var rep auth0sync.ReconcileReport
+		if c.remote() {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if dryRun {
+				q.Set("dry_run", "true")
+			}
+			if err := cl.JSON(cmd.Context(), "POST", "/v1/reconcile", q, nil, &rep); err != nil {
+				return err
+			}
+		} else {
+			client, err := auth0Env(e)
+			if err != nil {
+				return err
+			}
+			s, err := c.open(true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			// Grants made here queue their Auth0 sync in the store; the
+			// service works the queue when it next runs.
+			if rep, err = auth0sync.Reconcile(cmd.Context(), s, client, dryRun); err != nil {
+				return err
+			}
+		}
+		if asJSON {
+			return printJSON(e.stdout, rep)
+		}
+		for _, it := range rep.Items {
+			line := fmt.Sprintf("%s\t%s\t%s", it.RegistrationID, it.Email, it.Result)
+			if it.UserID != "" {
+				line += "\t" + it.UserID
+			}
+			if it.Reason != "" {
+				line += "\t" + it.Reason
+			}
+			if it.Error != "" {
+				line += "\t" + it.Error
+			}
+			fmt.Fprintln(e.stdout, line)
+		}
+		fmt.Fprintf(e.stdout, "checked %d, granted %d, skipped %d, errors %d (dry run: %v)\n", rep.Checked, rep.Granted, rep.Skipped, rep.Errors, rep.DryRun)
+		return nil
+	}
+	return cmd
+}
+
+// actionSecrets are the Action's secrets from the install/print flags.
+type actionSecrets struct {
+	url, secret, signing, onError, onUnverified, namespace string
+	timeoutMS                                              int
+}
+
+func (a *actionSecrets) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&a.url, "url", "", "public HTTPS URL of this prereg service (PREREG_URL)")
+	f.StringVar(&a.secret, "hook-secret", "", "the hook secret the Action presents (PREREG_SECRET)")
+	f.StringVar(&a.signing, "signing-secret", "", "whsec_… secret to sign hook calls (PREREG_SIGNING_SECRET)")
+	f.IntVar(&a.timeoutMS, "timeout-ms", 0, "PREREG_TIMEOUT_MS (default in the Action: 3000)")
+	f.StringVar(&a.onError, "on-error", "", "PREREG_ON_ERROR: allow (default) or deny")
+	f.StringVar(&a.onUnverified, "on-unverified", "", "PREREG_ON_UNVERIFIED: deny (default) or allow")
+	f.StringVar(&a.namespace, "claim-namespace", "", "PREREG_CLAIM_NAMESPACE (default https://prereg/)")
+}
+
+func (a *actionSecrets) build(requireSecret bool) (map[string]string, error) {
+	u, err := url.Parse(a.url)
+	if a.url == "" || err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, prereg.Errorf(prereg.Invalid, "--url must be the service's absolute URL, e.g. https://prereg.example.com")
+	}
+	if requireSecret && a.secret == "" {
+		return nil, prereg.Errorf(prereg.Invalid, "--hook-secret is required")
+	}
+	m := map[string]string{"PREREG_URL": strings.TrimRight(a.url, "/"), "PREREG_SECRET": a.secret}
+	if a.signing != "" {
+		m["PREREG_SIGNING_SECRET"] = a.signing
+	}
+	if a.timeoutMS > 0 {
+		m["PREREG_TIMEOUT_MS"] = strconv.Itoa(a.timeoutMS)
+	}
+	for k, v := range map[string]string{"PREREG_ON_ERROR": a.onError, "PREREG_ON_UNVERIFIED": a.onUnverified} {
+		if v != "" && v != "allow" && v != "deny" {
+			return nil, prereg.Errorf(prereg.Invalid, "%s must be allow or deny", k)
+		}
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if a.namespace != "" {
+		m["PREREG_CLAIM_NAMESPACE"] = a.namespace
+	}
+	return m, nil
+}
+
+func auth0Cmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "auth0", Short: "Install or print the Auth0 post-login Action"}
+	var inst actionSecrets
+	install := &cobra.Command{
+		Use:   "install-action",
+		Short: "Create or update the Action \"prereg\", deploy it and bind it to post-login (idempotent)",
+		Args:  cobra.NoArgs,
+	}
+	inst.flags(install)
+	install.RunE = func(cmd *cobra.Command, _ []string) error {
+		secrets, err := inst.build(true)
+		if err != nil {
+			return err
+		}
+		client, err := auth0Env(e)
+		if err != nil {
+			return err
+		}
+		res, err := client.InstallAction(cmd.Context(), auth0sync.InstallOptions{Code: actions.PostLogin, Secrets: secrets})
+		if err != nil {
+			return err
+		}
+		if !res.Changed {
+			fmt.Fprintf(e.stdout, "Action %s is already installed, deployed and bound; nothing changed\n", res.ActionID)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "Action %s: created %v, updated %v, deployed %v, bound %v\n", res.ActionID, res.Created, res.Updated, res.Deployed, res.Bound)
+		return nil
+	}
+	var pr actionSecrets
+	print := &cobra.Command{
+		Use:   "print-action",
+		Short: "Print the Action's code and the secrets to paste in the Auth0 dashboard",
+		Args:  cobra.NoArgs,
+	}
+	pr.flags(print)
+	print.RunE = func(cmd *cobra.Command, _ []string) error {
+		if pr.url == "" {
+			pr.url = "https://prereg.example.com"
+		}
+		if pr.secret == "" {
+			pr.secret = "<your hook secret>"
+		}
+		secrets, err := pr.build(false)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "// Auth0 dashboard → Actions → Library → Create Action → Build from scratch:")
+		fmt.Fprintln(e.stdout, "//   name \"prereg\", trigger \"Login / Post Login\", runtime Node 22.")
+		fmt.Fprintln(e.stdout, "// Add these secrets (key = value), paste the code below, Deploy, then drag it")
+		fmt.Fprintln(e.stdout, "// into Actions → Triggers → post-login.")
+		for _, k := range []string{"PREREG_URL", "PREREG_SECRET", "PREREG_SIGNING_SECRET", "PREREG_TIMEOUT_MS", "PREREG_ON_ERROR", "PREREG_ON_UNVERIFIED", "PREREG_CLAIM_NAMESPACE"} {
+			if v, ok := secrets[k]; ok {
+				fmt.Fprintf(e.stdout, "//   %s = %s\n", k, v)
+			}
+		}
+		fmt.Fprintln(e.stdout)
+		fmt.Fprint(e.stdout, actions.PostLogin)
+		return nil
+	}
+	cmd.AddCommand(install, print)
+	return cmd
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prereg/prereg/internal/auth0fake"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// startWithAuth0 runs serve with AUTH0_* pointing at a local fake of the
+// Management API.
+func startWithAuth0(t *testing.T, fake *auth0fake.Server, db string, extra ...string) *service {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	s := &service{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	vars := map[string]string{"AUTH0_DOMAIN": fake.URL(), "AUTH0_CLIENT_ID": fake.ClientID, "AUTH0_CLIENT_SECRET": fake.ClientSecret}
+	e := &env{stdin: strings.NewReader(""), stdout: &syncWriter{w: s.stdout}, stderr: &syncWriter{w: s.stderr}, getenv: func(k string) string { return vars[k] }, ready: func(a string) { ready <- a }}
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--hook-secrets", testHookSecret, "--admin-token", testAdminToken}, extra...)
+	go func() { done <- runEnv(ctx, args, e) }()
+	select {
+	case s.url = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve exited: %v\n%s", err, s.stderr)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("serve did not start")
+	}
+	s.stop = func() {
+		if cancel != nil {
+			cancel()
+			cancel = nil
+			<-done
+		}
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+func TestEndToEndAuth0Sync(t *testing.T) {
+	fake := auth0fake.New(t)
+	fake.AddRole("rol_lEh5V8omwZrnZd9o", "org-admin")
+	fake.AddRole("rol_B1llingAdm1n000", "billing-admin")
+	fake.AddOrganization("org_dr3b5S9l3sReLayv")
+	fake.AddUser(auth0fake.User{ID: "auth0|ana", Email: "ana@example.com", EmailVerified: true})
+	fake.AddUser(auth0fake.User{ID: "auth0|bo", Email: "bo@example.com", EmailVerified: true})
+	db := filepath.Join(t.TempDir(), "prereg.db")
+	s := startWithAuth0(t, fake, db, "--send-verification-email")
+
+	for _, body := range []map[string]any{
+		{"email": "ana@example.com", "roles": []string{"billing-admin"}},
+		{"email": "ana@example.com", "organization_id": "org_dr3b5S9l3sReLayv", "roles": []string{"rol_lEh5V8omwZrnZd9o"}},
+		{"email": "bo@example.com", "roles": []string{"no-such-role"}},
+		{"email": "cy@example.com", "roles": []string{"billing-admin"}},
+	} {
+		if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, body); code != 201 {
+			t.Fatalf("create: %d %s", code, raw)
+		}
+	}
+	code, raw := s.call(t, "POST", "/v1/hooks/post-login", testHookSecret, map[string]any{"user_id": "auth0|ana", "email": "ana@example.com", "email_verified": true, "organization_id": "org_dr3b5S9l3sReLayv"})
+	var res prereg.HookResult
+	_ = json.Unmarshal(raw, &res)
+	if code != 200 || res.Outcome != prereg.OutcomeGranted || len(res.Grants) != 2 {
+		t.Fatalf("hook: %d %s", code, raw)
+	}
+	for _, g := range res.Grants {
+		if g.Sync != prereg.SyncDone {
+			t.Fatalf("grant not synced within the budget: %s", raw)
+		}
+	}
+	if got := fake.UserRoles("auth0|ana"); !slices.Equal(got, []string{"rol_B1llingAdm1n000"}) {
+		t.Fatalf("user roles in Auth0: %v", got)
+	}
+	if got := fake.MemberRoles("org_dr3b5S9l3sReLayv", "auth0|ana"); !slices.Equal(got, []string{"rol_lEh5V8omwZrnZd9o"}) {
+		t.Fatalf("member roles in Auth0: %v", got)
+	}
+	// An unknown role name fails that grant's sync, with the name in the error.
+	code, raw = s.call(t, "POST", "/v1/hooks/post-login", testHookSecret, map[string]any{"user_id": "auth0|bo", "email": "bo@example.com", "email_verified": true})
+	if code != 200 || !strings.Contains(string(raw), `"sync":"failed"`) {
+		t.Fatalf("unknown role: %d %s", code, raw)
+	}
+	_, raw = s.call(t, "GET", "/v1/registrations?email=bo@example.com", testAdminToken, nil)
+	if !strings.Contains(string(raw), "no-such-role") {
+		t.Fatalf("sync_error does not name the role: %s", raw)
+	}
+	// Unverified: a verification email, once.
+	fake.AddUser(auth0fake.User{ID: "auth0|cy", Email: "cy@example.com"})
+	for range 2 {
+		if code, raw := s.call(t, "POST", "/v1/hooks/post-login", testHookSecret, map[string]any{"user_id": "auth0|cy", "email": "cy@example.com", "email_verified": false}); code != 200 || !strings.Contains(string(raw), "email_unverified") {
+			t.Fatalf("unverified: %d %s", code, raw)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(fake.VerificationEmails()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(fake.VerificationEmails()); n != 1 {
+		t.Fatalf("verification emails sent: %d, want 1", n)
+	}
+	// Force-revoke removes the organization member roles again.
+	id := prereg.RegistrationID("org_dr3b5S9l3sReLayv", "ana@example.com")
+	if code, raw := s.call(t, "DELETE", "/v1/registrations/"+id+"?force=true", testAdminToken, nil); code != 200 {
+		t.Fatalf("force revoke: %d %s", code, raw)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for len(fake.MemberRoles("org_dr3b5S9l3sReLayv", "auth0|ana")) != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := fake.MemberRoles("org_dr3b5S9l3sReLayv", "auth0|ana"); len(got) != 0 {
+		t.Fatalf("member roles after force revoke: %v", got)
+	}
+}
+
+func TestReconcileThroughService(t *testing.T) {
+	fake := auth0fake.New(t)
+	fake.AddRole("rol_B1llingAdm1n000", "billing-admin")
+	fake.AddUser(auth0fake.User{ID: "auth0|dee", Email: "dee@example.com", EmailVerified: true})
+	db := filepath.Join(t.TempDir(), "prereg.db")
+	s := startWithAuth0(t, fake, db)
+	for _, email := range []string{"Dee@Example.com", "nobody@example.com"} {
+		if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": email, "roles": []string{"billing-admin"}}); code != 201 {
+			t.Fatalf("create: %d %s", code, raw)
+		}
+	}
+	out := &bytes.Buffer{}
+	run := func(args ...string) error {
+		out.Reset()
+		return runEnv(context.Background(), args, &env{stdout: out, stderr: io.Discard, getenv: func(string) string { return "" }})
+	}
+	if err := run("reconcile", "--server", s.url, "--token", testAdminToken, "--dry-run"); err != nil || !strings.Contains(out.String(), "would_grant") {
+		t.Fatalf("dry run: %v %s", err, out)
+	}
+	if fake.UserRoles("auth0|dee") != nil {
+		t.Fatal("dry run wrote to Auth0")
+	}
+	if err := run("reconcile", "--server", s.url, "--token", testAdminToken); err != nil || !strings.Contains(out.String(), "granted 1, skipped 1") {
+		t.Fatalf("reconcile: %v %s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fake.UserRoles("auth0|dee")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := fake.UserRoles("auth0|dee"); !slices.Equal(got, []string{"rol_B1llingAdm1n000"}) {
+		t.Fatalf("roles after reconcile: %v", got)
+	}
+}
+
+func TestInstallActionIdempotent(t *testing.T) {
+	fake := auth0fake.New(t)
+	vars := map[string]string{"AUTH0_DOMAIN": fake.URL(), "AUTH0_CLIENT_ID": fake.ClientID, "AUTH0_CLIENT_SECRET": fake.ClientSecret}
+	out := &bytes.Buffer{}
+	args := []string{"auth0", "install-action", "--url", "https://prereg.example.com", "--hook-secret", testHookSecret}
+	for i, want := range []string{"created true", "nothing changed"} {
+		out.Reset()
+		if err := runEnv(context.Background(), args, &env{stdout: out, stderr: io.Discard, getenv: func(k string) string { return vars[k] }}); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("run %d: %q, want %q", i, out, want)
+		}
+	}
+	acts := fake.Actions()
+	if len(acts) != 1 || !strings.Contains(acts[0].Code, "onExecutePostLogin") {
+		t.Fatalf("actions: %+v", acts)
+	}
+	if b := fake.Bindings("post-login"); len(b) != 1 {
+		t.Fatalf("bindings: %+v", b)
+	}
+	// print-action needs no credentials.
+	out.Reset()
+	if err := runEnv(context.Background(), []string{"auth0", "print-action", "--url", "https://p.example.com"}, &env{stdout: out, stderr: io.Discard, getenv: func(string) string { return "" }}); err != nil || !strings.Contains(out.String(), "PREREG_URL = https://p.example.com") || !strings.Contains(out.String(), "exports.onExecutePostLogin") {
+		t.Fatalf("print-action: %v %s", err, out)
+	}
+}
