@@ -109,6 +109,10 @@ func listCmd(e *env) *cobra.Command {
 		if email != "" {
 			q.Set("email", email)
 		}
+		if syncState != "" {
+			q.Set("sync", syncState)
+			filter.Sync = prereg.SyncState(syncState)
+		}
 		if org != "" {
 			o := org
 			if o == "-" {
@@ -156,15 +160,6 @@ func listCmd(e *env) *cobra.Command {
 			if !all || next == "" {
 				break
 			}
-		}
-		if syncState != "" {
-			kept := items[:0]
-			for _, r := range items {
-				if string(r.Sync) == syncState {
-					kept = append(kept, r)
-				}
-			}
-			items = kept
 		}
 		if asJSON {
 			return printJSON(e.stdout, map[string]any{"items": items, "next_cursor": next})

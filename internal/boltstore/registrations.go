@@ -19,14 +19,15 @@ import (
 // regTx bundles the buckets a registration write touches, so one write
 // updates the record and every index in the same transaction.
 type regTx struct {
-	tx                                         *bolt.Tx
-	regs, email, user, org, status, exp, count *bolt.Bucket
+	tx                                               *bolt.Tx
+	regs, email, user, org, status, exp, count, sync *bolt.Bucket
 }
 
 func newRegTx(tx *bolt.Tx) *regTx {
 	return &regTx{
 		tx: tx, regs: tx.Bucket(bRegs), email: tx.Bucket(bByEmail), user: tx.Bucket(bByUser),
 		org: tx.Bucket(bByOrg), status: tx.Bucket(bByStatus), exp: tx.Bucket(bByExpiry), count: tx.Bucket(bCounts),
+		sync: tx.Bucket(bBySync),
 	}
 }
 
@@ -76,6 +77,12 @@ func (t *regTx) index(r *prereg.Registration) error {
 			b    *bolt.Bucket
 			k, v []byte
 		}{t.user, key(r.GrantedTo, r.ID), nil})
+		if r.Sync != prereg.SyncNone {
+			puts = append(puts, struct {
+				b    *bolt.Bucket
+				k, v []byte
+			}{t.sync, key(string(r.Sync), r.ID), nil})
+		}
 	}
 	if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
 		puts = append(puts, struct {
@@ -110,6 +117,12 @@ func (t *regTx) unindex(r *prereg.Registration) error {
 			b *bolt.Bucket
 			k []byte
 		}{t.user, key(r.GrantedTo, r.ID)})
+		if r.Sync != prereg.SyncNone {
+			dels = append(dels, struct {
+				b *bolt.Bucket
+				k []byte
+			}{t.sync, key(string(r.Sync), r.ID)})
+		}
 	}
 	if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
 		dels = append(dels, struct {
@@ -304,8 +317,10 @@ type Filter struct {
 	// (tenant-wide registrations only).
 	OrganizationSet bool
 	Email           string // matched on the normalised key
-	Limit           int
-	Cursor          string
+	// Sync selects grants by Auth0 sync state (they are all granted).
+	Sync   prereg.SyncState
+	Limit  int
+	Cursor string
 }
 
 // ErrBadCursor is returned for a cursor this store did not produce.
@@ -377,6 +392,8 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 		tag    byte // which walk a cursor belongs to
 	)
 	switch {
+	case f.Sync != "":
+		b, prefix, tag = t.sync, key(string(f.Sync), ""), 'y'
 	case f.Email != "":
 		b, prefix, tag = t.email, key(prereg.EmailKey(f.Email), ""), 'e'
 	case f.OrganizationSet && stored != "":
@@ -419,6 +436,12 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 			continue
 		}
 		if f.OrganizationSet && view.OrganizationID != f.OrganizationID {
+			continue
+		}
+		if f.Sync != "" && view.Sync != f.Sync {
+			continue
+		}
+		if f.Email != "" && prereg.EmailKey(view.Email) != prereg.EmailKey(f.Email) {
 			continue
 		}
 		cont, err := visit(&view, append([]byte{cursorVersion, tag}, k...))

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,7 +23,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open refuses a
 // file written by a newer version and migrates an older one.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Bucket names. Index keys are "<part>\x00<part>…" so prefix scans with
 // Cursor.Seek stay within one value of the leading parts.
@@ -40,7 +42,8 @@ var (
 	bImports   = []byte("imports")       // import id -> JSON ImportReport
 	bAudit     = []byte("audit")         // be64 seq -> JSON AuditEntry
 	bVerify    = []byte("verify_sent")   // user_id -> be64 unix
-	allBuckets = [][]byte{bMeta, bRegs, bByEmail, bByUser, bByOrg, bByStatus, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify}
+	bBySync    = []byte("idx_sync")      // sync state \0 id (granted, synced or not) — schema 2
+	allBuckets = [][]byte{bMeta, bRegs, bByEmail, bByUser, bByOrg, bByStatus, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify, bBySync}
 
 	keySchema = []byte("schema_version")
 )
@@ -74,6 +77,14 @@ type Store struct {
 	touched map[string]time.Time
 	// bg tracks background writes (token last-use), so Close waits for them.
 	bg sync.WaitGroup
+
+	// unwritable is set when a commit failed for lack of disk (full,
+	// read-only, I/O error). Writes then fail at once instead of each
+	// waiting on a doomed fsync, and a probe clears it when a commit
+	// succeeds again.
+	unwritable atomic.Bool
+	probing    atomic.Bool
+	closed     chan struct{}
 }
 
 // Open opens (creating if needed) the store file at path. A file locked by
@@ -89,7 +100,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, opts: opts, now: opts.Now, touched: map[string]time.Time{}}
+	s := &Store{db: db, path: path, opts: opts, now: opts.Now, touched: map[string]time.Time{}, closed: make(chan struct{})}
 	if !opts.ReadOnly {
 		if err := s.init(); err != nil {
 			db.Close()
@@ -131,6 +142,11 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the file; operations after Close fail.
 func (s *Store) Close() error {
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
 	s.bg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -147,6 +163,9 @@ func (s *Store) init() error {
 		meta := tx.Bucket(bMeta)
 		v := meta.Get(keySchema)
 		if v == nil {
+			if tx.Bucket(bRegs).Stats().KeyN > 0 {
+				return prereg.Errorf(prereg.Invalid, "%s has registrations but no schema version: not a prereg store", s.path)
+			}
 			return meta.Put(keySchema, be64(SchemaVersion))
 		}
 		have := binary.BigEndian.Uint64(v)
@@ -177,11 +196,38 @@ func (s *Store) checkSchema() error {
 	})
 }
 
-// migrate upgrades an older layout inside the open transaction, so a
-// failed migration leaves the file as it was.
+// migrations[v] upgrades schema v to v+1. They all run at open inside the
+// one transaction that also creates any new bucket, so a failed migration
+// leaves the file exactly as it was.
+var migrations = map[int]func(tx *bolt.Tx) error{
+	// 1 -> 2: the sync-state index, so "grants whose Auth0 sync failed"
+	// is a prefix scan instead of a scan of every record.
+	1: func(tx *bolt.Tx) error {
+		idx := tx.Bucket(bBySync)
+		return tx.Bucket(bRegs).ForEach(func(k, v []byte) error {
+			var r prereg.Registration
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode %s: %w", k, err)
+			}
+			if r.Status == prereg.StatusGranted && r.Sync != prereg.SyncNone {
+				return idx.Put(key(string(r.Sync), r.ID), []byte{})
+			}
+			return nil
+		})
+	},
+}
+
 func migrate(tx *bolt.Tx, from int) error {
-	_ = tx
-	return prereg.Errorf(prereg.Unavailable, "no migration from schema %d", from)
+	for v := from; v < SchemaVersion; v++ {
+		m, ok := migrations[v]
+		if !ok {
+			return prereg.Errorf(prereg.Unavailable, "no migration from schema %d", v)
+		}
+		if err := m(tx); err != nil {
+			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+		}
+	}
+	return nil
 }
 
 // view and update run fn under the shared lock and translate bbolt errors.
@@ -195,25 +241,84 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 }
 
 func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return prereg.Wrap(prereg.Unavailable, err, "request cancelled")
+	if err := s.writeGate(ctx); err != nil {
+		return err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return translate(s.db.Update(fn))
+	return s.noteWrite(s.db.Update(fn))
 }
 
 // batch is update through db.Batch: concurrent callers share one commit
 // and one fsync. fn may run more than once, so it must reset what it
 // collects at its start.
 func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return prereg.Wrap(prereg.Unavailable, err, "request cancelled")
+	if err := s.writeGate(ctx); err != nil {
+		return err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return translate(s.db.Batch(fn))
+	return s.noteWrite(s.db.Batch(fn))
 }
+
+var errUnwritable = prereg.Errorf(prereg.Unavailable, "the store cannot be written right now (disk full or read-only?); it is retried in the background")
+
+func (s *Store) writeGate(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return prereg.Wrap(prereg.Unavailable, err, "request cancelled")
+	}
+	if s.unwritable.Load() {
+		return errUnwritable
+	}
+	return nil
+}
+
+// noteWrite translates a write's error and, when it is the file system
+// refusing (an errno from a write or fsync), marks the store unwritable and
+// starts the probe that will clear the mark.
+func (s *Store) noteWrite(err error) error {
+	var errno syscall.Errno
+	if err != nil && errors.As(err, &errno) {
+		if s.unwritable.CompareAndSwap(false, true) {
+			s.startProbe()
+		}
+	}
+	return translate(err)
+}
+
+// startProbe retries a tiny commit until one succeeds, then lets writes
+// through again: service resumes by itself once the disk has room.
+func (s *Store) startProbe() {
+	if !s.probing.CompareAndSwap(false, true) {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer s.probing.Store(false)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.closed:
+				return
+			case <-t.C:
+			}
+			s.mu.RLock()
+			err := s.db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bMeta).Put(keyPing, be64(uint64(s.now().UnixNano())))
+			})
+			s.mu.RUnlock()
+			if err == nil {
+				s.unwritable.Store(false)
+				return
+			}
+		}
+	}()
+}
+
+// Writable reports whether writes are currently accepted.
+func (s *Store) Writable() bool { return !s.unwritable.Load() }
 
 func translate(err error) error {
 	if err == nil {

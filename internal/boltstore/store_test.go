@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -404,4 +405,13 @@ func TestLockedStoreFailsFast(t *testing.T) {
 	if prereg.ErrorCode(err) != prereg.Unavailable {
 		t.Fatalf("second open: %v", err)
 	}
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }

@@ -94,6 +94,14 @@ func listFilter(c *gin.Context, p prereg.Principal) (boltstore.Filter, bool, err
 	if org, ok := c.GetQuery("organization_id"); ok {
 		f.OrganizationID, f.OrganizationSet = strings.TrimSpace(org), true
 	}
+	switch st := prereg.SyncState(c.Query("sync")); st {
+	case prereg.SyncNone:
+	case prereg.SyncPending, prereg.SyncDone, prereg.SyncFailed:
+		f.Sync = st
+	default:
+		return f, false, &prereg.Error{Code: prereg.Invalid, Message: "unknown sync state",
+			Details: []prereg.FieldError{{Field: "sync", Message: "one of pending, done, failed"}}}
+	}
 	if !p.TenantWide() {
 		if f.OrganizationSet && f.OrganizationID != p.OrganizationID {
 			return f, true, nil // another organization: nothing to see

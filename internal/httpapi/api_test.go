@@ -41,7 +41,7 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	srv := httptest.NewServer(httpapi.New(cfg, store).Handler())
+	srv := newServer(t, cfg, store)
 	t.Cleanup(func() {
 		srv.Close()
 		if errs := store.Check(); len(errs) > 0 {
@@ -62,6 +62,11 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 		e.tokens[name] = secret
 	}
 	return e
+}
+
+func newServer(t *testing.T, cfg httpapi.Config, store httpapi.Store) *httptest.Server {
+	t.Helper()
+	return httptest.NewServer(httpapi.New(cfg, store).Handler())
 }
 
 func (e *env) do(method, path, bearer string, body any) (int, []byte) {
