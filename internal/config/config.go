@@ -27,6 +27,7 @@ type Serve struct {
 	HookMaxInFlight    int
 	HookAllowCIDRs     []string
 	HookAllowFile      string
+	HookAllowRegions   []string
 	TrustedProxies     []string
 	ProxyHeader        string
 	TLSCert            string
@@ -61,7 +62,7 @@ type FlagSet interface {
 
 // raw holds list flags as strings until Resolve splits them.
 type raw struct {
-	hookSecrets, signingSecrets, trustedConnections, allowCIDRs, trustedProxies string
+	hookSecrets, signingSecrets, trustedConnections, allowCIDRs, allowRegions, trustedProxies string
 }
 
 // Binder registers the serve flags and later resolves them.
@@ -86,6 +87,7 @@ func Bind(fs FlagSet) *Binder {
 	fs.IntVar(&c.HookMaxInFlight, "hook-max-in-flight", 256, "hook requests handled at once; more are answered 503 at once")
 	fs.StringVar(&b.raw.allowCIDRs, "hook-allow-cidrs", "", "comma-separated CIDRs allowed to call the hook (empty: any)")
 	fs.StringVar(&c.HookAllowFile, "hook-allow-file", "", "JSON file of Auth0's outbound IP ranges allowed to call the hook")
+	fs.StringVar(&b.raw.allowRegions, "hook-allow-regions", "", "with --hook-allow-file: keep only these regions of Auth0's file (your tenant's region, e.g. eu)")
 	fs.StringVar(&b.raw.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose --proxy-header is believed")
 	fs.StringVar(&c.ProxyHeader, "proxy-header", "X-Forwarded-For", "header carrying the client address, honoured only from --trusted-proxies")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS, reloaded on SIGHUP")
@@ -151,6 +153,7 @@ func (b *Binder) Resolve(fl Lookup, getenv func(string) string) (Serve, error) {
 	c.TrustedConnections = SplitList(b.raw.trustedConnections)
 	c.HookAllowCIDRs = SplitList(b.raw.allowCIDRs)
 	c.TrustedProxies = SplitList(b.raw.trustedProxies)
+	c.HookAllowRegions = SplitList(b.raw.allowRegions)
 	c.Auth0Domain = getenv("AUTH0_DOMAIN")
 	c.Auth0ClientID = getenv("AUTH0_CLIENT_ID")
 	c.Auth0ClientSecret = getenv("AUTH0_CLIENT_SECRET")

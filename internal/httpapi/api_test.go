@@ -71,6 +71,25 @@ func newServer(t *testing.T, cfg httpapi.Config, store httpapi.Store) *httptest.
 
 func (e *env) do(method, path, bearer string, body any) (int, []byte) {
 	e.t.Helper()
+	return e.doHeaders(method, path, bearer, body, nil)
+}
+
+// doFull is do without a body, also returning the answer's headers.
+func (e *env) doFull(method, path, bearer string) (int, []byte, http.Header) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw, resp.Header
+}
+
+func (e *env) doHeaders(method, path, bearer string, body any, headers map[string]string) (int, []byte) {
+	e.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -85,6 +104,9 @@ func (e *env) do(method, path, bearer string, body any) (int, []byte) {
 	req, _ := http.NewRequest(method, e.srv.URL+path, r)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -15,6 +15,9 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
+// hookReadTimeout bounds how long the hook waits for a request body.
+const hookReadTimeout = 5 * time.Second
+
 // readBody reads at most limit bytes; more is a TooLarge error.
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
@@ -62,6 +65,9 @@ func (s *Server) hook(c *gin.Context) {
 		}
 		defer release()
 	}
+	// A login must never wait on a slow sender: the whole 16 KiB body has
+	// a few seconds to arrive, whatever the server-wide read timeout.
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(hookReadTimeout))
 	body, err := readBody(c, MaxHookBody)
 	if err != nil {
 		s.fail(c, err)
