@@ -119,6 +119,9 @@ func (s *Server) hook(c *gin.Context) {
 // the request carries them (a bad signature is never ignored).
 func (s *Server) checkSignature(c *gin.Context, body []byte) error {
 	if s.cfg.Signatures == nil {
+		if s.cfg.RequireSignature {
+			return prereg.Errorf(prereg.Unauthorized, "signatures are required but no signing secret is configured")
+		}
 		return nil
 	}
 	id, ts, sig := c.GetHeader("webhook-id"), c.GetHeader("webhook-timestamp"), c.GetHeader("webhook-signature")
