@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"path/filepath"
 	"sync"
 
 	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/config"
+	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/httpapi"
+	"github.com/prereg/prereg/internal/importer"
+	"github.com/prereg/prereg/internal/prereg"
 )
 
 // wireExtras plugs the optional parts (limits, signatures, allow-lists,
@@ -60,4 +65,21 @@ func auth0Client(domain, id, secret string) (*auth0sync.Client, error) {
 }
 
 // wireCSV plugs in the importer and exporter.
-func wireCSV(cfg config.Serve, store *boltstore.Store, api *httpapi.Config) {}
+func wireCSV(cfg config.Serve, store *boltstore.Store, api *httpapi.Config) {
+	// The importer's temporary copy holds addresses: keep it beside the
+	// store (same protection, and not in a RAM-backed /tmp).
+	tmp := filepath.Dir(cfg.DB)
+	api.Importer = func(ctx context.Context, r io.Reader, p prereg.Principal, dryRun, strict bool) (prereg.ImportReport, error) {
+		return importer.Run(ctx, store, r, importer.Options{DryRun: dryRun, Strict: strict, Principal: p, TempDir: tmp})
+	}
+	api.Exporter = exportCSV
+}
+
+// exportCSV writes registrations in the import format.
+func exportCSV(w io.Writer, each func(fn func(prereg.Registration) error) error) error {
+	enc := csvio.NewEncoder(w)
+	if err := each(enc.Write); err != nil {
+		return err
+	}
+	return enc.Flush()
+}

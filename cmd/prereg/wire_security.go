@@ -31,6 +31,11 @@ func wireSecurity(cfg config.Serve, api *httpapi.Config) error {
 		if err != nil {
 			return err
 		}
+		for i, k := range keys {
+			if len(k) < webhook.StrongKeyLen && !cfg.InsecureDev {
+				return prereg.Errorf(prereg.Invalid, "signing secret #%d has a %d-byte key; at least %d are required (generate one with: echo whsec_$(openssl rand -base64 32)), or pass --insecure-dev", i+1, len(k), webhook.StrongKeyLen)
+			}
+		}
 		api.Signatures = &webhook.Verifier{Secrets: keys}
 	}
 	proxies, err := netallow.Parse(cfg.TrustedProxies)

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/importer"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+func init() {
+	extraCommands = append(extraCommands, importCmd, exportCmd)
+}
+
+// isTerminal reports whether w is a terminal (no progress bar otherwise).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+func importCmd(e *env) *cobra.Command {
+	var dryRun, strict, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import a CSV of registrations (FILE or - for standard input)",
+		Long: `Import a CSV of registrations: columns email and roles (required),
+organization_id, connection, expires_at (optional); comma, semicolon or tab;
+UTF-8 with or without BOM. Exit status: 0 when no row was rejected, 1 when
+some rows were rejected, 2 on a fatal error (bad header, encoding, I/O).`,
+		Args: cobra.ExactArgs(1),
+	}
+	c := addConn(cmd, e)
+	f := cmd.Flags()
+	f.BoolVar(&dryRun, "dry-run", false, "validate and report; write nothing")
+	f.BoolVar(&strict, "strict", false, "write nothing if any row is bad")
+	f.BoolVar(&asJSON, "json", false, "print the raw report")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		in, size, err := openInput(e, args[0])
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		bar := newBar(e, size)
+		var rep prereg.ImportReport
+		if c.remote() {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if dryRun {
+				q.Set("dry_run", "true")
+			}
+			if strict {
+				q.Set("strict", "true")
+			}
+			var body io.Reader = in
+			if bar != nil {
+				body = io.TeeReader(in, bar)
+			}
+			err = cl.Request(cmd.Context(), "POST", "/v1/imports", q, body, "text/csv", &rep)
+			if err != nil {
+				return err
+			}
+		} else {
+			s, err := c.open(false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			opts := importer.Options{DryRun: dryRun, Strict: strict, Principal: prereg.Principal{TokenID: cliActor}, TempDir: filepath.Dir(c.db)}
+			if bar != nil {
+				// Both passes report progress: the bar counts to 2 x size.
+				opts.Progress = func(_ int, n int64) { _ = bar.Set64(n) }
+			}
+			if rep, err = importer.Run(cmd.Context(), s, in, opts); err != nil {
+				return err
+			}
+		}
+		if bar != nil {
+			_ = bar.Finish()
+			fmt.Fprintln(e.stderr)
+		}
+		if asJSON {
+			if err := printJSON(e.stdout, rep); err != nil {
+				return err
+			}
+		} else {
+			printReport(e.stdout, rep)
+		}
+		if rep.Rejected > 0 {
+			return exitError{code: 1}
+		}
+		return nil
+	}
+	show := &cobra.Command{Use: "show ID", Short: "Show a past import's report", Args: cobra.ExactArgs(1)}
+	sc := addConn(show, e)
+	var showJSON bool
+	show.Flags().BoolVar(&showJSON, "json", false, "print the raw report")
+	show.RunE = func(cmd *cobra.Command, args []string) error {
+		var rep prereg.ImportReport
+		if sc.remote() {
+			cl, err := sc.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.JSON(cmd.Context(), "GET", "/v1/imports/"+url.PathEscape(args[0]), nil, nil, &rep); err != nil {
+				return err
+			}
+		} else {
+			s, err := sc.open(false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if rep, err = s.Import(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+		}
+		if showJSON {
+			return printJSON(e.stdout, rep)
+		}
+		printReport(e.stdout, rep)
+		return nil
+	}
+	cmd.AddCommand(show)
+	return cmd
+}
+
+// openInput opens FILE, or standard input for "-", and its size when known.
+func openInput(e *env, name string) (io.ReadCloser, int64, error) {
+	if name == "-" {
+		return io.NopCloser(e.stdin), -1, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, prereg.Wrap(prereg.Invalid, err, "cannot open "+name)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+// newBar returns a progress bar on standard error when it is a terminal.
+func newBar(e *env, size int64) *progressbar.ProgressBar {
+	if !isTerminal(e.stderr) {
+		return nil
+	}
+	return progressbar.NewOptions64(size*2,
+		progressbar.OptionSetWriter(e.stderr),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetDescription("importing"),
+		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+func printReport(w io.Writer, r prereg.ImportReport) {
+	mode := ""
+	if r.DryRun {
+		mode = " (dry run: nothing written)"
+	}
+	fmt.Fprintf(w, "import %s%s: %d rows, %d created, %d updated, %d unchanged, %d rejected\n", r.ImportID, mode, r.Rows, r.Created, r.Updated, r.Unchanged, r.Rejected)
+	for _, er := range r.Errors {
+		loc := "line " + strconv.Itoa(er.Line)
+		if er.Column != "" {
+			loc += ", " + er.Column
+		}
+		val := ""
+		if er.Value != "" {
+			val = fmt.Sprintf(" (%q)", er.Value)
+		}
+		fmt.Fprintf(w, "  error   %s: %s%s\n", loc, er.Message, val)
+	}
+	if r.ErrorsTruncated > 0 {
+		fmt.Fprintf(w, "  … and %d more errors\n", r.ErrorsTruncated)
+	}
+	for _, wa := range r.Warnings {
+		fmt.Fprintf(w, "  warning line %d: %s\n", wa.Line, wa.Message)
+	}
+	if r.WarningsTruncated > 0 {
+		fmt.Fprintf(w, "  … and %d more warnings\n", r.WarningsTruncated)
+	}
+}
+
+func exportCmd(e *env) *cobra.Command {
+	var status, org, email, out string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Export registrations as CSV in the import format (formula-safe)",
+		Args:  cobra.NoArgs,
+	}
+	c := addConn(cmd, e)
+	f := cmd.Flags()
+	f.StringVar(&status, "status", "", "pending, granted, revoked or expired")
+	f.StringVar(&org, "organization", "", "organization ID; \"-\" for tenant-wide only")
+	f.StringVar(&email, "email", "", "exact address")
+	f.StringVarP(&out, "output", "o", "-", "file to write (- for standard output)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var w io.Writer = e.stdout
+		var file *os.File
+		if out != "-" {
+			var err error
+			if file, err = os.CreateTemp(filepath.Dir(out), ".prereg-export-*"); err != nil {
+				return err
+			}
+			defer os.Remove(file.Name())
+			defer file.Close()
+			w = file
+		}
+		o := strings.TrimSpace(org)
+		if o == "-" {
+			o = ""
+		}
+		if c.remote() {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if status != "" {
+				q.Set("status", status)
+			}
+			if email != "" {
+				q.Set("email", email)
+			}
+			if org != "" {
+				q.Set("organization_id", o)
+			}
+			if err := cl.Request(cmd.Context(), "GET", "/v1/exports", q, nil, "", w); err != nil {
+				return err
+			}
+		} else {
+			s, err := c.open(false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if status != "" && !prereg.ValidStatus(prereg.Status(status)) {
+				return prereg.Errorf(prereg.Invalid, "--status must be pending, granted, revoked or expired")
+			}
+			f := boltstore.Filter{Status: prereg.Status(status), Email: email, OrganizationID: o, OrganizationSet: org != ""}
+			if err := exportCSV(w, func(fn func(prereg.Registration) error) error { return s.Each(cmd.Context(), f, fn) }); err != nil {
+				return err
+			}
+		}
+		if file != nil {
+			if err := file.Sync(); err != nil {
+				return err
+			}
+			if err := file.Close(); err != nil {
+				return err
+			}
+			return os.Rename(file.Name(), out)
+		}
+		return nil
+	}
+	return cmd
+}
