@@ -37,18 +37,21 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasu
 		out = Erasure{}
 		t := newRegTx(tx)
 		prefix := key(ekey, "")
-		var ids []string
+		var regs []*prereg.Registration
 		c := t.email.Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			ids = append(ids, string(k[len(prefix):]))
-		}
-		now := s.now().UTC()
-		for _, id := range ids {
-			r, err := t.get(id)
+			r, err := t.load(seqSuffix(k))
 			if err != nil {
 				return err
 			}
-			if r == nil || (limitOrg != "" && r.OrganizationID != limitOrg) {
+			if prereg.EmailKey(r.Email) == ekey {
+				regs = append(regs, r)
+			}
+		}
+		now := s.now().UTC()
+		for _, r := range regs {
+			id := r.ID
+			if limitOrg != "" && r.OrganizationID != limitOrg {
 				continue
 			}
 			if err := t.delete(r); err != nil {

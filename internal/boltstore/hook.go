@@ -174,11 +174,14 @@ func userGrants(t *regTx, userID string) ([]prereg.Registration, error) {
 	prefix := key(userID, "")
 	c := t.user.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		r, err := t.get(string(k[len(prefix):]))
+		if len(k) != len(prefix)+8 {
+			continue // another user whose ID extends this one
+		}
+		r, err := t.load(seqSuffix(k))
 		if err != nil {
 			return nil, err
 		}
-		if r != nil && r.Status == prereg.StatusGranted && r.GrantedTo == userID {
+		if r.Status == prereg.StatusGranted && r.GrantedTo == userID {
 			out = append(out, *r)
 		}
 	}
@@ -190,11 +193,11 @@ func claimableIDs(t *regTx, email string, l prereg.Login, now time.Time) ([]stri
 	prefix := key(email, "")
 	c := t.email.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		r, err := t.get(string(k[len(prefix):]))
+		r, err := t.load(seqSuffix(k))
 		if err != nil {
 			return nil, err
 		}
-		if r != nil && prereg.Claimable(r, l, now) {
+		if prereg.EmailKey(r.Email) == email && prereg.Claimable(r, l, now) {
 			out = append(out, r.ID)
 		}
 	}

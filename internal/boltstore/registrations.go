@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,120 +17,150 @@ import (
 
 // regTx bundles the buckets a registration write touches, so one write
 // updates the record and every index in the same transaction.
+//
+// Records are keyed by an 8-byte big-endian sequence number, so new records
+// append to the end of the main bucket and of every index range instead of
+// landing at random places in the B+trees (which rewrote thousands of pages
+// per import batch). Only two indexes take random keys: the registration ID
+// (a hash, for lookups by ID) and the address (for the hook and upserts).
+// Every index key ends with the record's 8-byte sequence.
 type regTx struct {
-	tx                                               *bolt.Tx
-	regs, email, user, org, status, exp, count, sync *bolt.Bucket
+	tx                                                    *bolt.Tx
+	regs, ids, email, user, org, status, exp, count, sync *bolt.Bucket
+	// seqs remembers the sequence of records read in this transaction, so
+	// a read-modify-write does not look the ID up twice.
+	seqs map[string][]byte
 }
 
 func newRegTx(tx *bolt.Tx) *regTx {
-	return &regTx{
-		tx: tx, regs: tx.Bucket(bRegs), email: tx.Bucket(bByEmail), user: tx.Bucket(bByUser),
+	t := &regTx{
+		tx: tx, regs: tx.Bucket(bRegs), ids: tx.Bucket(bByID), email: tx.Bucket(bByEmail), user: tx.Bucket(bByUser),
 		org: tx.Bucket(bByOrg), status: tx.Bucket(bByStatus), exp: tx.Bucket(bByExpiry), count: tx.Bucket(bCounts),
-		sync: tx.Bucket(bBySync),
+		sync: tx.Bucket(bBySync), seqs: map[string][]byte{},
 	}
+	if tx.Writable() {
+		// Appends dominate these buckets: fill pages before splitting.
+		for _, b := range []*bolt.Bucket{t.regs, t.org, t.status} {
+			b.FillPercent = 0.95
+		}
+	}
+	return t
 }
 
+// get loads a registration by ID; nil when there is none.
 func (t *regTx) get(id string) (*prereg.Registration, error) {
-	var r prereg.Registration
-	ok, err := getJSON(t.regs, []byte(id), &r)
-	if err != nil || !ok {
-		return nil, err
+	seq := t.ids.Get([]byte(id))
+	if seq == nil {
+		return nil, nil
 	}
-	return &r, nil
+	return t.load(seq)
 }
 
-func expiryKey(at time.Time, id string) []byte {
-	k := make([]byte, 8, 9+len(id))
+// load reads the record stored under seq.
+func (t *regTx) load(seq []byte) (*prereg.Registration, error) {
+	raw := t.regs.Get(seq)
+	if raw == nil {
+		return nil, fmt.Errorf("record %x is missing", seq)
+	}
+	r, err := decodeReg(raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode record %x: %w", seq, err)
+	}
+	t.seqs[r.ID] = append([]byte(nil), seq...)
+	return r, nil
+}
+
+// seqSuffix returns the sequence an index key ends with.
+func seqSuffix(k []byte) []byte { return k[len(k)-8:] }
+
+func withSeq(prefix []byte, seq []byte) []byte {
+	return append(prefix, seq...)
+}
+
+func expiryKey(at time.Time, seq []byte) []byte {
+	k := make([]byte, 8, 17)
 	binary.BigEndian.PutUint64(k, uint64(at.Unix()))
 	k = append(k, 0)
-	return append(k, id...)
+	return append(k, seq...)
 }
 
 // put writes r over old (nil for a new record), keeping the indexes and
 // counters in step. Statuses stored are pending, granted and revoked.
 func (t *regTx) put(old *prereg.Registration, r *prereg.Registration) error {
+	var seq []byte
 	if old != nil {
-		if err := t.unindex(old); err != nil {
+		seq = t.seqs[old.ID]
+		if seq == nil {
+			if seq = t.ids.Get([]byte(old.ID)); seq == nil {
+				return fmt.Errorf("registration %s has no record", old.ID)
+			}
+			seq = append([]byte(nil), seq...)
+		}
+		if err := t.unindex(old, seq); err != nil {
 			return err
 		}
+	} else {
+		n, err := t.regs.NextSequence()
+		if err != nil {
+			return err
+		}
+		seq = be64(n)
+		if err := t.ids.Put([]byte(r.ID), seq); err != nil {
+			return err
+		}
+		t.seqs[r.ID] = seq
 	}
-	if err := putJSON(t.regs, []byte(r.ID), r); err != nil {
+	raw, err := encodeReg(r)
+	if err != nil {
 		return err
 	}
-	return t.index(r)
+	if err := t.regs.Put(seq, raw); err != nil {
+		return err
+	}
+	return t.index(r, seq)
 }
 
-func (t *regTx) index(r *prereg.Registration) error {
+// indexKeys lists the index entries of r: bucket, key and value.
+func (t *regTx) indexKeys(r *prereg.Registration, seq []byte) []indexEntry {
 	st := string(r.Status)
-	puts := []struct {
-		b *bolt.Bucket
-		k []byte
-		v []byte
-	}{
-		{t.email, key(prereg.EmailKey(r.Email), r.ID), nil},
-		{t.org, key(r.OrganizationID, st, r.ID), nil},
-		{t.status, key(st, r.ID), nil},
+	out := []indexEntry{
+		{t.email, withSeq(key(prereg.EmailKey(r.Email), r.OrganizationID, ""), seq), nil},
+		{t.org, withSeq(key(r.OrganizationID, st, ""), seq), nil},
+		{t.status, withSeq(key(st, ""), seq), nil},
 	}
 	if r.Status == prereg.StatusGranted {
-		puts = append(puts, struct {
-			b    *bolt.Bucket
-			k, v []byte
-		}{t.user, key(r.GrantedTo, r.ID), nil})
+		out = append(out, indexEntry{t.user, withSeq(key(r.GrantedTo, ""), seq), nil})
 		if r.Sync != prereg.SyncNone {
-			puts = append(puts, struct {
-				b    *bolt.Bucket
-				k, v []byte
-			}{t.sync, key(string(r.Sync), r.ID), nil})
+			out = append(out, indexEntry{t.sync, withSeq(key(string(r.Sync), ""), seq), nil})
 		}
 	}
 	if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
-		puts = append(puts, struct {
-			b    *bolt.Bucket
-			k, v []byte
-		}{t.exp, expiryKey(*r.ExpiresAt, r.ID), []byte(r.OrganizationID)})
+		out = append(out, indexEntry{t.exp, expiryKey(*r.ExpiresAt, seq), []byte(r.OrganizationID)})
 	}
-	for _, p := range puts {
-		v := p.v
+	return out
+}
+
+type indexEntry struct {
+	b    *bolt.Bucket
+	k, v []byte
+}
+
+func (t *regTx) index(r *prereg.Registration, seq []byte) error {
+	for _, e := range t.indexKeys(r, seq) {
+		v := e.v
 		if v == nil {
 			v = []byte{}
 		}
-		if err := p.b.Put(p.k, v); err != nil {
+		if err := e.b.Put(e.k, v); err != nil {
 			return err
 		}
 	}
 	return t.addCount(r.OrganizationID, r.Status, 1)
 }
 
-func (t *regTx) unindex(r *prereg.Registration) error {
-	st := string(r.Status)
-	dels := []struct {
-		b *bolt.Bucket
-		k []byte
-	}{
-		{t.email, key(prereg.EmailKey(r.Email), r.ID)},
-		{t.org, key(r.OrganizationID, st, r.ID)},
-		{t.status, key(st, r.ID)},
-	}
-	if r.Status == prereg.StatusGranted {
-		dels = append(dels, struct {
-			b *bolt.Bucket
-			k []byte
-		}{t.user, key(r.GrantedTo, r.ID)})
-		if r.Sync != prereg.SyncNone {
-			dels = append(dels, struct {
-				b *bolt.Bucket
-				k []byte
-			}{t.sync, key(string(r.Sync), r.ID)})
-		}
-	}
-	if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
-		dels = append(dels, struct {
-			b *bolt.Bucket
-			k []byte
-		}{t.exp, expiryKey(*r.ExpiresAt, r.ID)})
-	}
-	for _, d := range dels {
-		if err := d.b.Delete(d.k); err != nil {
+func (t *regTx) unindex(r *prereg.Registration, seq []byte) error {
+	for _, e := range t.indexKeys(r, seq) {
+		if err := e.b.Delete(e.k); err != nil {
 			return err
 		}
 	}
@@ -139,10 +168,21 @@ func (t *regTx) unindex(r *prereg.Registration) error {
 }
 
 func (t *regTx) delete(r *prereg.Registration) error {
-	if err := t.unindex(r); err != nil {
+	seq := t.seqs[r.ID]
+	if seq == nil {
+		if seq = t.ids.Get([]byte(r.ID)); seq == nil {
+			return nil
+		}
+		seq = append([]byte(nil), seq...)
+	}
+	if err := t.unindex(r, seq); err != nil {
 		return err
 	}
-	return t.regs.Delete([]byte(r.ID))
+	if err := t.ids.Delete([]byte(r.ID)); err != nil {
+		return err
+	}
+	delete(t.seqs, r.ID)
+	return t.regs.Delete(seq)
 }
 
 func (t *regTx) addCount(org string, st prereg.Status, d int64) error {
@@ -416,20 +456,13 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 	c := b.Cursor()
 	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var r *prereg.Registration
+		var err error
 		if b == t.regs {
-			r = new(prereg.Registration)
-			if err := json.Unmarshal(v, r); err != nil {
-				return fmt.Errorf("decode %s: %w", k, err)
+			if r, err = decodeReg(v); err != nil {
+				return fmt.Errorf("decode record %x: %w", k, err)
 			}
-		} else {
-			id := k[bytes.LastIndexByte(k, 0)+1:]
-			var err error
-			if r, err = t.get(string(id)); err != nil {
-				return err
-			}
-			if r == nil {
-				return fmt.Errorf("index entry %q points at a missing record", k)
-			}
+		} else if r, err = t.load(seqSuffix(k)); err != nil {
+			return err
 		}
 		view := r.View(now)
 		if f.Status != "" && view.Status != f.Status {

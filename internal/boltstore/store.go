@@ -29,21 +29,25 @@ const SchemaVersion = 2
 // Cursor.Seek stay within one value of the leading parts.
 var (
 	bMeta      = []byte("meta")
-	bRegs      = []byte("registrations") // id -> JSON Registration
-	bByEmail   = []byte("idx_email")     // emailKey \0 id
-	bByUser    = []byte("idx_user")      // user_id \0 id (granted only)
-	bByOrg     = []byte("idx_org")       // org \0 status \0 id
-	bByStatus  = []byte("idx_status")    // status \0 id
-	bByExpiry  = []byte("idx_expiry")    // be64(unix) \0 id -> org (pending with expiry)
-	bCounts    = []byte("counts")        // org \0 status -> be64 count
+	bRegs      = []byte("regs")       // be64 seq -> storedReg JSON (schema 2; schema 1 had "registrations")
+	bByID      = []byte("idx_id")     // registration id -> be64 seq
+	bByEmail   = []byte("idx_email")  // emailKey \0 org \0 seq
+	bByUser    = []byte("idx_user")   // user_id \0 seq (granted only)
+	bByOrg     = []byte("idx_org")    // org \0 status \0 seq
+	bByStatus  = []byte("idx_status") // status \0 seq
+	bByExpiry  = []byte("idx_expiry") // be64(unix) \0 seq -> org (pending with expiry)
+	bCounts    = []byte("counts")     // org \0 status -> be64 count
 	bTokens    = []byte("tokens")        // id -> JSON token record
 	bTokenHash = []byte("token_hash")    // sha256 -> id
 	bJobs      = []byte("jobs")          // job id -> JSON SyncJob
 	bImports   = []byte("imports")       // import id -> JSON ImportReport
 	bAudit     = []byte("audit")         // be64 seq -> JSON AuditEntry
 	bVerify    = []byte("verify_sent")   // user_id -> be64 unix
-	bBySync    = []byte("idx_sync")      // sync state \0 id (granted, synced or not) — schema 2
-	allBuckets = [][]byte{bMeta, bRegs, bByEmail, bByUser, bByOrg, bByStatus, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify, bBySync}
+	bBySync    = []byte("idx_sync")      // sync state \0 seq (granted with Auth0 sync)
+	allBuckets = [][]byte{bMeta, bRegs, bByID, bByEmail, bByUser, bByOrg, bByStatus, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify, bBySync}
+
+	// regIndexes are rebuilt from the records by the schema-1 migration.
+	regIndexes = [][]byte{bByEmail, bByUser, bByOrg, bByStatus, bByExpiry, bCounts, bBySync}
 
 	keySchema = []byte("schema_version")
 )
@@ -200,20 +204,34 @@ func (s *Store) checkSchema() error {
 // one transaction that also creates any new bucket, so a failed migration
 // leaves the file exactly as it was.
 var migrations = map[int]func(tx *bolt.Tx) error{
-	// 1 -> 2: the sync-state index, so "grants whose Auth0 sync failed"
-	// is a prefix scan instead of a scan of every record.
+	// 1 -> 2: records move from ID keys (random inserts) to sequence keys
+	// with a compact encoding, every index is rebuilt on sequences, and a
+	// sync-state index is added. IDs do not change.
 	1: func(tx *bolt.Tx) error {
-		idx := tx.Bucket(bBySync)
-		return tx.Bucket(bRegs).ForEach(func(k, v []byte) error {
+		old := tx.Bucket([]byte("registrations"))
+		if old == nil {
+			return nil
+		}
+		for _, name := range regIndexes {
+			if err := tx.DeleteBucket(name); err != nil {
+				return fmt.Errorf("drop %s: %w", name, err)
+			}
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		t := newRegTx(tx)
+		err := old.ForEach(func(k, v []byte) error {
 			var r prereg.Registration
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode %s: %w", k, err)
 			}
-			if r.Status == prereg.StatusGranted && r.Sync != prereg.SyncNone {
-				return idx.Put(key(string(r.Sync), r.ID), []byte{})
-			}
-			return nil
+			return t.put(nil, &r)
 		})
+		if err != nil {
+			return err
+		}
+		return tx.DeleteBucket([]byte("registrations"))
 	},
 }
 
