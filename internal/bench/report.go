@@ -1,0 +1,95 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteJSON writes the report as indented JSON.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// WriteTable writes the report as aligned text tables.
+func (rep *Report) WriteTable(w io.Writer) error {
+	m := rep.Machine
+	fmt.Fprintf(w, "machine: %d CPUs (%s), GOMAXPROCS %d, %s %s, load average %s before, %s after\n",
+		m.CPUs, m.Model, m.GOMAXPROCS, m.Go, m.OS, m.LoadBefore, m.LoadAfter)
+	c := rep.Config
+	fmt.Fprintf(w, "run: %d records (org share %.2f, %d roles), target %s, %s per attack, concurrency %d, rate %d/s (granted %d/s), %d round(s)\n",
+		c.Records, c.OrgShare, c.Roles, c.Target, c.Duration, c.Concurrency, c.Rate, c.GrantedRate, c.Rounds)
+	if s := rep.Seed; s != nil {
+		fmt.Fprintf(w, "seed: %d records in %.1fs (%.0f/s), store file %.0f MiB\n", s.Records, s.Seconds, s.PerSecond, s.FileMiB)
+	}
+	if len(rep.Start) > 0 {
+		fmt.Fprint(w, "start (open store → /readyz 200):")
+		for _, s := range rep.Start {
+			fmt.Fprintf(w, " %s (open %s)", s.Ready.Round(10*time.Microsecond), s.Open.Round(10*time.Microsecond))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\ttarget\tmode\tround\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\terrors\twrong\tRSS MiB\t")
+	for _, l := range rep.Loads {
+		mode := fmt.Sprintf("c=%d", l.Concurrency)
+		if l.Mode == "rate" {
+			mode = fmt.Sprintf("%d/s", l.Rate)
+		}
+		round := ""
+		if l.Round > 0 {
+			round = fmt.Sprint(l.Round)
+		}
+		rss := ""
+		if l.RSSMiB > 0 {
+			rss = fmt.Sprintf("%.0f", l.RSSMiB)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t\n",
+			l.Scenario, l.Target, mode, round, l.Requests, l.Throughput, l.P50, l.P90, l.P99, l.Max, l.Errors, l.Mismatches, rss)
+	}
+	for _, x := range rep.Raw {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t\t\t\t\t\t\t%.0f\t\n", ScRaw, "bbolt", fmt.Sprintf("c=%d", x.Workers), x.Round, x.Batches, x.PerSecond, x.RSSMiB)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rep.Ratios) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "hook scenario\tprereg req/s\tbare req/s\tprereg/bare\t")
+		for _, r := range rep.Ratios {
+			fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t\n", r.Scenario, r.Prereg, r.Bare, r.Ratio)
+		}
+		tw.Flush()
+	}
+	if g := rep.Grants; g != nil {
+		fmt.Fprintf(w, "\ngrants: %.0f/s through the service vs %.0f/s raw db.Batch grant writes: %.2f\n", g.GrantsPerSecond, g.RawPerSecond, g.Ratio)
+	}
+	if len(rep.ListWalk) > 0 {
+		fmt.Fprintln(w)
+		for _, lw := range rep.ListWalk {
+			fmt.Fprintf(w, "%s walk: %d pages (%d items) one after another: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", lw.Scenario, lw.Pages, lw.Items, lw.P50, lw.P99, lw.Max)
+		}
+	}
+	if im := rep.Import; im != nil {
+		if im.Skipped != "" {
+			fmt.Fprintf(w, "import: skipped (%s)\n", im.Skipped)
+		} else {
+			fmt.Fprintf(w, "import: %d rows through POST /v1/imports in %.2fs: %.0f rows/s (%d created, %d rejected)\n", im.Rows, im.Seconds, im.PerSecond, im.Created, im.Rejected)
+		}
+	}
+	if mem := rep.Memory; mem != nil && mem.Available {
+		fmt.Fprintf(w, "memory under load (service + load generator + the raw loop's map, one process): RSS max %.0f MiB (anon %.0f, mapped files %.0f), peak %.0f MiB, Go heap in use max %.0f MiB\n",
+			mem.RSSMax, mem.RSSAnonMax, mem.RSSFileMax, mem.HWM, mem.HeapInuseMax)
+	}
+	for _, n := range slices.Compact(slices.Clone(rep.Notes)) {
+		fmt.Fprintln(w, "note:", n)
+	}
+	return nil
+}
