@@ -66,7 +66,7 @@ func copyFile(dst, src string) error {
 // openRaw opens a store file with bbolt directly, with the options and
 // Batch settings boltstore uses (fsync on).
 func openRaw(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open raw store: %w", err)
 	}

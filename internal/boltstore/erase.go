@@ -136,7 +136,7 @@ func (s *Store) Compact(ctx context.Context) error {
 	defer s.mu.Unlock()
 	tmp := s.path + ".compact"
 	_ = os.Remove(tmp)
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: s.opts.LockTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: s.opts.LockTimeout, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return prereg.Wrap(prereg.Unavailable, err, "cannot create the compacted store")
 	}

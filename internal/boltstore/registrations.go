@@ -28,8 +28,11 @@ type regTx struct {
 	tx                                                    *bolt.Tx
 	regs, ids, email, user, org, status, exp, count, sync *bolt.Bucket
 	// seqs remembers the sequence of records read in this transaction, so
-	// a read-modify-write does not look the ID up twice.
-	seqs map[string][]byte
+	// a read-modify-write does not look the ID up twice; loaded keeps the
+	// decoded records of a read transaction (the hook reads a user's grants
+	// and the address's registrations, often the same records).
+	seqs   map[string][]byte
+	loaded map[string]*prereg.Registration
 }
 
 func newRegTx(tx *bolt.Tx) *regTx {
@@ -37,6 +40,9 @@ func newRegTx(tx *bolt.Tx) *regTx {
 		tx: tx, regs: tx.Bucket(bRegs), ids: tx.Bucket(bByID), email: tx.Bucket(bByEmail), user: tx.Bucket(bByUser),
 		org: tx.Bucket(bByOrg), status: tx.Bucket(bByStatus), exp: tx.Bucket(bByExpiry), count: tx.Bucket(bCounts),
 		sync: tx.Bucket(bBySync), seqs: map[string][]byte{},
+	}
+	if !tx.Writable() {
+		t.loaded = map[string]*prereg.Registration{}
 	}
 	if tx.Writable() {
 		// Appends dominate these buckets: fill pages before splitting.
@@ -58,6 +64,12 @@ func (t *regTx) get(id string) (*prereg.Registration, error) {
 
 // load reads the record stored under seq.
 func (t *regTx) load(seq []byte) (*prereg.Registration, error) {
+	if t.loaded != nil {
+		if r, ok := t.loaded[string(seq)]; ok {
+			c := *r
+			return &c, nil
+		}
+	}
 	raw := t.regs.Get(seq)
 	if raw == nil {
 		return nil, fmt.Errorf("record %x is missing", seq)
@@ -67,6 +79,10 @@ func (t *regTx) load(seq []byte) (*prereg.Registration, error) {
 		return nil, fmt.Errorf("decode record %x: %w", seq, err)
 	}
 	t.seqs[r.ID] = append([]byte(nil), seq...)
+	if t.loaded != nil {
+		c := *r
+		t.loaded[string(seq)] = &c
+	}
 	return r, nil
 }
 

@@ -122,8 +122,11 @@ func openDB(path string, opts Options) (*bolt.DB, error) {
 		Timeout:        opts.LockTimeout,
 		ReadOnly:       opts.ReadOnly,
 		NoSync:         opts.NoSync,
-		FreelistType:   bolt.FreelistMapType,
-		NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType,
+		// The freelist is written on every commit: without it, every open
+		// walks every page of the file to rebuild it (seconds, and the
+		// whole file pulled into memory, on a store of a million records).
+		NoFreelistSync: false,
 	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {

@@ -35,25 +35,38 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 // unknown fields are refused too (admin writes, where a typo must not be
 // silently dropped).
 func decodeJSON(body []byte, v any, strict bool) error {
+	if !strict {
+		// The hot path (the hook): one pass; Unmarshal refuses trailing
+		// data by itself.
+		if err := json.Unmarshal(body, v); err != nil {
+			return jsonError(err)
+		}
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if strict {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			return &prereg.Error{Code: prereg.Invalid, Message: "wrong type for " + te.Field,
-				Details: []prereg.FieldError{{Field: te.Field, Message: "must be " + te.Type.String()}}}
-		case errors.Is(err, io.EOF):
-			return prereg.Errorf(prereg.Invalid, "the request body is empty; a JSON object is expected")
-		}
-		return prereg.Wrap(prereg.Invalid, err, "the request body is not valid JSON: "+prereg.Truncate(err.Error()))
+		return jsonError(err)
 	}
 	if dec.More() {
 		return prereg.Errorf(prereg.Invalid, "the request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// jsonError turns a decoding error into a caller-safe Invalid error.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &te):
+		return &prereg.Error{Code: prereg.Invalid, Message: "wrong type for " + te.Field,
+			Details: []prereg.FieldError{{Field: te.Field, Message: "must be " + te.Type.String()}}}
+	case errors.Is(err, io.EOF), err.Error() == "unexpected end of JSON input":
+		return prereg.Errorf(prereg.Invalid, "the request body is empty or cut short; a JSON object is expected")
+	}
+	return prereg.Wrap(prereg.Invalid, err, "the request body is not valid JSON: "+prereg.Truncate(err.Error()))
 }
 
 func (s *Server) hook(c *gin.Context) {
