@@ -69,6 +69,12 @@ func (c *conn) open(sync bool) (*boltstore.Store, error) {
 	return boltstore.Open(c.db, boltstore.Options{LockTimeout: time.Second, SyncEnabled: sync})
 }
 
+// openOrCreate is open for commands that may start a new store (import).
+func (c *conn) openOrCreate() (*boltstore.Store, error) {
+	c.resolve()
+	return boltstore.Open(c.db, boltstore.Options{LockTimeout: time.Second})
+}
+
 // cliActor names the CLI in the audit trail when it works on the file.
 const cliActor = "cli"
 

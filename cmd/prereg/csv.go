@@ -73,7 +73,7 @@ some rows were rejected, 2 on a fatal error (bad header, encoding, I/O).`,
 				return err
 			}
 		} else {
-			s, err := c.open(false)
+			s, err := c.openOrCreate()
 			if err != nil {
 				return err
 			}
