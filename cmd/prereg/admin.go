@@ -69,6 +69,24 @@ func (c *conn) open(sync bool) (*boltstore.Store, error) {
 	return boltstore.Open(c.db, boltstore.Options{LockTimeout: time.Second, SyncEnabled: sync})
 }
 
+// do runs remote through the service when --server is set, and local on
+// the store file otherwise (closing it afterwards).
+func (c *conn) do(remote func(*client.Client) error, local func(*boltstore.Store) error) error {
+	if c.remote() {
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		return remote(cl)
+	}
+	s, err := c.open(false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return local(s)
+}
+
 // openOrCreate is open for commands that may start a new store (import).
 func (c *conn) openOrCreate() (*boltstore.Store, error) {
 	c.resolve()
@@ -208,27 +226,19 @@ func revokeCmd(e *env) *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "also revoke a granted registration (and, with Auth0 sync, remove its roles)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var r prereg.Registration
-		if c.remote() {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
+		err := c.do(func(cl *client.Client) error {
 			q := url.Values{}
 			if force {
 				q.Set("force", "true")
 			}
-			if err := cl.JSON(cmd.Context(), "DELETE", "/v1/registrations/"+url.PathEscape(args[0]), q, nil, &r); err != nil {
-				return err
-			}
-		} else {
-			s, err := c.open(false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if r, _, err = s.Revoke(cmd.Context(), args[0], force, cliActor); err != nil {
-				return err
-			}
+			return cl.JSON(cmd.Context(), "DELETE", "/v1/registrations/"+url.PathEscape(args[0]), q, nil, &r)
+		}, func(s *boltstore.Store) error {
+			var err error
+			r, _, err = s.Revoke(cmd.Context(), args[0], force, cliActor)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(e.stdout, "%s is now %s\n", r.ID, r.Status)
 		return nil
@@ -245,23 +255,15 @@ func eraseCmd(e *env) *cobra.Command {
 	c := addConn(cmd, e)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var out boltstore.Erasure
-		if c.remote() {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			if err := cl.JSON(cmd.Context(), "POST", "/v1/erasures", nil, map[string]string{"email": args[0]}, &out); err != nil {
-				return err
-			}
-		} else {
-			s, err := c.open(false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if out, err = s.Erase(cmd.Context(), args[0], "", cliActor); err != nil {
-				return err
-			}
+		err := c.do(func(cl *client.Client) error {
+			return cl.JSON(cmd.Context(), "POST", "/v1/erasures", nil, map[string]string{"email": args[0]}, &out)
+		}, func(s *boltstore.Store) error {
+			var err error
+			out, err = s.Erase(cmd.Context(), args[0], "", cliActor)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(e.stdout, "erased %d registration(s) of %s; %d import report(s) scrubbed; store compacted\n", len(out.Registrations), prereg.MaskEmail(args[0]), out.ImportsScrubbed)
 		return nil
@@ -288,27 +290,20 @@ func tokensCmd(e *env) *cobra.Command {
 			return prereg.Errorf(prereg.Invalid, "--organization %q is not an Auth0 organization ID (org_…)", org)
 		}
 		var id, secret string
-		if cc.remote() {
-			cl, err := cc.client()
-			if err != nil {
-				return err
-			}
+		err := cc.do(func(cl *client.Client) error {
 			var out struct{ ID, Token string }
 			if err := cl.JSON(cmd.Context(), "POST", "/v1/tokens", nil, map[string]any{"name": name, "organization_id": org, "read_only": readOnly}, &out); err != nil {
 				return err
 			}
 			id, secret = out.ID, out.Token
-		} else {
-			s, err := cc.open(false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+			return nil
+		}, func(s *boltstore.Store) error {
 			tok, sec, err := s.CreateToken(cmd.Context(), name, org, readOnly, cliActor)
-			if err != nil {
-				return err
-			}
 			id, secret = tok.ID, sec
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(e.stdout, "token %s created; its secret (shown this once):\n%s\n", id, secret)
 		return nil
@@ -319,25 +314,20 @@ func tokensCmd(e *env) *cobra.Command {
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
 		var toks []prereg.Token
-		if lc.remote() {
-			cl, err := lc.client()
-			if err != nil {
-				return err
-			}
+		err := lc.do(func(cl *client.Client) error {
 			var out struct{ Items []prereg.Token }
 			if err := cl.JSON(cmd.Context(), "GET", "/v1/tokens", nil, nil, &out); err != nil {
 				return err
 			}
 			toks = out.Items
-		} else {
-			s, err := lc.open(false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if toks, err = s.Tokens(cmd.Context()); err != nil {
-				return err
-			}
+			return nil
+		}, func(s *boltstore.Store) error {
+			var err error
+			toks, err = s.Tokens(cmd.Context())
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		if asJSON {
 			return printJSON(e.stdout, toks)
@@ -356,23 +346,14 @@ func tokensCmd(e *env) *cobra.Command {
 	revoke := &cobra.Command{Use: "revoke ID", Short: "Revoke an admin token at once", Args: cobra.ExactArgs(1)}
 	rc := addConn(revoke, e)
 	revoke.RunE = func(cmd *cobra.Command, args []string) error {
-		if rc.remote() {
-			cl, err := rc.client()
-			if err != nil {
-				return err
-			}
-			if err := cl.JSON(cmd.Context(), "DELETE", "/v1/tokens/"+url.PathEscape(args[0]), nil, nil, nil); err != nil {
-				return err
-			}
-		} else {
-			s, err := rc.open(false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if _, err := s.RevokeToken(cmd.Context(), args[0], cliActor); err != nil {
-				return err
-			}
+		err := rc.do(func(cl *client.Client) error {
+			return cl.JSON(cmd.Context(), "DELETE", "/v1/tokens/"+url.PathEscape(args[0]), nil, nil, nil)
+		}, func(s *boltstore.Store) error {
+			_, err := s.RevokeToken(cmd.Context(), args[0], cliActor)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(e.stdout, "token %s revoked\n", args[0])
 		return nil
@@ -386,23 +367,15 @@ func statsCmd(e *env) *cobra.Command {
 	c := addConn(cmd, e)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var st boltstore.Stats
-		if c.remote() {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			if err := cl.JSON(cmd.Context(), "GET", "/v1/stats", nil, nil, &st); err != nil {
-				return err
-			}
-		} else {
-			s, err := c.open(false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if st, err = s.Stats(cmd.Context(), "", false); err != nil {
-				return err
-			}
+		err := c.do(func(cl *client.Client) error {
+			return cl.JSON(cmd.Context(), "GET", "/v1/stats", nil, nil, &st)
+		}, func(s *boltstore.Store) error {
+			var err error
+			st, err = s.Stats(cmd.Context(), "", false)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		return printJSON(e.stdout, st)
 	}
@@ -431,11 +404,7 @@ func auditCmd(e *env) *cobra.Command {
 		if o == "-" {
 			o = ""
 		}
-		if c.remote() {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
+		err := c.do(func(cl *client.Client) error {
 			q := url.Values{"limit": {strconv.Itoa(limit)}}
 			if org != "" {
 				q.Set("organization_id", o)
@@ -446,19 +415,14 @@ func auditCmd(e *env) *cobra.Command {
 			if cursor != "" {
 				q.Set("cursor", cursor)
 			}
-			if err := cl.JSON(cmd.Context(), "GET", "/v1/audit", q, nil, &page); err != nil {
-				return err
-			}
-		} else {
-			s, err := c.open(false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+			return cl.JSON(cmd.Context(), "GET", "/v1/audit", q, nil, &page)
+		}, func(s *boltstore.Store) error {
+			var err error
 			page.Items, page.NextCursor, err = s.AuditTrail(cmd.Context(), boltstore.AuditFilter{OrganizationID: o, OrganizationSet: org != "", Action: prereg.AuditAction(action), Limit: limit, Cursor: cursor})
-			if err != nil {
-				return err
-			}
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		if asJSON {
 			return printJSON(e.stdout, page)
