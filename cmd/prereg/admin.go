@@ -463,12 +463,7 @@ func checkFile(path string) ([]error, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, prereg.Errorf(prereg.NotFound, "no store at %s", path)
 	}
-	s, err := boltstore.Open(path, boltstore.Options{ReadOnly: true, LockTimeout: time.Second})
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	return s.Check(), nil
+	return boltstore.CheckFile(path)
 }
 
 func backupCmd(e *env) *cobra.Command {

@@ -29,21 +29,21 @@ const SchemaVersion = 2
 // Cursor.Seek stay within one value of the leading parts.
 var (
 	bMeta      = []byte("meta")
-	bRegs      = []byte("regs")       // be64 seq -> storedReg JSON (schema 2; schema 1 had "registrations")
-	bByID      = []byte("idx_id")     // registration id -> be64 seq
-	bByEmail   = []byte("idx_email")  // emailKey \0 org \0 seq
-	bByUser    = []byte("idx_user")   // user_id \0 seq (granted only)
-	bByOrg     = []byte("idx_org")    // org \0 status \0 seq
-	bByStatus  = []byte("idx_status") // status \0 seq
-	bByExpiry  = []byte("idx_expiry") // be64(unix) \0 seq -> org (pending with expiry)
-	bCounts    = []byte("counts")     // org \0 status -> be64 count
-	bTokens    = []byte("tokens")        // id -> JSON token record
-	bTokenHash = []byte("token_hash")    // sha256 -> id
-	bJobs      = []byte("jobs")          // job id -> JSON SyncJob
-	bImports   = []byte("imports")       // import id -> JSON ImportReport
-	bAudit     = []byte("audit")         // be64 seq -> JSON AuditEntry
-	bVerify    = []byte("verify_sent")   // user_id -> be64 unix
-	bBySync    = []byte("idx_sync")      // sync state \0 seq (granted with Auth0 sync)
+	bRegs      = []byte("regs")        // be64 seq -> storedReg JSON (schema 2; schema 1 had "registrations")
+	bByID      = []byte("idx_id")      // registration id -> be64 seq
+	bByEmail   = []byte("idx_email")   // emailKey \0 org \0 seq
+	bByUser    = []byte("idx_user")    // user_id \0 seq (granted only)
+	bByOrg     = []byte("idx_org")     // org \0 status \0 seq
+	bByStatus  = []byte("idx_status")  // status \0 seq
+	bByExpiry  = []byte("idx_expiry")  // be64(unix) \0 seq -> org (pending with expiry)
+	bCounts    = []byte("counts")      // org \0 status -> be64 count
+	bTokens    = []byte("tokens")      // id -> JSON token record
+	bTokenHash = []byte("token_hash")  // sha256 -> id
+	bJobs      = []byte("jobs")        // job id -> JSON SyncJob
+	bImports   = []byte("imports")     // import id -> JSON ImportReport
+	bAudit     = []byte("audit")       // be64 seq -> JSON AuditEntry
+	bVerify    = []byte("verify_sent") // user_id -> be64 unix
+	bBySync    = []byte("idx_sync")    // sync state \0 seq (granted with Auth0 sync)
 	allBuckets = [][]byte{bMeta, bRegs, bByID, bByEmail, bByUser, bByOrg, bByStatus, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify, bBySync}
 
 	// regIndexes are rebuilt from the records by the schema-1 migration.
@@ -100,6 +100,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = time.Second
 	}
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		// A truncated file would crash bbolt with a bus error: refuse it.
+		if err := VerifyFile(path); err != nil {
+			return nil, err
+		}
+	}
 	db, err := openDB(path, opts)
 	if err != nil {
 		return nil, err
@@ -119,9 +125,9 @@ func Open(path string, opts Options) (*Store, error) {
 
 func openDB(path string, opts Options) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        opts.LockTimeout,
-		ReadOnly:       opts.ReadOnly,
-		NoSync:         opts.NoSync,
+		Timeout:      opts.LockTimeout,
+		ReadOnly:     opts.ReadOnly,
+		NoSync:       opts.NoSync,
 		FreelistType: bolt.FreelistMapType,
 		// The freelist is written on every commit: without it, every open
 		// walks every page of the file to rebuild it (seconds, and the
