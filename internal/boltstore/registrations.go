@@ -35,20 +35,27 @@ type regTx struct {
 	loaded map[string]*prereg.Registration
 }
 
+// newRegTx opens the buckets the login hook reads; writes and listings
+// open the rest with all() (opening a bucket is a B+tree lookup, and the
+// hook is the hot path).
 func newRegTx(tx *bolt.Tx) *regTx {
-	t := &regTx{
-		tx: tx, regs: tx.Bucket(bRegs), ids: tx.Bucket(bByID), email: tx.Bucket(bByEmail), user: tx.Bucket(bByUser),
-		org: tx.Bucket(bByOrg), status: tx.Bucket(bByStatus), exp: tx.Bucket(bByExpiry), count: tx.Bucket(bCounts),
-		sync: tx.Bucket(bBySync), seqs: map[string][]byte{},
-	}
-	if !tx.Writable() {
-		t.loaded = map[string]*prereg.Registration{}
-	}
+	t := &regTx{tx: tx, regs: tx.Bucket(bRegs), ids: tx.Bucket(bByID), email: tx.Bucket(bByEmail), user: tx.Bucket(bByUser)}
 	if tx.Writable() {
+		t.seqs = map[string][]byte{}
+		t.all()
 		// Appends dominate these buckets: fill pages before splitting.
 		for _, b := range []*bolt.Bucket{t.regs, t.org, t.status} {
 			b.FillPercent = 0.95
 		}
+	}
+	return t
+}
+
+// all opens the buckets newRegTx left closed.
+func (t *regTx) all() *regTx {
+	if t.org == nil {
+		t.org, t.status, t.exp = t.tx.Bucket(bByOrg), t.tx.Bucket(bByStatus), t.tx.Bucket(bByExpiry)
+		t.count, t.sync = t.tx.Bucket(bCounts), t.tx.Bucket(bBySync)
 	}
 	return t
 }
@@ -78,8 +85,12 @@ func (t *regTx) load(seq []byte) (*prereg.Registration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode record %x: %w", seq, err)
 	}
-	t.seqs[r.ID] = append([]byte(nil), seq...)
-	if t.loaded != nil {
+	if t.seqs != nil {
+		t.seqs[r.ID] = append([]byte(nil), seq...)
+	} else {
+		if t.loaded == nil {
+			t.loaded = map[string]*prereg.Registration{}
+		}
 		c := *r
 		t.loaded[string(seq)] = &c
 	}
@@ -436,7 +447,7 @@ func (s *Store) EachPending(ctx context.Context, fn func(prereg.Registration) er
 // while records are added or removed elsewhere.
 func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, pos []byte) (bool, error)) error {
 	now := s.now()
-	t := newRegTx(tx)
+	t := newRegTx(tx).all()
 	// Stored status to walk: expired lives under pending.
 	stored := f.Status
 	if stored == prereg.StatusExpired {

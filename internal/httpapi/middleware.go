@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -41,10 +43,19 @@ func validRequestID(id string) bool {
 	return true
 }
 
+// Request IDs are a random per-process prefix and a counter: unique, and
+// no system call per request.
+var (
+	requestIDPrefix = func() string {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		return hex.EncodeToString(b)
+	}()
+	requestIDSeq atomic.Uint64
+)
+
 func newRequestID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return requestIDPrefix + "-" + strconv.FormatUint(requestIDSeq.Add(1), 36)
 }
 
 // requestIDAndLog tags each request with an ID and writes one log line per
