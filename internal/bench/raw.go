@@ -70,7 +70,7 @@ func openRaw(path string) (*bolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raw store: %w", err)
 	}
-	db.MaxBatchDelay = 2 * time.Millisecond
+	db.MaxBatchDelay = 5 * time.Millisecond
 	db.MaxBatchSize = 256
 	return db, nil
 }

@@ -123,9 +123,6 @@ func (t *regTx) put(old *prereg.Registration, r *prereg.Registration) error {
 			}
 			seq = append([]byte(nil), seq...)
 		}
-		if err := t.unindex(old, seq); err != nil {
-			return err
-		}
 	} else {
 		n, err := t.regs.NextSequence()
 		if err != nil {
@@ -144,7 +141,43 @@ func (t *regTx) put(old *prereg.Registration, r *prereg.Registration) error {
 	if err := t.regs.Put(seq, raw); err != nil {
 		return err
 	}
-	return t.index(r, seq)
+	if old == nil {
+		return t.index(r, seq)
+	}
+	return t.reindex(old, r, seq)
+}
+
+// reindex moves only the index entries that differ between old and r: a
+// claim leaves the address entry alone, for instance, and every page left
+// alone is a page the commit need not write.
+func (t *regTx) reindex(old, r *prereg.Registration, seq []byte) error {
+	before, after := t.indexKeys(old, seq), t.indexKeys(r, seq)
+	same := func(a, b indexEntry) bool { return a.b == b.b && bytes.Equal(a.k, b.k) && bytes.Equal(a.v, b.v) }
+	for _, e := range before {
+		if !slices.ContainsFunc(after, func(x indexEntry) bool { return same(e, x) }) {
+			if err := e.b.Delete(e.k); err != nil {
+				return err
+			}
+		}
+	}
+	for _, e := range after {
+		if !slices.ContainsFunc(before, func(x indexEntry) bool { return same(e, x) }) {
+			v := e.v
+			if v == nil {
+				v = []byte{}
+			}
+			if err := e.b.Put(e.k, v); err != nil {
+				return err
+			}
+		}
+	}
+	if old.OrganizationID == r.OrganizationID && old.Status == r.Status {
+		return nil
+	}
+	if err := t.addCount(old.OrganizationID, old.Status, -1); err != nil {
+		return err
+	}
+	return t.addCount(r.OrganizationID, r.Status, 1)
 }
 
 // indexKeys lists the index entries of r: bucket, key and value.

