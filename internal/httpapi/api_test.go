@@ -222,6 +222,7 @@ func TestHookRejects(t *testing.T) {
 		{"oversize body", hookSecret, big, 413, "payload_too_large"},
 		{"not JSON", hookSecret, `{"user_id":`, 400, "invalid_request"},
 		{"missing user_id", hookSecret, `{"email":"a@b.io"}`, 400, "invalid_request"},
+		{"control character in user_id", hookSecret, `{"user_id":"auth0|a\u0000b"}`, 400, "invalid_request"},
 		{"wrong type", hookSecret, `{"user_id":"u","email_verified":"yes"}`, 400, "invalid_request"},
 		{"empty body", hookSecret, ``, 400, "invalid_request"},
 	}

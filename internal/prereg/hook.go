@@ -2,6 +2,7 @@ package prereg
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,10 @@ func (l Login) Validate() error {
 		return &Error{Code: Invalid, Message: "user_id is required", Details: []FieldError{{Field: "user_id", Message: "is required"}}}
 	case len(l.UserID) > MaxUserIDBytes:
 		return &Error{Code: Invalid, Message: "user_id is too long", Details: []FieldError{{Field: "user_id", Message: "longer than 512 bytes"}}}
+	case strings.ContainsFunc(l.UserID, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		// The store's user index separates parts with NUL: control
+		// characters never belong in an Auth0 user_id anyway.
+		return &Error{Code: Invalid, Message: "user_id holds control characters", Details: []FieldError{{Field: "user_id", Message: "control characters are not allowed"}}}
 	case len(l.Email) > MaxEmailBytes+64:
 		return &Error{Code: Invalid, Message: "email is too long", Details: []FieldError{{Field: "email", Message: "longer than 254 bytes"}}}
 	}
