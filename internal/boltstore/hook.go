@@ -33,14 +33,16 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 		claimable []string
 	)
 	email := prereg.EmailKey(l.Email)
+	if email == "" {
+		// CONTRACT §2: without an address the answer is no_match, even for
+		// a user with earlier grants (the Action keeps what app_metadata has).
+		return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
+	}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		t := newRegTx(tx)
 		var err error
 		if grants, err = userGrants(t, l.UserID); err != nil {
 			return err
-		}
-		if email == "" {
-			return nil
 		}
 		claimable, err = claimableIDs(t, email, l, s.now())
 		return err

@@ -188,9 +188,12 @@ func TestHookOutcomes(t *testing.T) {
 	if res := e.hook(map[string]any{"user_id": "google-oauth2|2", "email": "ana.silva@example.com", "email_verified": true}); res.Outcome != prereg.OutcomeNoMatch || len(res.Grants) != 0 {
 		t.Fatalf("second account: %+v", res)
 	}
-	// No email: no_match.
+	// No email: no_match, also for a user with earlier grants (CONTRACT §2).
 	if res := e.hook(map[string]any{"user_id": "sms|3"}); res.Outcome != prereg.OutcomeNoMatch || res.Roles == nil || res.Grants == nil {
 		t.Fatalf("no email: %+v", res)
+	}
+	if res := e.hook(map[string]any{"user_id": "auth0|1", "email_verified": true}); res.Outcome != prereg.OutcomeNoMatch || len(res.Roles) != 0 {
+		t.Fatalf("no email, earlier grants: %+v", res)
 	}
 	// Trusted connection counts as verified.
 	res = e.hook(map[string]any{"user_id": "samlp|4", "email": "saml@example.com", "email_verified": false, "connection": "corp-saml"})
