@@ -19,32 +19,8 @@ import (
 // Management API.
 func startWithAuth0(t *testing.T, fake *auth0fake.Server, db string, extra ...string) *service {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	s := &service{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 	vars := map[string]string{"AUTH0_DOMAIN": fake.URL(), "AUTH0_CLIENT_ID": fake.ClientID, "AUTH0_CLIENT_SECRET": fake.ClientSecret}
-	e := &env{stdin: strings.NewReader(""), stdout: &syncWriter{w: s.stdout}, stderr: &syncWriter{w: s.stderr}, getenv: func(k string) string { return vars[k] }, ready: func(a string) { ready <- a }}
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--hook-secrets", testHookSecret, "--admin-token", testAdminToken}, extra...)
-	go func() { done <- runEnv(ctx, args, e) }()
-	select {
-	case s.url = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve exited: %v\n%s", err, s.stderr)
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("serve did not start")
-	}
-	s.stop = func() {
-		if cancel != nil {
-			cancel()
-			cancel = nil
-			<-done
-		}
-	}
-	t.Cleanup(s.stop)
-	return s
+	return startServiceEnv(t, vars, append([]string{"--db", db, "--hook-secrets", testHookSecret, "--admin-token", testAdminToken}, extra...)...)
 }
 
 func TestEndToEndAuth0Sync(t *testing.T) {

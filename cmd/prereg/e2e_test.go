@@ -27,11 +27,17 @@ type service struct {
 
 func startService(t *testing.T, args ...string) *service {
 	t.Helper()
+	return startServiceEnv(t, nil, args...)
+}
+
+// startServiceEnv is startService with environment variables (AUTH0_*).
+func startServiceEnv(t *testing.T, vars map[string]string, args ...string) *service {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	s := &service{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
-	e := &env{stdin: strings.NewReader(""), stdout: &syncWriter{w: s.stdout}, stderr: &syncWriter{w: s.stderr}, getenv: func(string) string { return "" }, ready: func(a string) { ready <- a }}
+	e := &env{stdin: strings.NewReader(""), stdout: &syncWriter{w: s.stdout}, stderr: &syncWriter{w: s.stderr}, getenv: func(k string) string { return vars[k] }, ready: func(a string) { ready <- a }}
 	go func() { done <- runEnv(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), e) }()
 	select {
 	case s.url = <-ready:

@@ -162,14 +162,23 @@ func (s *Server) getRegistration(c *gin.Context) {
 	}
 }
 
-func (s *Server) revokeRegistration(c *gin.Context) {
+// changeable loads a registration the principal may see and change.
+func (s *Server) changeable(c *gin.Context) (prereg.Registration, prereg.Principal, bool) {
+	p := principal(c)
 	r, ok := s.visible(c)
 	if !ok {
-		return
+		return r, p, false
 	}
-	p := principal(c)
 	if err := p.CheckWrite(r.OrganizationID); err != nil {
 		s.fail(c, err)
+		return r, p, false
+	}
+	return r, p, true
+}
+
+func (s *Server) revokeRegistration(c *gin.Context) {
+	r, p, ok := s.changeable(c)
+	if !ok {
 		return
 	}
 	force := c.Query("force") == "true"
@@ -185,13 +194,8 @@ func (s *Server) revokeRegistration(c *gin.Context) {
 }
 
 func (s *Server) retrySync(c *gin.Context) {
-	r, ok := s.visible(c)
+	r, p, ok := s.changeable(c)
 	if !ok {
-		return
-	}
-	p := principal(c)
-	if err := p.CheckWrite(r.OrganizationID); err != nil {
-		s.fail(c, err)
 		return
 	}
 	if _, err := s.store.RetrySync(c.Request.Context(), r.ID, p.TokenID); err != nil {
