@@ -23,7 +23,7 @@ function secret() {
 
 /** whsec returns a fresh Standard Webhooks secret. */
 function whsec() {
-  return `whsec_${crypto.randomBytes(24).toString('base64')}`;
+  return `whsec_${crypto.randomBytes(32).toString("base64")}`;
 }
 
 /** uniqueEmail returns an address no other test uses. */
