@@ -2,7 +2,6 @@ package auth0sync_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -31,15 +30,6 @@ func newClient(t *testing.T, f *auth0fake.Server) *auth0sync.Client {
 }
 
 // bodyRoles decodes the {"roles": [...]} body of a recorded request.
-func bodyRoles(t *testing.T, r auth0fake.Request) []string {
-	t.Helper()
-	var b struct{ Roles []string }
-	if err := json.Unmarshal(r.Body, &b); err != nil {
-		t.Fatalf("decode %s %s body %q: %v", r.Method, r.Path, r.Body, err)
-	}
-	return b.Roles
-}
-
 func apiCalls(f *auth0fake.Server) []string {
 	var out []string
 	for _, r := range f.Requests() {

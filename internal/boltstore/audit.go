@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -62,10 +61,8 @@ func (s *Store) AuditTrail(ctx context.Context, f AuditFilter) ([]prereg.AuditEn
 			if err != nil || len(pos) != 8 {
 				return errBadCursor
 			}
-			k, v = c.Seek(pos)
-			if k != nil && bytes.Equal(k, pos) {
-				k, v = c.Prev()
-			} else if k == nil {
+			// Resume at the newest entry older than pos.
+			if k, _ = c.Seek(pos); k == nil {
 				k, v = c.Last()
 			} else {
 				k, v = c.Prev()

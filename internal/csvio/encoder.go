@@ -15,7 +15,6 @@ type Encoder struct {
 	w          *csv.Writer
 	wroteHead  bool
 	rec        [5]string
-	rolesBuild strings.Builder
 }
 
 // NewEncoder returns an Encoder writing to w. The header row is written
