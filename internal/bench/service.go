@@ -18,6 +18,7 @@ import (
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/importer"
+	"github.com/prereg/prereg/internal/logio"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -66,6 +67,7 @@ type service struct {
 	*listening
 	store   *boltstore.Store
 	logFile *os.File
+	logBuf  *logio.Writer
 }
 
 // serviceOptions configure the in-process service.
@@ -95,12 +97,15 @@ func startService(ctx context.Context, path string, o serviceOptions) (*service,
 	}
 	var logOut io.Writer = io.Discard
 	var logFile *os.File
+	var logBuf *logio.Writer
 	if o.LogPath != "" {
 		if logFile, err = os.OpenFile(o.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 			store.Close()
 			return nil, st, fmt.Errorf("open request log: %w", err)
 		}
-		logOut = logFile
+		// Buffered as prereg serve buffers its stderr.
+		logBuf = logio.New(logFile, 200*time.Millisecond)
+		logOut = logBuf
 	}
 	cfg := httpapi.Config{
 		HookSecrets: []string{o.HookSecret},
@@ -116,11 +121,12 @@ func startService(ctx context.Context, path string, o serviceOptions) (*service,
 	if err != nil {
 		store.Close()
 		if logFile != nil {
+			logBuf.Close()
 			logFile.Close()
 		}
 		return nil, st, err
 	}
-	svc := &service{listening: l, store: store, logFile: logFile}
+	svc := &service{listening: l, store: store, logFile: logFile, logBuf: logBuf}
 	if err := waitReady(ctx, l.URL); err != nil {
 		svc.close()
 		return nil, st, err
@@ -133,6 +139,7 @@ func (s *service) close() {
 	s.listening.close()
 	_ = s.store.Close()
 	if s.logFile != nil {
+		_ = s.logBuf.Close()
 		_ = s.logFile.Close()
 	}
 }
