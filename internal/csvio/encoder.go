@@ -12,9 +12,9 @@ import (
 // Encoder writes registrations in the import format, so that a file it
 // writes imports back unchanged.
 type Encoder struct {
-	w          *csv.Writer
-	wroteHead  bool
-	rec        [5]string
+	w         *csv.Writer
+	wroteHead bool
+	rec       [5]string
 }
 
 // NewEncoder returns an Encoder writing to w. The header row is written
