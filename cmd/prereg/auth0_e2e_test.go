@@ -159,3 +159,33 @@ func TestInstallActionIdempotent(t *testing.T) {
 		t.Fatalf("print-action: %v %s", err, out)
 	}
 }
+
+// A slow Auth0 never makes a login slower than the sync budget: the grant
+// answers with sync pending and the queue finishes the job later.
+func TestSlowAuth0KeepsLoginsWithinBudget(t *testing.T) {
+	fake := auth0fake.New(t)
+	fake.AddRole("rol_B1llingAdm1n000", "billing-admin")
+	fake.AddUser(auth0fake.User{ID: "auth0|slow", Email: "slow@example.com", EmailVerified: true})
+	fake.SetDelay(2 * time.Second)
+	s := startWithAuth0(t, fake, filepath.Join(t.TempDir(), "prereg.db"), "--sync-budget", "200ms")
+	if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": "slow@example.com", "roles": []string{"billing-admin"}}); code != 201 {
+		t.Fatalf("create: %d %s", code, raw)
+	}
+	start := time.Now()
+	code, raw := s.call(t, "POST", "/v1/hooks/post-login", testHookSecret, map[string]any{"user_id": "auth0|slow", "email": "slow@example.com", "email_verified": true})
+	took := time.Since(start)
+	if code != 200 || !strings.Contains(string(raw), `"outcome":"granted"`) || !strings.Contains(string(raw), `"sync":"pending"`) {
+		t.Fatalf("hook: %d %s", code, raw)
+	}
+	if took > 700*time.Millisecond {
+		t.Fatalf("login took %s with a 200ms budget", took)
+	}
+	// The job finishes in the background.
+	deadline := time.Now().Add(15 * time.Second)
+	for len(fake.UserRoles("auth0|slow")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := fake.UserRoles("auth0|slow"); !slices.Equal(got, []string{"rol_B1llingAdm1n000"}) {
+		t.Fatalf("roles after the queue ran: %v", got)
+	}
+}
