@@ -1,0 +1,49 @@
+package boltstore
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+func TestRecordRoundTrip(t *testing.T) {
+	now := time.Date(2027, 1, 2, 3, 4, 5, 6, time.UTC)
+	exp := now.Add(time.Hour)
+	tests := []prereg.Registration{
+		{ID: "reg_a", Email: "Ana@Example.com", Roles: []string{"r"}, Status: prereg.StatusPending, CreatedAt: now, UpdatedAt: now, Source: "api"},
+		{ID: "reg_b", Email: "b@x.io", OrganizationID: "org_x", Roles: []string{"rol_1", "näme with spaces", ""}, Connection: "google-oauth2",
+			ExpiresAt: &exp, Status: prereg.StatusGranted, GrantedTo: "auth0|1", GrantedAt: &now, CreatedAt: now, UpdatedAt: now,
+			Source: "import:imp_1", Sync: prereg.SyncFailed, SyncError: `unknown Auth0 role "x"`},
+	}
+	for _, want := range tests {
+		raw, err := encodeReg(&want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeReg(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", *got, want)
+		}
+		// Every truncation is an error, never a panic or a half record.
+		for i := 0; i < len(raw); i++ {
+			if _, err := decodeReg(raw[:i]); err == nil {
+				t.Fatalf("truncated at %d decoded", i)
+			}
+		}
+	}
+}
+
+func TestRecordReadsEarlierJSONForm(t *testing.T) {
+	now := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	raw, _ := json.Marshal(storedReg{ID: "reg_j", Email: "j@x.io", Roles: []string{"r"}, Status: prereg.StatusPending, CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()})
+	got, err := decodeReg(raw)
+	if err != nil || got.ID != "reg_j" || got.Email != "j@x.io" || !got.CreatedAt.Equal(now) {
+		t.Fatalf("%v %+v", err, got)
+	}
+}
