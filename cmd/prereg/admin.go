@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/client"
@@ -102,11 +103,66 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// regFilter is the registration filter that list and export share: as
+// flags, as the admin API's query and as a store filter.
+type regFilter struct{ status, org, email, sync string }
+
+func (r *regFilter) bind(f *pflag.FlagSet, withSync bool) {
+	f.StringVar(&r.status, "status", "", "pending, granted, revoked or expired")
+	f.StringVar(&r.org, "organization", "", "organization ID; \"-\" for tenant-wide registrations only")
+	f.StringVar(&r.email, "email", "", "exact address (case-insensitive)")
+	if withSync {
+		f.StringVar(&r.sync, "sync", "", "only grants whose Auth0 sync is pending, done or failed")
+	}
+}
+
+// check refuses what the store would silently answer with nothing.
+func (r *regFilter) check() error {
+	if r.status != "" && !prereg.ValidStatus(prereg.Status(r.status)) {
+		return prereg.Errorf(prereg.Invalid, "--status must be pending, granted, revoked or expired")
+	}
+	switch prereg.SyncState(r.sync) {
+	case prereg.SyncNone, prereg.SyncPending, prereg.SyncDone, prereg.SyncFailed:
+		return nil
+	}
+	return prereg.Errorf(prereg.Invalid, "--sync must be pending, done or failed")
+}
+
+// organization is the organization filter: "-" means tenant-wide only.
+func (r *regFilter) organization() (id string, set bool) {
+	if r.org == "" {
+		return "", false
+	}
+	if r.org == "-" {
+		return "", true
+	}
+	return strings.TrimSpace(r.org), true
+}
+
+func (r *regFilter) query() url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{"status": r.status, "email": r.email, "sync": r.sync} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if o, set := r.organization(); set {
+		q.Set("organization_id", o)
+	}
+	return q
+}
+
+func (r *regFilter) filter() boltstore.Filter {
+	o, set := r.organization()
+	return boltstore.Filter{Status: prereg.Status(r.status), Email: r.email, Sync: prereg.SyncState(r.sync), OrganizationID: o, OrganizationSet: set}
+}
+
 func listCmd(e *env) *cobra.Command {
 	var (
-		status, org, email, cursor, syncState string
-		limit                                 int
-		all, asJSON                           bool
+		rf          regFilter
+		cursor      string
+		limit       int
+		all, asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -115,45 +171,33 @@ func listCmd(e *env) *cobra.Command {
 	}
 	c := addConn(cmd, e)
 	f := cmd.Flags()
-	f.StringVar(&status, "status", "", "pending, granted, revoked or expired")
-	f.StringVar(&org, "organization", "", "organization ID; \"-\" for tenant-wide registrations only")
-	f.StringVar(&email, "email", "", "exact address (case-insensitive)")
-	f.StringVar(&syncState, "sync", "", "only grants whose Auth0 sync is pending, done or failed")
+	rf.bind(f, true)
 	f.IntVar(&limit, "limit", 100, "page size (1 to 1000)")
 	f.StringVar(&cursor, "cursor", "", "continue from a previous page's next_cursor")
 	f.BoolVar(&all, "all", false, "fetch every page")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := rf.check(); err != nil {
+			return err
+		}
 		ctx := cmd.Context()
-		q := url.Values{}
-		filter := boltstore.Filter{Status: prereg.Status(status), Email: email, Limit: limit, Cursor: cursor}
-		if status != "" {
-			q.Set("status", status)
-		}
-		if email != "" {
-			q.Set("email", email)
-		}
-		if syncState != "" {
-			q.Set("sync", syncState)
-			filter.Sync = prereg.SyncState(syncState)
-		}
-		if org != "" {
-			o := org
-			if o == "-" {
-				o = ""
-			}
-			q.Set("organization_id", o)
-			filter.OrganizationID, filter.OrganizationSet = o, true
-		}
-		q.Set("limit", strconv.Itoa(limit))
 		var items []prereg.Registration
 		next := cursor
-		fetch := func() error {
-			if c.remote() {
-				cl, err := c.client()
-				if err != nil {
+		// pages calls page until the last page, or once without --all.
+		pages := func(page func() error) error {
+			for {
+				if err := page(); err != nil {
 					return err
 				}
+				if !all || next == "" {
+					return nil
+				}
+			}
+		}
+		err := c.do(func(cl *client.Client) error {
+			q := rf.query()
+			q.Set("limit", strconv.Itoa(limit))
+			return pages(func() error {
 				if next != "" {
 					q.Set("cursor", next)
 				}
@@ -166,24 +210,19 @@ func listCmd(e *env) *cobra.Command {
 				}
 				items, next = append(items, page.Items...), page.NextCursor
 				return nil
-			}
-			s, err := c.open(false)
-			if err != nil {
+			})
+		}, func(s *boltstore.Store) error {
+			filter := rf.filter()
+			filter.Limit = limit
+			return pages(func() error {
+				filter.Cursor = next
+				page, n, err := s.List(ctx, filter)
+				items, next = append(items, page...), n
 				return err
-			}
-			defer s.Close()
-			filter.Cursor = next
-			page, n, err := s.List(ctx, filter)
-			items, next = append(items, page...), n
+			})
+		})
+		if err != nil {
 			return err
-		}
-		for {
-			if err := fetch(); err != nil {
-				return err
-			}
-			if !all || next == "" {
-				break
-			}
 		}
 		if asJSON {
 			return printJSON(e.stdout, map[string]any{"items": items, "next_cursor": next})

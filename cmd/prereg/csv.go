@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/mattn/go-isatty"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/client"
 	"github.com/prereg/prereg/internal/importer"
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -197,19 +197,22 @@ func printReport(w io.Writer, r prereg.ImportReport) {
 }
 
 func exportCmd(e *env) *cobra.Command {
-	var status, org, email, out string
+	var (
+		rf  regFilter
+		out string
+	)
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Export registrations as CSV in the import format (formula-safe)",
 		Args:  cobra.NoArgs,
 	}
 	c := addConn(cmd, e)
-	f := cmd.Flags()
-	f.StringVar(&status, "status", "", "pending, granted, revoked or expired")
-	f.StringVar(&org, "organization", "", "organization ID; \"-\" for tenant-wide only")
-	f.StringVar(&email, "email", "", "exact address")
-	f.StringVarP(&out, "output", "o", "-", "file to write (- for standard output)")
+	rf.bind(cmd.Flags(), false)
+	cmd.Flags().StringVarP(&out, "output", "o", "-", "file to write (- for standard output)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := rf.check(); err != nil {
+			return err
+		}
 		var w io.Writer = e.stdout
 		var file *os.File
 		if out != "-" {
@@ -221,41 +224,14 @@ func exportCmd(e *env) *cobra.Command {
 			defer file.Close()
 			w = file
 		}
-		o := strings.TrimSpace(org)
-		if o == "-" {
-			o = ""
-		}
-		if c.remote() {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if status != "" {
-				q.Set("status", status)
-			}
-			if email != "" {
-				q.Set("email", email)
-			}
-			if org != "" {
-				q.Set("organization_id", o)
-			}
-			if err := cl.Request(cmd.Context(), "GET", "/v1/exports", q, nil, "", w); err != nil {
-				return err
-			}
-		} else {
-			s, err := c.open(false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if status != "" && !prereg.ValidStatus(prereg.Status(status)) {
-				return prereg.Errorf(prereg.Invalid, "--status must be pending, granted, revoked or expired")
-			}
-			f := boltstore.Filter{Status: prereg.Status(status), Email: email, OrganizationID: o, OrganizationSet: org != ""}
-			if err := exportCSV(w, func(fn func(prereg.Registration) error) error { return s.Each(cmd.Context(), f, fn) }); err != nil {
-				return err
-			}
+		err := c.do(func(cl *client.Client) error {
+			return cl.Request(cmd.Context(), "GET", "/v1/exports", rf.query(), nil, "", w)
+		}, func(s *boltstore.Store) error {
+			f := rf.filter()
+			return exportCSV(w, func(fn func(prereg.Registration) error) error { return s.Each(cmd.Context(), f, fn) })
+		})
+		if err != nil {
+			return err
 		}
 		if file != nil {
 			if err := file.Sync(); err != nil {

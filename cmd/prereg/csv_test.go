@@ -136,3 +136,31 @@ func TestImportAndExportThroughService(t *testing.T) {
 		t.Fatalf("re-import of export: %v %s", errors.Join(err, jerr), out)
 	}
 }
+
+// list and export share one filter: an unknown status is refused on the
+// file as through the service, and --all pages through one open store.
+func TestListAndExportFilters(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "prereg.db")
+	if out, err := runCLI("import", "--db", db, "../../testdata/csv/google_sheets.csv"); err != nil {
+		t.Fatalf("seed: %v %s", err, out)
+	}
+	for _, cmd := range []string{"list", "export"} {
+		if _, err := runCLI(cmd, "--db", db, "--status", "active"); err == nil || !strings.Contains(describe(err), "--status must be") {
+			t.Fatalf("%s --status active: %v", cmd, err)
+		}
+	}
+	out, err := runCLI("list", "--db", db, "--all", "--limit", "1", "--json")
+	var page struct{ Items []prereg.Registration }
+	if jerr := json.Unmarshal([]byte(out), &page); err != nil || jerr != nil || len(page.Items) < 2 {
+		t.Fatalf("list --all --limit 1: %v %v %s", err, jerr, out)
+	}
+	exported, err := runCLI("export", "--db", db, "--organization", "-")
+	if err != nil || strings.Count(exported, "\n")-1 > len(page.Items) {
+		t.Fatalf("export tenant-wide: %v %s", err, exported)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(exported), "\n")[1:] {
+		if strings.Split(line, ",")[1] != "" {
+			t.Fatalf("tenant-wide export holds an organization row: %q", line)
+		}
+	}
+}

@@ -86,7 +86,6 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		MaxImportBytes:     cfg.MaxImportBytes,
 		Logger:             log,
 		Registry:           prometheus.NewRegistry(),
-		Version:            version,
 	}
 	if len(cfg.HookSecrets) == 0 {
 		h, err := store.GeneratedHookSecret(ctx)

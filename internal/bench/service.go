@@ -115,7 +115,6 @@ func startService(ctx context.Context, path string, o serviceOptions) (*service,
 		},
 		Logger:   slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Registry: prometheus.NewRegistry(),
-		Version:  "bench",
 	}
 	l, err := serveLoopback(httpapi.New(cfg, store).Handler())
 	if err != nil {

@@ -128,7 +128,6 @@ type Config struct {
 
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
-	Version  string
 }
 
 // Limits on request bodies.
