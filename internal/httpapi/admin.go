@@ -91,9 +91,6 @@ func listFilter(c *gin.Context, p prereg.Principal) (boltstore.Filter, bool, err
 		return f, false, &prereg.Error{Code: prereg.Invalid, Message: "unknown status",
 			Details: []prereg.FieldError{{Field: "status", Message: "one of pending, granted, revoked, expired"}}}
 	}
-	if org, ok := c.GetQuery("organization_id"); ok {
-		f.OrganizationID, f.OrganizationSet = strings.TrimSpace(org), true
-	}
 	switch st := prereg.SyncState(c.Query("sync")); st {
 	case prereg.SyncNone:
 	case prereg.SyncPending, prereg.SyncDone, prereg.SyncFailed:
@@ -102,21 +99,42 @@ func listFilter(c *gin.Context, p prereg.Principal) (boltstore.Filter, bool, err
 		return f, false, &prereg.Error{Code: prereg.Invalid, Message: "unknown sync state",
 			Details: []prereg.FieldError{{Field: "sync", Message: "one of pending, done, failed"}}}
 	}
-	if !p.TenantWide() {
-		if f.OrganizationSet && f.OrganizationID != p.OrganizationID {
-			return f, true, nil // another organization: nothing to see
-		}
-		f.OrganizationID, f.OrganizationSet = p.OrganizationID, true
+	var none bool
+	if f.OrganizationID, f.OrganizationSet, none = scope(c, p); none {
+		return f, true, nil
 	}
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			return f, false, &prereg.Error{Code: prereg.Invalid, Message: "limit must be between 1 and 1000",
-				Details: []prereg.FieldError{{Field: "limit", Message: "between 1 and 1000"}}}
-		}
-		f.Limit = n
+	var err error
+	f.Limit, err = pageLimit(c)
+	return f, false, err
+}
+
+// scope reads organization_id and confines a limited token to its own
+// organization. none is true when a limited token asked for another one:
+// the answer is then empty, so it cannot probe which organizations exist.
+func scope(c *gin.Context, p prereg.Principal) (org string, set, none bool) {
+	org, set = c.GetQuery("organization_id")
+	org = strings.TrimSpace(org)
+	if p.TenantWide() {
+		return org, set, false
 	}
-	return f, false, nil
+	if set && org != p.OrganizationID {
+		return "", false, true
+	}
+	return p.OrganizationID, true, false
+}
+
+// pageLimit reads limit (1 to 1000); 0 when absent, for the default.
+func pageLimit(c *gin.Context) (int, error) {
+	l := c.Query("limit")
+	if l == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, &prereg.Error{Code: prereg.Invalid, Message: "limit must be between 1 and 1000",
+			Details: []prereg.FieldError{{Field: "limit", Message: "between 1 and 1000"}}}
+	}
+	return n, nil
 }
 
 type page[T any] struct {
@@ -214,14 +232,10 @@ func (s *Server) retrySync(c *gin.Context) {
 }
 
 func (s *Server) stats(c *gin.Context) {
-	p := principal(c)
-	org, only := c.GetQuery("organization_id")
-	if !p.TenantWide() {
-		if only && org != p.OrganizationID {
-			c.JSON(http.StatusOK, boltstore.Stats{ByOrganization: map[string]boltstore.Counts{}})
-			return
-		}
-		org, only = p.OrganizationID, true
+	org, only, none := scope(c, principal(c))
+	if none {
+		c.JSON(http.StatusOK, boltstore.Stats{ByOrganization: map[string]boltstore.Counts{}})
+		return
 	}
 	st, err := s.store.Stats(c.Request.Context(), org, only)
 	if err != nil {
@@ -262,25 +276,16 @@ func (s *Server) erase(c *gin.Context) {
 }
 
 func (s *Server) audit(c *gin.Context) {
-	p := principal(c)
 	f := boltstore.AuditFilter{Action: prereg.AuditAction(c.Query("action")), Cursor: c.Query("cursor")}
-	if org, ok := c.GetQuery("organization_id"); ok {
-		f.OrganizationID, f.OrganizationSet = org, true
+	var none bool
+	if f.OrganizationID, f.OrganizationSet, none = scope(c, principal(c)); none {
+		c.JSON(http.StatusOK, page[prereg.AuditEntry]{Items: []prereg.AuditEntry{}})
+		return
 	}
-	if !p.TenantWide() {
-		if f.OrganizationSet && f.OrganizationID != p.OrganizationID {
-			c.JSON(http.StatusOK, page[prereg.AuditEntry]{Items: []prereg.AuditEntry{}})
-			return
-		}
-		f.OrganizationID, f.OrganizationSet = p.OrganizationID, true
-	}
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: "limit must be between 1 and 1000"})
-			return
-		}
-		f.Limit = n
+	var err error
+	if f.Limit, err = pageLimit(c); err != nil {
+		s.fail(c, err)
+		return
 	}
 	items, next, err := s.store.AuditTrail(c.Request.Context(), f)
 	if err != nil {
