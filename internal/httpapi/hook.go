@@ -125,7 +125,7 @@ func (s *Server) hook(c *gin.Context) {
 	if res.Outcome == prereg.OutcomeEmailUnverified && s.cfg.Verification != nil {
 		s.sendVerification(l.UserID)
 	}
-	s.metrics.outcomes.WithLabelValues(string(res.Outcome)).Inc()
+	s.metrics.outcome[res.Outcome].Inc()
 	c.JSON(http.StatusOK, res.HookResult)
 }
 

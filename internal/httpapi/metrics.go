@@ -9,13 +9,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/prereg/prereg/internal/prereg"
 )
 
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	outcomes *prometheus.CounterVec
-	handler  http.Handler
+	// outcome holds the four outcome counters resolved once: the hook
+	// then skips the label lookup, and every series exists from 0.
+	outcome map[prereg.Outcome]prometheus.Counter
+	handler http.Handler
 }
 
 func newMetrics(reg *prometheus.Registry, store Store) *metrics {
@@ -35,6 +40,10 @@ func newMetrics(reg *prometheus.Registry, store Store) *metrics {
 		Name: "prereg_store_size_bytes", Help: "Size of the store file's data.",
 	}, func() float64 { return float64(store.Size()) })
 	reg.MustRegister(m.requests, m.latency, m.outcomes, size)
+	m.outcome = map[prereg.Outcome]prometheus.Counter{}
+	for _, o := range []prereg.Outcome{prereg.OutcomeGranted, prereg.OutcomeAlreadyGranted, prereg.OutcomeEmailUnverified, prereg.OutcomeNoMatch} {
+		m.outcome[o] = m.outcomes.WithLabelValues(string(o))
+	}
 	if q, ok := store.(interface {
 		PendingJobs(context.Context) (int, error)
 	}); ok {
