@@ -536,11 +536,10 @@ func addCount(c *boltstore.Counts, st prereg.Status) {
 	c.Total++
 }
 
-// checkRawIndexes reads the store's index buckets with bbolt directly and
-// compares them with the records. It knows both layouts of
-// internal/boltstore: schema 1 keys end in "\x00<registration id>";
-// schema 2 keys end in "\x00" and an 8-byte sequence number that the
-// idx_id bucket maps from the registration ID.
+// checkRawIndexes reads the store's buckets with bbolt directly and
+// compares them with the records, in internal/boltstore's schema 3 layout:
+// records under their 15-byte prereg.Key in "recs", index keys ending in
+// "\x00" and that key, and IDs from before schema 3 in "idx_legacy_id".
 func checkRawIndexes(t *testing.T, path string, regs map[string]prereg.Registration) {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
@@ -548,7 +547,7 @@ func checkRawIndexes(t *testing.T, path string, regs map[string]prereg.Registrat
 		t.Fatalf("open %s with bbolt: %v", path, err)
 	}
 	defer db.Close()
-	type seen struct{ user, email, status, org int }
+	type seen struct{ user, org int }
 	count := map[string]*seen{}
 	get := func(id string) *seen {
 		if count[id] == nil {
@@ -568,40 +567,42 @@ func checkRawIndexes(t *testing.T, path string, regs map[string]prereg.Registrat
 		}
 		return r.Status
 	}
+	byKey := map[string]string{}
+	for id, r := range regs {
+		k := prereg.RegistrationKey(r.OrganizationID, r.Email)
+		byKey[string(k[:])] = id
+	}
 	err = db.View(func(tx *bolt.Tx) error {
-		for _, name := range []string{"idx_user", "idx_email", "idx_status", "idx_org"} {
+		for _, name := range []string{"recs", "idx_user", "idx_org", "idx_legacy_id"} {
 			if tx.Bucket([]byte(name)) == nil {
 				return fmt.Errorf("bucket %s missing", name)
 			}
 		}
+		n := 0
+		_ = tx.Bucket([]byte("recs")).ForEach(func(k, _ []byte) error {
+			n++
+			if _, ok := byKey[string(k)]; !ok {
+				bad("recs holds key %x, which is no record the store lists", k)
+			}
+			return nil
+		})
+		if n != len(regs) {
+			bad("recs has %d records, the store lists %d", n, len(regs))
+		}
+		_ = tx.Bucket([]byte("idx_legacy_id")).ForEach(func(id, k []byte) error {
+			if byKey[string(k)] != string(id) {
+				bad("idx_legacy_id maps %s to key %x, which holds %q", id, k, byKey[string(k)])
+			}
+			return nil
+		})
 		// parse splits an index key into its leading parts and the
 		// registration it points at.
 		parse := func(k []byte) ([]string, string, bool) {
-			i := bytes.LastIndexByte(k, 0)
-			if i < 0 {
+			if len(k) <= prereg.KeySize || k[len(k)-prereg.KeySize-1] != 0 {
 				return nil, "", false
 			}
-			return strings.Split(string(k[:i]), "\x00"), string(k[i+1:]), true
-		}
-		if ids := tx.Bucket([]byte("idx_id")); ids != nil {
-			bySeq := map[string]string{}
-			_ = ids.ForEach(func(id, seq []byte) error {
-				if _, ok := regs[string(id)]; !ok {
-					bad("idx_id holds %s, which is not a record", id)
-				}
-				bySeq[string(seq)] = string(id)
-				return nil
-			})
-			if len(bySeq) != len(regs) {
-				bad("idx_id has %d entries for %d records", len(bySeq), len(regs))
-			}
-			parse = func(k []byte) ([]string, string, bool) {
-				if len(k) < 9 || k[len(k)-9] != 0 {
-					return nil, "", false
-				}
-				id, ok := bySeq[string(k[len(k)-8:])]
-				return strings.Split(string(k[:len(k)-9]), "\x00"), id, ok
-			}
+			id, ok := byKey[string(k[len(k)-prereg.KeySize:])]
+			return strings.Split(string(k[:len(k)-prereg.KeySize-1]), "\x00"), id, ok
 		}
 		walk := func(bucket string, want int, check func(parts []string, r prereg.Registration) bool, n func(*seen) *int) {
 			_ = tx.Bucket([]byte(bucket)).ForEach(func(k, _ []byte) error {
@@ -621,12 +622,6 @@ func checkRawIndexes(t *testing.T, path string, regs map[string]prereg.Registrat
 		walk("idx_user", 1, func(p []string, r prereg.Registration) bool {
 			return r.Status == prereg.StatusGranted && r.GrantedTo == p[0]
 		}, func(c *seen) *int { return &c.user })
-		walk("idx_email", 1, func(p []string, r prereg.Registration) bool {
-			return prereg.EmailKey(r.Email) == p[0] && (len(p) == 1 || p[1] == r.OrganizationID)
-		}, func(c *seen) *int { return &c.email })
-		walk("idx_status", 1, func(p []string, r prereg.Registration) bool {
-			return stored(r) == prereg.Status(p[0])
-		}, func(c *seen) *int { return &c.status })
 		walk("idx_org", 2, func(p []string, r prereg.Registration) bool {
 			return r.OrganizationID == p[0] && stored(r) == prereg.Status(p[1])
 		}, func(c *seen) *int { return &c.org })
@@ -641,8 +636,8 @@ func checkRawIndexes(t *testing.T, path string, regs map[string]prereg.Registrat
 		if r.Status == prereg.StatusGranted {
 			wantUser = 1
 		}
-		if c.user != wantUser || c.email != 1 || c.status != 1 || c.org != 1 {
-			bad("%s (%s): %d user, %d email, %d status, %d organization index entries; want %d, 1, 1, 1", id, r.Status, c.user, c.email, c.status, c.org, wantUser)
+		if c.user != wantUser || c.org != 1 {
+			bad("%s (%s): %d user, %d organization index entries; want %d, 1", id, r.Status, c.user, c.org, wantUser)
 		}
 	}
 	for _, p := range problems {

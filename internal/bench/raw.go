@@ -33,12 +33,9 @@ type RawResult struct {
 // writes exactly the keys a grant writes, so it depends on that layout; a
 // missing bucket makes it fail loudly rather than measure something else.
 var (
-	rawRegs   = []byte("regs")
-	rawIDs    = []byte("idx_id")
-	rawEmail  = []byte("idx_email")
+	rawRecs   = []byte("recs")
 	rawUser   = []byte("idx_user")
 	rawOrg    = []byte("idx_org")
-	rawStatus = []byte("idx_status")
 	rawCounts = []byte("counts")
 	rawAudit  = []byte("audit")
 )
@@ -144,36 +141,30 @@ func rawGrant(tx *bolt.Tx, d Dataset, i, grow int, audit []byte) error {
 		}
 		return nil, fmt.Errorf("raw loop: the store has no bucket %q: the store layout changed, update internal/bench/raw.go", name)
 	}
-	var bks [8]*bolt.Bucket
-	for k, name := range [][]byte{rawRegs, rawEmail, rawUser, rawOrg, rawStatus, rawCounts, rawAudit, rawIDs} {
+	var bks [5]*bolt.Bucket
+	for k, name := range [][]byte{rawRecs, rawUser, rawOrg, rawCounts, rawAudit} {
 		bk, err := b(name)
 		if err != nil {
 			return err
 		}
 		bks[k] = bk
 	}
-	regs, email, user, org, status, counts, aud, ids := bks[0], bks[1], bks[2], bks[3], bks[4], bks[5], bks[6], bks[7]
+	recs, user, org, counts, aud := bks[0], bks[1], bks[2], bks[3], bks[4]
 	o, em := d.Org(i), prereg.EmailKey(d.Email(i))
-	id := prereg.RegistrationID(o, em)
-	seqv := ids.Get([]byte(id))
-	if seqv == nil {
-		return fmt.Errorf("raw loop: row %d (%s) is not in the store", i, id)
-	}
-	seq := string(seqv)
-	v := regs.Get(seqv)
+	rk := prereg.RegistrationKey(o, em)
+	v := recs.Get(rk[:])
 	if v == nil {
-		return fmt.Errorf("raw loop: row %d (%s) has no record", i, id)
+		return fmt.Errorf("raw loop: row %d (%s) is not in the store", i, rk.ID())
 	}
 	rec := make([]byte, len(v), len(v)+grow)
 	copy(rec, v)
 	rec = append(rec, make([]byte, grow)...)
 	k := func(parts ...string) []byte { return []byte(strings.Join(parts, "\x00")) }
+	key := string(rk[:])
 	ops := []error{
-		regs.Put([]byte(seq), rec),
-		email.Delete(k(em, o, seq)), email.Put(k(em, o, seq), []byte{}),
-		org.Delete(k(o, "pending", seq)), org.Put(k(o, "granted", seq), []byte{}),
-		status.Delete(k("pending", seq)), status.Put(k("granted", seq), []byte{}),
-		user.Put(k(d.UserID(i), seq), []byte{}),
+		recs.Put(rk[:], rec),
+		org.Delete(k(o, "pending", key)), org.Put(k(o, "granted", key), []byte{}),
+		user.Put(k(d.UserID(i), key), []byte{}),
 		counts.Put(k(o, "pending"), be(uint64(i))), counts.Put(k(o, "granted"), be(uint64(i))),
 	}
 	for _, err := range ops {

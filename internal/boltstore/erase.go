@@ -36,11 +36,11 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasu
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		out = Erasure{}
 		t := newRegTx(tx)
-		prefix := key(ekey, "")
+		prefix := prereg.EmailPrefix(ekey)
 		var regs []*prereg.Registration
-		c := t.email.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			r, err := t.load(seqSuffix(k))
+		c := t.recs.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			r, err := t.decode(k, v)
 			if err != nil {
 				return err
 			}

@@ -30,7 +30,7 @@ type LoginResult struct {
 func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (LoginResult, error) {
 	var (
 		grants    []prereg.Registration
-		claimable []string
+		claimable []prereg.Key
 	)
 	email := prereg.EmailKey(l.Email)
 	if email == "" {
@@ -40,11 +40,14 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 	}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		t := newRegTx(tx)
+		// The address's records are read first and kept: the user's
+		// grants are usually among them.
+		t.loaded = map[string]*prereg.Registration{}
 		var err error
-		if grants, err = userGrants(t, l.UserID); err != nil {
+		if claimable, err = claimableKeys(t, email, l, s.now()); err != nil {
 			return err
 		}
-		claimable, err = claimableIDs(t, email, l, s.now())
+		grants, err = userGrants(t, l.UserID)
 		return err
 	})
 	if err != nil {
@@ -61,7 +64,7 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 	return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 }
 
-func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, ids []string) (LoginResult, error) {
+func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, keys []prereg.Key) (LoginResult, error) {
 	var (
 		claimed int
 		grants  []prereg.Registration
@@ -76,8 +79,8 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, ids []
 		if s.opts.SyncEnabled {
 			sync = prereg.SyncPending
 		}
-		for _, id := range ids {
-			r, err := t.get(id)
+		for _, k := range keys {
+			r, err := t.load(k[:])
 			if err != nil {
 				return err
 			}
@@ -176,10 +179,10 @@ func userGrants(t *regTx, userID string) ([]prereg.Registration, error) {
 	prefix := key(userID, "")
 	c := t.user.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(k) != len(prefix)+8 {
+		if len(k) != len(prefix)+prereg.KeySize {
 			continue // another user whose ID extends this one
 		}
-		r, err := t.load(seqSuffix(k))
+		r, err := t.indexed(k)
 		if err != nil {
 			return nil, err
 		}
@@ -190,17 +193,21 @@ func userGrants(t *regTx, userID string) ([]prereg.Registration, error) {
 	return out, nil
 }
 
-func claimableIDs(t *regTx, email string, l prereg.Login, now time.Time) ([]string, error) {
-	var out []string
-	prefix := key(email, "")
-	c := t.email.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		r, err := t.load(seqSuffix(k))
+// claimableKeys returns the keys of the registrations of the address that
+// this login may claim. They all start with the address's prefix; a
+// prefix shared with another address (a 56-bit hash) is told apart by the
+// address itself.
+func claimableKeys(t *regTx, email string, l prereg.Login, now time.Time) ([]prereg.Key, error) {
+	var out []prereg.Key
+	prefix := prereg.EmailPrefix(email)
+	c := t.recs.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		r, err := t.decode(k, v)
 		if err != nil {
 			return nil, err
 		}
 		if prereg.EmailKey(r.Email) == email && prereg.Claimable(r, l, now) {
-			out = append(out, r.ID)
+			out = append(out, prereg.Key(k))
 		}
 	}
 	return out, nil

@@ -2,9 +2,11 @@ package boltstore_test
 
 import (
 	"context"
-	"io"
+	"crypto/sha256"
+	"encoding/base32"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -16,39 +18,17 @@ import (
 // index): four registrations (pending, granted with sync done in org_fixture1,
 // granted with sync failed, revoked), a limited token and their audit trail.
 func TestOpenMigratesSchema1Store(t *testing.T) {
-	src, err := os.Open("../../testdata/store/v1.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	path := filepath.Join(t.TempDir(), "v1.db")
-	dst, _ := os.Create(path)
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	dst.Close()
-
-	now := func() time.Time { return time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC) }
-	s, err := boltstore.Open(path, boltstore.Options{Now: now, SyncEnabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if errs := s.Check(); len(errs) > 0 {
-			t.Errorf("Tx.Check: %v", errs)
-		}
-		s.Close()
-	}()
+	s := openFixture(t, "v1.db")
 	ctx := context.Background()
 	tests := []struct {
 		name string
 		f    boltstore.Filter
 		want []string
 	}{
-		{"failed syncs (new index)", boltstore.Filter{Sync: prereg.SyncFailed}, []string{prereg.RegistrationID("", "failed@example.com")}},
-		{"done syncs (new index)", boltstore.Filter{Sync: prereg.SyncDone}, []string{prereg.RegistrationID("org_fixture1", "granted@example.com")}},
-		{"pending", boltstore.Filter{Status: prereg.StatusPending}, []string{prereg.RegistrationID("", "pending@example.com")}},
-		{"revoked", boltstore.Filter{Status: prereg.StatusRevoked}, []string{prereg.RegistrationID("", "revoked@example.com")}},
+		{"failed syncs (new index)", boltstore.Filter{Sync: prereg.SyncFailed}, []string{legacyID("", "failed@example.com")}},
+		{"done syncs (new index)", boltstore.Filter{Sync: prereg.SyncDone}, []string{legacyID("org_fixture1", "granted@example.com")}},
+		{"pending", boltstore.Filter{Status: prereg.StatusPending}, []string{legacyID("", "pending@example.com")}},
+		{"revoked", boltstore.Filter{Status: prereg.StatusRevoked}, []string{legacyID("", "revoked@example.com")}},
 	}
 	for _, tt := range tests {
 		items, _, err := s.List(ctx, tt.f)
@@ -68,7 +48,7 @@ func TestOpenMigratesSchema1Store(t *testing.T) {
 		t.Fatalf("tokens: %v %+v", err, toks)
 	}
 	// The index keeps following changes after the migration.
-	if _, err := s.RetrySync(ctx, prereg.RegistrationID("", "failed@example.com"), "test"); err != nil {
+	if _, err := s.RetrySync(ctx, legacyID("", "failed@example.com"), "test"); err != nil {
 		t.Fatal(err)
 	}
 	if items, _, _ := s.List(ctx, boltstore.Filter{Sync: prereg.SyncFailed}); len(items) != 0 {
@@ -77,6 +57,39 @@ func TestOpenMigratesSchema1Store(t *testing.T) {
 	if items, _, _ := s.List(ctx, boltstore.Filter{Sync: prereg.SyncPending}); len(items) != 1 {
 		t.Fatalf("pending sync after retry: %+v", items)
 	}
+}
+
+// openFixture opens a copy of testdata/store/name at 2026-11-01 13:00 UTC
+// with sync on, and checks the file with Tx.Check when the test ends.
+func openFixture(t *testing.T, name string) *boltstore.Store {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("../../testdata/store", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := func() time.Time { return time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC) }
+	s, err := boltstore.Open(path, boltstore.Options{Now: now, SyncEnabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if errs := s.Check(); len(errs) > 0 {
+			t.Errorf("Tx.Check: %v", errs)
+		}
+		s.Close()
+	})
+	return s
+}
+
+// legacyID is the ID schemas 1 and 2 gave a registration: a hash of the
+// pair, base32 with letters first. Migrated records keep it.
+func legacyID(org, email string) string {
+	h := sha256.Sum256([]byte(org + "\x00" + prereg.EmailKey(email)))
+	return "reg_" + base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding).EncodeToString(h[:15])
 }
 
 func TestRefusesNewerSchema(t *testing.T) {
@@ -92,5 +105,92 @@ func TestRefusesNewerSchema(t *testing.T) {
 	_, err = boltstore.Open(path, boltstore.Options{})
 	if err == nil || prereg.ErrorMessage(err) == "" || !containsAll(prereg.ErrorMessage(err), "newer prereg") {
 		t.Fatalf("newer schema: %v", err)
+	}
+}
+
+// testdata/store/v2.db was written by prereg at schema 2 (records under a
+// sequence, with ID, address and status indexes; commit 6c6d1b8) through
+// its Store API, with the clock at 2026-11-01 12:00 UTC: pending@ (tenant),
+// Ana.Silva@Example.com (org_fixture1, pinned to a connection, expiring
+// 2027-01-31), granted@ in org_fixture1 and tenant-wide (both granted to
+// auth0|granted, sync done), revoked@ (revoked), expired@ (org_fixture2,
+// expired 2026-10-01), and a read-only token limited to org_fixture1.
+func TestOpenMigratesSchema2Store(t *testing.T) {
+	s := openFixture(t, "v2.db")
+	ctx := context.Background()
+	ana := legacyID("org_fixture1", "ana.silva@example.com")
+	ids := func(items []prereg.Registration) []string {
+		var out []string
+		for _, r := range items {
+			out = append(out, r.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	sorted := func(s ...string) []string { slices.Sort(s); return s }
+	lists := []struct {
+		name string
+		f    boltstore.Filter
+		want []string
+	}{
+		{"pending", boltstore.Filter{Status: prereg.StatusPending}, sorted(legacyID("", "pending@example.com"), ana)},
+		{"expired", boltstore.Filter{Status: prereg.StatusExpired}, sorted(legacyID("org_fixture2", "expired@example.com"))},
+		{"granted", boltstore.Filter{Status: prereg.StatusGranted}, sorted(legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com"))},
+		{"revoked", boltstore.Filter{Status: prereg.StatusRevoked}, sorted(legacyID("", "revoked@example.com"))},
+		{"sync done", boltstore.Filter{Sync: prereg.SyncDone}, sorted(legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com"))},
+		{"organization", boltstore.Filter{OrganizationID: "org_fixture1", OrganizationSet: true}, sorted(ana, legacyID("org_fixture1", "granted@example.com"))},
+		{"address", boltstore.Filter{Email: "GRANTED@example.com"}, sorted(legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com"))},
+		{"all", boltstore.Filter{}, sorted(legacyID("", "pending@example.com"), ana, legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com"), legacyID("", "revoked@example.com"), legacyID("org_fixture2", "expired@example.com"))},
+	}
+	for _, tt := range lists {
+		items, _, err := s.List(ctx, tt.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := ids(items); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// IDs handed out before the migration still address their records.
+	r, err := s.Get(ctx, ana)
+	if err != nil || r.Email != "Ana.Silva@Example.com" || !slices.Equal(r.Roles, []string{"rol_abc123", "editor"}) || r.Connection != "Username-Password-Authentication" {
+		t.Fatalf("get by old ID: %v %+v", err, r)
+	}
+	st, err := s.Stats(ctx, "", false)
+	if err != nil || st.Overall != (boltstore.Counts{Pending: 2, Granted: 2, Revoked: 1, Expired: 1, Total: 6}) {
+		t.Fatalf("stats: %v %+v", err, st.Overall)
+	}
+	res, err := s.Login(ctx, prereg.Login{UserID: "auth0|granted", Email: "granted@example.com", OrganizationID: "org_fixture1"}, true)
+	if err != nil || res.Outcome != prereg.OutcomeAlreadyGranted || !slices.Equal(res.Roles, []string{"member", "admin"}) {
+		t.Fatalf("old grant after migration: %v %+v", err, res.HookResult)
+	}
+	// Writing an old pair again updates its record under its old ID.
+	wr, err := s.ApplyBatch(ctx, []prereg.Input{
+		{Email: "pending@example.com", Roles: []string{"viewer"}},
+		{Email: "Pending@Example.com", OrganizationID: "org_fixture2", Roles: []string{"viewer"}},
+		{Email: "revoked@example.com", Roles: []string{"editor"}},
+	}, "import:imp_test", "test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []prereg.WriteResult{
+		{ID: legacyID("", "pending@example.com"), Change: prereg.Unchanged},
+		{ID: prereg.RegistrationID("org_fixture2", "pending@example.com"), Change: prereg.Created},
+		{ID: legacyID("", "revoked@example.com"), Change: prereg.Updated},
+	}
+	if !slices.Equal(wr, want) {
+		t.Fatalf("writes: got %+v, want %+v", wr, want)
+	}
+	res, err = s.Login(ctx, prereg.Login{UserID: "auth0|ana", Email: "ana.silva@example.com", OrganizationID: "org_fixture1", Connection: "Username-Password-Authentication"}, true)
+	if err != nil || res.Outcome != prereg.OutcomeGranted || len(res.Grants) != 1 || res.Grants[0].RegistrationID != ana {
+		t.Fatalf("claim of an old registration: %v %+v", err, res.HookResult)
+	}
+	// Erasure removes the old ID's mapping too.
+	er, err := s.Erase(ctx, "revoked@example.com", "", "test")
+	if err != nil || !slices.Equal(er.Registrations, []string{legacyID("", "revoked@example.com")}) {
+		t.Fatalf("erase: %v %+v", err, er)
+	}
+	if _, err := s.Get(ctx, legacyID("", "revoked@example.com")); prereg.ErrorCode(err) != prereg.NotFound {
+		t.Fatalf("get after erasure: %v", err)
 	}
 }

@@ -18,35 +18,40 @@ import (
 // regTx bundles the buckets a registration write touches, so one write
 // updates the record and every index in the same transaction.
 //
-// Records are keyed by an 8-byte big-endian sequence number, so new records
-// append to the end of the main bucket and of every index range instead of
-// landing at random places in the B+trees (which rewrote thousands of pages
-// per import batch). Only two indexes take random keys: the registration ID
-// (a hash, for lookups by ID) and the address (for the hook and upserts).
-// Every index key ends with the record's 8-byte sequence.
+// Records are keyed by their prereg.Key: a hash of the address followed by
+// a hash of the (organization, address) pair. Every registration of an
+// address therefore sits in one short run of keys, which the login hook
+// reads with a single prefix scan and no index; an ID is the key itself,
+// base32-encoded; and an import written in key order fills pages front to
+// back. The indexes (user, organization and status, expiry, sync state)
+// are keys ending in the record's 15-byte key.
 type regTx struct {
-	tx                                                    *bolt.Tx
-	regs, ids, email, user, org, status, exp, count, sync *bolt.Bucket
-	// seqs remembers the sequence of records read in this transaction, so
-	// a read-modify-write does not look the ID up twice; loaded keeps the
-	// decoded records of a read transaction (the hook reads a user's grants
-	// and the address's registrations, often the same records).
-	seqs   map[string][]byte
+	tx                                          *bolt.Tx
+	recs, legacy, user, org, exp, count, syncIx *bolt.Bucket
+	// keys remembers the key of every record read in this transaction
+	// (by ID), so a read-modify-write hashes nothing twice; loaded, when
+	// the caller sets it, keeps the decoded records of a read transaction
+	// (the hook reads the address's registrations and the user's grants,
+	// often the same records; a listing must not keep what it streams).
+	keys   map[string]prereg.Key
 	loaded map[string]*prereg.Registration
+	// deltas, when set, collects counter changes until flushCounts (a
+	// batch of thousands of rows touches a handful of counters).
+	deltas map[string]int64
 }
 
 // newRegTx opens the buckets the login hook reads; writes and listings
 // open the rest with all() (opening a bucket is a B+tree lookup, and the
 // hook is the hot path).
 func newRegTx(tx *bolt.Tx) *regTx {
-	t := &regTx{tx: tx, regs: tx.Bucket(bRegs), ids: tx.Bucket(bByID), email: tx.Bucket(bByEmail), user: tx.Bucket(bByUser)}
+	t := &regTx{tx: tx, recs: tx.Bucket(bRecs), user: tx.Bucket(bByUser)}
 	if tx.Writable() {
-		t.seqs = map[string][]byte{}
+		t.keys = map[string]prereg.Key{}
 		t.all()
-		// Appends dominate these buckets: fill pages before splitting.
-		for _, b := range []*bolt.Bucket{t.regs, t.org, t.status} {
-			b.FillPercent = 0.95
-		}
+		// Keys within an organization's range of the index mostly arrive
+		// in order (imports are written in key order): fill pages before
+		// splitting.
+		t.org.FillPercent = 0.9
 	}
 	return t
 }
@@ -54,104 +59,140 @@ func newRegTx(tx *bolt.Tx) *regTx {
 // all opens the buckets newRegTx left closed.
 func (t *regTx) all() *regTx {
 	if t.org == nil {
-		t.org, t.status, t.exp = t.tx.Bucket(bByOrg), t.tx.Bucket(bByStatus), t.tx.Bucket(bByExpiry)
-		t.count, t.sync = t.tx.Bucket(bCounts), t.tx.Bucket(bBySync)
+		t.legacy, t.org, t.exp = t.tx.Bucket(bLegacyID), t.tx.Bucket(bByOrg), t.tx.Bucket(bByExpiry)
+		t.count, t.syncIx = t.tx.Bucket(bCounts), t.tx.Bucket(bBySync)
 	}
 	return t
 }
 
-// get loads a registration by ID; nil when there is none.
-func (t *regTx) get(id string) (*prereg.Registration, error) {
-	seq := t.ids.Get([]byte(id))
-	if seq == nil {
-		return nil, nil
+// keyOf finds the key of an ID: IDs handed out before schema 3 are looked
+// up in the legacy table, the others are their key.
+func (t *regTx) keyOf(id string) (prereg.Key, bool) {
+	if k, ok := t.keys[id]; ok {
+		return k, true
 	}
-	return t.load(seq)
+	if t.legacy == nil {
+		t.legacy = t.tx.Bucket(bLegacyID)
+	}
+	if v := t.legacy.Get([]byte(id)); len(v) == prereg.KeySize {
+		return prereg.Key(v), true
+	}
+	return prereg.ParseKey(id)
 }
 
-// load reads the record stored under seq.
-func (t *regTx) load(seq []byte) (*prereg.Registration, error) {
-	if t.loaded != nil {
-		if r, ok := t.loaded[string(seq)]; ok {
-			c := *r
-			return &c, nil
-		}
+// get loads a registration by ID; nil when there is none.
+func (t *regTx) get(id string) (*prereg.Registration, error) {
+	k, ok := t.keyOf(id)
+	if !ok {
+		return nil, nil
 	}
-	raw := t.regs.Get(seq)
-	if raw == nil {
-		return nil, fmt.Errorf("record %x is missing", seq)
+	r, err := t.load(k[:])
+	if r == nil || err != nil {
+		return nil, err
 	}
-	r, err := decodeReg(raw)
-	if err != nil {
-		return nil, fmt.Errorf("decode record %x: %w", seq, err)
-	}
-	if t.seqs != nil {
-		t.seqs[r.ID] = append([]byte(nil), seq...)
-	} else {
-		if t.loaded == nil {
-			t.loaded = map[string]*prereg.Registration{}
-		}
-		c := *r
-		t.loaded[string(seq)] = &c
+	if r.ID != id {
+		// A string that decodes to some record's key without being its
+		// ID (a legacy ID of an erased record, say): not found.
+		return nil, nil
 	}
 	return r, nil
 }
 
-// seqSuffix returns the sequence an index key ends with.
-func seqSuffix(k []byte) []byte { return k[len(k)-8:] }
-
-func withSeq(prefix []byte, seq []byte) []byte {
-	return append(prefix, seq...)
+// load reads the record stored under key k; nil when there is none.
+func (t *regTx) load(k []byte) (*prereg.Registration, error) {
+	if t.loaded != nil {
+		if r, ok := t.loaded[string(k)]; ok {
+			c := *r
+			return &c, nil
+		}
+	}
+	raw := t.recs.Get(k)
+	if raw == nil {
+		return nil, nil
+	}
+	return t.decode(k, raw)
 }
 
-func expiryKey(at time.Time, seq []byte) []byte {
-	k := make([]byte, 8, 17)
-	binary.BigEndian.PutUint64(k, uint64(at.Unix()))
-	k = append(k, 0)
-	return append(k, seq...)
+// decode decodes the record raw stored under k and remembers it.
+func (t *regTx) decode(k, raw []byte) (*prereg.Registration, error) {
+	r, err := decodeReg(raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode record %x: %w", k, err)
+	}
+	if t.keys != nil {
+		t.keys[r.ID] = prereg.Key(k)
+	} else if t.loaded != nil {
+		c := *r
+		t.loaded[string(k)] = &c
+	}
+	return r, nil
+}
+
+// indexed loads the record an index entry points to; a missing one means
+// the index and the records disagree, which is an error.
+func (t *regTx) indexed(ik []byte) (*prereg.Registration, error) {
+	k := keySuffix(ik)
+	r, err := t.load(k)
+	if err == nil && r == nil {
+		err = fmt.Errorf("index entry %x points to no record", ik)
+	}
+	return r, err
+}
+
+// keySuffix returns the record key an index key ends with.
+func keySuffix(ik []byte) []byte { return ik[len(ik)-prereg.KeySize:] }
+
+func withKey(prefix []byte, k prereg.Key) []byte {
+	return append(prefix, k[:]...)
+}
+
+func expiryKey(at time.Time, k prereg.Key) []byte {
+	b := make([]byte, 8, 9+prereg.KeySize)
+	binary.BigEndian.PutUint64(b, uint64(at.Unix()))
+	b = append(b, 0)
+	return append(b, k[:]...)
+}
+
+// recordKey is the key r is stored under.
+func (t *regTx) recordKey(r *prereg.Registration) prereg.Key {
+	if k, ok := t.keys[r.ID]; ok {
+		return k
+	}
+	k := prereg.RegistrationKey(r.OrganizationID, r.Email)
+	if t.keys != nil {
+		t.keys[r.ID] = k
+	}
+	return k
 }
 
 // put writes r over old (nil for a new record), keeping the indexes and
 // counters in step. Statuses stored are pending, granted and revoked.
 func (t *regTx) put(old *prereg.Registration, r *prereg.Registration) error {
-	var seq []byte
-	if old != nil {
-		seq = t.seqs[old.ID]
-		if seq == nil {
-			if seq = t.ids.Get([]byte(old.ID)); seq == nil {
-				return fmt.Errorf("registration %s has no record", old.ID)
-			}
-			seq = append([]byte(nil), seq...)
-		}
-	} else {
-		n, err := t.regs.NextSequence()
-		if err != nil {
-			return err
-		}
-		seq = be64(n)
-		if err := t.ids.Put([]byte(r.ID), seq); err != nil {
-			return err
-		}
-		t.seqs[r.ID] = seq
-	}
+	k := t.recordKey(r)
 	raw, err := encodeReg(r)
 	if err != nil {
 		return err
 	}
-	if err := t.regs.Put(seq, raw); err != nil {
+	if err := t.recs.Put(k[:], raw); err != nil {
 		return err
 	}
 	if old == nil {
-		return t.index(r, seq)
+		if r.ID != k.ID() {
+			// Only migrated records keep an ID that is not their key.
+			if err := t.legacy.Put([]byte(r.ID), k[:]); err != nil {
+				return err
+			}
+		}
+		return t.index(r, k)
 	}
-	return t.reindex(old, r, seq)
+	return t.reindex(old, r, k)
 }
 
 // reindex moves only the index entries that differ between old and r: a
-// claim leaves the address entry alone, for instance, and every page left
-// alone is a page the commit need not write.
-func (t *regTx) reindex(old, r *prereg.Registration, seq []byte) error {
-	before, after := t.indexKeys(old, seq), t.indexKeys(r, seq)
+// sync-state change leaves the organization entry alone, for instance,
+// and every page left alone is a page the commit need not write.
+func (t *regTx) reindex(old, r *prereg.Registration, k prereg.Key) error {
+	before, after := t.indexKeys(old, k), t.indexKeys(r, k)
 	same := func(a, b indexEntry) bool { return a.b == b.b && bytes.Equal(a.k, b.k) && bytes.Equal(a.v, b.v) }
 	for _, e := range before {
 		if !slices.ContainsFunc(after, func(x indexEntry) bool { return same(e, x) }) {
@@ -180,22 +221,21 @@ func (t *regTx) reindex(old, r *prereg.Registration, seq []byte) error {
 	return t.addCount(r.OrganizationID, r.Status, 1)
 }
 
-// indexKeys lists the index entries of r: bucket, key and value.
-func (t *regTx) indexKeys(r *prereg.Registration, seq []byte) []indexEntry {
-	st := string(r.Status)
+// indexKeys lists the index entries of r: bucket, key and value. There is
+// no status index: a listing by status walks the organization index, one
+// organization at a time, guided by the counters.
+func (t *regTx) indexKeys(r *prereg.Registration, k prereg.Key) []indexEntry {
 	out := []indexEntry{
-		{t.email, withSeq(key(prereg.EmailKey(r.Email), r.OrganizationID, ""), seq), nil},
-		{t.org, withSeq(key(r.OrganizationID, st, ""), seq), nil},
-		{t.status, withSeq(key(st, ""), seq), nil},
+		{t.org, withKey(key(r.OrganizationID, string(r.Status), ""), k), nil},
 	}
 	if r.Status == prereg.StatusGranted {
-		out = append(out, indexEntry{t.user, withSeq(key(r.GrantedTo, ""), seq), nil})
+		out = append(out, indexEntry{t.user, withKey(key(r.GrantedTo, ""), k), nil})
 		if r.Sync != prereg.SyncNone {
-			out = append(out, indexEntry{t.sync, withSeq(key(string(r.Sync), ""), seq), nil})
+			out = append(out, indexEntry{t.syncIx, withKey(key(string(r.Sync), ""), k), nil})
 		}
 	}
 	if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
-		out = append(out, indexEntry{t.exp, expiryKey(*r.ExpiresAt, seq), []byte(r.OrganizationID)})
+		out = append(out, indexEntry{t.exp, expiryKey(*r.ExpiresAt, k), []byte(r.OrganizationID)})
 	}
 	return out
 }
@@ -205,8 +245,8 @@ type indexEntry struct {
 	k, v []byte
 }
 
-func (t *regTx) index(r *prereg.Registration, seq []byte) error {
-	for _, e := range t.indexKeys(r, seq) {
+func (t *regTx) index(r *prereg.Registration, k prereg.Key) error {
+	for _, e := range t.indexKeys(r, k) {
 		v := e.v
 		if v == nil {
 			v = []byte{}
@@ -218,8 +258,8 @@ func (t *regTx) index(r *prereg.Registration, seq []byte) error {
 	return t.addCount(r.OrganizationID, r.Status, 1)
 }
 
-func (t *regTx) unindex(r *prereg.Registration, seq []byte) error {
-	for _, e := range t.indexKeys(r, seq) {
+func (t *regTx) unindex(r *prereg.Registration, k prereg.Key) error {
+	for _, e := range t.indexKeys(r, k) {
 		if err := e.b.Delete(e.k); err != nil {
 			return err
 		}
@@ -228,25 +268,29 @@ func (t *regTx) unindex(r *prereg.Registration, seq []byte) error {
 }
 
 func (t *regTx) delete(r *prereg.Registration) error {
-	seq := t.seqs[r.ID]
-	if seq == nil {
-		if seq = t.ids.Get([]byte(r.ID)); seq == nil {
-			return nil
+	k := t.recordKey(r)
+	if err := t.unindex(r, k); err != nil {
+		return err
+	}
+	if r.ID != k.ID() {
+		if err := t.legacy.Delete([]byte(r.ID)); err != nil {
+			return err
 		}
-		seq = append([]byte(nil), seq...)
 	}
-	if err := t.unindex(r, seq); err != nil {
-		return err
-	}
-	if err := t.ids.Delete([]byte(r.ID)); err != nil {
-		return err
-	}
-	delete(t.seqs, r.ID)
-	return t.regs.Delete(seq)
+	delete(t.keys, r.ID)
+	return t.recs.Delete(k[:])
 }
 
 func (t *regTx) addCount(org string, st prereg.Status, d int64) error {
 	k := key(org, string(st))
+	if t.deltas != nil {
+		t.deltas[string(k)] += d
+		return nil
+	}
+	return t.writeCount(k, d)
+}
+
+func (t *regTx) writeCount(k []byte, d int64) error {
 	var n int64
 	if v := t.count.Get(k); v != nil {
 		n = int64(binary.BigEndian.Uint64(v))
@@ -256,6 +300,27 @@ func (t *regTx) addCount(org string, st prereg.Status, d int64) error {
 		return t.count.Delete(k)
 	}
 	return t.count.Put(k, be64(uint64(n)))
+}
+
+// deferCounts collects counter changes until flushCounts.
+func (t *regTx) deferCounts() { t.deltas = map[string]int64{} }
+
+// flushCounts writes the counter changes deferCounts collected.
+func (t *regTx) flushCounts() error {
+	ks := make([]string, 0, len(t.deltas))
+	for k, d := range t.deltas {
+		if d != 0 {
+			ks = append(ks, k)
+		}
+	}
+	slices.Sort(ks)
+	for _, k := range ks {
+		if err := t.writeCount([]byte(k), t.deltas[k]); err != nil {
+			return err
+		}
+	}
+	t.deltas = nil
+	return nil
 }
 
 // Get returns one registration as it reads now (expired computed).
@@ -297,15 +362,22 @@ func (s *Store) Put(ctx context.Context, in prereg.Input, source, actor string) 
 // apply performs one write inside t. A conflict is returned as an error but
 // leaves the transaction usable (nothing was written for that item).
 func (s *Store) apply(t *regTx, in prereg.Input, source, actor string, audit, dryRun bool) (prereg.Registration, prereg.Change, error) {
+	return s.applyKey(t, prereg.RegistrationKey(in.OrganizationID, in.Email), in, source, actor, audit, dryRun)
+}
+
+// applyKey is apply with the key of in already derived.
+func (s *Store) applyKey(t *regTx, k prereg.Key, in prereg.Input, source, actor string, audit, dryRun bool) (prereg.Registration, prereg.Change, error) {
 	now := s.now().UTC()
-	id := prereg.RegistrationID(in.OrganizationID, in.Email)
-	old, err := t.get(id)
+	old, err := t.load(k[:])
 	if err != nil {
 		return prereg.Registration{}, "", err
 	}
 	r, change, err := prereg.Apply(old, in, source, now)
 	if err != nil || dryRun || change == prereg.Unchanged {
 		return r, change, err
+	}
+	if old == nil {
+		t.keys[r.ID] = k
 	}
 	if err := t.put(old, &r); err != nil {
 		return r, change, err
@@ -325,27 +397,35 @@ func (s *Store) apply(t *regTx, in prereg.Input, source, actor string, audit, dr
 
 // ApplyBatch writes (or, with dryRun, only evaluates) items in one
 // transaction and reports each item's change in input order. Items are
-// written in ID order so the B+tree pages fill sequentially.
+// written in key order, so the pages they touch are few and adjacent; an
+// import that hands over its rows in key order across batches (the
+// importer does) appends to the B+tree instead of scattering over it.
 func (s *Store) ApplyBatch(ctx context.Context, items []prereg.Input, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
 	order := make([]int, len(items))
-	ids := make([]string, len(items))
+	keys := make([]prereg.Key, len(items))
 	for i := range items {
 		order[i] = i
-		ids[i] = prereg.RegistrationID(items[i].OrganizationID, items[i].Email)
+		keys[i] = prereg.RegistrationKey(items[i].OrganizationID, items[i].Email)
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(ids[a], ids[b]) })
+	slices.SortStableFunc(order, func(a, b int) int { return bytes.Compare(keys[a][:], keys[b][:]) })
 	results := make([]prereg.WriteResult, len(items))
 	audit := !strings.HasPrefix(source, "import:")
 	fn := func(tx *bolt.Tx) error {
 		t := newRegTx(tx)
+		if !dryRun {
+			t.deferCounts()
+		}
 		for _, i := range order {
-			_, change, err := s.apply(t, items[i], source, actor, audit, dryRun)
+			r, change, err := s.applyKey(t, keys[i], items[i], source, actor, audit, dryRun)
 			if err != nil && prereg.ErrorCode(err) != prereg.Conflict {
 				return err
 			}
-			results[i] = prereg.WriteResult{ID: ids[i], Change: change, Err: err}
+			results[i] = prereg.WriteResult{ID: r.ID, Change: change, Err: err}
 		}
-		return nil
+		if dryRun {
+			return nil
+		}
+		return t.flushCounts()
 	}
 	var err error
 	if dryRun {
@@ -476,8 +556,8 @@ func (s *Store) EachPending(ctx context.Context, fn func(prereg.Registration) er
 
 // scan visits matching records from f.Cursor on; visit gets the record (as
 // it reads now) and the position to resume after it, and returns false to
-// stop. The position is the index key just visited, so paging is stable
-// while records are added or removed elsewhere.
+// stop. The position is the key just visited, so paging is stable while
+// records are added or removed elsewhere.
 func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, pos []byte) (bool, error)) error {
 	now := s.now()
 	t := newRegTx(tx).all()
@@ -486,45 +566,64 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 	if stored == prereg.StatusExpired {
 		stored = prereg.StatusPending
 	}
+	w := walker{t: t, now: now, f: f, visit: visit}
 	var (
 		b      *bolt.Bucket
 		prefix []byte
-		tag    byte // which walk a cursor belongs to
 	)
 	switch {
 	case f.Sync != "":
-		b, prefix, tag = t.sync, key(string(f.Sync), ""), 'y'
+		b, prefix, w.tag = t.syncIx, key(string(f.Sync), ""), 'y'
 	case f.Email != "":
-		b, prefix, tag = t.email, key(prereg.EmailKey(f.Email), ""), 'e'
+		b, prefix, w.tag = t.recs, prereg.EmailPrefix(prereg.EmailKey(f.Email)), 'e'
 	case f.OrganizationSet && stored != "":
-		b, prefix, tag = t.org, key(f.OrganizationID, string(stored), ""), 'o'
+		b, prefix, w.tag = t.org, key(f.OrganizationID, string(stored), ""), 'o'
 	case f.OrganizationSet:
-		b, prefix, tag = t.org, key(f.OrganizationID, ""), 'o'
+		b, prefix, w.tag = t.org, key(f.OrganizationID, ""), 'o'
 	case stored != "":
-		b, prefix, tag = t.status, key(string(stored), ""), 's'
+		w.tag = 's'
+		return w.byStatus(string(stored))
 	default:
-		b, prefix, tag = t.regs, nil, 'r'
+		b, prefix, w.tag = t.recs, nil, 'r'
 	}
-	start := prefix
+	from := prefix
 	if f.Cursor != "" {
-		pos, err := decodeCursor(f.Cursor, tag)
+		pos, err := decodeCursor(f.Cursor, w.tag)
 		if err != nil || !bytes.HasPrefix(pos, prefix) {
 			return errBadCursor
 		}
-		start = append(pos, 0) // the first key after pos
+		from = append(pos, 0) // the first key after pos
 	}
+	_, err := w.walk(b, prefix, from)
+	return err
+}
+
+// walker runs one listing: the filter, the visitor, and the cursor tag its
+// positions carry.
+type walker struct {
+	t     *regTx
+	now   time.Time
+	f     Filter
+	tag   byte
+	visit func(r *prereg.Registration, pos []byte) (bool, error)
+}
+
+// walk visits the keys of b under prefix from from on; it reports whether
+// the visitor wants more.
+func (w *walker) walk(b *bolt.Bucket, prefix, from []byte) (bool, error) {
+	f := w.f
 	c := b.Cursor()
-	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var r *prereg.Registration
 		var err error
-		if b == t.regs {
+		if b == w.t.recs {
 			if r, err = decodeReg(v); err != nil {
-				return fmt.Errorf("decode record %x: %w", k, err)
+				return false, fmt.Errorf("decode record %x: %w", k, err)
 			}
-		} else if r, err = t.load(seqSuffix(k)); err != nil {
-			return err
+		} else if r, err = w.t.indexed(k); err != nil {
+			return false, err
 		}
-		view := r.View(now)
+		view := r.View(w.now)
 		if f.Status != "" && view.Status != f.Status {
 			continue
 		}
@@ -537,7 +636,46 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 		if f.Email != "" && prereg.EmailKey(view.Email) != prereg.EmailKey(f.Email) {
 			continue
 		}
-		cont, err := visit(&view, append([]byte{cursorVersion, tag}, k...))
+		cont, err := w.visit(&view, append([]byte{cursorVersion, w.tag}, k...))
+		if err != nil || !cont {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// byStatus lists one stored status across organizations: the counters
+// name every organization that has records of it, in order, and each
+// one's range of the organization index holds them. Positions are
+// organization-index keys, so a cursor resumes inside its organization.
+func (w *walker) byStatus(status string) error {
+	var (
+		fromOrg []byte
+		from    []byte
+	)
+	if w.f.Cursor != "" {
+		pos, err := decodeCursor(w.f.Cursor, w.tag)
+		if err != nil {
+			return errBadCursor
+		}
+		i := bytes.IndexByte(pos, 0)
+		if i < 0 || !bytes.HasPrefix(pos[i+1:], key(status, "")) || len(pos) != i+1+len(status)+1+prereg.KeySize {
+			return errBadCursor
+		}
+		fromOrg, from = pos[:i], append(pos, 0)
+	}
+	cc := w.t.count.Cursor()
+	for ck, _ := cc.Seek(fromOrg); ck != nil; ck, _ = cc.Next() {
+		i := bytes.IndexByte(ck, 0)
+		if i < 0 || string(ck[i+1:]) != status {
+			continue
+		}
+		prefix := key(string(ck[:i]), status, "")
+		start := prefix
+		if from != nil && bytes.Equal(ck[:i], fromOrg) {
+			start = from
+		}
+		cont, err := w.walk(w.t.org, prefix, start)
 		if err != nil || !cont {
 			return err
 		}
@@ -546,8 +684,8 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 }
 
 // cursorVersion starts every cursor, so a later layout can tell old
-// cursors apart.
-const cursorVersion = 1
+// cursors apart (2: schema 3's record keys).
+const cursorVersion = 2
 
 // Cursors are a version byte, a tag naming the walk, and the index position
 // to resume after, base64url'd: opaque to callers. The tag and a prefix

@@ -4,12 +4,14 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,31 +25,34 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open refuses a
 // file written by a newer version and migrates an older one.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Bucket names. Index keys are "<part>\x00<part>…" so prefix scans with
 // Cursor.Seek stay within one value of the leading parts.
 var (
 	bMeta      = []byte("meta")
-	bRegs      = []byte("regs")        // be64 seq -> storedReg JSON (schema 2; schema 1 had "registrations")
-	bByID      = []byte("idx_id")      // registration id -> be64 seq
-	bByEmail   = []byte("idx_email")   // emailKey \0 org \0 seq
-	bByUser    = []byte("idx_user")    // user_id \0 seq (granted only)
-	bByOrg     = []byte("idx_org")     // org \0 status \0 seq
-	bByStatus  = []byte("idx_status")  // status \0 seq
-	bByExpiry  = []byte("idx_expiry")  // be64(unix) \0 seq -> org (pending with expiry)
-	bCounts    = []byte("counts")      // org \0 status -> be64 count
-	bTokens    = []byte("tokens")      // id -> JSON token record
-	bTokenHash = []byte("token_hash")  // sha256 -> id
-	bJobs      = []byte("jobs")        // job id -> JSON SyncJob
-	bImports   = []byte("imports")     // import id -> JSON ImportReport
-	bAudit     = []byte("audit")       // be64 seq -> JSON AuditEntry
-	bVerify    = []byte("verify_sent") // user_id -> be64 unix
-	bBySync    = []byte("idx_sync")    // sync state \0 seq (granted with Auth0 sync)
-	allBuckets = [][]byte{bMeta, bRegs, bByID, bByEmail, bByUser, bByOrg, bByStatus, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify, bBySync}
+	bRecs      = []byte("recs")          // prereg.Key -> record (schema 3)
+	bLegacyID  = []byte("idx_legacy_id") // ID handed out before schema 3 -> prereg.Key
+	bByUser    = []byte("idx_user")      // user_id \0 key (granted only)
+	bByOrg     = []byte("idx_org")       // org \0 status \0 key
+	bByExpiry  = []byte("idx_expiry")    // be64(unix) \0 key -> org (pending with expiry)
+	bCounts    = []byte("counts")        // org \0 status -> be64 count
+	bTokens    = []byte("tokens")        // id -> JSON token record
+	bTokenHash = []byte("token_hash")    // sha256 -> id
+	bJobs      = []byte("jobs")          // job id -> JSON SyncJob
+	bImports   = []byte("imports")       // import id -> JSON ImportReport
+	bAudit     = []byte("audit")         // be64 seq -> JSON AuditEntry
+	bVerify    = []byte("verify_sent")   // user_id -> be64 unix
+	bBySync    = []byte("idx_sync")      // sync state \0 key (granted with Auth0 sync)
+	allBuckets = [][]byte{bMeta, bRecs, bLegacyID, bByUser, bByOrg, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify, bBySync}
 
-	// regIndexes are rebuilt from the records by the schema-1 migration.
-	regIndexes = [][]byte{bByEmail, bByUser, bByOrg, bByStatus, bByExpiry, bCounts, bBySync}
+	// regIndexes are rebuilt from the records by a migration.
+	regIndexes = [][]byte{bLegacyID, bByUser, bByOrg, bByExpiry, bCounts, bBySync}
+
+	// Buckets of earlier schemas: 1 kept records in "registrations" under
+	// their ID, 2 in "regs" under a sequence with ID, address and status
+	// indexes.
+	oldBuckets = [][]byte{[]byte("registrations"), []byte("regs"), []byte("idx_id"), []byte("idx_email"), []byte("idx_status")}
 
 	keySchema = []byte("schema_version")
 )
@@ -178,7 +183,7 @@ func (s *Store) init() error {
 		meta := tx.Bucket(bMeta)
 		v := meta.Get(keySchema)
 		if v == nil {
-			if tx.Bucket(bRegs).Stats().KeyN > 0 {
+			if tx.Bucket(bRecs).Stats().KeyN > 0 {
 				return prereg.Errorf(prereg.Invalid, "%s has registrations but no schema version: not a prereg store", s.path)
 			}
 			return meta.Put(keySchema, be64(SchemaVersion))
@@ -211,49 +216,84 @@ func (s *Store) checkSchema() error {
 	})
 }
 
-// migrations[v] upgrades schema v to v+1. They all run at open inside the
-// one transaction that also creates any new bucket, so a failed migration
-// leaves the file exactly as it was.
-var migrations = map[int]func(tx *bolt.Tx) error{
-	// 1 -> 2: records move from ID keys (random inserts) to sequence keys
-	// with a compact encoding, every index is rebuilt on sequences, and a
-	// sync-state index is added. IDs do not change.
-	1: func(tx *bolt.Tx) error {
-		old := tx.Bucket([]byte("registrations"))
+// migrate upgrades a store of schema from to SchemaVersion. It runs at
+// open inside the one transaction that also creates any new bucket, so a
+// failed migration leaves the file exactly as it was.
+//
+// Schemas 1 and 2 both go straight to 3: records move to their
+// prereg.Key (1 kept them under their ID as JSON, 2 under a sequence) and
+// every index is rebuilt. IDs do not change: each record keeps the ID it
+// was given, and the legacy table maps it to the key.
+func migrate(tx *bolt.Tx, from int) error {
+	if from >= SchemaVersion {
+		return nil
+	}
+	if from < 1 {
+		return prereg.Errorf(prereg.Unavailable, "no migration from schema %d", from)
+	}
+	for _, name := range regIndexes {
+		if err := tx.DeleteBucket(name); err != nil {
+			return fmt.Errorf("migrate schema %d to %d: drop %s: %w", from, SchemaVersion, name, err)
+		}
+		if _, err := tx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	// Records go in in key order, so the new tree fills front to back.
+	type move struct {
+		k   prereg.Key
+		raw []byte
+		v1  bool // schema 1's JSON of prereg.Registration
+	}
+	decode := func(m move) (*prereg.Registration, error) {
+		if !m.v1 {
+			return decodeReg(m.raw)
+		}
+		var r prereg.Registration
+		if err := json.Unmarshal(m.raw, &r); err != nil {
+			return nil, err
+		}
+		return &r, nil
+	}
+	var moves []move
+	for _, name := range oldBuckets[:2] {
+		old := tx.Bucket(name)
 		if old == nil {
-			return nil
+			continue
 		}
-		for _, name := range regIndexes {
-			if err := tx.DeleteBucket(name); err != nil {
-				return fmt.Errorf("drop %s: %w", name, err)
-			}
-			if _, err := tx.CreateBucket(name); err != nil {
-				return err
-			}
-		}
-		t := newRegTx(tx)
+		v1 := bytes.Equal(name, oldBuckets[0])
 		err := old.ForEach(func(k, v []byte) error {
-			var r prereg.Registration
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode %s: %w", k, err)
+			m := move{raw: v, v1: v1}
+			r, err := decode(m)
+			if err != nil {
+				return fmt.Errorf("migrate schema %d to %d: decode record %x: %w", from, SchemaVersion, k, err)
 			}
-			return t.put(nil, &r)
+			m.k = prereg.RegistrationKey(r.OrganizationID, r.Email)
+			moves = append(moves, m)
+			return nil
 		})
 		if err != nil {
 			return err
 		}
-		return tx.DeleteBucket([]byte("registrations"))
-	},
-}
-
-func migrate(tx *bolt.Tx, from int) error {
-	for v := from; v < SchemaVersion; v++ {
-		m, ok := migrations[v]
-		if !ok {
-			return prereg.Errorf(prereg.Unavailable, "no migration from schema %d", v)
+	}
+	slices.SortFunc(moves, func(a, b move) int { return bytes.Compare(a.k[:], b.k[:]) })
+	t := newRegTx(tx)
+	for _, m := range moves {
+		r, err := decode(m)
+		if err != nil {
+			return err
 		}
-		if err := m(tx); err != nil {
-			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+		t.keys[r.ID] = m.k
+		if err := t.put(nil, r); err != nil {
+			return fmt.Errorf("migrate schema %d to %d: %w", from, SchemaVersion, err)
+		}
+	}
+	for _, name := range oldBuckets {
+		if tx.Bucket(name) == nil {
+			continue
+		}
+		if err := tx.DeleteBucket(name); err != nil {
+			return fmt.Errorf("migrate schema %d to %d: drop %s: %w", from, SchemaVersion, name, err)
 		}
 	}
 	return nil

@@ -345,6 +345,18 @@ func TestPagingAndIndexesStayConsistent(t *testing.T) {
 	if _, _, err := s.List(ctx, boltstore.Filter{Status: prereg.StatusGranted, Cursor: "garbage!"}); prereg.ErrorCode(err) != prereg.Invalid {
 		t.Fatalf("bad cursor: %v", err)
 	}
+	// A cursor resumes only the walk it came from: a status listing walks
+	// each organization's range, and its cursor names the status.
+	_, next, err := s.List(ctx, boltstore.Filter{Status: prereg.StatusPending, Limit: 10})
+	if err != nil || next == "" {
+		t.Fatalf("first pending page: %v %q", err, next)
+	}
+	for _, f := range []boltstore.Filter{{Status: prereg.StatusGranted}, {Status: prereg.StatusRevoked}, {OrganizationSet: true}, {}} {
+		f.Cursor = next
+		if _, _, err := s.List(ctx, f); prereg.ErrorCode(err) != prereg.Invalid {
+			t.Errorf("pending cursor used for %+v: %v", f, err)
+		}
+	}
 }
 
 func TestTokens(t *testing.T) {

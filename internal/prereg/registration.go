@@ -63,13 +63,61 @@ func EmailKey(email string) string {
 	return strings.ToLower(strings.TrimSpace(email))
 }
 
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+// idEncoding is base32 with its digits first, so IDs sort as their keys
+// do: the store keeps records in key order and an import written in ID
+// order fills its pages front to back.
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// KeySize is the size of a registration key, EmailPrefixSize that of the
+// part all registrations of one address share.
+const (
+	KeySize         = 15
+	EmailPrefixSize = 7
+)
+
+// Key is the binary form of a registration ID: a hash of the address alone
+// followed by a hash of the (organization, address) pair. The store keys
+// records by it, so every registration of an address sits together and the
+// login hook finds them with one prefix scan.
+type Key [KeySize]byte
+
+// RegistrationKey derives the key of the (organization, email) pair.
+func RegistrationKey(organizationID, email string) Key {
+	e := EmailKey(email)
+	var k Key
+	copy(k[:EmailPrefixSize], EmailPrefix(e))
+	h := sha256.Sum256([]byte(organizationID + "\x00" + e))
+	copy(k[EmailPrefixSize:], h[:KeySize-EmailPrefixSize])
+	return k
+}
+
+// EmailPrefix is the first part of the key of every registration of the
+// address whose EmailKey is emailKey.
+func EmailPrefix(emailKey string) []byte {
+	h := sha256.Sum256([]byte(emailKey))
+	return h[:EmailPrefixSize]
+}
+
+// ID is the registration ID of the key: "reg_" and 24 characters.
+func (k Key) ID() string { return "reg_" + idEncoding.EncodeToString(k[:]) }
+
+// ParseKey reads the key back out of an ID made by Key.ID. IDs handed out
+// before keys existed (a plain hash, prereg 0.x stores) do not parse, or
+// parse to a key that holds another ID: the store checks.
+func ParseKey(id string) (Key, bool) {
+	var k Key
+	s, ok := strings.CutPrefix(id, "reg_")
+	if !ok || len(s) != 24 {
+		return k, false
+	}
+	n, err := idEncoding.Decode(k[:], []byte(s))
+	return k, err == nil && n == KeySize
+}
 
 // RegistrationID derives the stable, opaque ID of the (organization, email)
 // pair, so writing the same pair again always addresses the same record.
 func RegistrationID(organizationID, email string) string {
-	h := sha256.Sum256([]byte(organizationID + "\x00" + EmailKey(email)))
-	return "reg_" + idEncoding.EncodeToString(h[:15])
+	return RegistrationKey(organizationID, email).ID()
 }
 
 // EffectiveStatus is the status as callers see it at time now: a pending
