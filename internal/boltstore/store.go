@@ -94,6 +94,28 @@ type Store struct {
 	unwritable atomic.Bool
 	probing    atomic.Bool
 	closed     chan struct{}
+
+	// released is when mapped pages were last given back (UnixNano).
+	released atomic.Int64
+}
+
+// releaseEvery is how often, at most, a bulk write gives the store file's
+// mapped pages back (releaseMappedLocked): often enough to keep an import's
+// resident set flat, rarely enough that the pause (an exclusive lock for
+// one system call, about a millisecond) is lost in the import's own time.
+const releaseEvery = time.Second
+
+// releaseMapped gives the mapped pages back if that was last done more
+// than releaseEvery ago.
+func (s *Store) releaseMapped() {
+	now := time.Now().UnixNano()
+	last := s.released.Load()
+	if now-last < int64(releaseEvery) || !s.released.CompareAndSwap(last, now) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseMappedLocked()
 }
 
 // Open opens (creating if needed) the store file at path. A file locked by

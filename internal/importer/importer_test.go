@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -536,5 +539,541 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	if second := export(); !bytes.Equal(first, second) {
 		t.Errorf("export changed after re-import:\n%s\n---\n%s", first, second)
+	}
+}
+
+// recorder is an importer.Store that records every ApplyBatch call. With
+// inner set it passes the calls on to that store; without, it answers
+// Created for every item except an address containing "+reject", which it
+// rejects as a store would a conflict.
+type recorder struct {
+	inner *boltstore.Store
+
+	mu      sync.Mutex
+	calls   []recordedBatch
+	reports []prereg.ImportReport
+}
+
+type recordedBatch struct {
+	dryRun bool
+	items  []prereg.Input
+}
+
+func (r *recorder) ApplyBatch(ctx context.Context, items []prereg.Input, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	r.mu.Lock()
+	r.calls = append(r.calls, recordedBatch{dryRun: dryRun, items: slices.Clone(items)})
+	r.mu.Unlock()
+	if r.inner != nil {
+		return r.inner.ApplyBatch(ctx, items, source, actor, dryRun)
+	}
+	res := make([]prereg.WriteResult, len(items))
+	for i, in := range items {
+		res[i].Change = prereg.Created
+		if strings.Contains(in.Email, "+reject") {
+			res[i].Change = prereg.Rejected
+			res[i].Err = prereg.Errorf(prereg.Conflict, "%s is refused by the test store", in.Email)
+		}
+	}
+	return res, nil
+}
+
+func (r *recorder) SaveImport(ctx context.Context, rep prereg.ImportReport) error {
+	r.mu.Lock()
+	r.reports = append(r.reports, rep)
+	r.mu.Unlock()
+	if r.inner != nil {
+		return r.inner.SaveImport(ctx, rep)
+	}
+	return nil
+}
+
+// passes splits the recorded calls into the importer's passes over the
+// winners: a strict import probes with a dry run, then writes.
+func (r *recorder) passes() [][]recordedBatch {
+	var out [][]recordedBatch
+	for i, c := range r.calls {
+		if i == 0 || c.dryRun != r.calls[i-1].dryRun {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], c)
+	}
+	return out
+}
+
+// checkKeyOrder asserts what the store's B+tree relies on: within a pass,
+// every key is above the one before, across batches too, and every batch
+// but the last is full.
+func checkKeyOrder(t *testing.T, pass []recordedBatch, batchSize int) {
+	t.Helper()
+	var prev prereg.Key
+	n := 0
+	for bi, b := range pass {
+		if len(b.items) == 0 || len(b.items) > batchSize || (bi < len(pass)-1 && len(b.items) != batchSize) {
+			t.Errorf("batch %d of %d has %d items; batch size %d", bi, len(pass), len(b.items), batchSize)
+		}
+		for i, in := range b.items {
+			k := prereg.RegistrationKey(in.OrganizationID, in.Email)
+			if n > 0 && bytes.Compare(prev[:], k[:]) >= 0 {
+				t.Errorf("batch %d item %d: key %x (%s %s) is not above the one before, %x", bi, i, k, in.OrganizationID, in.Email, prev)
+			}
+			prev = k
+			n++
+		}
+	}
+}
+
+// genRow is one row of a generated file, as cells.
+type genRow struct {
+	email, org, roles, conn, exp string
+}
+
+func (g genRow) csv() string {
+	q := func(s string) string {
+		if strings.ContainsAny(s, ",\"\n") {
+			return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+		}
+		return s
+	}
+	return strings.Join([]string{q(g.email), q(g.org), q(g.roles), q(g.conn), q(g.exp)}, ",")
+}
+
+// input is the prereg.Input the decoder makes of a good row.
+func (g genRow) input(t testing.TB) prereg.Input {
+	t.Helper()
+	exp, err := prereg.ParseExpiry(g.exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prereg.Input{Email: g.email, OrganizationID: g.org, Roles: strings.Split(g.roles, "|"), Connection: g.conn, ExpiresAt: exp}.Normalize()
+}
+
+func csvOf(rows []genRow) []byte {
+	var b strings.Builder
+	b.WriteString("email,organization_id,roles,connection,expires_at\n")
+	for _, r := range rows {
+		b.WriteString(r.csv())
+		b.WriteByte('\n')
+	}
+	return []byte(b.String())
+}
+
+// genRows makes n rows over `addresses` addresses, so that keys repeat
+// (in changing case, and sometimes under another organization, which is
+// another key). Every badEvery-th row is invalid, and the addresses whose
+// number is a multiple of rejectEvery are refused by the recorder (0: none).
+func genRows(n, addresses, badEvery, rejectEvery int, seed uint64) []genRow {
+	r := mathrand.New(mathrand.NewPCG(seed, 0))
+	orgs := []string{"", orgA, orgB}
+	roles := []string{"viewer", "editor", "rol_AbC123", "Support Agent", "billing-admin"}
+	conns := []string{"", "", "google-oauth2", "Username-Password-Authentication"}
+	exps := []string{"", "", "2027-01-31", "2030-06-15T08:00:00.123456789Z", "9999-12-31T23:59:59.999999999Z", "2027-03-01T09:30:00+05:30"}
+	rows := make([]genRow, n)
+	for i := range rows {
+		a := r.IntN(addresses)
+		email := fmt.Sprintf("user%d@example.com", a)
+		if rejectEvery > 0 && a%rejectEvery == 0 {
+			email = fmt.Sprintf("user%d+reject@example.com", a)
+		}
+		if r.IntN(3) == 0 {
+			email = strings.ToUpper(email[:1]) + email[1:]
+		}
+		org := orgs[a%3]
+		if r.IntN(8) == 0 {
+			org = orgs[r.IntN(3)]
+		}
+		perm := r.Perm(len(roles))[:1+r.IntN(3)]
+		var rs []string
+		for _, p := range perm {
+			rs = append(rs, roles[p])
+		}
+		rows[i] = genRow{email: email, org: org, roles: strings.Join(rs, "|"), conn: conns[r.IntN(len(conns))], exp: exps[r.IntN(len(exps))]}
+		if badEvery > 0 && i%badEvery == badEvery-1 {
+			rows[i].email = "not-an-address"
+		}
+	}
+	return rows
+}
+
+// onePassModel is the importer as it was before it sorted by key: it walks
+// the file once and warns when a key comes again. The report's errors for
+// bad rows, its warnings and the winners must be exactly what it says.
+type onePassModel struct {
+	winners   map[prereg.Key]int // key → index of the row that wins
+	badLines  []int
+	warnings  []prereg.RowWarning
+	truncated int
+}
+
+func modelOf(rows []genRow) onePassModel {
+	m := onePassModel{winners: map[prereg.Key]int{}}
+	type dup struct {
+		key  prereg.Key
+		line int
+	}
+	var dups []dup
+	for i, r := range rows {
+		line := i + 2
+		if r.email == "not-an-address" {
+			m.badLines = append(m.badLines, line)
+			continue
+		}
+		k := prereg.RegistrationKey(r.org, r.email)
+		if prev, ok := m.winners[k]; ok {
+			if len(dups) < prereg.MaxReportIssues {
+				dups = append(dups, dup{key: k, line: prev + 2})
+			} else {
+				m.truncated++
+			}
+		}
+		m.winners[k] = i
+	}
+	for _, d := range dups {
+		win := m.winners[d.key] + 2
+		m.warnings = append(m.warnings, prereg.RowWarning{Line: win, Message: fmt.Sprintf("duplicate of line %d; line %d wins", d.line, win)})
+	}
+	slices.SortStableFunc(m.warnings, func(a, b prereg.RowWarning) int { return a.Line - b.Line })
+	return m
+}
+
+// TestImportWritesInKeyOrder: whatever the file's order, the store gets
+// the winning rows in ascending key order across all batches, each the
+// content of its key's last row, and the report is what a single pass down
+// the file gives.
+func TestImportWritesInKeyOrder(t *testing.T) {
+	tests := []struct {
+		name                  string
+		rows, addresses       int
+		badEvery, rejectEvery int
+		batch                 int
+		strict, dryRun        bool
+		wantPasses            int
+		seed                  uint64
+	}{
+		{name: "50 rows, batch 3", rows: 50, addresses: 30, batch: 3, wantPasses: 1, seed: 1},
+		{name: "50 rows, batch 1", rows: 50, addresses: 30, batch: 1, wantPasses: 1, seed: 2},
+		{name: "50 rows, batch 7, bad and refused rows", rows: 50, addresses: 30, badEvery: 9, rejectEvery: 7, batch: 7, wantPasses: 1, seed: 3},
+		{name: "one batch holds all", rows: 50, addresses: 40, batch: 0, wantPasses: 1, seed: 4},
+		{name: "dry run", rows: 50, addresses: 20, batch: 3, dryRun: true, wantPasses: 1, seed: 5},
+		{name: "strict probes then writes", rows: 50, addresses: 30, batch: 3, strict: true, wantPasses: 2, seed: 6},
+		{name: "strict refused by the store: probe only", rows: 50, addresses: 30, rejectEvery: 5, batch: 3, strict: true, wantPasses: 1, seed: 7},
+		{name: "strict with a bad row: no pass", rows: 50, addresses: 30, badEvery: 20, batch: 3, strict: true, wantPasses: 0, seed: 8},
+		{name: "strict dry run", rows: 50, addresses: 30, batch: 4, strict: true, dryRun: true, wantPasses: 1, seed: 9},
+		{name: "thousands of duplicates, warnings capped", rows: 3000, addresses: 250, badEvery: 97, rejectEvery: 11, batch: 64, wantPasses: 1, seed: 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows := genRows(tt.rows, tt.addresses, tt.badEvery, tt.rejectEvery, tt.seed)
+			m := modelOf(rows)
+			s := &recorder{}
+			rep := run(t, s, csvOf(rows), importer.Options{BatchSize: tt.batch, Strict: tt.strict, DryRun: tt.dryRun})
+
+			passes := s.passes()
+			if len(passes) != tt.wantPasses {
+				t.Fatalf("%d passes over the winners, want %d", len(passes), tt.wantPasses)
+			}
+			batch := tt.batch
+			if batch == 0 {
+				batch = importer.DefaultBatchSize
+			}
+			for _, p := range passes {
+				checkKeyOrder(t, p, batch)
+				// Each pass writes each winner once, as its last row says.
+				got := map[prereg.Key]prereg.Input{}
+				for _, b := range p {
+					for _, in := range b.items {
+						got[prereg.RegistrationKey(in.OrganizationID, in.Email)] = in
+					}
+				}
+				if len(got) != len(m.winners) {
+					t.Errorf("a pass wrote %d keys, want %d", len(got), len(m.winners))
+				}
+				for k, i := range m.winners {
+					if want := rows[i].input(t); !reflect.DeepEqual(got[k], want) {
+						t.Errorf("key of line %d: wrote %+v, want %+v", i+2, got[k], want)
+					}
+				}
+			}
+
+			// The report: bad rows, store refusals at the winner's line,
+			// and the duplicate warnings of one pass down the file.
+			var wantErrLines []int
+			wantErrLines = append(wantErrLines, m.badLines...)
+			refused := 0
+			if len(m.badLines) == 0 || !tt.strict {
+				for _, i := range m.winners {
+					if strings.Contains(rows[i].email, "+reject") {
+						wantErrLines = append(wantErrLines, i+2)
+						refused++
+					}
+				}
+			}
+			slices.Sort(wantErrLines)
+			var gotErrLines []int
+			for _, e := range rep.Errors {
+				gotErrLines = append(gotErrLines, e.Line)
+			}
+			if !slices.Equal(gotErrLines, wantErrLines) {
+				t.Errorf("error lines %v, want %v", gotErrLines, wantErrLines)
+			}
+			wantWarnings := m.warnings
+			if rep.Rejected > 0 && tt.strict {
+				wantWarnings = append(slices.Clone(wantWarnings), prereg.RowWarning{Line: 0, Message: fmt.Sprintf("strict import: nothing was written because %d rows were rejected; fix them and import the file again", rep.Rejected)})
+				slices.SortStableFunc(wantWarnings, func(a, b prereg.RowWarning) int { return a.Line - b.Line })
+			}
+			if len(wantWarnings) > prereg.MaxReportIssues {
+				t.Fatalf("test case gives %d warnings: make it fit under the cap with the strict warning", len(wantWarnings))
+			}
+			if !reflect.DeepEqual(rep.Warnings, wantWarnings) || rep.WarningsTruncated != m.truncated {
+				t.Errorf("warnings (%d + %d truncated) differ from one pass down the file (%d + %d truncated)", len(rep.Warnings), rep.WarningsTruncated, len(wantWarnings), m.truncated)
+				for i := range min(len(rep.Warnings), len(wantWarnings)) {
+					if rep.Warnings[i] != wantWarnings[i] {
+						t.Errorf("first difference at %d: got %+v, want %+v", i, rep.Warnings[i], wantWarnings[i])
+						break
+					}
+				}
+			}
+			wantRejected := len(m.badLines) + refused
+			written := len(m.winners) - refused
+			if tt.strict && wantRejected > 0 {
+				written = 0
+			}
+			if rep.Rows != tt.rows || rep.Rejected != wantRejected || rep.Created != written {
+				t.Errorf("rows %d rejected %d created %d; want %d, %d, %d", rep.Rows, rep.Rejected, rep.Created, tt.rows, wantRejected, written)
+			}
+		})
+	}
+}
+
+// TestImportDuplicatesFarApart: rows of one key many lines apart, in
+// different batches of the file's order, still give the warnings of a
+// single pass and store the last row's content.
+func TestImportDuplicatesFarApart(t *testing.T) {
+	filler := func(i int) genRow {
+		return genRow{email: fmt.Sprintf("filler%03d@example.com", i), roles: "viewer"}
+	}
+	type placed map[int]genRow // line → row; filler elsewhere
+	tests := []struct {
+		name  string
+		lines int
+		rows  placed
+		want  []prereg.RowWarning
+		// stored maps the (organization, address) looked up to the roles
+		// that must be stored.
+		stored map[[2]string][]string
+	}{
+		{
+			name:  "first and last line",
+			lines: 60,
+			rows: placed{
+				2:  {email: "ana@example.com", roles: "viewer"},
+				60: {email: "ANA@example.com ", roles: "editor|viewer", conn: "google-oauth2"},
+			},
+			want:   []prereg.RowWarning{{Line: 60, Message: "duplicate of line 2; line 60 wins"}},
+			stored: map[[2]string][]string{{"", "ana@example.com"}: {"editor", "viewer"}},
+		},
+		{
+			name:  "three times, the middle far from both",
+			lines: 50,
+			rows: placed{
+				5:  {email: "bob@example.com", org: orgA, roles: "a1"},
+				27: {email: "Bob@Example.com", org: orgA, roles: "a2"},
+				49: {email: "bob@EXAMPLE.com", org: orgA, roles: "a3|a1"},
+			},
+			want: []prereg.RowWarning{
+				{Line: 49, Message: "duplicate of line 5; line 49 wins"},
+				{Line: 49, Message: "duplicate of line 27; line 49 wins"},
+			},
+			stored: map[[2]string][]string{{orgA, "bob@example.com"}: {"a3", "a1"}},
+		},
+		{
+			name:  "another organization is another registration",
+			lines: 40,
+			rows: placed{
+				3:  {email: "cid@example.com", roles: "tenant"},
+				20: {email: "cid@example.com", org: orgA, roles: "org-a"},
+				38: {email: "cid@example.com", org: orgB, roles: "org-b"},
+			},
+			stored: map[[2]string][]string{
+				{"", "cid@example.com"}:   {"tenant"},
+				{orgA, "cid@example.com"}: {"org-a"},
+				{orgB, "cid@example.com"}: {"org-b"},
+			},
+		},
+		{
+			name:  "interleaved keys, a bad row as the last",
+			lines: 45,
+			rows: placed{
+				2:  {email: "dan@example.com", roles: "d1"},
+				3:  {email: "eve@example.com", roles: "e1"},
+				30: {email: "dan@example.com", roles: "d2"},
+				31: {email: "eve@example.com", roles: "e2"},
+				44: {email: "dan@example.com", roles: "d3"},
+				45: {email: "eve@example.com", roles: "e3", exp: "tomorrow"},
+			},
+			want: []prereg.RowWarning{
+				{Line: 31, Message: "duplicate of line 3; line 31 wins"},
+				{Line: 44, Message: "duplicate of line 2; line 44 wins"},
+				{Line: 44, Message: "duplicate of line 30; line 44 wins"},
+			},
+			stored: map[[2]string][]string{{"", "dan@example.com"}: {"d3"}, {"", "eve@example.com"}: {"e2"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows := make([]genRow, tt.lines-1)
+			for i := range rows {
+				rows[i] = filler(i)
+				if r, ok := tt.rows[i+2]; ok {
+					rows[i] = r
+				}
+			}
+			s := &recorder{inner: openStore(t)}
+			rep := run(t, s, csvOf(rows), importer.Options{BatchSize: 3})
+			if got := rep.Warnings; !reflect.DeepEqual(got, tt.want) && (len(got) != 0 || len(tt.want) != 0) {
+				t.Errorf("warnings:\n got %+v\nwant %+v", got, tt.want)
+			}
+			for who, roles := range tt.stored {
+				r, err := s.inner.Get(context.Background(), prereg.RegistrationID(who[0], who[1]))
+				if err != nil {
+					t.Errorf("%v: %v", who, err)
+					continue
+				}
+				if !reflect.DeepEqual(r.Roles, roles) {
+					t.Errorf("%v: stored roles %q, want %q", who, r.Roles, roles)
+				}
+			}
+			for _, p := range s.passes() {
+				checkKeyOrder(t, p, 3)
+			}
+		})
+	}
+}
+
+// TestImportRecordRoundTrip: pass 2 reads rows back from pass 1's binary
+// records; what reaches the store must be exactly the decoded row.
+func TestImportRecordRoundTrip(t *testing.T) {
+	at := func(s string) *time.Time {
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tm = tm.UTC()
+		return &tm
+	}
+	long := strings.Repeat("l", 64) + "@" + strings.Repeat("d", 63) + "." + strings.Repeat("e", 63) + "." + strings.Repeat("f", 50) + ".com"
+	manyRoles := make([]string, prereg.MaxRoles)
+	for i := range manyRoles {
+		manyRoles[i] = fmt.Sprintf("role-%02d-%s", prereg.MaxRoles-i, strings.Repeat("x", 80))
+	}
+	tests := []struct {
+		name string
+		row  genRow
+		want prereg.Input
+	}{
+		{"plain", genRow{email: "ana@example.com", roles: "viewer"},
+			prereg.Input{Email: "ana@example.com", Roles: []string{"viewer"}}},
+		{"roles keep their order", genRow{email: "bob@example.com", roles: "zeta|rol_AbC123|alpha| beta |zeta"},
+			prereg.Input{Email: "bob@example.com", Roles: []string{"zeta", "rol_AbC123", "alpha", "beta"}}},
+		{"organization, connection, case", genRow{email: " Cid@Example.COM ", org: orgA, roles: "Support Agent|Admin, Support", conn: "Username-Password-Authentication"},
+			prereg.Input{Email: "Cid@Example.COM", OrganizationID: orgA, Roles: []string{"Support Agent", "Admin, Support"}, Connection: "Username-Password-Authentication"}},
+		{"date means the end of the day", genRow{email: "dan@example.com", roles: "viewer", exp: "2027-01-31"},
+			prereg.Input{Email: "dan@example.com", Roles: []string{"viewer"}, ExpiresAt: at("2027-01-31T23:59:59Z")}},
+		{"nanoseconds and an offset", genRow{email: "eve@example.com", roles: "viewer", exp: "2030-06-15T08:00:00.000000001+05:30"},
+			prereg.Input{Email: "eve@example.com", Roles: []string{"viewer"}, ExpiresAt: at("2030-06-15T02:30:00.000000001Z")}},
+		{"beyond what UnixNano holds", genRow{email: "fay@example.com", roles: "viewer", exp: "9999-12-31T23:59:59.999999999Z"},
+			prereg.Input{Email: "fay@example.com", Roles: []string{"viewer"}, ExpiresAt: at("9999-12-31T23:59:59.999999999Z")}},
+		{"before 1970", genRow{email: "gus@example.com", roles: "viewer", exp: "1900-02-03T04:05:06.5Z"},
+			prereg.Input{Email: "gus@example.com", Roles: []string{"viewer"}, ExpiresAt: at("1900-02-03T04:05:06.5Z")}},
+		{"lengths over one varint byte", genRow{email: long, org: "org_" + strings.Repeat("Z", 64), roles: strings.Join(manyRoles, "|"), conn: strings.Repeat("c", 128)},
+			prereg.Input{Email: long, OrganizationID: "org_" + strings.Repeat("Z", 64), Roles: manyRoles, Connection: strings.Repeat("c", 128)}},
+		{"non-ASCII", genRow{email: "zoë@exämple.com", roles: "lecteur|rôle"},
+			prereg.Input{Email: "zoë@exämple.com", Roles: []string{"lecteur", "rôle"}}},
+	}
+	var rows []genRow
+	for _, tt := range tests {
+		rows = append(rows, tt.row)
+	}
+	s := &recorder{}
+	rep := run(t, s, csvOf(rows), importer.Options{BatchSize: 2})
+	if rep.Rejected != 0 || rep.Created != len(tests) {
+		t.Fatalf("report: %+v", summarize(rep))
+	}
+	got := map[string]prereg.Input{}
+	for _, b := range s.calls {
+		for _, in := range b.items {
+			got[in.Email] = in
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, ok := got[tt.want.Email]
+			if !ok {
+				t.Fatalf("%q was not written", tt.want.Email)
+			}
+			if !reflect.DeepEqual(in, tt.want) {
+				t.Errorf("wrote %+v, want %+v", in, tt.want)
+			}
+			if in.ExpiresAt != nil && (!in.ExpiresAt.Equal(*tt.want.ExpiresAt) || in.ExpiresAt.Location() != time.UTC) {
+				t.Errorf("expires_at %v, want %v in UTC", in.ExpiresAt, tt.want.ExpiresAt)
+			}
+		})
+	}
+}
+
+// TestImportKeysSharingAPrefix: registrations of one address share the
+// key's first 7 bytes, and some pairs share the 8th too; the order must
+// still be that of the whole key, and duplicates still found.
+func TestImportKeysSharingAPrefix(t *testing.T) {
+	const email = "pat@example.com"
+	// Find two organizations whose keys for the address agree on 8 bytes.
+	first := map[byte]string{}
+	var lo, hi string
+	for i := 0; lo == ""; i++ {
+		org := fmt.Sprintf("org_P%d", i)
+		k := prereg.RegistrationKey(org, email)
+		if other, ok := first[k[7]]; ok {
+			lo, hi = other, org
+			if ko := prereg.RegistrationKey(other, email); bytes.Compare(ko[:], k[:]) > 0 {
+				lo, hi = org, other
+			}
+			break
+		}
+		first[k[7]] = org
+	}
+	tests := []struct {
+		name    string
+		rows    []genRow
+		want    []prereg.RowWarning
+		written int
+	}{
+		{"higher key first", []genRow{
+			{email: email, org: hi, roles: "hi"},
+			{email: email, org: lo, roles: "lo"},
+			{email: email, org: "", roles: "tenant"},
+		}, nil, 3},
+		{"interleaved duplicates", []genRow{
+			{email: email, org: hi, roles: "hi1"},
+			{email: email, org: lo, roles: "lo1"},
+			{email: "PAT@example.com", org: hi, roles: "hi2"},
+			{email: email, org: lo, roles: "lo2"},
+		}, []prereg.RowWarning{
+			{Line: 4, Message: "duplicate of line 2; line 4 wins"},
+			{Line: 5, Message: "duplicate of line 3; line 5 wins"},
+		}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &recorder{}
+			rep := run(t, s, csvOf(tt.rows), importer.Options{BatchSize: 1})
+			if !reflect.DeepEqual(rep.Warnings, tt.want) && (len(rep.Warnings) != 0 || len(tt.want) != 0) {
+				t.Errorf("warnings:\n got %+v\nwant %+v", rep.Warnings, tt.want)
+			}
+			for _, p := range s.passes() {
+				checkKeyOrder(t, p, 1)
+			}
+			if n := len(s.calls); n != tt.written {
+				t.Errorf("%d rows written, want %d", n, tt.written)
+			}
+		})
 	}
 }

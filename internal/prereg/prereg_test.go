@@ -1,6 +1,8 @@
 package prereg_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"strings"
@@ -168,6 +170,45 @@ func TestMaskEmail(t *testing.T) {
 	for in, want := range map[string]string{"Ana.Silva@Example.com": "a***@example.com", "x": "***", "@b.io": "***"} {
 		if got := prereg.MaskEmail(in); got != want {
 			t.Fatalf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRegistrationKey(t *testing.T) {
+	tests := []struct {
+		org, email string
+	}{
+		{"", "ana@example.com"},
+		{"org_x", " Ana.Silva@Example.COM "},
+		{"org_x", "ÅSA@exämple.com"},
+		{"org_dr3b5S9l3sReLayv", "\tx@y.io\n"},
+	}
+	for _, tt := range tests {
+		k := prereg.RegistrationKey(tt.org, tt.email)
+		e := prereg.EmailKey(tt.email)
+		// The key is sha256(address key)[:7] then sha256(org \0 address key)[:8].
+		h1 := sha256.Sum256([]byte(e))
+		h2 := sha256.Sum256([]byte(tt.org + "\x00" + e))
+		want := append(h1[:prereg.EmailPrefixSize:prereg.EmailPrefixSize], h2[:prereg.KeySize-prereg.EmailPrefixSize]...)
+		if !bytes.Equal(k[:], want) {
+			t.Errorf("RegistrationKey(%q, %q) = %x, want %x", tt.org, tt.email, k, want)
+		}
+		if !bytes.Equal(k[:prereg.EmailPrefixSize], prereg.EmailPrefix(e)) {
+			t.Errorf("%q: key does not start with the address prefix", tt.email)
+		}
+		back, ok := prereg.ParseKey(k.ID())
+		if !ok || back != k || len(k.ID()) != 28 {
+			t.Errorf("ParseKey(%q) = %x %v", k.ID(), back, ok)
+		}
+	}
+	// IDs sort as keys do (imports rely on it to write in order).
+	a, b := prereg.Key{0x01}, prereg.Key{0x01, 0x01}
+	if !(a.ID() < b.ID()) || !(prereg.Key{0xff}.ID() > b.ID()) {
+		t.Errorf("ID order: %s %s", a.ID(), b.ID())
+	}
+	for _, id := range []string{"reg_", "reg_abc", "rg_00000000000000000000000", "reg_zzzzzzzzzzzzzzzzzzzzzzzz", "reg_0000000000000000000000000"} {
+		if _, ok := prereg.ParseKey(id); ok {
+			t.Errorf("ParseKey(%q) accepted", id)
 		}
 	}
 }
