@@ -123,9 +123,15 @@ func Run(ctx context.Context, store Store, r io.Reader, opts Options) (prereg.Im
 	if err != nil {
 		return prereg.ImportReport{}, fmt.Errorf("create temporary file of the import: %w", err)
 	}
+	// The file holds the rows' addresses: unlink it at once, so that even
+	// a killed import leaves nothing behind (the open descriptor keeps it
+	// readable). Where an open file cannot be removed, it goes at the end.
+	unlinked := os.Remove(tmp.Name()) == nil
 	defer func() {
 		tmp.Close()
-		os.Remove(tmp.Name())
+		if !unlinked {
+			os.Remove(tmp.Name())
+		}
 	}()
 
 	im := &run{ctx: ctx, store: store, opts: opts, tmp: tmp}

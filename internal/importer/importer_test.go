@@ -1077,3 +1077,26 @@ func TestImportKeysSharingAPrefix(t *testing.T) {
 		})
 	}
 }
+
+// The temporary file holds addresses: it must not be visible in the file
+// system even while the import runs, so that a killed import leaves none.
+func TestTemporaryFileNeverVisible(t *testing.T) {
+	s := openStore(t)
+	dir := t.TempDir()
+	var csv bytes.Buffer
+	csv.WriteString("email,roles\n")
+	for i := range 20000 {
+		fmt.Fprintf(&csv, "user%d@example.com,viewer\n", i)
+	}
+	calls := 0
+	progress := func(int, int64) {
+		calls++
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("during the import, %s holds %v", dir, entries)
+		}
+	}
+	rep := run(t, s, csv.Bytes(), importer.Options{TempDir: dir, Progress: progress})
+	if rep.Created != 20000 || calls < 3 {
+		t.Fatalf("created %d, %d progress calls", rep.Created, calls)
+	}
+}
