@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.PreGranted, "pre-granted", c.PreGranted, "registrations granted before the hook scenarios (already_granted's users)")
 	fs.StringVar(&c.URL, "url", "", "target a running service (seeded with --seed-only and the same dataset flags) instead of starting one")
 	fs.StringVar(&c.HookSecret, "hook-secret", "", "hook secret of the --url service")
+	fs.StringVar(&c.BareURL, "bare-url", "", "target a bare handler served by another process (prereg-bench --serve-bare ADDR) instead of one in this process")
+	serveBare := fs.String("serve-bare", "", "only serve the bare handler on this address (e.g. 127.0.0.1:8090) until interrupted, for --bare-url")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "admin token of the --url service (start it with --admin-rate-limit 0)")
 	fs.IntVar(&c.Rate, "rate", c.Rate, "fixed rate (requests/s) of the no_match and already_granted attacks")
 	fs.IntVar(&c.GrantedRate, "granted-rate", c.GrantedRate, "fixed rate (requests/s) of the granted attack; 0 skips it")
@@ -73,6 +75,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return nil
 		}
 		return err
+	}
+	if *serveBare != "" {
+		fmt.Fprintf(stderr, "bare handler on http://%s\n", *serveBare)
+		return bench.ServeBare(ctx, *serveBare)
 	}
 	if *quick {
 		c = bench.Quick(c)

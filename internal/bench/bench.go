@@ -35,6 +35,10 @@ type Config struct {
 	URL        string
 	HookSecret string
 	AdminToken string
+	// BareURL targets a bare handler served by another process (ServeBare)
+	// instead of one in this process, so that with URL the load generator
+	// shares no Go runtime (scheduler, collector) with either target.
+	BareURL string
 
 	// Rate and Duration shape the fixed-rate attacks; GrantedRate is the
 	// fixed rate of the granted scenario (each request is a write).
@@ -282,12 +286,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return rep, nil
 		}
 	}
-	bare, err := serveLoopback(BareHandler())
-	if err != nil {
-		return nil, err
+	if cfg.BareURL != "" {
+		r.bare = strings.TrimRight(cfg.BareURL, "/")
+	} else {
+		bare, err := serveLoopback(BareHandler())
+		if err != nil {
+			return nil, err
+		}
+		defer bare.close()
+		r.bare = bare.URL
 	}
-	defer bare.close()
-	r.bare = bare.URL
 
 	if cfg.URL == "" {
 		r.mem = startSampler(100 * time.Millisecond)
@@ -303,7 +311,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	err = r.scenarios(ctx)
+	err := r.scenarios(ctx)
 	if r.mem != nil {
 		m := r.mem.Stop()
 		rep.Memory = &m

@@ -36,6 +36,25 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
+// ServeBare serves the bare handler on addr until ctx ends: the baseline
+// of a run whose load generator is another process (Config.BareURL).
+func ServeBare(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := newHTTPServer(BareHandler())
+	l := &listening{URL: "http://" + ln.Addr().String(), srv: srv, ln: ln}
+	go func() {
+		<-ctx.Done()
+		l.close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
 // listening is an HTTP server on a loopback port.
 type listening struct {
 	URL string

@@ -2,6 +2,6 @@
 
 package boltstore
 
-// releaseMappedLocked is a no-op where prereg does not know how the kernel
-// counts mapped file pages.
-func (s *Store) releaseMappedLocked() {}
+// dropMapped is a no-op where prereg does not know how the kernel counts
+// mapped file pages.
+func dropMapped(uintptr, int64) {}

@@ -562,7 +562,9 @@ func (s *Store) ApplyBatch(ctx context.Context, items []prereg.Input, source, ac
 	if err != nil {
 		return nil, err
 	}
-	s.releaseMapped()
+	// An import reads the edge of the tree it has just written, batch
+	// after batch: without this its resident set grows with the file.
+	s.releaseSoon()
 	return results, nil
 }
 

@@ -99,23 +99,48 @@ type Store struct {
 	released atomic.Int64
 }
 
-// releaseEvery is how often, at most, a bulk write gives the store file's
-// mapped pages back (releaseMappedLocked): often enough to keep an import's
-// resident set flat, rarely enough that the pause (an exclusive lock for
-// one system call, about a millisecond) is lost in the import's own time.
+// releaseEvery is how often, at most, import batches give the store's
+// mapped pages back (ReleaseMapped).
 const releaseEvery = time.Second
 
-// releaseMapped gives the mapped pages back if that was last done more
-// than releaseEvery ago.
-func (s *Store) releaseMapped() {
+// ReleaseMapped drops this process's mappings of the store file's pages.
+//
+// bbolt reads the file through a shared memory mapping. Every page a read
+// touches is mapped into the process, and the kernel's fault-around maps
+// cached neighbours with it; an import reads the edge of the tree it has
+// just written, batch after batch, so its resident set would grow with
+// the file. Those pages are clean page cache, but they count in RSS and
+// in the OOM killer's choice of victim. Dropped, they stay cached (the
+// next read of one is a minor fault, not I/O). Readers go on meanwhile;
+// writers wait for the one system call.
+//
+// It is no use for the service under random reads: a login touches a
+// random page of the file, and the mapping is back to the whole file
+// within a second of being dropped.
+func (s *Store) ReleaseMapped() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	// A write transaction holds bbolt's writer lock: no commit, and so no
+	// remapping of the file, can happen until it is rolled back.
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return translate(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	dropMapped(s.db.Info().Data, tx.Size())
+	s.released.Store(time.Now().UnixNano())
+	return nil
+}
+
+// releaseSoon calls ReleaseMapped if that was last done more than
+// releaseEvery ago.
+func (s *Store) releaseSoon() {
 	now := time.Now().UnixNano()
 	last := s.released.Load()
 	if now-last < int64(releaseEvery) || !s.released.CompareAndSwap(last, now) {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.releaseMappedLocked()
+	_ = s.ReleaseMapped()
 }
 
 // Open opens (creating if needed) the store file at path. A file locked by
