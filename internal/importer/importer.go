@@ -24,7 +24,6 @@
 package importer
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -179,6 +178,11 @@ type run struct {
 	// them small (a few megabytes instead of a copy of the whole) and lets
 	// pass 2 free them as it goes.
 	buckets [keyBuckets][]entry
+	// segs are where each bucket's records lie in the temporary file:
+	// pass 1 gathers a bucket's records in memory and writes them out a
+	// segment at a time, so pass 2 reads a bucket back with a few large
+	// reads instead of one system call per row.
+	segs    [keyBuckets][]segment
 	winners int
 	bad     int
 	// inputBytes is the size of the input, for progress in pass 2.
@@ -197,8 +201,18 @@ type entry struct {
 	key  prereg.Key
 	line uint32
 	size uint32 // of the row's record in the temporary file
-	off  int64  // of the record
+	off  int64  // of the record in its bucket's records, end to end
 }
+
+// segment is a run of one bucket's records in the temporary file.
+type segment struct {
+	off  int64 // in the file
+	size int
+}
+
+// segmentSize is how many bytes of records a bucket gathers before they
+// are written out: 256 buckets of it is the most pass 1 holds.
+const segmentSize = 32 << 10
 
 // compareEntries orders entries by key, then line. It compares the key as
 // two big-endian words, bytes 0-7 and 7-14: when the first words are equal
@@ -322,10 +336,26 @@ func (im *run) validate(r io.Reader) error {
 // scope, reports bad rows, and appends each good row to the temporary file
 // and its entry to its bucket.
 func (im *run) collect(ordered <-chan *chunk) error {
-	w := bufio.NewWriterSize(im.tmp, 64<<10)
-	var rec []byte
-	var off int64
-	var werr error
+	var (
+		pend    [keyBuckets][]byte // records not yet written, by bucket
+		written [keyBuckets]int64  // bytes of each bucket already written
+		fileOff int64
+		werr    error
+	)
+	flush := func(bi int) {
+		if len(pend[bi]) == 0 || werr != nil {
+			return
+		}
+		if _, err := im.tmp.Write(pend[bi]); err != nil {
+			werr = err
+			im.failed.Store(true)
+			return
+		}
+		im.segs[bi] = append(im.segs[bi], segment{off: fileOff, size: len(pend[bi])})
+		fileOff += int64(len(pend[bi]))
+		written[bi] += int64(len(pend[bi]))
+		pend[bi] = pend[bi][:0]
+	}
 	p := im.opts.Principal
 	n := 0
 	for c := range ordered {
@@ -343,25 +373,42 @@ func (im *run) collect(ordered <-chan *chunk) error {
 				im.reject(row.Errors)
 				continue
 			}
-			rec = appendRecord(rec[:0], &row.Input)
-			if _, err := w.Write(rec); err != nil {
-				werr = err
-				im.failed.Store(true)
-				break
-			}
 			k := c.keys[i]
-			im.buckets[k[0]] = append(im.buckets[k[0]], entry{key: k, line: uint32(row.Line), size: uint32(len(rec)), off: off})
-			off += int64(len(rec))
+			bi := int(k[0])
+			if pend[bi] == nil {
+				pend[bi] = make([]byte, 0, segmentSize+512)
+			}
+			at := written[bi] + int64(len(pend[bi]))
+			before := len(pend[bi])
+			pend[bi] = appendRecord(pend[bi], &row.Input)
+			im.buckets[bi] = append(im.buckets[bi], entry{key: k, line: uint32(row.Line), size: uint32(len(pend[bi]) - before), off: at})
+			if len(pend[bi]) >= segmentSize {
+				flush(bi)
+			}
 		}
 	}
-	if werr == nil {
-		werr = w.Flush()
+	for bi := range pend {
+		flush(bi)
 	}
 	if werr != nil {
 		return fmt.Errorf("write temporary file of the import: %w", werr)
 	}
 	im.report.Rows = n
 	return nil
+}
+
+// readBucket reads bucket bi's records back from the temporary file, end
+// to end, into buf.
+func (im *run) readBucket(bi int, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for _, sg := range im.segs[bi] {
+		at := len(buf)
+		buf = slices.Grow(buf, sg.size)[:at+sg.size]
+		if n, err := im.tmp.ReadAt(buf[at:], sg.off); n < sg.size {
+			return nil, fmt.Errorf("read temporary file of the import: %w", cmp.Or(err, io.ErrUnexpectedEOF))
+		}
+	}
+	return buf, nil
 }
 
 // dupWarning is a row overridden by a later row of the same key: next is
@@ -433,7 +480,7 @@ func (im *run) write() error {
 		return nil
 	}
 	if im.opts.Strict && !im.opts.DryRun {
-		probe := &run{ctx: im.ctx, store: im.store, opts: im.opts, tmp: im.tmp, buckets: im.buckets, winners: im.winners, inputBytes: im.inputBytes}
+		probe := &run{ctx: im.ctx, store: im.store, opts: im.opts, tmp: im.tmp, buckets: im.buckets, segs: im.segs, winners: im.winners, inputBytes: im.inputBytes}
 		probe.report.Errors = []prereg.RowError{}
 		probe.report.Rows = im.report.Rows
 		probe.opts.Progress = nil
@@ -504,13 +551,19 @@ func (im *run) apply(dryRun bool) error {
 		}
 		b := newBatch()
 		for bi := range im.buckets {
-			for _, e := range im.buckets[bi] {
-				buf = slices.Grow(buf[:0], int(e.size))[:e.size]
-				if n, err := im.tmp.ReadAt(buf, e.off); n < len(buf) {
-					send(batch{err: fmt.Errorf("read temporary file of the import: %w", cmp.Or(err, io.ErrUnexpectedEOF))})
+			if len(im.buckets[bi]) > 0 {
+				var err error
+				if buf, err = im.readBucket(bi, buf); err != nil {
+					send(batch{err: err})
 					return
 				}
-				in, err := decodeRecord(buf)
+			}
+			for _, e := range im.buckets[bi] {
+				if e.off+int64(e.size) > int64(len(buf)) {
+					send(batch{err: fmt.Errorf("read temporary file of the import: line %d: record beyond its bucket", e.line)})
+					return
+				}
+				in, err := decodeRecord(buf[e.off : e.off+int64(e.size)])
 				if err != nil {
 					send(batch{err: fmt.Errorf("read temporary file of the import: line %d: %w", e.line, err)})
 					return
