@@ -515,12 +515,22 @@ func (s *Store) applyAt(t *regTx, now time.Time, k prereg.Key, in prereg.Input, 
 // import that hands over its rows in key order across batches (the
 // importer does) appends to the B+tree instead of scattering over it.
 func (s *Store) ApplyBatch(ctx context.Context, items []prereg.Input, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	return s.ApplyKeyed(ctx, items, nil, source, actor, dryRun)
+}
+
+// ApplyKeyed is ApplyBatch for a caller that has derived the items' keys
+// already (prereg.RegistrationKey; the importer does, to sort the file):
+// keys[i] must be items[i]'s key, or keys nil.
+func (s *Store) ApplyKeyed(ctx context.Context, items []prereg.Input, keys []prereg.Key, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	if keys != nil && len(keys) != len(items) {
+		return nil, fmt.Errorf("apply a batch: %d keys for %d items", len(keys), len(items))
+	}
 	now := s.now().UTC()
 	order := make([]int, len(items))
 	for i := range order {
 		order[i] = i
 	}
-	keys, fr := prepare(items, source, now)
+	keys, fr := prepare(items, keys, source, now)
 	slices.SortStableFunc(order, func(a, b int) int { return bytes.Compare(keys[a][:], keys[b][:]) })
 	results := make([]prereg.WriteResult, len(items))
 	audit := !strings.HasPrefix(source, "import:")
@@ -577,14 +587,20 @@ type fresh struct {
 	entries []indexEntry
 }
 
-// prepare derives the items' keys and their fresh records, spread over the
-// cores: it would otherwise be a third of the one writer's time.
-func prepare(items []prereg.Input, source string, now time.Time) ([]prereg.Key, []fresh) {
-	keys := make([]prereg.Key, len(items))
+// prepare derives the items' keys (unless known) and their fresh records,
+// spread over the cores: it would otherwise be a third of the one
+// writer's time.
+func prepare(items []prereg.Input, known []prereg.Key, source string, now time.Time) ([]prereg.Key, []fresh) {
+	keys := known
+	if keys == nil {
+		keys = make([]prereg.Key, len(items))
+	}
 	fr := make([]fresh, len(items))
 	work := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			keys[i] = prereg.RegistrationKey(items[i].OrganizationID, items[i].Email)
+			if known == nil {
+				keys[i] = prereg.RegistrationKey(items[i].OrganizationID, items[i].Email)
+			}
 			r, _, _ := prereg.ApplyKey(nil, items[i], keys[i], source, now) // a new record is always Created
 			raw, err := encodeReg(&r)
 			if err != nil {

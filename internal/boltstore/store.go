@@ -101,7 +101,7 @@ type Store struct {
 
 // releaseEvery is how often, at most, import batches give the store's
 // mapped pages back (ReleaseMapped).
-const releaseEvery = time.Second
+const releaseEvery = 200 * time.Millisecond
 
 // ReleaseMapped drops this process's mappings of the store file's pages.
 //

@@ -45,10 +45,12 @@ import (
 
 // Store is what an import needs from the store.
 type Store interface {
-	// ApplyBatch writes (or, with dryRun, only evaluates) the inputs in ONE transaction and reports each
+	// ApplyKeyed writes (or, with dryRun, only evaluates) the inputs in ONE transaction and reports each
 	// item's change; an item refused (e.g. conflict with a granted registration) has Change prereg.Rejected
 	// and Err set; the batch as a whole fails only on a store error.
-	ApplyBatch(ctx context.Context, items []prereg.Input, source string, actor string, dryRun bool) ([]prereg.WriteResult, error)
+	// keys[i] is items[i]'s prereg.RegistrationKey, which the import has
+	// derived already.
+	ApplyKeyed(ctx context.Context, items []prereg.Input, keys []prereg.Key, source string, actor string, dryRun bool) ([]prereg.WriteResult, error)
 	SaveImport(ctx context.Context, r prereg.ImportReport) error
 }
 
@@ -516,6 +518,7 @@ func (im *run) abortStrict() {
 // batch is a run of winning rows for one ApplyBatch call, in key order.
 type batch struct {
 	items []prereg.Input
+	keys  []prereg.Key
 	lines []int
 	err   error
 }
@@ -547,7 +550,7 @@ func (im *run) apply(dryRun bool) error {
 		left := im.winners
 		newBatch := func() batch {
 			n := min(left, im.opts.BatchSize)
-			return batch{items: make([]prereg.Input, 0, n), lines: make([]int, 0, n)}
+			return batch{items: make([]prereg.Input, 0, n), keys: make([]prereg.Key, 0, n), lines: make([]int, 0, n)}
 		}
 		b := newBatch()
 		for bi := range im.buckets {
@@ -569,6 +572,7 @@ func (im *run) apply(dryRun bool) error {
 					return
 				}
 				b.items = append(b.items, in)
+				b.keys = append(b.keys, e.key)
 				b.lines = append(b.lines, int(e.line))
 				left--
 				if len(b.items) == im.opts.BatchSize {
@@ -594,7 +598,7 @@ func (im *run) apply(dryRun bool) error {
 		if err := im.ctx.Err(); err != nil {
 			return err
 		}
-		res, err := im.store.ApplyBatch(im.ctx, b.items, source, im.opts.Principal.TokenID, dryRun)
+		res, err := im.store.ApplyKeyed(im.ctx, b.items, b.keys, source, im.opts.Principal.TokenID, dryRun)
 		if err != nil {
 			return fmt.Errorf("import %s: write a batch of %d rows taken from lines %d to %d: %w", im.opts.ImportID, len(b.items), slices.Min(b.lines), slices.Max(b.lines), err)
 		}

@@ -419,13 +419,13 @@ type countingStore struct {
 	maxBatch       atomic.Int64
 }
 
-func (c *countingStore) ApplyBatch(ctx context.Context, items []prereg.Input, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+func (c *countingStore) ApplyKeyed(ctx context.Context, items []prereg.Input, keys []prereg.Key, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
 	c.batches.Add(1)
 	c.items.Add(int64(len(items)))
 	if int64(len(items)) > c.maxBatch.Load() {
 		c.maxBatch.Store(int64(len(items)))
 	}
-	return c.Store.ApplyBatch(ctx, items, source, actor, dryRun)
+	return c.Store.ApplyKeyed(ctx, items, keys, source, actor, dryRun)
 }
 
 func TestImportBatchesAndProgress(t *testing.T) {
@@ -559,12 +559,17 @@ type recordedBatch struct {
 	items  []prereg.Input
 }
 
-func (r *recorder) ApplyBatch(ctx context.Context, items []prereg.Input, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+func (r *recorder) ApplyKeyed(ctx context.Context, items []prereg.Input, keys []prereg.Key, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	for i, in := range items {
+		if keys[i] != prereg.RegistrationKey(in.OrganizationID, in.Email) {
+			return nil, fmt.Errorf("the key handed over with %s (line order %d) is not its key", in.Email, i)
+		}
+	}
 	r.mu.Lock()
 	r.calls = append(r.calls, recordedBatch{dryRun: dryRun, items: slices.Clone(items)})
 	r.mu.Unlock()
 	if r.inner != nil {
-		return r.inner.ApplyBatch(ctx, items, source, actor, dryRun)
+		return r.inner.ApplyKeyed(ctx, items, keys, source, actor, dryRun)
 	}
 	res := make([]prereg.WriteResult, len(items))
 	for i, in := range items {
