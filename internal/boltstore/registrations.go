@@ -515,23 +515,42 @@ func (s *Store) applyAt(t *regTx, now time.Time, k prereg.Key, in prereg.Input, 
 // import that hands over its rows in key order across batches (the
 // importer does) appends to the B+tree instead of scattering over it.
 func (s *Store) ApplyBatch(ctx context.Context, items []prereg.Input, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
-	return s.ApplyKeyed(ctx, items, nil, source, actor, dryRun)
+	return s.ApplyPrepared(ctx, s.PrepareBatch(items, nil, source), actor, dryRun)
 }
 
-// ApplyKeyed is ApplyBatch for a caller that has derived the items' keys
-// already (prereg.RegistrationKey; the importer does, to sort the file):
-// keys[i] must be items[i]'s key, or keys nil.
-func (s *Store) ApplyKeyed(ctx context.Context, items []prereg.Input, keys []prereg.Key, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+// Prepared is a batch readied by PrepareBatch for ApplyPrepared.
+type Prepared struct {
+	items  []prereg.Input
+	keys   []prereg.Key
+	fresh  []fresh
+	order  []int // items in key order
+	source string
+	now    time.Time
+}
+
+// PrepareBatch does the part of writing items that needs no transaction:
+// it derives their keys (unless the caller knows them: keys[i] must be
+// items[i]'s prereg.RegistrationKey, or keys nil) and the record each
+// becomes if it is new, on all cores. It touches no state, so an importer
+// prepares its next batch while the store commits the current one.
+func (s *Store) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) *Prepared {
 	if keys != nil && len(keys) != len(items) {
-		return nil, fmt.Errorf("apply a batch: %d keys for %d items", len(keys), len(items))
+		keys = nil // not this batch's keys: derive them
 	}
 	now := s.now().UTC()
+	keys, fr := prepare(items, keys, source, now)
 	order := make([]int, len(items))
 	for i := range order {
 		order[i] = i
 	}
-	keys, fr := prepare(items, keys, source, now)
 	slices.SortStableFunc(order, func(a, b int) int { return bytes.Compare(keys[a][:], keys[b][:]) })
+	return &Prepared{items: items, keys: keys, fresh: fr, order: order, source: source, now: now}
+}
+
+// ApplyPrepared writes (or, with dryRun, only evaluates) a prepared batch,
+// as ApplyBatch does.
+func (s *Store) ApplyPrepared(ctx context.Context, p *Prepared, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	items, keys, fr, order, source, now := p.items, p.keys, p.fresh, p.order, p.source, p.now
 	results := make([]prereg.WriteResult, len(items))
 	audit := !strings.HasPrefix(source, "import:")
 	fn := func(tx *bolt.Tx) error {

@@ -43,14 +43,19 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// Store is what an import needs from the store.
-type Store interface {
-	// ApplyKeyed writes (or, with dryRun, only evaluates) the inputs in ONE transaction and reports each
-	// item's change; an item refused (e.g. conflict with a granted registration) has Change prereg.Rejected
-	// and Err set; the batch as a whole fails only on a store error.
-	// keys[i] is items[i]'s prereg.RegistrationKey, which the import has
-	// derived already.
-	ApplyKeyed(ctx context.Context, items []prereg.Input, keys []prereg.Key, source string, actor string, dryRun bool) ([]prereg.WriteResult, error)
+// Store is what an import needs from the store. A batch is written in two
+// steps so that the import can prepare the next batch while the store
+// commits the current one: PrepareBatch does the work that needs no
+// transaction and touches no state (it may run on another goroutine than
+// ApplyPrepared); ApplyPrepared writes (or, with dryRun, only evaluates)
+// the batch in ONE transaction and reports each item's change; an item
+// refused (e.g. conflict with a granted registration) has Change
+// prereg.Rejected and Err set; the batch as a whole fails only on a store
+// error. keys[i] is items[i]'s prereg.RegistrationKey, which the import has
+// derived already.
+type Store[P any] interface {
+	PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) P
+	ApplyPrepared(ctx context.Context, p P, actor string, dryRun bool) ([]prereg.WriteResult, error)
 	SaveImport(ctx context.Context, r prereg.ImportReport) error
 }
 
@@ -107,7 +112,7 @@ func NewImportID() string {
 // read-only principal, and otherwise a read or store failure; the report is
 // then empty. A store failure part-way leaves the batches written so far in
 // place: running the same import again completes it.
-func Run(ctx context.Context, store Store, r io.Reader, opts Options) (prereg.ImportReport, error) {
+func Run[P any](ctx context.Context, store Store[P], r io.Reader, opts Options) (prereg.ImportReport, error) {
 	if opts.Principal.ReadOnly {
 		return prereg.ImportReport{}, prereg.Errorf(prereg.Forbidden, "this token is read-only and cannot import")
 	}
@@ -135,7 +140,7 @@ func Run(ctx context.Context, store Store, r io.Reader, opts Options) (prereg.Im
 		}
 	}()
 
-	im := &run{ctx: ctx, store: store, opts: opts, tmp: tmp}
+	im := &run[P]{ctx: ctx, store: store, opts: opts, tmp: tmp}
 	im.report = prereg.ImportReport{
 		ImportID:       opts.ImportID,
 		DryRun:         opts.DryRun,
@@ -165,9 +170,9 @@ func Run(ctx context.Context, store Store, r io.Reader, opts Options) (prereg.Im
 }
 
 // run is the state of one import between its two passes.
-type run struct {
+type run[P any] struct {
 	ctx    context.Context
-	store  Store
+	store  Store[P]
 	opts   Options
 	tmp    *os.File
 	report prereg.ImportReport
@@ -248,7 +253,7 @@ type chunk struct {
 // takes the validated chunks in file order (the order matters: the last
 // row of a key wins, and the report's row count and errors follow the
 // file).
-func (im *run) validate(r io.Reader) error {
+func (im *run[P]) validate(r io.Reader) error {
 	dec, err := csvio.NewDecoder(r)
 	if err != nil {
 		return err
@@ -337,7 +342,7 @@ func (im *run) validate(r io.Reader) error {
 // collect takes validated chunks in file order: it checks the principal's
 // scope, reports bad rows, and appends each good row to the temporary file
 // and its entry to its bucket.
-func (im *run) collect(ordered <-chan *chunk) error {
+func (im *run[P]) collect(ordered <-chan *chunk) error {
 	var (
 		pend    [keyBuckets][]byte // records not yet written, by bucket
 		written [keyBuckets]int64  // bytes of each bucket already written
@@ -401,7 +406,7 @@ func (im *run) collect(ordered <-chan *chunk) error {
 
 // readBucket reads bucket bi's records back from the temporary file, end
 // to end, into buf.
-func (im *run) readBucket(bi int, buf []byte) ([]byte, error) {
+func (im *run[P]) readBucket(bi int, buf []byte) ([]byte, error) {
 	buf = buf[:0]
 	for _, sg := range im.segs[bi] {
 		at := len(buf)
@@ -425,7 +430,7 @@ type dupWarning struct {
 // per overridden row, given when the next row of its key comes, so when
 // there are more than prereg.MaxReportIssues the ones kept are those whose
 // overriding row comes first in the file.
-func (im *run) pickWinners() {
+func (im *run[P]) pickWinners() {
 	var dups []dupWarning
 	total := 0
 	keepFirst := func(limit int) {
@@ -465,7 +470,7 @@ func (im *run) pickWinners() {
 	im.report.WarningsTruncated += total - len(dups)
 }
 
-func (im *run) reject(errs []prereg.RowError) {
+func (im *run[P]) reject(errs []prereg.RowError) {
 	im.bad++
 	im.report.Rejected++
 	for _, e := range errs {
@@ -476,13 +481,13 @@ func (im *run) reject(errs []prereg.RowError) {
 // write is pass 2: apply the winning rows. A strict import checks
 // everything before the first write: bad rows from pass 1, then the
 // store's verdict in a dry run.
-func (im *run) write() error {
+func (im *run[P]) write() error {
 	if im.opts.Strict && im.bad > 0 {
 		im.abortStrict()
 		return nil
 	}
 	if im.opts.Strict && !im.opts.DryRun {
-		probe := &run{ctx: im.ctx, store: im.store, opts: im.opts, tmp: im.tmp, buckets: im.buckets, segs: im.segs, winners: im.winners, inputBytes: im.inputBytes}
+		probe := &run[P]{ctx: im.ctx, store: im.store, opts: im.opts, tmp: im.tmp, buckets: im.buckets, segs: im.segs, winners: im.winners, inputBytes: im.inputBytes}
 		probe.report.Errors = []prereg.RowError{}
 		probe.report.Rows = im.report.Rows
 		probe.opts.Progress = nil
@@ -510,26 +515,29 @@ func (im *run) write() error {
 
 // abortStrict turns the report into that of a strict import that wrote
 // nothing.
-func (im *run) abortStrict() {
+func (im *run[P]) abortStrict() {
 	im.report.Created, im.report.Updated, im.report.Unchanged = 0, 0, 0
 	im.report.AddWarning(prereg.RowWarning{Line: 0, Message: fmt.Sprintf("strict import: nothing was written because %d rows were rejected; fix them and import the file again", im.report.Rejected)})
 }
 
 // batch is a run of winning rows for one ApplyBatch call, in key order.
-type batch struct {
+type batch[P any] struct {
 	items []prereg.Input
 	keys  []prereg.Key
 	lines []int
+	prep  P // the store's preparation of items
 	err   error
 }
 
 // apply sends the winning rows to the store in batches, in key order. A
-// goroutine reads the next batch's records from the temporary file while
-// the store writes the current one; it drops each bucket once read (a
+// goroutine reads the next batch's records from the temporary file and has
+// the store prepare them while the store writes the current one; it drops
+// each bucket once read (a
 // strict import's probe runs on a copy of the run, whose drops leave the
 // buckets in place for the pass that writes).
-func (im *run) apply(dryRun bool) error {
-	batches := make(chan batch, 1)
+func (im *run[P]) apply(dryRun bool) error {
+	source := "import:" + im.opts.ImportID
+	batches := make(chan batch[P], 1)
 	quit := make(chan struct{})
 	defer close(quit)
 	var wg sync.WaitGroup
@@ -538,7 +546,10 @@ func (im *run) apply(dryRun bool) error {
 	go func() {
 		defer wg.Done()
 		defer close(batches)
-		send := func(b batch) bool {
+		send := func(b batch[P]) bool {
+			if b.err == nil {
+				b.prep = im.store.PrepareBatch(b.items, b.keys, source)
+			}
 			select {
 			case batches <- b:
 				return true
@@ -548,27 +559,27 @@ func (im *run) apply(dryRun bool) error {
 		}
 		var buf []byte
 		left := im.winners
-		newBatch := func() batch {
+		newBatch := func() batch[P] {
 			n := min(left, im.opts.BatchSize)
-			return batch{items: make([]prereg.Input, 0, n), keys: make([]prereg.Key, 0, n), lines: make([]int, 0, n)}
+			return batch[P]{items: make([]prereg.Input, 0, n), keys: make([]prereg.Key, 0, n), lines: make([]int, 0, n)}
 		}
 		b := newBatch()
 		for bi := range im.buckets {
 			if len(im.buckets[bi]) > 0 {
 				var err error
 				if buf, err = im.readBucket(bi, buf); err != nil {
-					send(batch{err: err})
+					send(batch[P]{err: err})
 					return
 				}
 			}
 			for _, e := range im.buckets[bi] {
 				if e.off+int64(e.size) > int64(len(buf)) {
-					send(batch{err: fmt.Errorf("read temporary file of the import: line %d: record beyond its bucket", e.line)})
+					send(batch[P]{err: fmt.Errorf("read temporary file of the import: line %d: record beyond its bucket", e.line)})
 					return
 				}
 				in, err := decodeRecord(buf[e.off : e.off+int64(e.size)])
 				if err != nil {
-					send(batch{err: fmt.Errorf("read temporary file of the import: line %d: %w", e.line, err)})
+					send(batch[P]{err: fmt.Errorf("read temporary file of the import: line %d: %w", e.line, err)})
 					return
 				}
 				b.items = append(b.items, in)
@@ -589,7 +600,6 @@ func (im *run) apply(dryRun bool) error {
 		}
 	}()
 
-	source := "import:" + im.opts.ImportID
 	done := 0
 	for b := range batches {
 		if b.err != nil {
@@ -598,7 +608,7 @@ func (im *run) apply(dryRun bool) error {
 		if err := im.ctx.Err(); err != nil {
 			return err
 		}
-		res, err := im.store.ApplyKeyed(im.ctx, b.items, b.keys, source, im.opts.Principal.TokenID, dryRun)
+		res, err := im.store.ApplyPrepared(im.ctx, b.prep, im.opts.Principal.TokenID, dryRun)
 		if err != nil {
 			return fmt.Errorf("import %s: write a batch of %d rows taken from lines %d to %d: %w", im.opts.ImportID, len(b.items), slices.Min(b.lines), slices.Max(b.lines), err)
 		}

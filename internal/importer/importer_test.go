@@ -64,7 +64,7 @@ func readCorpus(t testing.TB, name string) []byte {
 	return b
 }
 
-func run(t testing.TB, s importer.Store, data []byte, opts importer.Options) prereg.ImportReport {
+func run[P any](t testing.TB, s importer.Store[P], data []byte, opts importer.Options) prereg.ImportReport {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = clock
@@ -419,13 +419,13 @@ type countingStore struct {
 	maxBatch       atomic.Int64
 }
 
-func (c *countingStore) ApplyKeyed(ctx context.Context, items []prereg.Input, keys []prereg.Key, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+func (c *countingStore) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) *boltstore.Prepared {
 	c.batches.Add(1)
 	c.items.Add(int64(len(items)))
 	if int64(len(items)) > c.maxBatch.Load() {
 		c.maxBatch.Store(int64(len(items)))
 	}
-	return c.Store.ApplyKeyed(ctx, items, keys, source, actor, dryRun)
+	return c.Store.PrepareBatch(items, keys, source)
 }
 
 func TestImportBatchesAndProgress(t *testing.T) {
@@ -542,7 +542,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 }
 
-// recorder is an importer.Store that records every ApplyBatch call. With
+// recorder is an importer.Store that records every batch it applies. With
 // inner set it passes the calls on to that store; without, it answers
 // Created for every item except an address containing "+reject", which it
 // rejects as a store would a conflict.
@@ -559,17 +559,36 @@ type recordedBatch struct {
 	items  []prereg.Input
 }
 
-func (r *recorder) ApplyKeyed(ctx context.Context, items []prereg.Input, keys []prereg.Key, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+// recorderBatch is a batch the recorder prepared.
+type recorderBatch struct {
+	items []prereg.Input
+	inner *boltstore.Prepared
+	err   error
+}
+
+func (r *recorder) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) recorderBatch {
+	b := recorderBatch{items: slices.Clone(items)}
 	for i, in := range items {
 		if keys[i] != prereg.RegistrationKey(in.OrganizationID, in.Email) {
-			return nil, fmt.Errorf("the key handed over with %s (line order %d) is not its key", in.Email, i)
+			b.err = fmt.Errorf("the key handed over with %s (line order %d) is not its key", in.Email, i)
 		}
 	}
+	if r.inner != nil {
+		b.inner = r.inner.PrepareBatch(items, keys, source)
+	}
+	return b
+}
+
+func (r *recorder) ApplyPrepared(ctx context.Context, b recorderBatch, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	items := b.items
 	r.mu.Lock()
-	r.calls = append(r.calls, recordedBatch{dryRun: dryRun, items: slices.Clone(items)})
+	r.calls = append(r.calls, recordedBatch{dryRun: dryRun, items: items})
 	r.mu.Unlock()
 	if r.inner != nil {
-		return r.inner.ApplyKeyed(ctx, items, keys, source, actor, dryRun)
+		return r.inner.ApplyPrepared(ctx, b.inner, actor, dryRun)
 	}
 	res := make([]prereg.WriteResult, len(items))
 	for i, in := range items {
