@@ -164,7 +164,7 @@ func rawGrant(tx *bolt.Tx, d Dataset, i, grow int, audit []byte) error {
 	ops := []error{
 		recs.Put(rk[:], rec),
 		org.Delete(k(o, "pending", key)), org.Put(k(o, "granted", key), []byte{}),
-		user.Put(k(d.UserID(i), key), []byte{}),
+		user.Put(k(d.UserID(i), key), rec[:min(len(rec), 64)]), // the grant: ID, organization, roles
 		counts.Put(k(o, "pending"), be(uint64(i))), counts.Put(k(o, "granted"), be(uint64(i))),
 	}
 	for _, err := range ops {

@@ -40,9 +40,6 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 	}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		t := newRegTx(tx)
-		// The address's records are read first and kept: the user's
-		// grants are usually among them.
-		t.loaded = map[string]*prereg.Registration{}
 		var err error
 		if claimable, err = claimableKeys(t, email, l, s.now()); err != nil {
 			return err
@@ -163,32 +160,21 @@ func (s *Store) GrantTo(ctx context.Context, registrationID, userID string) (pre
 	return out, jobs, err
 }
 
-// UserGrants returns every registration granted to userID.
-func (s *Store) UserGrants(ctx context.Context, userID string) ([]prereg.Registration, error) {
-	var out []prereg.Registration
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		var err error
-		out, err = userGrants(newRegTx(tx), userID)
-		return err
-	})
-	return out, err
-}
-
+// userGrants returns every registration granted to userID, as the user
+// index carries them (the fields the hook answers with).
 func userGrants(t *regTx, userID string) ([]prereg.Registration, error) {
 	var out []prereg.Registration
 	prefix := key(userID, "")
 	c := t.user.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if len(k) != len(prefix)+prereg.KeySize {
 			continue // another user whose ID extends this one
 		}
-		r, err := t.indexed(k)
+		r, err := decodeGrant(v, userID)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("decode the grant of index entry %x: %w", k, err)
 		}
-		if r.Status == prereg.StatusGranted && r.GrantedTo == userID {
-			out = append(out, *r)
-		}
+		out = append(out, *r)
 	}
 	return out, nil
 }

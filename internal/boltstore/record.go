@@ -177,3 +177,47 @@ func decodeJSONReg(raw []byte) (*prereg.Registration, error) {
 		Sync: s.Sync, SyncError: s.SyncError,
 	}, nil
 }
+
+// encodeGrant is a grant as the user index carries it: what the login
+// hook answers about it (ID, organization, roles, sync state), in the
+// record's binary form.
+func encodeGrant(r *prereg.Registration) []byte {
+	n := 8 + len(r.ID) + len(r.OrganizationID) + len(r.Sync)
+	for _, role := range r.Roles {
+		n += len(role) + 2
+	}
+	b := make([]byte, 0, n)
+	b = append(b, recordV1)
+	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	str(r.ID)
+	str(r.OrganizationID)
+	b = binary.AppendUvarint(b, uint64(len(r.Roles)))
+	for _, role := range r.Roles {
+		str(role)
+	}
+	str(string(r.Sync))
+	return b
+}
+
+// decodeGrant reads encodeGrant's form back as a granted registration of
+// userID with the fields the hook answers with.
+func decodeGrant(raw []byte, userID string) (*prereg.Registration, error) {
+	if len(raw) == 0 || raw[0] != recordV1 {
+		return nil, errBadRecord
+	}
+	d := &recordReader{b: raw[1:]}
+	r := &prereg.Registration{ID: d.str(), OrganizationID: d.str(), Status: prereg.StatusGranted, GrantedTo: userID}
+	count := d.uvarint()
+	if count > uint64(len(d.b)) {
+		return nil, errBadRecord
+	}
+	r.Roles = make([]string, 0, count)
+	for i := uint64(0); i < count && d.err == nil; i++ {
+		r.Roles = append(r.Roles, d.str())
+	}
+	r.Sync = prereg.SyncState(d.str())
+	if d.err != nil || len(d.b) != 0 {
+		return nil, errBadRecord
+	}
+	return r, nil
+}

@@ -47,3 +47,27 @@ func TestRecordReadsEarlierJSONForm(t *testing.T) {
 		t.Fatalf("%v %+v", err, got)
 	}
 }
+
+// The user index carries what the hook answers about a grant.
+func TestGrantRoundTrip(t *testing.T) {
+	tests := []prereg.Registration{
+		{ID: "reg_0123456789abcdefghijklmn", Roles: []string{"viewer"}, Status: prereg.StatusGranted, GrantedTo: "auth0|1"},
+		{ID: "reg_legacyidabcdefghijklmnop", OrganizationID: "org_x", Roles: []string{"rol_1", "näme with spaces", ""}, Status: prereg.StatusGranted, GrantedTo: "auth0|1", Sync: prereg.SyncFailed},
+	}
+	for _, r := range tests {
+		got, err := decodeGrant(encodeGrant(&r), r.GrantedTo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := prereg.Registration{ID: r.ID, OrganizationID: r.OrganizationID, Roles: r.Roles, Status: prereg.StatusGranted, GrantedTo: r.GrantedTo, Sync: r.Sync}
+		if !reflect.DeepEqual(*got, want) {
+			t.Errorf("got %+v, want %+v", *got, want)
+		}
+		raw := encodeGrant(&r)
+		for _, bad := range [][]byte{nil, raw[:len(raw)-1], append(raw, 0)} {
+			if _, err := decodeGrant(bad, "u"); err == nil {
+				t.Errorf("decodeGrant(%x) accepted a malformed entry", bad)
+			}
+		}
+	}
+}

@@ -30,13 +30,9 @@ import (
 type regTx struct {
 	tx                                          *bolt.Tx
 	recs, legacy, user, org, exp, count, syncIx *bolt.Bucket
-	// keys remembers the key of every record read in this transaction
-	// (by ID), so a read-modify-write hashes nothing twice; loaded, when
-	// the caller sets it, keeps the decoded records of a read transaction
-	// (the hook reads the address's registrations and the user's grants,
-	// often the same records; a listing must not keep what it streams).
-	keys   map[string]prereg.Key
-	loaded map[string]*prereg.Registration
+	// keys remembers the key of every record read in a write transaction
+	// (by ID), so a read-modify-write hashes nothing twice.
+	keys map[string]prereg.Key
 	// deltas, when set, collects counter changes until flushCounts (a
 	// batch of thousands of rows touches a handful of counters).
 	deltas map[string]int64
@@ -108,12 +104,6 @@ func (t *regTx) get(id string) (*prereg.Registration, error) {
 
 // load reads the record stored under key k; nil when there is none.
 func (t *regTx) load(k []byte) (*prereg.Registration, error) {
-	if t.loaded != nil {
-		if r, ok := t.loaded[string(k)]; ok {
-			c := *r
-			return &c, nil
-		}
-	}
 	if t.last != nil && bytes.Compare(k, t.last) > 0 {
 		return nil, nil
 	}
@@ -141,9 +131,6 @@ func (t *regTx) decode(k, raw []byte) (*prereg.Registration, error) {
 	}
 	if t.keys != nil {
 		t.keys[r.ID] = prereg.Key(k)
-	} else if t.loaded != nil {
-		c := *r
-		t.loaded[string(k)] = &c
 	}
 	return r, nil
 }
@@ -289,11 +276,15 @@ func (t *regTx) bucket(ix int) *bolt.Bucket {
 // indexEntries lists the index entries of r: bucket, key and value. There
 // is no status index: a listing by status walks the organization index,
 // one organization at a time, guided by the counters.
+//
+// The user index carries each grant's answer (ID, organization, roles,
+// sync state), so that the login of an already granted user reads a few
+// small entries there instead of records scattered over the file.
 func indexEntries(r *prereg.Registration, k prereg.Key) []indexEntry {
 	out := make([]indexEntry, 1, 3)
 	out[0] = indexEntry{ixOrg, withKey(key(r.OrganizationID, string(r.Status), ""), k), nil}
 	if r.Status == prereg.StatusGranted {
-		out = append(out, indexEntry{ixUser, withKey(key(r.GrantedTo, ""), k), nil})
+		out = append(out, indexEntry{ixUser, withKey(key(r.GrantedTo, ""), k), encodeGrant(r)})
 		if r.Sync != prereg.SyncNone {
 			out = append(out, indexEntry{ixSync, withKey(key(string(r.Sync), ""), k), nil})
 		}

@@ -33,7 +33,7 @@ var (
 	bMeta      = []byte("meta")
 	bRecs      = []byte("recs")          // prereg.Key -> record (schema 3)
 	bLegacyID  = []byte("idx_legacy_id") // ID handed out before schema 3 -> prereg.Key
-	bByUser    = []byte("idx_user")      // user_id \0 key (granted only)
+	bByUser    = []byte("idx_user")      // user_id \0 key -> the grant (granted only)
 	bByOrg     = []byte("idx_org")       // org \0 status \0 key
 	bByExpiry  = []byte("idx_expiry")    // be64(unix) \0 key -> org (pending with expiry)
 	bCounts    = []byte("counts")        // org \0 status -> be64 count
