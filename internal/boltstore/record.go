@@ -61,14 +61,11 @@ func encodeReg(r *prereg.Registration) ([]byte, error) {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, recordV1)
-	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	str := func(s string) { b = appendString(b, s) }
 	str(r.ID)
 	str(r.Email)
 	str(r.OrganizationID)
-	b = binary.AppendUvarint(b, uint64(len(r.Roles)))
-	for _, role := range r.Roles {
-		str(role)
-	}
+	b = appendRoles(b, r.Roles)
 	str(r.Connection)
 	str(string(r.Status))
 	str(r.GrantedTo)
@@ -138,14 +135,7 @@ func decodeReg(raw []byte) (*prereg.Registration, error) {
 	}
 	d := &recordReader{b: raw[1:]}
 	r := &prereg.Registration{ID: d.str(), Email: d.str(), OrganizationID: d.str()}
-	count := d.uvarint()
-	if count > uint64(len(d.b)) {
-		return nil, errBadRecord
-	}
-	r.Roles = make([]string, 0, count)
-	for i := uint64(0); i < count && d.err == nil; i++ {
-		r.Roles = append(r.Roles, d.str())
-	}
+	r.Roles = d.roles()
 	r.Connection = d.str()
 	r.Status = prereg.Status(d.str())
 	r.GrantedTo = d.str()
@@ -186,17 +176,11 @@ func encodeGrant(r *prereg.Registration) []byte {
 	for _, role := range r.Roles {
 		n += len(role) + 2
 	}
-	b := make([]byte, 0, n)
-	b = append(b, recordV1)
-	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
-	str(r.ID)
-	str(r.OrganizationID)
-	b = binary.AppendUvarint(b, uint64(len(r.Roles)))
-	for _, role := range r.Roles {
-		str(role)
-	}
-	str(string(r.Sync))
-	return b
+	b := append(make([]byte, 0, n), recordV1)
+	b = appendString(b, r.ID)
+	b = appendString(b, r.OrganizationID)
+	b = appendRoles(b, r.Roles)
+	return appendString(b, string(r.Sync))
 }
 
 // decodeGrant reads encodeGrant's form back as a granted registration of
@@ -207,17 +191,40 @@ func decodeGrant(raw []byte, userID string) (*prereg.Registration, error) {
 	}
 	d := &recordReader{b: raw[1:]}
 	r := &prereg.Registration{ID: d.str(), OrganizationID: d.str(), Status: prereg.StatusGranted, GrantedTo: userID}
-	count := d.uvarint()
-	if count > uint64(len(d.b)) {
-		return nil, errBadRecord
-	}
-	r.Roles = make([]string, 0, count)
-	for i := uint64(0); i < count && d.err == nil; i++ {
-		r.Roles = append(r.Roles, d.str())
-	}
+	r.Roles = d.roles()
 	r.Sync = prereg.SyncState(d.str())
 	if d.err != nil || len(d.b) != 0 {
 		return nil, errBadRecord
 	}
 	return r, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendRoles(b []byte, roles []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(roles)))
+	for _, role := range roles {
+		b = appendString(b, role)
+	}
+	return b
+}
+
+// roles reads appendRoles's form.
+func (d *recordReader) roles() []string {
+	count := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if count > uint64(len(d.b)) { // each role takes a byte at least
+		d.err = errBadRecord
+		return nil
+	}
+	out := make([]string, 0, count)
+	for i := uint64(0); i < count && d.err == nil; i++ {
+		out = append(out, d.str())
+	}
+	return out
 }
