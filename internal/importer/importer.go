@@ -10,17 +10,18 @@
 // per good row: the row's registration key (prereg.RegistrationKey), its
 // line, and where its record lies in the temporary file. Sorting the
 // entries by (key, line) puts the rows of one key side by side, the last
-// one winning, which gives the duplicate warnings. Pass 2 reads the
-// winners' records back (pread, one per row) in key order and writes them
-// in batches.
+// one winning, which gives the duplicate warnings. The entries, and the
+// records in the temporary file, are grouped by the key's first byte, so
+// pass 2 reads each group back with a few large reads and writes the
+// winners in key order, in batches: while the store commits one batch, a
+// goroutine reads the next and has the store prepare it.
 //
 // Writing in key order is what makes a big import fast: the store keeps
 // registrations in a B+tree under the same key, so when every batch holds
 // ascending keys, all above those of the batch before, each transaction
 // touches a contiguous run of pages and fills them front to back, instead
 // of dirtying pages all over the tree; for a million rows that is several
-// times faster, and the store's memory-mapped file stays far smaller in
-// memory.
+// times faster.
 package importer
 
 import (
