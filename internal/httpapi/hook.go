@@ -126,7 +126,7 @@ func (s *Server) hook(c *gin.Context) {
 		s.sendVerification(l.UserID)
 	}
 	s.metrics.outcome[res.Outcome].Inc()
-	c.JSON(http.StatusOK, res.HookResult)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", appendHookResult(make([]byte, 0, 512), &res.HookResult))
 }
 
 // checkSignature verifies the Standard Webhooks headers when a verifier is
