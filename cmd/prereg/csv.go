@@ -120,23 +120,14 @@ some rows were rejected, 2 on a fatal error (bad header, encoding, I/O).`,
 	show.Flags().BoolVar(&showJSON, "json", false, "print the raw report")
 	show.RunE = func(cmd *cobra.Command, args []string) error {
 		var rep prereg.ImportReport
-		if sc.remote() {
-			cl, err := sc.client()
-			if err != nil {
-				return err
-			}
-			if err := cl.JSON(cmd.Context(), "GET", "/v1/imports/"+url.PathEscape(args[0]), nil, nil, &rep); err != nil {
-				return err
-			}
-		} else {
-			s, err := sc.open(false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if rep, err = s.Import(cmd.Context(), args[0]); err != nil {
-				return err
-			}
+		err := sc.do(func(cl *client.Client) error {
+			return cl.JSON(cmd.Context(), "GET", "/v1/imports/"+url.PathEscape(args[0]), nil, nil, &rep)
+		}, func(s *boltstore.Store) (err error) {
+			rep, err = s.Import(cmd.Context(), args[0])
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		if showJSON {
 			return printJSON(e.stdout, rep)

@@ -618,15 +618,38 @@ func (s *Server) checkRoles(w http.ResponseWriter, ids []string) bool {
 	return true
 }
 
-func (s *Server) getUserRoles(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// user checks that the path's user exists, answering 404.
+func (s *Server) user(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if _, ok := s.users[id]; !ok {
 		apiError(w, http.StatusNotFound, "Not Found", "The user does not exist.")
-		return
+		return "", false
 	}
-	writeJSON(w, http.StatusOK, s.rolesList(s.userRoles[id], r))
+	return id, true
+}
+
+// addRoles adds the roles a list does not have yet, as Auth0's assignment
+// does (assigning an assigned role is not an error).
+func addRoles(list, roles []string) []string {
+	for _, role := range roles {
+		if !slices.Contains(list, role) {
+			list = append(list, role)
+		}
+	}
+	return list
+}
+
+// removeRoles drops the roles from a list.
+func removeRoles(list, roles []string) []string {
+	return slices.DeleteFunc(list, func(x string) bool { return slices.Contains(roles, x) })
+}
+
+func (s *Server) getUserRoles(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, ok := s.user(w, r); ok {
+		writeJSON(w, http.StatusOK, s.rolesList(s.userRoles[id], r))
+	}
 }
 
 func (s *Server) assignUserRoles(w http.ResponseWriter, r *http.Request) {
@@ -636,19 +659,11 @@ func (s *Server) assignUserRoles(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := r.PathValue("id")
-	if _, ok := s.users[id]; !ok {
-		apiError(w, http.StatusNotFound, "Not Found", "The user does not exist.")
+	id, ok := s.user(w, r)
+	if !ok || !s.checkRoles(w, body.Roles) {
 		return
 	}
-	if !s.checkRoles(w, body.Roles) {
-		return
-	}
-	for _, role := range body.Roles {
-		if !slices.Contains(s.userRoles[id], role) {
-			s.userRoles[id] = append(s.userRoles[id], role)
-		}
-	}
+	s.userRoles[id] = addRoles(s.userRoles[id], body.Roles)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -659,13 +674,10 @@ func (s *Server) removeUserRoles(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := r.PathValue("id")
-	if _, ok := s.users[id]; !ok {
-		apiError(w, http.StatusNotFound, "Not Found", "The user does not exist.")
-		return
+	if id, ok := s.user(w, r); ok {
+		s.userRoles[id] = removeRoles(s.userRoles[id], body.Roles)
+		w.WriteHeader(http.StatusNoContent)
 	}
-	s.userRoles[id] = slices.DeleteFunc(s.userRoles[id], func(x string) bool { return slices.Contains(body.Roles, x) })
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) userJSON(u User) map[string]any {
@@ -764,11 +776,7 @@ func (s *Server) assignMemberRoles(w http.ResponseWriter, r *http.Request) {
 	if s.memberRoles[org] == nil {
 		s.memberRoles[org] = map[string][]string{}
 	}
-	for _, role := range body.Roles {
-		if !slices.Contains(s.memberRoles[org][uid], role) {
-			s.memberRoles[org][uid] = append(s.memberRoles[org][uid], role)
-		}
-	}
+	s.memberRoles[org][uid] = addRoles(s.memberRoles[org][uid], body.Roles)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -784,7 +792,7 @@ func (s *Server) removeMemberRoles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m := s.memberRoles[org]; m != nil {
-		m[uid] = slices.DeleteFunc(m[uid], func(x string) bool { return slices.Contains(body.Roles, x) })
+		m[uid] = removeRoles(m[uid], body.Roles)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

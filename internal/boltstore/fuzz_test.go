@@ -32,17 +32,8 @@ var cursorFilters = []boltstore.Filter{
 // yields a contiguous run of the full listing, in order, never more than
 // the limit.
 func FuzzCursor(f *testing.F) {
-	s, err := boltstore.Open(filepath.Join(f.TempDir(), "prereg.db"), boltstore.Options{
+	s := openPath(f, filepath.Join(f.TempDir(), "prereg.db"), boltstore.Options{
 		Now: func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) },
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		if errs := s.Check(); len(errs) > 0 {
-			f.Errorf("Tx.Check: %v", errs)
-		}
-		s.Close()
 	})
 	ctx := context.Background()
 	past := time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -72,10 +72,6 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, keys [
 		claimed, grants, jobs = 0, nil, nil
 		t := newRegTx(tx)
 		now := s.now().UTC()
-		sync := prereg.SyncNone
-		if s.opts.SyncEnabled {
-			sync = prereg.SyncPending
-		}
 		for _, k := range keys {
 			r, err := t.load(k[:])
 			if err != nil {
@@ -84,23 +80,13 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, keys [
 			if r == nil || !prereg.Claimable(r, l, now) {
 				continue // lost a race, revoked or expired meanwhile
 			}
-			old := *r
-			prereg.Claim(r, l.UserID, now, sync)
-			if err := t.put(&old, r); err != nil {
+			summary := fmt.Sprintf("granted to %s with roles %s", l.UserID, strings.Join(r.Roles, "|"))
+			job, err := s.grant(t, r, l.UserID, now, "hook", summary)
+			if err != nil {
 				return err
 			}
 			claimed++
-			if s.opts.SyncEnabled {
-				job, err := enqueue(tx, prereg.SyncJob{Kind: prereg.JobGrant, RegistrationID: r.ID, UserID: l.UserID, OrganizationID: r.OrganizationID, Roles: r.Roles}, now)
-				if err != nil {
-					return err
-				}
-				jobs = append(jobs, job)
-			}
-			summary := fmt.Sprintf("granted to %s with roles %s", l.UserID, strings.Join(r.Roles, "|"))
-			if err := addAudit(tx, now, "hook", prereg.AuditGranted, r.OrganizationID, r.ID, summary); err != nil {
-				return err
-			}
+			jobs = append(jobs, job...)
 		}
 		var err error
 		grants, err = userGrants(t, l.UserID)
@@ -127,37 +113,47 @@ func (s *Store) GrantTo(ctx context.Context, registrationID, userID string) (pre
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		jobs = nil
 		t := newRegTx(tx)
-		r, err := t.get(registrationID)
+		r, err := t.find(registrationID)
 		if err != nil {
 			return err
-		}
-		if r == nil {
-			return prereg.Errorf(prereg.NotFound, "no registration %s", prereg.Truncate(registrationID))
 		}
 		now := s.now().UTC()
 		if r.EffectiveStatus(now) != prereg.StatusPending {
 			return prereg.Errorf(prereg.Conflict, "registration %s is %s, not pending", r.ID, r.EffectiveStatus(now))
 		}
-		old := *r
-		sync := prereg.SyncNone
-		if s.opts.SyncEnabled {
-			sync = prereg.SyncPending
-		}
-		prereg.Claim(r, userID, now, sync)
-		if err := t.put(&old, r); err != nil {
-			return err
-		}
-		if s.opts.SyncEnabled {
-			job, err := enqueue(tx, prereg.SyncJob{Kind: prereg.JobGrant, RegistrationID: r.ID, UserID: userID, OrganizationID: r.OrganizationID, Roles: r.Roles}, now)
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, job)
-		}
+		jobs, err = s.grant(t, r, userID, now, "reconcile", "granted to "+userID+" by reconcile")
 		out = *r
-		return addAudit(tx, now, "reconcile", prereg.AuditGranted, r.OrganizationID, r.ID, "granted to "+userID+" by reconcile")
+		return err
 	})
 	return out, jobs, err
+}
+
+// grant claims r for userID at time now, with its sync job when Auth0
+// sync is on (returned, at most one) and its audit entry.
+func (s *Store) grant(t *regTx, r *prereg.Registration, userID string, now time.Time, actor, summary string) ([]prereg.SyncJob, error) {
+	old := *r
+	sync := prereg.SyncNone
+	if s.opts.SyncEnabled {
+		sync = prereg.SyncPending
+	}
+	prereg.Claim(r, userID, now, sync)
+	if err := t.put(&old, r); err != nil {
+		return nil, err
+	}
+	var jobs []prereg.SyncJob
+	if s.opts.SyncEnabled {
+		job, err := enqueue(t.tx, grantJob(r), now)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, addAudit(t.tx, now, actor, prereg.AuditGranted, r.OrganizationID, r.ID, summary)
+}
+
+// grantJob is the sync job that writes grant r into Auth0.
+func grantJob(r *prereg.Registration) prereg.SyncJob {
+	return prereg.SyncJob{Kind: prereg.JobGrant, RegistrationID: r.ID, UserID: r.GrantedTo, OrganizationID: r.OrganizationID, Roles: r.Roles}
 }
 
 // userGrants returns every registration granted to userID, as the user

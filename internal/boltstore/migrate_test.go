@@ -72,17 +72,7 @@ func openFixture(t *testing.T, name string) *boltstore.Store {
 		t.Fatal(err)
 	}
 	now := func() time.Time { return time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC) }
-	s, err := boltstore.Open(path, boltstore.Options{Now: now, SyncEnabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if errs := s.Check(); len(errs) > 0 {
-			t.Errorf("Tx.Check: %v", errs)
-		}
-		s.Close()
-	})
-	return s
+	return openPath(t, path, boltstore.Options{Now: now, SyncEnabled: true})
 }
 
 // legacyID is the ID schemas 1 and 2 gave a registration: a hash of the

@@ -113,12 +113,9 @@ func (s *Store) RetrySync(ctx context.Context, registrationID, actor string) (pr
 	var job prereg.SyncJob
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		t := newRegTx(tx)
-		r, err := t.get(registrationID)
+		r, err := t.find(registrationID)
 		if err != nil {
 			return err
-		}
-		if r == nil {
-			return prereg.Errorf(prereg.NotFound, "no registration %s", prereg.Truncate(registrationID))
 		}
 		if r.Status != prereg.StatusGranted {
 			return prereg.Errorf(prereg.Conflict, "registration %s is not granted; only grants are synced", r.ID)
@@ -132,7 +129,7 @@ func (s *Store) RetrySync(ctx context.Context, registrationID, actor string) (pr
 		if err := t.put(&old, r); err != nil {
 			return err
 		}
-		job, err = enqueue(tx, prereg.SyncJob{Kind: prereg.JobGrant, RegistrationID: r.ID, UserID: r.GrantedTo, OrganizationID: r.OrganizationID, Roles: r.Roles}, now)
+		job, err = enqueue(tx, grantJob(r), now)
 		if err != nil {
 			return err
 		}

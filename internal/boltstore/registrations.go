@@ -102,6 +102,16 @@ func (t *regTx) get(id string) (*prereg.Registration, error) {
 	return r, nil
 }
 
+// find is get for a registration that must exist: a NotFound error
+// otherwise.
+func (t *regTx) find(id string) (*prereg.Registration, error) {
+	r, err := t.get(id)
+	if err == nil && r == nil {
+		err = prereg.Errorf(prereg.NotFound, "no registration %s", prereg.Truncate(id))
+	}
+	return r, err
+}
+
 // load reads the record stored under key k; nil when there is none.
 func (t *regTx) load(k []byte) (*prereg.Registration, error) {
 	if t.last != nil && bytes.Compare(k, t.last) > 0 {
@@ -421,12 +431,9 @@ func (t *regTx) flushCounts() error {
 func (s *Store) Get(ctx context.Context, id string) (prereg.Registration, error) {
 	var out prereg.Registration
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		r, err := newRegTx(tx).get(id)
+		r, err := newRegTx(tx).find(id)
 		if err != nil {
 			return err
-		}
-		if r == nil {
-			return prereg.Errorf(prereg.NotFound, "no registration %s", prereg.Truncate(id))
 		}
 		out = r.View(s.now())
 		return nil
@@ -646,12 +653,9 @@ func (s *Store) Revoke(ctx context.Context, id string, force bool, actor string)
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		jobs = nil
 		t := newRegTx(tx)
-		old, err := t.get(id)
+		old, err := t.find(id)
 		if err != nil {
 			return err
-		}
-		if old == nil {
-			return prereg.Errorf(prereg.NotFound, "no registration %s", prereg.Truncate(id))
 		}
 		now := s.now().UTC()
 		out = *old

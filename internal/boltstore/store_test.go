@@ -24,13 +24,20 @@ func (c *clock) add(d time.Duration) { c.t.Add(int64(d)) }
 
 func open(t *testing.T, opts boltstore.Options) *boltstore.Store {
 	t.Helper()
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "prereg.db"), opts)
+	return openPath(t, filepath.Join(t.TempDir(), "prereg.db"), opts)
+}
+
+// openPath opens the store at path and, when the test ends, checks the
+// file with Tx.Check and closes it.
+func openPath(tb testing.TB, path string, opts boltstore.Options) *boltstore.Store {
+	tb.Helper()
+	s, err := boltstore.Open(path, opts)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if errs := s.Check(); len(errs) > 0 {
-			t.Errorf("Tx.Check: %v", errs)
+			tb.Errorf("Tx.Check: %v", errs)
 		}
 		s.Close()
 	})
