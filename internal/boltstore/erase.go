@@ -35,7 +35,7 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasu
 	}
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		out = Erasure{}
-		t := newRegTx(tx)
+		t := s.regTx(tx)
 		prefix := prereg.EmailPrefix(ekey)
 		var regs []*prereg.Registration
 		c := t.recs.Cursor()

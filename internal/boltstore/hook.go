@@ -38,21 +38,34 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 		// a user with earlier grants (the Action keeps what app_metadata has).
 		return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 	}
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		t := newRegTx(tx)
-		var err error
-		if claimable, err = claimableKeys(t, email, l, s.now()); err != nil {
+	// Most logins have nothing pending under their address, and many are
+	// of users never granted anything: what the sets rule out is not read
+	// (see keySet), and a login they rule out entirely opens no
+	// transaction.
+	prefix := prereg.EmailPrefix(email)
+	scan := s.pendingAddrs.has(prefixKey(prefix))
+	granted := s.grantedUsers.has(userKey(l.UserID))
+	if scan || granted {
+		err := s.view(ctx, func(tx *bolt.Tx) error {
+			t := s.regTx(tx)
+			var err error
+			if scan {
+				if claimable, err = claimableKeys(t, prefix, email, l, s.now()); err != nil {
+					return err
+				}
+			}
+			if granted {
+				grants, err = userGrants(t, l.UserID)
+			}
 			return err
+		})
+		if err != nil {
+			return LoginResult{}, err
 		}
-		grants, err = userGrants(t, l.UserID)
-		return err
-	})
-	if err != nil {
-		return LoginResult{}, err
 	}
 	switch {
 	case len(claimable) > 0 && verified:
-		return s.claim(ctx, l, verified, claimable)
+		return s.claim(ctx, l, verified, prefix, claimable)
 	case len(grants) > 0:
 		return LoginResult{HookResult: prereg.Result(prereg.OutcomeAlreadyGranted, verified, grants, l.OrganizationID)}, nil
 	case len(claimable) > 0:
@@ -61,16 +74,18 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 	return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 }
 
-func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, keys []prereg.Key) (LoginResult, error) {
+// claim claims the keys found claimable, all under the address prefix.
+func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix []byte, keys []prereg.Key) (LoginResult, error) {
 	var (
 		claimed int
 		grants  []prereg.Registration
 		jobs    []prereg.SyncJob
+		settled keyMark
 	)
 	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		// Batch may run this again on its own: start from nothing.
-		claimed, grants, jobs = 0, nil, nil
-		t := newRegTx(tx)
+		claimed, grants, jobs, settled = 0, nil, nil, keyMark{}
+		t := s.regTx(tx)
 		now := s.now().UTC()
 		for _, k := range keys {
 			r, err := t.load(k[:])
@@ -89,12 +104,18 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, keys [
 			jobs = append(jobs, job...)
 		}
 		var err error
+		if claimed > 0 {
+			if settled, err = t.noPendingUnder(prefix); err != nil {
+				return err
+			}
+		}
 		grants, err = userGrants(t, l.UserID)
 		return err
 	})
 	if err != nil {
 		return LoginResult{}, err
 	}
+	s.pendingAddrs.removeIf(settled)
 	outcome := prereg.OutcomeGranted
 	if claimed == 0 {
 		outcome = prereg.OutcomeNoMatch
@@ -108,11 +129,14 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, keys [
 // GrantTo claims one registration for userID outside a login (reconcile).
 // It refuses anything that is not pending.
 func (s *Store) GrantTo(ctx context.Context, registrationID, userID string) (prereg.Registration, []prereg.SyncJob, error) {
-	var out prereg.Registration
-	var jobs []prereg.SyncJob
+	var (
+		out     prereg.Registration
+		jobs    []prereg.SyncJob
+		settled keyMark
+	)
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		jobs = nil
-		t := newRegTx(tx)
+		t := s.regTx(tx)
 		r, err := t.find(registrationID)
 		if err != nil {
 			return err
@@ -121,10 +145,17 @@ func (s *Store) GrantTo(ctx context.Context, registrationID, userID string) (pre
 		if r.EffectiveStatus(now) != prereg.StatusPending {
 			return prereg.Errorf(prereg.Conflict, "registration %s is %s, not pending", r.ID, r.EffectiveStatus(now))
 		}
-		jobs, err = s.grant(t, r, userID, now, "reconcile", "granted to "+userID+" by reconcile")
+		if jobs, err = s.grant(t, r, userID, now, "reconcile", "granted to "+userID+" by reconcile"); err != nil {
+			return err
+		}
 		out = *r
+		k := t.recordKey(r)
+		settled, err = t.noPendingUnder(k[:prereg.EmailPrefixSize])
 		return err
 	})
+	if err == nil {
+		s.pendingAddrs.removeIf(settled)
+	}
 	return out, jobs, err
 }
 
@@ -179,9 +210,8 @@ func userGrants(t *regTx, userID string) ([]prereg.Registration, error) {
 // this login may claim. They all start with the address's prefix; a
 // prefix shared with another address (a 56-bit hash) is told apart by the
 // address itself.
-func claimableKeys(t *regTx, email string, l prereg.Login, now time.Time) ([]prereg.Key, error) {
+func claimableKeys(t *regTx, prefix []byte, email string, l prereg.Login, now time.Time) ([]prereg.Key, error) {
 	var out []prereg.Key
-	prefix := prereg.EmailPrefix(email)
 	c := t.recs.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		r, err := t.decode(k, v)

@@ -70,7 +70,7 @@ func (s *Store) FinishJob(ctx context.Context, jobID string, state prereg.SyncSt
 		}
 		now := s.now().UTC()
 		if job.Kind == prereg.JobGrant {
-			t := newRegTx(tx)
+			t := s.regTx(tx)
 			r, err := t.get(job.RegistrationID)
 			if err != nil {
 				return err
@@ -112,7 +112,7 @@ func (s *Store) RetryJob(ctx context.Context, jobID string, notBefore time.Time,
 func (s *Store) RetrySync(ctx context.Context, registrationID, actor string) (prereg.SyncJob, error) {
 	var job prereg.SyncJob
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		t := newRegTx(tx)
+		t := s.regTx(tx)
 		r, err := t.find(registrationID)
 		if err != nil {
 			return err

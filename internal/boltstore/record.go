@@ -113,17 +113,22 @@ func (d *recordReader) varint() int64 {
 }
 
 func (d *recordReader) str() string {
+	return string(d.view()) // copies: bbolt's bytes live only in the transaction
+}
+
+// view reads a string's bytes without copying them.
+func (d *recordReader) view() []byte {
 	n := d.uvarint()
 	if d.err != nil {
-		return ""
+		return nil
 	}
 	if n > uint64(len(d.b)) {
 		d.err = errBadRecord
-		return ""
+		return nil
 	}
-	s := string(d.b[:n]) // copies: bbolt's bytes live only in the transaction
+	b := d.b[:n]
 	d.b = d.b[n:]
-	return s
+	return b
 }
 
 func decodeReg(raw []byte) (*prereg.Registration, error) {

@@ -42,6 +42,9 @@ type regTx struct {
 	// be stored, so load needs no search. An import writes in key order,
 	// so into a store it grows, most of its keys are beyond the last.
 	last []byte
+	// pendingAddrs and grantedUsers learn of every record written (see
+	// keySet).
+	pendingAddrs, grantedUsers *keySet
 }
 
 // newRegTx opens the buckets the login hook reads; writes and listings
@@ -197,6 +200,7 @@ func (t *regTx) putKey(k prereg.Key, old *prereg.Registration, r *prereg.Registr
 	if old == nil {
 		return t.insert(k, r, raw, indexEntries(r, k))
 	}
+	t.noteRecord(k, r)
 	if err := t.putRaw(k, raw); err != nil {
 		return err
 	}
@@ -216,6 +220,7 @@ func (t *regTx) putRaw(k prereg.Key, raw []byte) error {
 
 // insert stores a new record r, encoded as raw, with its index entries.
 func (t *regTx) insert(k prereg.Key, r *prereg.Registration, raw []byte, entries []indexEntry) error {
+	t.noteRecord(k, r)
 	if err := t.putRaw(k, raw); err != nil {
 		return err
 	}
@@ -431,7 +436,7 @@ func (t *regTx) flushCounts() error {
 func (s *Store) Get(ctx context.Context, id string) (prereg.Registration, error) {
 	var out prereg.Registration
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		r, err := newRegTx(tx).find(id)
+		r, err := s.regTx(tx).find(id)
 		if err != nil {
 			return err
 		}
@@ -450,7 +455,7 @@ func (s *Store) Put(ctx context.Context, in prereg.Input, source, actor string) 
 		change prereg.Change
 	)
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		r, c, err := s.apply(newRegTx(tx), in, source, actor, true, false)
+		r, c, err := s.apply(s.regTx(tx), in, source, actor, true, false)
 		out, change = r, c
 		return err
 	})
@@ -552,7 +557,7 @@ func (s *Store) ApplyPrepared(ctx context.Context, p *Prepared, actor string, dr
 	results := make([]prereg.WriteResult, len(items))
 	audit := !strings.HasPrefix(source, "import:")
 	fn := func(tx *bolt.Tx) error {
-		t := newRegTx(tx)
+		t := s.regTx(tx)
 		t.trackLast()
 		if !dryRun {
 			t.deferCounts()
@@ -652,7 +657,7 @@ func (s *Store) Revoke(ctx context.Context, id string, force bool, actor string)
 	)
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		jobs = nil
-		t := newRegTx(tx)
+		t := s.regTx(tx)
 		old, err := t.find(id)
 		if err != nil {
 			return err
@@ -760,7 +765,7 @@ func (s *Store) EachPending(ctx context.Context, fn func(prereg.Registration) er
 // records are added or removed elsewhere.
 func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, pos []byte) (bool, error)) error {
 	now := s.now()
-	t := newRegTx(tx).all()
+	t := s.regTx(tx).all()
 	// Stored status to walk: expired lives under pending.
 	stored := f.Status
 	if stored == prereg.StatusExpired {

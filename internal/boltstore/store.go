@@ -70,6 +70,17 @@ type Options struct {
 	ReadOnly bool
 	// NoSync skips fsync; only benchmarks that measure something else use it.
 	NoSync bool
+	// IndexPending keeps in memory which addresses have a pending
+	// registration and which users were granted one (see keySet), filled
+	// in the background after Open, so that most logins read little or
+	// nothing of the file. The service sets it; a command that opens the
+	// file for one job has no use for it.
+	IndexPending bool
+	// ReleaseEvery, when set, gives the pages of the file mapped into the
+	// process back this often while the store is in use (ReleaseMapped):
+	// the service's resident set then holds what the last interval read,
+	// not every page ever read.
+	ReleaseEvery time.Duration
 }
 
 // Store is the bbolt-backed store. Its methods are safe for concurrent use.
@@ -84,8 +95,10 @@ type Store struct {
 
 	touchMu sync.Mutex
 	touched map[string]time.Time
-	// bg tracks background writes (token last-use), so Close waits for them.
-	bg sync.WaitGroup
+	// bg tracks background work (token last-use writes, filling the login
+	// sets), so Close and Check wait for it; loops the goroutines that run
+	// until Close.
+	bg, loops sync.WaitGroup
 
 	// unwritable is set when a commit failed for lack of disk (full,
 	// read-only, I/O error). Writes then fail at once instead of each
@@ -97,11 +110,31 @@ type Store struct {
 
 	// released is when mapped pages were last given back (UnixNano).
 	released atomic.Int64
+
+	// used is set by every transaction since the last ReleaseEvery tick;
+	// writes counts writes since the last release, and releaseNow wakes
+	// releaseLoop early when they are many.
+	used       atomic.Bool
+	writes     atomic.Int64
+	releaseNow chan struct{}
+
+	// group shares commits between concurrent claims (batch).
+	group *groupCommit
+
+	// pendingAddrs and grantedUsers are nil unless Options.IndexPending.
+	pendingAddrs, grantedUsers *keySet
 }
 
 // releaseEvery is how often, at most, import batches give the store's
 // mapped pages back (ReleaseMapped).
 const releaseEvery = 200 * time.Millisecond
+
+// ServiceReleaseEvery is the service's Options.ReleaseEvery. Claims read
+// random pages of the records, and the kernel maps up to 16 neighbours of
+// each page read, so at a thousand claims a second the mapping grows by
+// tens of megabytes within a tenth of a second; giving it back costs one
+// system call under the writer lock.
+const ServiceReleaseEvery = 100 * time.Millisecond
 
 // ReleaseMapped drops this process's mappings of the store file's pages.
 //
@@ -114,9 +147,9 @@ const releaseEvery = 200 * time.Millisecond
 // next read of one is a minor fault, not I/O). Readers go on meanwhile;
 // writers wait for the one system call.
 //
-// It is no use for the service under random reads: a login touches a
-// random page of the file, and the mapping is back to the whole file
-// within a second of being dropped.
+// The service calls it every ServiceReleaseEvery (Options.ReleaseEvery);
+// its login sets (keySet) keep most logins off the records, or random
+// reads would map the whole file back within a second of each release.
 func (s *Store) ReleaseMapped() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -162,7 +195,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, opts: opts, now: opts.Now, touched: map[string]time.Time{}, closed: make(chan struct{})}
+	s := &Store{db: db, path: path, opts: opts, now: opts.Now, touched: map[string]time.Time{}, closed: make(chan struct{}), group: &groupCommit{}}
 	if !opts.ReadOnly {
 		if err := s.init(); err != nil {
 			db.Close()
@@ -172,7 +205,70 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if opts.IndexPending && !opts.ReadOnly {
+		// Filled in the background: a start must not wait for a walk of
+		// every record, and until it is filled logins read the records.
+		// A walk that fails (a record it cannot read) leaves it so.
+		s.pendingAddrs, s.grantedUsers = &keySet{}, &keySet{}
+		s.bg.Go(func() { _ = s.fillSets() })
+	}
+	if opts.ReleaseEvery > 0 && !opts.ReadOnly {
+		s.releaseNow = make(chan struct{}, 1)
+		s.loops.Go(s.releaseLoop)
+	}
 	return s, nil
+}
+
+// releaseAfterWrites wakes releaseLoop before its tick: a claim maps a few
+// random pages of the file (and their neighbours, up to 64 KiB each), so
+// at a thousand claims a second a tick would let tens of megabytes pile
+// up. Each release holds the writer lock for one system call.
+const releaseAfterWrites = 256
+
+// releaseLoop calls ReleaseMapped every ReleaseEvery after a transaction
+// ran, or after releaseAfterWrites writes, until Close.
+func (s *Store) releaseLoop() {
+	tick := time.NewTicker(s.opts.ReleaseEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-tick.C:
+		case <-s.releaseNow:
+		}
+		if s.used.Swap(false) {
+			s.writes.Store(0)
+			_ = s.ReleaseMapped()
+		}
+	}
+}
+
+// markUsed notes a transaction for releaseLoop; a load first, so that
+// concurrent readers do not all write one cache line.
+func (s *Store) markUsed() {
+	if !s.used.Load() {
+		s.used.Store(true)
+	}
+}
+
+// markWrite notes a write for releaseLoop.
+func (s *Store) markWrite() {
+	s.markUsed()
+	if s.releaseNow != nil && s.writes.Add(1) == releaseAfterWrites {
+		select {
+		case s.releaseNow <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// regTx is newRegTx for this store's transactions: writes keep the
+// sets in step.
+func (s *Store) regTx(tx *bolt.Tx) *regTx {
+	t := newRegTx(tx)
+	t.pendingAddrs, t.grantedUsers = s.pendingAddrs, s.grantedUsers
+	return t
 }
 
 func openDB(path string, opts Options) (*bolt.DB, error) {
@@ -195,12 +291,6 @@ func openDB(path string, opts Options) (*bolt.DB, error) {
 		}
 		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot open the store %s", path))
 	}
-	// Concurrent claims share one commit and one fsync. 5 ms measured best
-	// on a disk whose synced 4 KiB write takes ~3 ms (1 340 grants/s with
-	// 32 concurrent logins, against 1 180/s at 2 ms); a lone first login
-	// pays at most that delay once.
-	db.MaxBatchDelay = 5 * time.Millisecond
-	db.MaxBatchSize = 256
 	return db, nil
 }
 
@@ -215,6 +305,7 @@ func (s *Store) Close() error {
 		close(s.closed)
 	}
 	s.bg.Wait()
+	s.loops.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.db.Close()
@@ -353,6 +444,7 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	defer s.markUsed() // after the reads, for the tick that follows them
 	return translate(s.db.View(fn))
 }
 
@@ -362,19 +454,21 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	defer s.markWrite()
 	return s.noteWrite(s.db.Update(fn))
 }
 
-// batch is update through db.Batch: concurrent callers share one commit
-// and one fsync. fn may run more than once, so it must reset what it
-// collects at its start.
+// batch is update with concurrent callers sharing one commit and one
+// fsync (groupCommit). fn may run more than once, so it must reset what
+// it collects at its start.
 func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := s.writeGate(ctx); err != nil {
 		return err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.noteWrite(s.db.Batch(fn))
+	defer s.markWrite()
+	return s.noteWrite(s.group.do(s.db, fn))
 }
 
 var errUnwritable = prereg.Errorf(prereg.Unavailable, "the store cannot be written right now (disk full or read-only?); it is retried in the background")

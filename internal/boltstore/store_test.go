@@ -35,13 +35,27 @@ func openPath(tb testing.TB, path string, opts boltstore.Options) *boltstore.Sto
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if opts.IndexPending {
+		s.WaitPendingForTest(tb)
+	}
 	tb.Cleanup(func() {
 		if errs := s.Check(); len(errs) > 0 {
 			tb.Errorf("Tx.Check: %v", errs)
 		}
+		if err := s.CheckPendingForTest(); err != nil {
+			tb.Error(err)
+		}
 		s.Close()
 	})
 	return s
+}
+
+// eachIndex runs a login test with the service's pending set (filled) and
+// without it (as logins read before it is filled).
+func eachIndex(t *testing.T, test func(t *testing.T, opts boltstore.Options)) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("index=%v", on), func(t *testing.T) { test(t, boltstore.Options{IndexPending: on}) })
+	}
 }
 
 func put(t *testing.T, s *boltstore.Store, in prereg.Input) prereg.Registration {
@@ -58,74 +72,78 @@ func put(t *testing.T, s *boltstore.Store, in prereg.Input) prereg.Registration 
 }
 
 func TestClaimRaceManyUsersOneWinner(t *testing.T) {
-	s := open(t, boltstore.Options{})
-	put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin"}})
-	const n = 32
-	var wg sync.WaitGroup
-	outcomes := make([]prereg.Outcome, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := s.Login(context.Background(), prereg.Login{UserID: fmt.Sprintf("auth0|%d", i), Email: "ANA@example.com", EmailVerified: true}, true)
-			if err != nil {
-				t.Error(err)
-			}
-			outcomes[i] = res.Outcome
-		}()
-	}
-	wg.Wait()
-	winners := 0
-	for _, o := range outcomes {
-		switch o {
-		case prereg.OutcomeGranted:
-			winners++
-		case prereg.OutcomeNoMatch:
-		default:
-			t.Errorf("unexpected outcome %s", o)
+	eachIndex(t, func(t *testing.T, opts boltstore.Options) {
+		s := open(t, opts)
+		put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin"}})
+		const n = 32
+		var wg sync.WaitGroup
+		outcomes := make([]prereg.Outcome, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := s.Login(context.Background(), prereg.Login{UserID: fmt.Sprintf("auth0|%d", i), Email: "ANA@example.com", EmailVerified: true}, true)
+				if err != nil {
+					t.Error(err)
+				}
+				outcomes[i] = res.Outcome
+			}()
 		}
-	}
-	if winners != 1 {
-		t.Fatalf("%d winners, want exactly 1 (%v)", winners, outcomes)
-	}
+		wg.Wait()
+		winners := 0
+		for _, o := range outcomes {
+			switch o {
+			case prereg.OutcomeGranted:
+				winners++
+			case prereg.OutcomeNoMatch:
+			default:
+				t.Errorf("unexpected outcome %s", o)
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("%d winners, want exactly 1 (%v)", winners, outcomes)
+		}
+	})
 }
 
 func TestClaimRaceSameUserSameRoles(t *testing.T) {
-	s := open(t, boltstore.Options{})
-	put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin", "rol_abc"}})
-	put(t, s, prereg.Input{Email: "ana@example.com", OrganizationID: "org_a1", Roles: []string{"org-reader"}})
-	const n = 16
-	var wg sync.WaitGroup
-	results := make([]prereg.HookResult, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := s.Login(context.Background(), prereg.Login{UserID: "auth0|1", Email: "ana@example.com", EmailVerified: true, OrganizationID: "org_a1"}, true)
-			if err != nil {
-				t.Error(err)
+	eachIndex(t, func(t *testing.T, opts boltstore.Options) {
+		s := open(t, opts)
+		put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin", "rol_abc"}})
+		put(t, s, prereg.Input{Email: "ana@example.com", OrganizationID: "org_a1", Roles: []string{"org-reader"}})
+		const n = 16
+		var wg sync.WaitGroup
+		results := make([]prereg.HookResult, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := s.Login(context.Background(), prereg.Login{UserID: "auth0|1", Email: "ana@example.com", EmailVerified: true, OrganizationID: "org_a1"}, true)
+				if err != nil {
+					t.Error(err)
+				}
+				results[i] = res.HookResult
+			}()
+		}
+		wg.Wait()
+		granted := 0
+		for _, r := range results {
+			if r.Outcome == prereg.OutcomeGranted {
+				granted++
+			} else if r.Outcome != prereg.OutcomeAlreadyGranted {
+				t.Errorf("outcome %s", r.Outcome)
 			}
-			results[i] = res.HookResult
-		}()
-	}
-	wg.Wait()
-	granted := 0
-	for _, r := range results {
-		if r.Outcome == prereg.OutcomeGranted {
-			granted++
-		} else if r.Outcome != prereg.OutcomeAlreadyGranted {
-			t.Errorf("outcome %s", r.Outcome)
+			if want := []string{"admin", "rol_abc", "org-reader"}; !slices.Equal(r.Roles, want) {
+				t.Errorf("roles %v, want %v", r.Roles, want)
+			}
+			if len(r.Grants) != 2 {
+				t.Errorf("grants %d, want 2", len(r.Grants))
+			}
 		}
-		if want := []string{"admin", "rol_abc", "org-reader"}; !slices.Equal(r.Roles, want) {
-			t.Errorf("roles %v, want %v", r.Roles, want)
+		if granted < 1 {
+			t.Fatalf("no call reported granted")
 		}
-		if len(r.Grants) != 2 {
-			t.Errorf("grants %d, want 2", len(r.Grants))
-		}
-	}
-	if granted < 1 {
-		t.Fatalf("no call reported granted")
-	}
+	})
 }
 
 func TestLoginOutcomes(t *testing.T) {
@@ -153,60 +171,67 @@ func TestLoginOutcomes(t *testing.T) {
 		{"not yet expired", []prereg.Input{{Email: "a@x.io", Roles: []string{"r"}, ExpiresAt: &future}}, prereg.Login{UserID: "u", Email: "a@x.io"}, true, prereg.OutcomeGranted, []string{"r"}},
 		{"other organization's roles not in this login", []prereg.Input{{Email: "a@x.io", Roles: []string{"t"}}, {Email: "a@x.io", OrganizationID: "org_b", Roles: []string{"b"}}}, prereg.Login{UserID: "u", Email: "a@x.io", OrganizationID: "org_c"}, true, prereg.OutcomeGranted, []string{"t"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c.set(base.Add(-2 * time.Hour)) // registrations written before expiry
-			s := open(t, boltstore.Options{Now: c.now})
-			for _, in := range tt.regs {
-				put(t, s, in)
-			}
-			c.set(base)
-			res, err := s.Login(context.Background(), tt.login, tt.verified)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Outcome != tt.outcome || !slices.Equal(res.Roles, tt.roles) {
-				t.Fatalf("got %s %v, want %s %v", res.Outcome, res.Roles, tt.outcome, tt.roles)
-			}
-		})
-	}
+	eachIndex(t, func(t *testing.T, opts boltstore.Options) {
+		opts.Now = c.now
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c.set(base.Add(-2 * time.Hour)) // registrations written before expiry
+				s := open(t, opts)
+				for _, in := range tt.regs {
+					put(t, s, in)
+				}
+				c.set(base)
+				res, err := s.Login(context.Background(), tt.login, tt.verified)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Outcome != tt.outcome || !slices.Equal(res.Roles, tt.roles) {
+					t.Fatalf("got %s %v, want %s %v", res.Outcome, res.Roles, tt.outcome, tt.roles)
+				}
+			})
+		}
+	})
 }
 
 func TestGrantNeverGoesToAnotherUser(t *testing.T) {
-	s := open(t, boltstore.Options{})
-	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
-	ctx := context.Background()
-	res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, true)
-	if res.Outcome != prereg.OutcomeGranted {
-		t.Fatalf("first: %s", res.Outcome)
-	}
-	res, _ = s.Login(ctx, prereg.Login{UserID: "u2", Email: "a@x.io"}, true)
-	if res.Outcome != prereg.OutcomeNoMatch || len(res.Grants) != 0 {
-		t.Fatalf("second account: %+v", res)
-	}
-	res, _ = s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, false)
-	if res.Outcome != prereg.OutcomeAlreadyGranted || !slices.Equal(res.Roles, []string{"r"}) {
-		t.Fatalf("again: %+v", res)
-	}
+	eachIndex(t, func(t *testing.T, opts boltstore.Options) {
+		s := open(t, opts)
+		put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+		ctx := context.Background()
+		res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, true)
+		if res.Outcome != prereg.OutcomeGranted {
+			t.Fatalf("first: %s", res.Outcome)
+		}
+		res, _ = s.Login(ctx, prereg.Login{UserID: "u2", Email: "a@x.io"}, true)
+		if res.Outcome != prereg.OutcomeNoMatch || len(res.Grants) != 0 {
+			t.Fatalf("second account: %+v", res)
+		}
+		res, _ = s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, false)
+		if res.Outcome != prereg.OutcomeAlreadyGranted || !slices.Equal(res.Roles, []string{"r"}) {
+			t.Fatalf("again: %+v", res)
+		}
+	})
 }
 
 func TestAlreadyGrantedWinsOverUnverified(t *testing.T) {
-	s := open(t, boltstore.Options{})
-	ctx := context.Background()
-	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
-	if res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, true); res.Outcome != prereg.OutcomeGranted {
-		t.Fatal(res.Outcome)
-	}
-	put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_z", Roles: []string{"z"}})
-	res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, false)
-	if res.Outcome != prereg.OutcomeAlreadyGranted {
-		t.Fatalf("outcome %s, want already_granted", res.Outcome)
-	}
-	// The new organization registration is still pending.
-	items, _, _ := s.List(ctx, boltstore.Filter{Status: prereg.StatusPending})
-	if len(items) != 1 || items[0].OrganizationID != "org_z" {
-		t.Fatalf("pending: %+v", items)
-	}
+	eachIndex(t, func(t *testing.T, opts boltstore.Options) {
+		s := open(t, opts)
+		ctx := context.Background()
+		put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+		if res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, true); res.Outcome != prereg.OutcomeGranted {
+			t.Fatal(res.Outcome)
+		}
+		put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_z", Roles: []string{"z"}})
+		res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, false)
+		if res.Outcome != prereg.OutcomeAlreadyGranted {
+			t.Fatalf("outcome %s, want already_granted", res.Outcome)
+		}
+		// The new organization registration is still pending.
+		items, _, _ := s.List(ctx, boltstore.Filter{Status: prereg.StatusPending})
+		if len(items) != 1 || items[0].OrganizationID != "org_z" {
+			t.Fatalf("pending: %+v", items)
+		}
+	})
 }
 
 func TestWriteRules(t *testing.T) {
