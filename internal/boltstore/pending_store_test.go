@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/prereg"
@@ -165,5 +166,45 @@ func TestPendingIndexWhileFilling(t *testing.T) {
 	}
 	if res := loginAs(t, s, "u-x", "seed1@x.io", ""); res.Outcome != prereg.OutcomeGranted {
 		t.Fatalf("after the fill: %s", res.Outcome)
+	}
+}
+
+// TestCloseWhileFilling closes the store while its sets are still being
+// filled: Close waits for the fill to stop, within a chunk, and the file
+// is left as it was.
+func TestCloseWhileFilling(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "prereg.db")
+	s, err := boltstore.Open(path, boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]prereg.Input, 20_000)
+	for i := range items {
+		items[i] = prereg.Input{Email: fmt.Sprintf("seed%d@x.io", i), Roles: []string{"r"}}
+	}
+	if _, err := s.ApplyBatch(context.Background(), items, "import:imp_1", "test", false); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	defer boltstore.SetFillChunkForTest(100)()
+	for range 5 {
+		s, err := boltstore.Open(path, boltstore.Options{IndexPending: true, ReleaseEvery: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Close() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close did not return while the sets were filling")
+		}
+	}
+	s = openPath(t, path, boltstore.Options{IndexPending: true})
+	if n := s.PendingSizeForTest(); n != len(items) {
+		t.Fatalf("%d addresses after a clean open, want %d", n, len(items))
 	}
 }
