@@ -24,6 +24,9 @@ type groupCommit struct {
 	db      *bolt.DB // the store's, as of the last call (compaction swaps it)
 	queue   []*groupCall
 	running bool
+	// after, when set, runs on the leading goroutine after each commit,
+	// between two commits (the store gives mapped pages back there).
+	after func(db *bolt.DB)
 }
 
 // maxGroup bounds one transaction's calls, as DB.MaxBatchSize does.
@@ -70,6 +73,9 @@ func (g *groupCommit) lead() {
 	g.mu.Unlock()
 
 	run(db, calls)
+	if g.after != nil {
+		g.after(db)
+	}
 
 	g.mu.Lock()
 	if len(g.queue) == 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,13 @@ func TestGroupCommit(t *testing.T) {
 	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("b")); return err }); err != nil {
 		t.Fatal(err)
 	}
-	g := &groupCommit{}
+	var afters atomic.Int64 // commits followed by the after hook
+	g := &groupCommit{after: func(got *bolt.DB) {
+		if got != db {
+			t.Errorf("after got another database")
+		}
+		afters.Add(1)
+	}}
 	boom := errors.New("boom")
 	const n = 200
 	var (
@@ -60,6 +67,11 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if len(txs) >= n {
 		t.Errorf("%d calls ran in %d transactions: none shared", n, len(txs))
+	}
+	// Every shared transaction is followed by the hook; solo reruns of the
+	// failing and panicking calls are not (they commit on their own).
+	if a := afters.Load(); a == 0 || a > int64(len(txs)) {
+		t.Errorf("after ran %d times for %d transactions", a, len(txs))
 	}
 	err = db.View(func(tx *bolt.Tx) error {
 		if got := tx.Bucket([]byte("b")).Stats().KeyN; got != n-2 {
