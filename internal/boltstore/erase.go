@@ -28,13 +28,16 @@ type Erasure struct {
 // that organization's registrations (a limited token), and then the
 // compaction still runs.
 func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasure, error) {
-	var out Erasure
+	var (
+		out     Erasure
+		settled keyMark
+	)
 	ekey := prereg.EmailKey(email)
 	if ekey == "" {
 		return out, prereg.Errorf(prereg.Invalid, "email is required")
 	}
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		out = Erasure{}
+		out, settled = Erasure{}, keyMark{}
 		t := s.regTx(tx)
 		prefix := prereg.EmailPrefix(ekey)
 		var regs []*prereg.Registration
@@ -64,11 +67,19 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasu
 		}
 		n, err := scrubImports(tx, ekey)
 		out.ImportsScrubbed = n
+		if err != nil {
+			return err
+		}
+		// The service's memory of the address goes too (unless another
+		// address shares its hash prefix, or another organization's
+		// registration stays).
+		settled, err = t.noPendingUnder(prefix)
 		return err
 	})
 	if err != nil {
 		return out, err
 	}
+	s.pendingAddrs.removeIf(settled)
 	if out.Registrations == nil {
 		out.Registrations = []string{}
 	}

@@ -85,6 +85,16 @@ func TestPendingIndexFollowsTheRecords(t *testing.T) {
 			}
 			return loginAs(t, s, "u-d", "d@x.io", "").Outcome
 		}, prereg.OutcomeGranted, 1, 5},
+		{"erasure of a pending address", func() prereg.Outcome {
+			put(t, s, prereg.Input{Email: "g@x.io", Roles: []string{"rg"}})
+			if n := s.PendingSizeForTest(); n != 2 {
+				t.Fatalf("%d addresses before the erasure, want 2", n)
+			}
+			if _, err := s.Erase(ctx, "G@x.io", "", "test"); err != nil {
+				t.Fatal(err)
+			}
+			return loginAs(t, s, "u-g", "g@x.io", "").Outcome
+		}, prereg.OutcomeNoMatch, 1, 5},
 		{"reconcile grants e", func() prereg.Outcome {
 			if _, _, err := s.GrantTo(ctx, prereg.RegistrationID("", "e@x.io"), "u-e"); err != nil {
 				t.Fatal(err)
