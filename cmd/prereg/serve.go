@@ -58,7 +58,7 @@ func newLogger(e *env, level string) (*slog.Logger, func()) {
 func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	log, closeLog := newLogger(e, cfg.LogLevel)
 	defer closeLog()
-	store, err := boltstore.Open(cfg.DB, boltstore.Options{SyncEnabled: cfg.Auth0Enabled(), IndexPending: true, ReleaseEvery: boltstore.ServiceReleaseEvery})
+	store, err := boltstore.Open(cfg.DB, boltstore.Options{SyncEnabled: cfg.Auth0Enabled(), LoginSets: true, ReleaseEvery: boltstore.ServiceReleaseEvery})
 	if err != nil {
 		return err
 	}

@@ -221,7 +221,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 // the prereg/bare ratio that is ours (middleware, auth, log, metrics,
 // store lookup) rather than the kernel's.
 func BenchmarkHookHandler(b *testing.B) {
-	st, err := boltstore.Open(filepath.Join(b.TempDir(), "h.db"), boltstore.Options{IndexPending: true})
+	st, err := boltstore.Open(filepath.Join(b.TempDir(), "h.db"), boltstore.Options{LoginSets: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -105,7 +105,7 @@ type serviceOptions struct {
 func startService(ctx context.Context, path string, o serviceOptions) (*service, StartTime, error) {
 	var st StartTime
 	t0 := time.Now()
-	store, err := boltstore.Open(path, boltstore.Options{IndexPending: true, ReleaseEvery: boltstore.ServiceReleaseEvery})
+	store, err := boltstore.Open(path, boltstore.Options{LoginSets: true, ReleaseEvery: boltstore.ServiceReleaseEvery})
 	if err != nil {
 		return nil, st, err
 	}

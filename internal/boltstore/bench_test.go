@@ -60,11 +60,11 @@ func seedBench(b *testing.B, n int) *boltstore.Store {
 	if err := st.Close(); err != nil {
 		b.Fatal(err)
 	}
-	if st, err = boltstore.Open(path, boltstore.Options{IndexPending: true}); err != nil {
+	if st, err = boltstore.Open(path, boltstore.Options{LoginSets: true}); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	st.WaitPendingForTest(b)
+	st.WaitLoginSetsForTest(b)
 	return st
 }
 

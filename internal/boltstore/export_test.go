@@ -15,13 +15,13 @@ func (s *Store) SetSchemaForTest(v uint64) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(keySchema, be64(v)) })
 }
 
-// WaitPendingForTest waits until the sets have been filled from the file
-// (Options.IndexPending).
-func (s *Store) WaitPendingForTest(tb testing.TB) {
+// WaitLoginSetsForTest waits until the sets have been filled from the file
+// (Options.LoginSets).
+func (s *Store) WaitLoginSetsForTest(tb testing.TB) {
 	tb.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !s.pendingAddrs.ready.Load() || !s.grantedUsers.ready.Load(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			tb.Fatal("the pending set was not filled within 10 s")
+			tb.Fatal("the login sets were not filled within 10 s")
 		}
 	}
 }
@@ -32,10 +32,10 @@ func (s *Store) PendingSizeForTest() int { return s.pendingAddrs.size() }
 // GrantedUsersForTest is the number of users in grantedUsers.
 func (s *Store) GrantedUsersForTest() int { return s.grantedUsers.size() }
 
-// CheckPendingForTest checks the sets' rule: the address prefix of every
+// CheckLoginSetsForTest checks the sets' rule: the address prefix of every
 // pending record is in pendingAddrs, the user of every grant in
 // grantedUsers.
-func (s *Store) CheckPendingForTest() error {
+func (s *Store) CheckLoginSetsForTest() error {
 	if s.pendingAddrs == nil || !s.pendingAddrs.ready.Load() {
 		return nil
 	}

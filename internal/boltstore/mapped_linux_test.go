@@ -100,7 +100,7 @@ func TestReleaseEvery(t *testing.T) {
 	s.Close()
 	before := statmShared(t)
 
-	s = openPath(t, path, boltstore.Options{IndexPending: true, ReleaseEvery: 20 * time.Millisecond})
+	s = openPath(t, path, boltstore.Options{LoginSets: true, ReleaseEvery: 20 * time.Millisecond})
 	waitReleased := func(what string) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); statmShared(t) > before+size/4; time.Sleep(10 * time.Millisecond) {

@@ -70,12 +70,12 @@ type Options struct {
 	ReadOnly bool
 	// NoSync skips fsync; only benchmarks that measure something else use it.
 	NoSync bool
-	// IndexPending keeps in memory which addresses have a pending
+	// LoginSets keeps in memory which addresses have a pending
 	// registration and which users were granted one (see keySet), filled
 	// in the background after Open, so that most logins read little or
 	// nothing of the file. The service sets it; a command that opens the
 	// file for one job has no use for it.
-	IndexPending bool
+	LoginSets bool
 	// ReleaseEvery, when set, gives the pages of the file mapped into the
 	// process back this often while the store is in use (ReleaseMapped):
 	// the service's resident set then holds what the last interval read,
@@ -117,7 +117,7 @@ type Store struct {
 	// group shares commits between concurrent claims (batch).
 	group *groupCommit
 
-	// pendingAddrs and grantedUsers are nil unless Options.IndexPending.
+	// pendingAddrs and grantedUsers are nil unless Options.LoginSets.
 	pendingAddrs, grantedUsers *keySet
 }
 
@@ -227,7 +227,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if opts.IndexPending && !opts.ReadOnly {
+	if opts.LoginSets && !opts.ReadOnly {
 		// Filled in the background: a start must not wait for a walk of
 		// every record, and until it is filled logins read the records.
 		// A walk that fails (a record it cannot read) leaves it so.

@@ -35,14 +35,14 @@ func openPath(tb testing.TB, path string, opts boltstore.Options) *boltstore.Sto
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if opts.IndexPending {
-		s.WaitPendingForTest(tb)
+	if opts.LoginSets {
+		s.WaitLoginSetsForTest(tb)
 	}
 	tb.Cleanup(func() {
 		if errs := s.Check(); len(errs) > 0 {
 			tb.Errorf("Tx.Check: %v", errs)
 		}
-		if err := s.CheckPendingForTest(); err != nil {
+		if err := s.CheckLoginSetsForTest(); err != nil {
 			tb.Error(err)
 		}
 		s.Close()
@@ -50,11 +50,11 @@ func openPath(tb testing.TB, path string, opts boltstore.Options) *boltstore.Sto
 	return s
 }
 
-// eachIndex runs a login test with the service's pending set (filled) and
-// without it (as logins read before it is filled).
-func eachIndex(t *testing.T, test func(t *testing.T, opts boltstore.Options)) {
+// eachSets runs a login test with the service's login sets (filled) and
+// without them (as logins read before they are filled).
+func eachSets(t *testing.T, test func(t *testing.T, opts boltstore.Options)) {
 	for _, on := range []bool{false, true} {
-		t.Run(fmt.Sprintf("index=%v", on), func(t *testing.T) { test(t, boltstore.Options{IndexPending: on}) })
+		t.Run(fmt.Sprintf("sets=%v", on), func(t *testing.T) { test(t, boltstore.Options{LoginSets: on}) })
 	}
 }
 
@@ -72,7 +72,7 @@ func put(t *testing.T, s *boltstore.Store, in prereg.Input) prereg.Registration 
 }
 
 func TestClaimRaceManyUsersOneWinner(t *testing.T) {
-	eachIndex(t, func(t *testing.T, opts boltstore.Options) {
+	eachSets(t, func(t *testing.T, opts boltstore.Options) {
 		s := open(t, opts)
 		put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin"}})
 		const n = 32
@@ -107,7 +107,7 @@ func TestClaimRaceManyUsersOneWinner(t *testing.T) {
 }
 
 func TestClaimRaceSameUserSameRoles(t *testing.T) {
-	eachIndex(t, func(t *testing.T, opts boltstore.Options) {
+	eachSets(t, func(t *testing.T, opts boltstore.Options) {
 		s := open(t, opts)
 		put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin", "rol_abc"}})
 		put(t, s, prereg.Input{Email: "ana@example.com", OrganizationID: "org_a1", Roles: []string{"org-reader"}})
@@ -171,7 +171,7 @@ func TestLoginOutcomes(t *testing.T) {
 		{"not yet expired", []prereg.Input{{Email: "a@x.io", Roles: []string{"r"}, ExpiresAt: &future}}, prereg.Login{UserID: "u", Email: "a@x.io"}, true, prereg.OutcomeGranted, []string{"r"}},
 		{"other organization's roles not in this login", []prereg.Input{{Email: "a@x.io", Roles: []string{"t"}}, {Email: "a@x.io", OrganizationID: "org_b", Roles: []string{"b"}}}, prereg.Login{UserID: "u", Email: "a@x.io", OrganizationID: "org_c"}, true, prereg.OutcomeGranted, []string{"t"}},
 	}
-	eachIndex(t, func(t *testing.T, opts boltstore.Options) {
+	eachSets(t, func(t *testing.T, opts boltstore.Options) {
 		opts.Now = c.now
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -194,7 +194,7 @@ func TestLoginOutcomes(t *testing.T) {
 }
 
 func TestGrantNeverGoesToAnotherUser(t *testing.T) {
-	eachIndex(t, func(t *testing.T, opts boltstore.Options) {
+	eachSets(t, func(t *testing.T, opts boltstore.Options) {
 		s := open(t, opts)
 		put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
 		ctx := context.Background()
@@ -214,7 +214,7 @@ func TestGrantNeverGoesToAnotherUser(t *testing.T) {
 }
 
 func TestAlreadyGrantedWinsOverUnverified(t *testing.T) {
-	eachIndex(t, func(t *testing.T, opts boltstore.Options) {
+	eachSets(t, func(t *testing.T, opts boltstore.Options) {
 		s := open(t, opts)
 		ctx := context.Background()
 		put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})

@@ -21,11 +21,12 @@ func loginAs(t *testing.T, s *boltstore.Store, user, email, org string) prereg.H
 	return res.HookResult
 }
 
-// TestPendingIndexFollowsTheRecords walks the service's pending set
-// through every way a record becomes or stops being pending: filled at
-// open from what the file holds, a write through the API and through a
-// batch (imports), a claim by a login and by reconcile.
-func TestPendingIndexFollowsTheRecords(t *testing.T) {
+// TestLoginSetsFollowTheRecords walks the service's login sets
+// through every way a record becomes or stops being pending or granted:
+// filled at open from what the file holds, a write through the API and
+// through a batch (imports), a claim by a login and by reconcile, an
+// erasure.
+func TestLoginSetsFollowTheRecords(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "prereg.db")
 	s, err := boltstore.Open(path, boltstore.Options{})
@@ -43,7 +44,7 @@ func TestPendingIndexFollowsTheRecords(t *testing.T) {
 	}
 	s.Close()
 
-	s = openPath(t, path, boltstore.Options{IndexPending: true})
+	s = openPath(t, path, boltstore.Options{LoginSets: true})
 	steps := []struct {
 		name        string
 		do          func() prereg.Outcome // nil: no login
@@ -109,22 +110,22 @@ func TestPendingIndexFollowsTheRecords(t *testing.T) {
 			}
 		}
 		if n := s.PendingSizeForTest(); n != st.pendingSize {
-			t.Fatalf("%s: %d addresses in the pending set, want %d", st.name, n, st.pendingSize)
+			t.Fatalf("%s: %d addresses in pendingAddrs, want %d", st.name, n, st.pendingSize)
 		}
 		if n := s.GrantedUsersForTest(); n != st.users {
 			t.Fatalf("%s: %d users in grantedUsers, want %d", st.name, n, st.users)
 		}
-		if err := s.CheckPendingForTest(); err != nil {
+		if err := s.CheckLoginSetsForTest(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
 	}
 }
 
-// TestPendingIndexWhileFilling writes and claims while the sets are being
+// TestLoginSetsWhileFilling writes and claims while the sets are being
 // filled, in chunks, from a store of 20 000 records: every registration
 // written must be claimable at once, and the filled set must hold every
 // pending one.
-func TestPendingIndexWhileFilling(t *testing.T) {
+func TestLoginSetsWhileFilling(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "prereg.db")
 	s, err := boltstore.Open(path, boltstore.Options{NoSync: true})
@@ -142,7 +143,7 @@ func TestPendingIndexWhileFilling(t *testing.T) {
 	s.Close()
 
 	defer boltstore.SetFillChunkForTest(1000)() // 20 transactions
-	s, err = boltstore.Open(path, boltstore.Options{NoSync: true, IndexPending: true})
+	s, err = boltstore.Open(path, boltstore.Options{NoSync: true, LoginSets: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,12 +168,12 @@ func TestPendingIndexWhileFilling(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	s.WaitPendingForTest(t)
-	if err := s.CheckPendingForTest(); err != nil {
+	s.WaitLoginSetsForTest(t)
+	if err := s.CheckLoginSetsForTest(); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.PendingSizeForTest(); n < seeded-200 || n > seeded {
-		t.Fatalf("%d addresses in the pending set, want %d to %d", n, seeded-200, seeded)
+		t.Fatalf("%d addresses in pendingAddrs, want %d to %d", n, seeded-200, seeded)
 	}
 	if res := loginAs(t, s, "u-x", "seed1@x.io", ""); res.Outcome != prereg.OutcomeGranted {
 		t.Fatalf("after the fill: %s", res.Outcome)
@@ -198,7 +199,7 @@ func TestCloseWhileFilling(t *testing.T) {
 	s.Close()
 	defer boltstore.SetFillChunkForTest(100)()
 	for range 5 {
-		s, err := boltstore.Open(path, boltstore.Options{IndexPending: true, ReleaseEvery: time.Millisecond})
+		s, err := boltstore.Open(path, boltstore.Options{LoginSets: true, ReleaseEvery: time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +214,7 @@ func TestCloseWhileFilling(t *testing.T) {
 			t.Fatal("Close did not return while the sets were filling")
 		}
 	}
-	s = openPath(t, path, boltstore.Options{IndexPending: true})
+	s = openPath(t, path, boltstore.Options{LoginSets: true})
 	if n := s.PendingSizeForTest(); n != len(items) {
 		t.Fatalf("%d addresses after a clean open, want %d", n, len(items))
 	}

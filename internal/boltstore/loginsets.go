@@ -15,7 +15,7 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// The service keeps two sets in memory (Options.IndexPending), so that
+// The service keeps two sets in memory (Options.LoginSets), so that
 // most logins read little or nothing of the file:
 //
 //   - pendingAddrs: the address prefix (prereg.EmailPrefix) of every

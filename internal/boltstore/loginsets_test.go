@@ -21,10 +21,10 @@ func prefixFor(shard byte, v uint64) []byte {
 	return p
 }
 
-// TestPendingSetAgainstMap drives the hash set with random adds and
+// TestKeySetAgainstMap drives the hash set with random adds and
 // removals, many of them in one crowded shard where runs wrap around the
 // table's end, and compares every answer with a map.
-func TestPendingSetAgainstMap(t *testing.T) {
+func TestKeySetAgainstMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	p := &keySet{}
 	p.ready.Store(true)
@@ -72,10 +72,10 @@ func TestPendingSetAgainstMap(t *testing.T) {
 	}
 }
 
-// TestPendingSetRules covers the rules that keep the set a superset of the
+// TestKeySetRules covers the rules that keep the set a superset of the
 // pending records: a removal loses to any add after its mark, a set not
 // yet filled answers yes, and a nil set is disabled.
-func TestPendingSetRules(t *testing.T) {
+func TestKeySetRules(t *testing.T) {
 	a, b := prefixKey(prefixFor(1, 10)), prefixKey(prefixFor(1, 11))
 	tests := []struct {
 		name string
