@@ -47,14 +47,18 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 	granted := s.grantedUsers.has(userKey(l.UserID))
 	if scan || granted {
 		err := s.view(ctx, func(tx *bolt.Tx) error {
-			t := s.regTx(tx)
+			// Only the buckets this login reads are opened (each is a
+			// search of the root).
+			t := &regTx{tx: tx}
 			var err error
 			if scan {
+				t.recs = tx.Bucket(bRecs)
 				if claimable, err = claimableKeys(t, prefix, email, l, s.now()); err != nil {
 					return err
 				}
 			}
 			if granted {
+				t.user = tx.Bucket(bByUser)
 				grants, err = userGrants(t, l.UserID)
 			}
 			return err
