@@ -87,7 +87,8 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix
 		settled keyMark
 	)
 	err := s.batch(ctx, func(tx *bolt.Tx) error {
-		// Batch may run this again on its own: start from nothing.
+		// A grouped commit may run this again on its own: start from
+		// nothing.
 		claimed, grants, jobs, settled = 0, nil, nil, keyMark{}
 		t := s.regTx(tx)
 		now := s.now().UTC()
