@@ -482,8 +482,23 @@ func TestHealth(t *testing.T) {
 		}
 	}
 	e.hook(map[string]any{"user_id": "u", "email": "x@example.com"})
+	e.hook(map[string]any{"user_id": "u", "email": "x@example.com"})
+	// Made-up methods share one label.
+	for _, m := range []string{"BREW", "WHEN"} {
+		e.do(m, "/healthz", "", nil)
+	}
 	code, raw := e.do("GET", "/metrics", "", nil)
-	if code != 200 || !bytes.Contains(raw, []byte(`prereg_hook_outcomes_total{outcome="no_match"} 1`)) || !bytes.Contains(raw, []byte(`prereg_http_requests_total{method="POST",route="/v1/hooks/post-login",status="200"} 1`)) {
-		t.Fatalf("metrics: %d %s", code, raw)
+	for _, want := range []string{
+		`prereg_hook_outcomes_total{outcome="no_match"} 2`,
+		`prereg_http_requests_total{method="POST",route="/v1/hooks/post-login",status="200"} 2`,
+		`prereg_http_request_duration_seconds_count{route="/v1/hooks/post-login"} 2`,
+		`prereg_http_requests_total{method="other",route="unmatched",status="400"} 2`,
+	} {
+		if code != 200 || !bytes.Contains(raw, []byte(want)) {
+			t.Fatalf("metrics: %d, want %s in\n%s", code, want, raw)
+		}
+	}
+	if bytes.Contains(raw, []byte("BREW")) {
+		t.Fatalf("a made-up method became a label:\n%s", raw)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,20 @@ type metrics struct {
 	// outcome holds the four outcome counters resolved once: the hook
 	// then skips the label lookup, and every series exists from 0.
 	outcome map[prereg.Outcome]prometheus.Counter
+	// series caches each (route, method, status)'s counter and latency
+	// observer: resolving labels hashed and checked them on every request.
+	series  sync.Map // seriesKey -> seriesPair
 	handler http.Handler
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type seriesPair struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 func newMetrics(reg *prometheus.Registry, store Store) *metrics {
@@ -61,6 +75,23 @@ func newMetrics(reg *prometheus.Registry, store Store) *metrics {
 }
 
 func (m *metrics) observe(route, method string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	k := seriesKey{route, metricMethod(method), status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, seriesPair{m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(status)), m.latency.WithLabelValues(route)})
+	}
+	p := v.(seriesPair)
+	p.count.Inc()
+	p.latency.Observe(d.Seconds())
+}
+
+// metricMethod is the method label: net/http accepts any token as a
+// method, and a label per made-up method would let any client grow the
+// metrics (and this process's memory) without bound.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
