@@ -2,6 +2,9 @@ package boltstore
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +57,55 @@ func (s *Store) CheckLoginSetsForTest() error {
 			return nil
 		})
 	})
+}
+
+// CheckGrantCacheForTest checks that every user's cached grants are what
+// the file holds.
+func (s *Store) CheckGrantCacheForTest() error {
+	if s.grants == nil {
+		return nil
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		t := &regTx{tx: tx, user: tx.Bucket(bByUser)}
+		for i := range s.grants.shards {
+			sh := &s.grants.shards[i]
+			sh.mu.Lock()
+			entries := maps.Clone(sh.m)
+			sh.mu.Unlock()
+			for _, e := range entries {
+				want, err := userGrants(t, e.user)
+				if err != nil {
+					return err
+				}
+				if !sameGrants(e.grants, want) {
+					return fmt.Errorf("user %s: cached grants %+v, the file holds %+v", e.user, e.grants, want)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func sameGrants(a, b []prereg.Registration) bool {
+	byID := func(x, y prereg.Registration) int { return strings.Compare(x.ID, y.ID) }
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(a, byID)
+	slices.SortFunc(b, byID)
+	return slices.EqualFunc(a, b, func(x, y prereg.Registration) bool {
+		return x.ID == y.ID && x.OrganizationID == y.OrganizationID && x.Sync == y.Sync && x.Status == y.Status && slices.Equal(x.Roles, y.Roles)
+	})
+}
+
+// GrantCacheSizeForTest is the number of users in the grant cache.
+func (s *Store) GrantCacheSizeForTest() int {
+	n := 0
+	for i := range s.grants.shards {
+		sh := &s.grants.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // SetFillChunkForTest makes fillSets read n entries per transaction until

@@ -44,7 +44,17 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 	// transaction.
 	prefix := prereg.EmailPrefix(email)
 	scan := s.pendingAddrs.has(prefixKey(prefix))
-	granted := s.grantedUsers.has(userKey(l.UserID))
+	uk := userKey(l.UserID)
+	granted := s.grantedUsers.has(uk)
+	var gen uint64
+	if granted {
+		// The grants of users who logged in lately are in memory (see
+		// grantCache); a miss reads them and keeps them.
+		var hit bool
+		if grants, gen, hit = s.grants.get(uk, l.UserID); hit {
+			granted = false // nothing to read
+		}
+	}
 	if scan || granted {
 		err := s.view(ctx, func(tx *bolt.Tx) error {
 			// Only the buckets this login reads are opened (each is a
@@ -65,6 +75,9 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 		})
 		if err != nil {
 			return LoginResult{}, err
+		}
+		if granted {
+			s.grants.put(uk, l.UserID, gen, grants)
 		}
 	}
 	switch {

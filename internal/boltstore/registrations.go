@@ -43,8 +43,9 @@ type regTx struct {
 	// so into a store it grows, most of its keys are beyond the last.
 	last []byte
 	// pendingAddrs and grantedUsers learn of every record written (see
-	// keySet).
+	// keySet); grants forgets the users whose grants a write changes.
 	pendingAddrs, grantedUsers *keySet
+	grants                     *grantCache
 }
 
 // newRegTx opens the buckets the login hook reads; writes and listings
@@ -201,6 +202,7 @@ func (t *regTx) putKey(k prereg.Key, old *prereg.Registration, r *prereg.Registr
 		return t.insert(k, r, raw, indexEntries(r, k))
 	}
 	t.noteRecord(k, r)
+	t.dropGrants(old, r)
 	if err := t.putRaw(k, raw); err != nil {
 		return err
 	}
@@ -221,6 +223,7 @@ func (t *regTx) putRaw(k prereg.Key, raw []byte) error {
 // insert stores a new record r, encoded as raw, with its index entries.
 func (t *regTx) insert(k prereg.Key, r *prereg.Registration, raw []byte, entries []indexEntry) error {
 	t.noteRecord(k, r)
+	t.dropGrants(r)
 	if err := t.putRaw(k, raw); err != nil {
 		return err
 	}
@@ -377,6 +380,7 @@ func (t *regTx) unindex(r *prereg.Registration, k prereg.Key) error {
 }
 
 func (t *regTx) delete(r *prereg.Registration) error {
+	t.dropGrants(r)
 	k := t.recordKey(r)
 	if err := t.unindex(r, k); err != nil {
 		return err

@@ -117,8 +117,10 @@ type Store struct {
 	// group shares commits between concurrent claims (batch).
 	group *groupCommit
 
-	// pendingAddrs and grantedUsers are nil unless Options.LoginSets.
+	// pendingAddrs, grantedUsers and grants are nil unless
+	// Options.LoginSets.
 	pendingAddrs, grantedUsers *keySet
+	grants                     *grantCache
 }
 
 // releaseEvery is how often, at most, import batches give the store's
@@ -231,7 +233,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// Filled in the background: a start must not wait for a walk of
 		// every record, and until it is filled logins read the records.
 		// A walk that fails (a record it cannot read) leaves it so.
-		s.pendingAddrs, s.grantedUsers = &keySet{}, &keySet{}
+		s.pendingAddrs, s.grantedUsers, s.grants = &keySet{}, &keySet{}, &grantCache{}
 		s.bg.Go(func() { _ = s.fillSets() })
 	}
 	if opts.ReleaseEvery > 0 && !opts.ReadOnly {
@@ -270,7 +272,7 @@ func (s *Store) markUsed() {
 // sets in step.
 func (s *Store) regTx(tx *bolt.Tx) *regTx {
 	t := newRegTx(tx)
-	t.pendingAddrs, t.grantedUsers = s.pendingAddrs, s.grantedUsers
+	t.pendingAddrs, t.grantedUsers, t.grants = s.pendingAddrs, s.grantedUsers, s.grants
 	return t
 }
 

@@ -45,6 +45,9 @@ func openPath(tb testing.TB, path string, opts boltstore.Options) *boltstore.Sto
 		if err := s.CheckLoginSetsForTest(); err != nil {
 			tb.Error(err)
 		}
+		if err := s.CheckGrantCacheForTest(); err != nil {
+			tb.Error(err)
+		}
 		s.Close()
 	})
 	return s
