@@ -45,17 +45,17 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 	prefix := prereg.EmailPrefix(email)
 	scan := s.pendingAddrs.has(prefixKey(prefix))
 	uk := userKey(l.UserID)
-	granted := s.grantedUsers.has(uk)
+	readGrants := s.grantedUsers.has(uk)
 	var gen uint64
-	if granted {
+	if readGrants {
 		// The grants of users who logged in lately are in memory (see
 		// grantCache); a miss reads them and keeps them.
 		var hit bool
 		if grants, gen, hit = s.grants.get(uk, l.UserID); hit {
-			granted = false // nothing to read
+			readGrants = false
 		}
 	}
-	if scan || granted {
+	if scan || readGrants {
 		err := s.view(ctx, func(tx *bolt.Tx) error {
 			// Only the buckets this login reads are opened (each is a
 			// search of the root).
@@ -67,7 +67,7 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 					return err
 				}
 			}
-			if granted {
+			if readGrants {
 				t.user = tx.Bucket(bByUser)
 				grants, err = userGrants(t, l.UserID)
 			}
@@ -76,7 +76,7 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 		if err != nil {
 			return LoginResult{}, err
 		}
-		if granted {
+		if readGrants {
 			s.grants.put(uk, l.UserID, gen, grants)
 		}
 	}
