@@ -100,16 +100,13 @@ func (d *recordReader) uvarint() uint64 {
 }
 
 func (d *recordReader) varint() int64 {
-	if d.err != nil {
-		return 0
+	// binary.Varint's zigzag form, read as the uvarint it is.
+	u := d.uvarint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errBadRecord
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	return x
 }
 
 func (d *recordReader) str() string {

@@ -20,13 +20,20 @@ func TestAppendHookResultMatchesEncodingJSON(t *testing.T) {
 		{Outcome: prereg.OutcomeAlreadyGranted, Roles: nil, Grants: nil},
 	}
 	for _, res := range tests {
-		want, err := json.Marshal(res)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendHookResult(nil, &res); string(got) != string(want) {
-			t.Errorf("appendHookResult:\n got %s\nwant %s", got, want)
-		}
+		sameAsEncodingJSON(t, res)
+	}
+}
+
+// sameAsEncodingJSON fails t unless appendHookResult writes what
+// encoding/json writes for res.
+func sameAsEncodingJSON(t *testing.T, res prereg.HookResult) {
+	t.Helper()
+	want, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendHookResult(nil, &res); string(got) != string(want) {
+		t.Errorf("appendHookResult:\n got %s\nwant %s", got, want)
 	}
 }
 
@@ -36,13 +43,7 @@ func FuzzAppendHookResult(f *testing.F) {
 	f.Fuzz(func(t *testing.T, outcome, id, org, role1, role2, sync string, verified bool) {
 		res := prereg.HookResult{Outcome: prereg.Outcome(outcome), EmailVerified: verified, Roles: []string{role1, role2},
 			Grants: []prereg.Grant{{RegistrationID: id, OrganizationID: org, Roles: []string{role2}, Status: prereg.StatusGranted, Sync: prereg.SyncState(sync)}}}
-		want, err := json.Marshal(res)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendHookResult(nil, &res); string(got) != string(want) {
-			t.Fatalf("appendHookResult:\n got %s\nwant %s", got, want)
-		}
+		sameAsEncodingJSON(t, res)
 	})
 }
 

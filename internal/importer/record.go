@@ -108,16 +108,13 @@ func (d *recordDecoder) uvarint() uint64 {
 }
 
 func (d *recordDecoder) varint() int64 {
-	if d.bad {
-		return 0
+	// binary.Varint's zigzag form, read as the uvarint it is.
+	u := d.uvarint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(d.b[d.pos:])
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.pos += n
-	return v
+	return x
 }
 
 func (d *recordDecoder) string() string {

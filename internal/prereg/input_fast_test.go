@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
 )
@@ -24,20 +22,11 @@ var (
 	refConnection = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$`)
 )
 
-// refValidRole is ValidRole as it was, on the regexp.
+// refValidRole is ValidRole as it was: the role-ID regexp, then the
+// general role-name rule (validRoleName, which ValidRole's ASCII path
+// stands in for).
 func refValidRole(s string) bool {
-	if refRoleID.MatchString(s) {
-		return true
-	}
-	if s == "" || utf8.RuneCountInString(s) > MaxRoleNameChars || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r == '|' || r == ';' || !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
+	return refRoleID.MatchString(s) || validRoleName(s)
 }
 
 var refValidator = sync.OnceValue(func() *validator.Validate {
