@@ -11,7 +11,8 @@ import (
 // hook answers with, so that the login of an already granted user opens
 // no transaction. A profile of the service under such logins put the read
 // transaction at 8 % of its CPU, the largest part of the store's share.
-// It is on with Options.LoginSets; 16 384 users at most (a few MiB).
+// It is on with Options.LoginSets; 16 384 users at most (a grant is a
+// few hundred bytes: some MiB at worst).
 //
 // An entry must never outlive a change to that user's grants (a revoked
 // grant must not be answered again). Every write that stores or deletes a
