@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -114,4 +116,68 @@ func SetFillChunkForTest(n int) func() {
 	old := fillChunk
 	fillChunk = n
 	return func() { fillChunk = old }
+}
+
+// CheckIndexesForTest checks that the four registration indexes hold
+// exactly the entries indexEntries gives for the records: none missing,
+// none stray, every value as written.
+func (s *Store) CheckIndexesForTest() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		t := newRegTx(tx).all()
+		want := map[int]map[string]string{}
+		for _, ix := range []int{ixOrg, ixUser, ixExpiry, ixSync} {
+			want[ix] = map[string]string{}
+		}
+		err := t.recs.ForEach(func(k, v []byte) error {
+			r, err := decodeReg(v)
+			if err != nil {
+				return err
+			}
+			for _, e := range indexEntries(r, prereg.Key(k)) {
+				want[e.ix][string(e.k)] = string(e.v)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for ix, entries := range want {
+			err := t.bucket(ix).ForEach(func(k, v []byte) error {
+				w, ok := entries[string(k)]
+				switch {
+				case !ok:
+					return fmt.Errorf("index %d holds %q, which no record gives", ix, k)
+				case w != string(v):
+					return fmt.Errorf("index %d entry %q holds %x, want %x", ix, k, v, w)
+				}
+				delete(entries, string(k))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for k := range entries {
+				return fmt.Errorf("index %d lacks %q", ix, k)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return nil // the test closed the store itself
+	}
+	return err
+}
+
+// OrgIndexForTest lists the keys of the organization index.
+func (s *Store) OrgIndexForTest() ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bByOrg).ForEach(func(k, _ []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	return out, err
 }

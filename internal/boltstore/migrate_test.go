@@ -109,50 +109,20 @@ func TestOpenMigratesSchema2Store(t *testing.T) {
 	s := openFixture(t, "v2.db")
 	ctx := context.Background()
 	ana := legacyID("org_fixture1", "ana.silva@example.com")
-	ids := func(items []prereg.Registration) []string {
-		var out []string
-		for _, r := range items {
-			out = append(out, r.ID)
-		}
-		slices.Sort(out)
-		return out
-	}
-	sorted := func(s ...string) []string { slices.Sort(s); return s }
-	lists := []struct {
-		name string
-		f    boltstore.Filter
-		want []string
-	}{
-		{"pending", boltstore.Filter{Status: prereg.StatusPending}, sorted(legacyID("", "pending@example.com"), ana)},
-		{"expired", boltstore.Filter{Status: prereg.StatusExpired}, sorted(legacyID("org_fixture2", "expired@example.com"))},
-		{"granted", boltstore.Filter{Status: prereg.StatusGranted}, sorted(legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com"))},
-		{"revoked", boltstore.Filter{Status: prereg.StatusRevoked}, sorted(legacyID("", "revoked@example.com"))},
-		{"sync done", boltstore.Filter{Sync: prereg.SyncDone}, sorted(legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com"))},
-		{"organization", boltstore.Filter{OrganizationID: "org_fixture1", OrganizationSet: true}, sorted(ana, legacyID("org_fixture1", "granted@example.com"))},
-		{"address", boltstore.Filter{Email: "GRANTED@example.com"}, sorted(legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com"))},
-		{"all", boltstore.Filter{}, sorted(legacyID("", "pending@example.com"), ana, legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com"), legacyID("", "revoked@example.com"), legacyID("org_fixture2", "expired@example.com"))},
-	}
-	for _, tt := range lists {
-		items, _, err := s.List(ctx, tt.f)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		if got := ids(items); !slices.Equal(got, tt.want) {
-			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
-		}
-	}
+	checkMigrated(t, s, []listCase{
+		{"pending", boltstore.Filter{Status: prereg.StatusPending}, []string{legacyID("", "pending@example.com"), ana}},
+		{"expired", boltstore.Filter{Status: prereg.StatusExpired}, []string{legacyID("org_fixture2", "expired@example.com")}},
+		{"granted", boltstore.Filter{Status: prereg.StatusGranted}, []string{legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com")}},
+		{"revoked", boltstore.Filter{Status: prereg.StatusRevoked}, []string{legacyID("", "revoked@example.com")}},
+		{"sync done", boltstore.Filter{Sync: prereg.SyncDone}, []string{legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com")}},
+		{"organization", boltstore.Filter{OrganizationID: "org_fixture1", OrganizationSet: true}, []string{ana, legacyID("org_fixture1", "granted@example.com")}},
+		{"address", boltstore.Filter{Email: "GRANTED@example.com"}, []string{legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com")}},
+		{"all", boltstore.Filter{}, []string{legacyID("", "pending@example.com"), ana, legacyID("", "granted@example.com"), legacyID("org_fixture1", "granted@example.com"), legacyID("", "revoked@example.com"), legacyID("org_fixture2", "expired@example.com")}},
+	}, boltstore.Counts{Pending: 2, Granted: 2, Revoked: 1, Expired: 1, Total: 6}, []string{"member", "admin"})
 	// IDs handed out before the migration still address their records.
 	r, err := s.Get(ctx, ana)
 	if err != nil || r.Email != "Ana.Silva@Example.com" || !slices.Equal(r.Roles, []string{"rol_abc123", "editor"}) || r.Connection != "Username-Password-Authentication" {
 		t.Fatalf("get by old ID: %v %+v", err, r)
-	}
-	st, err := s.Stats(ctx, "", false)
-	if err != nil || st.Overall != (boltstore.Counts{Pending: 2, Granted: 2, Revoked: 1, Expired: 1, Total: 6}) {
-		t.Fatalf("stats: %v %+v", err, st.Overall)
-	}
-	res, err := s.Login(ctx, prereg.Login{UserID: "auth0|granted", Email: "granted@example.com", OrganizationID: "org_fixture1"}, true)
-	if err != nil || res.Outcome != prereg.OutcomeAlreadyGranted || !slices.Equal(res.Roles, []string{"member", "admin"}) {
-		t.Fatalf("old grant after migration: %v %+v", err, res.HookResult)
 	}
 	// Writing an old pair again updates its record under its old ID.
 	wr, err := s.ApplyBatch(ctx, []prereg.Input{
@@ -171,7 +141,7 @@ func TestOpenMigratesSchema2Store(t *testing.T) {
 	if !slices.Equal(wr, want) {
 		t.Fatalf("writes: got %+v, want %+v", wr, want)
 	}
-	res, err = s.Login(ctx, prereg.Login{UserID: "auth0|ana", Email: "ana.silva@example.com", OrganizationID: "org_fixture1", Connection: "Username-Password-Authentication"}, true)
+	res, err := s.Login(ctx, prereg.Login{UserID: "auth0|ana", Email: "ana.silva@example.com", OrganizationID: "org_fixture1", Connection: "Username-Password-Authentication"}, true)
 	if err != nil || res.Outcome != prereg.OutcomeGranted || len(res.Grants) != 1 || res.Grants[0].RegistrationID != ana {
 		t.Fatalf("claim of an old registration: %v %+v", err, res.HookResult)
 	}
@@ -183,4 +153,85 @@ func TestOpenMigratesSchema2Store(t *testing.T) {
 	if _, err := s.Get(ctx, legacyID("", "revoked@example.com")); prereg.ErrorCode(err) != prereg.NotFound {
 		t.Fatalf("get after erasure: %v", err)
 	}
+}
+
+// testdata/store/v3.db was written by prereg at schema 3 (commit f46bd79)
+// through its Store API, with the clock at 2026-11-01 12:00 UTC and Auth0
+// sync on: pending@ (tenant), Ana.Silva@Example.com (org_fixture1, pinned
+// to a connection, expiring 2027-01-31), granted@ in org_fixture1 and
+// tenant-wide (both granted to auth0|granted), other@ (org_fixture2,
+// granted to auth0|other), forced@ (org_fixture1, granted to auth0|forced,
+// then force-revoked), revoked@ (revoked while pending) and expired@
+// (org_fixture2, expired 2026-10-01). Schema 3 filed granted records under
+// their own part of the organization index; schema 4 leaves them where
+// they were pending. openPath's index check holds the migrated layout.
+func TestOpenMigratesSchema3Store(t *testing.T) {
+	s := openFixture(t, "v3.db")
+	ctx := context.Background()
+	id := prereg.RegistrationID
+	ana := id("org_fixture1", "ana.silva@example.com")
+	checkMigrated(t, s, []listCase{
+		{"granted", boltstore.Filter{Status: prereg.StatusGranted}, []string{id("", "granted@example.com"), id("org_fixture1", "granted@example.com"), id("org_fixture2", "other@example.com")}},
+		{"granted in org_fixture1", boltstore.Filter{Status: prereg.StatusGranted, OrganizationID: "org_fixture1", OrganizationSet: true}, []string{id("org_fixture1", "granted@example.com")}},
+		{"granted tenant-wide", boltstore.Filter{Status: prereg.StatusGranted, OrganizationSet: true}, []string{id("", "granted@example.com")}},
+		{"pending in org_fixture1", boltstore.Filter{Status: prereg.StatusPending, OrganizationID: "org_fixture1", OrganizationSet: true}, []string{ana}},
+		{"pending", boltstore.Filter{Status: prereg.StatusPending}, []string{id("", "pending@example.com"), ana}},
+		{"expired", boltstore.Filter{Status: prereg.StatusExpired}, []string{id("org_fixture2", "expired@example.com")}},
+		{"revoked", boltstore.Filter{Status: prereg.StatusRevoked}, []string{id("", "revoked@example.com"), id("org_fixture1", "forced@example.com")}},
+		{"org_fixture1", boltstore.Filter{OrganizationID: "org_fixture1", OrganizationSet: true}, []string{ana, id("org_fixture1", "granted@example.com"), id("org_fixture1", "forced@example.com")}},
+	}, boltstore.Counts{Pending: 2, Granted: 3, Revoked: 2, Expired: 1, Total: 8}, []string{"admin", "member"})
+	// A claim after the migration, and a force-revoke of a migrated grant.
+	res, err := s.Login(ctx, prereg.Login{UserID: "auth0|ana", Email: "ana.silva@example.com", OrganizationID: "org_fixture1", Connection: "Username-Password-Authentication"}, true)
+	if err != nil || res.Outcome != prereg.OutcomeGranted {
+		t.Fatalf("claim after migration: %v %+v", err, res.HookResult)
+	}
+	if _, _, err := s.Revoke(ctx, id("org_fixture2", "other@example.com"), true, "test"); err != nil {
+		t.Fatal(err)
+	}
+	items, _, err := s.List(ctx, boltstore.Filter{Status: prereg.StatusGranted, OrganizationID: "org_fixture1", OrganizationSet: true})
+	if got, want := registrationIDs(items), slices.Sorted(slices.Values([]string{ana, id("org_fixture1", "granted@example.com")})); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("granted in org_fixture1 after a claim: %v %v, want %v", err, got, want)
+	}
+}
+
+// listCase is a listing a migrated fixture must answer: the IDs, in any
+// order.
+type listCase struct {
+	name string
+	f    boltstore.Filter
+	want []string
+}
+
+// checkMigrated checks a migrated fixture's listings, its counts, and the
+// roles its granted user (auth0|granted, logging in to org_fixture1) gets
+// back.
+func checkMigrated(t *testing.T, s *boltstore.Store, lists []listCase, counts boltstore.Counts, roles []string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tt := range lists {
+		items, _, err := s.List(ctx, tt.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got, want := registrationIDs(items), slices.Sorted(slices.Values(tt.want)); !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, want)
+		}
+	}
+	st, err := s.Stats(ctx, "", false)
+	if err != nil || st.Overall != counts {
+		t.Fatalf("stats: %v %+v, want %+v", err, st.Overall, counts)
+	}
+	res, err := s.Login(ctx, prereg.Login{UserID: "auth0|granted", Email: "granted@example.com", OrganizationID: "org_fixture1"}, true)
+	if err != nil || res.Outcome != prereg.OutcomeAlreadyGranted || !slices.Equal(res.Roles, roles) {
+		t.Fatalf("old grant after migration: %v %+v", err, res.HookResult)
+	}
+}
+
+func registrationIDs(items []prereg.Registration) []string {
+	out := []string{}
+	for _, r := range items {
+		out = append(out, r.ID)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -201,6 +201,19 @@ func decodeGrant(raw []byte, userID string) (*prereg.Registration, error) {
 	return r, nil
 }
 
+// grantInOrg reports whether the grant encodeGrant wrote as raw belongs to
+// organization org, reading its first two fields in place. An entry it
+// cannot read counts as a match, so that reading its record reports it.
+func grantInOrg(raw []byte, org string) bool {
+	if len(raw) == 0 || raw[0] != recordV1 {
+		return true
+	}
+	d := &recordReader{b: raw[1:]}
+	d.view() // the registration ID
+	o := d.view()
+	return d.err != nil || string(o) == org
+}
+
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)

@@ -25,7 +25,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open refuses a
 // file written by a newer version and migrates an older one.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Bucket names. Index keys are "<part>\x00<part>…" so prefix scans with
 // Cursor.Seek stay within one value of the leading parts.
@@ -34,7 +34,7 @@ var (
 	bRecs      = []byte("recs")          // prereg.Key -> record (schema 3)
 	bLegacyID  = []byte("idx_legacy_id") // ID handed out before schema 3 -> prereg.Key
 	bByUser    = []byte("idx_user")      // user_id \0 key -> the grant (granted only)
-	bByOrg     = []byte("idx_org")       // org \0 status \0 key
+	bByOrg     = []byte("idx_org")       // org \0 orgClass(status) \0 key
 	bByExpiry  = []byte("idx_expiry")    // be64(unix) \0 key -> org (pending with expiry)
 	bCounts    = []byte("counts")        // org \0 status -> be64 count
 	bTokens    = []byte("tokens")        // id -> JSON token record
@@ -363,16 +363,20 @@ func (s *Store) checkSchema() error {
 // open inside the one transaction that also creates any new bucket, so a
 // failed migration leaves the file exactly as it was.
 //
-// Schemas 1 and 2 both go straight to 3: records move to their
-// prereg.Key (1 kept them under their ID as JSON, 2 under a sequence) and
-// every index is rebuilt. IDs do not change: each record keeps the ID it
-// was given, and the legacy table maps it to the key.
+// Schema 3 only needs its granted records' organization entries moved
+// (migrate3). Schemas 1 and 2 go straight to the current layout: records
+// move to their prereg.Key (1 kept them under their ID as JSON, 2 under a
+// sequence) and every index is rebuilt. IDs do not change: each record
+// keeps the ID it was given, and the legacy table maps it to the key.
 func migrate(tx *bolt.Tx, from int) error {
 	if from >= SchemaVersion {
 		return nil
 	}
 	if from < 1 {
 		return prereg.Errorf(prereg.Unavailable, "no migration from schema %d", from)
+	}
+	if from == 3 {
+		return migrate3(tx)
 	}
 	for _, name := range regIndexes {
 		if err := tx.DeleteBucket(name); err != nil {
@@ -437,6 +441,34 @@ func migrate(tx *bolt.Tx, from int) error {
 		}
 		if err := tx.DeleteBucket(name); err != nil {
 			return fmt.Errorf("migrate schema %d to %d: drop %s: %w", from, SchemaVersion, name, err)
+		}
+	}
+	return nil
+}
+
+// migrate3 files schema 3's granted records where schema 4 keeps them in
+// the organization index: org \0 granted \0 key becomes
+// org \0 pending \0 key (orgClass). Nothing else changed. It reads the whole
+// index rather than trusting the counters to name the organizations, once.
+func migrate3(tx *bolt.Tx) error {
+	org := tx.Bucket(bByOrg)
+	mid := key(string(prereg.StatusGranted), "")
+	var moves [][]byte
+	c := org.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		i := bytes.IndexByte(k, 0)
+		if i >= 0 && len(k) == i+1+len(mid)+prereg.KeySize && bytes.HasPrefix(k[i+1:], mid) {
+			moves = append(moves, bytes.Clone(k))
+		}
+	}
+	for _, k := range moves {
+		i := bytes.IndexByte(k, 0)
+		to := append(key(string(k[:i]), orgClass(prereg.StatusGranted), ""), keySuffix(k)...)
+		if err := org.Delete(k); err != nil {
+			return fmt.Errorf("migrate schema 3 to %d: %w", SchemaVersion, err)
+		}
+		if err := org.Put(to, []byte{}); err != nil {
+			return fmt.Errorf("migrate schema 3 to %d: %w", SchemaVersion, err)
 		}
 	}
 	return nil

@@ -48,6 +48,9 @@ func openPath(tb testing.TB, path string, opts boltstore.Options) *boltstore.Sto
 		if err := s.CheckGrantCacheForTest(); err != nil {
 			tb.Error(err)
 		}
+		if err := s.CheckIndexesForTest(); err != nil {
+			tb.Error(err)
+		}
 		s.Close()
 	})
 	return s
@@ -196,6 +199,37 @@ func TestLoginOutcomes(t *testing.T) {
 	})
 }
 
+// A claim leaves the organization index as it was: a pending record's
+// entry already files it where a granted one is (moving it cost two random
+// pages of the index per grant). Revoking a grant does move it.
+func TestClaimLeavesOrganizationIndex(t *testing.T) {
+	s := open(t, boltstore.Options{})
+	ctx := context.Background()
+	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"t"}})
+	put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_b", Roles: []string{"b"}})
+	put(t, s, prereg.Input{Email: "c@x.io", OrganizationID: "org_b", Roles: []string{"c"}})
+	before, err := s.OrgIndexForTest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true); err != nil || res.Outcome != prereg.OutcomeGranted || len(res.Grants) != 2 {
+		t.Fatalf("claim: %v %+v", err, res.HookResult)
+	}
+	after, err := s.OrgIndexForTest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(before, after) {
+		t.Fatalf("a claim changed the organization index:\nbefore %q\nafter  %q", before, after)
+	}
+	if _, _, err := s.Revoke(ctx, prereg.RegistrationID("org_b", "a@x.io"), true, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ = s.OrgIndexForTest(); slices.Equal(before, after) {
+		t.Fatal("a force-revoke left the organization index as it was")
+	}
+}
+
 func TestGrantNeverGoesToAnotherUser(t *testing.T) {
 	eachSets(t, func(t *testing.T, opts boltstore.Options) {
 		s := open(t, opts)
@@ -320,7 +354,7 @@ func TestPagingAndIndexesStayConsistent(t *testing.T) {
 	count := func(f boltstore.Filter) int {
 		t.Helper()
 		seen := map[string]bool{}
-		f.Limit = 100
+		f.Limit = 37 // several pages even for the smaller listings
 		for {
 			page, next, err := s.List(ctx, f)
 			if err != nil {
@@ -339,10 +373,12 @@ func TestPagingAndIndexesStayConsistent(t *testing.T) {
 		}
 	}
 	// pending: 2500 - 100 granted - 50 revoked, minus the expired among them.
-	expired := 0
+	expired, oddPending := 0, 0
 	for i := 150; i < n; i++ {
 		if i%5 == 0 {
 			expired++
+		} else if i%2 == 1 {
+			oddPending++
 		}
 	}
 	tests := []struct {
@@ -357,6 +393,9 @@ func TestPagingAndIndexesStayConsistent(t *testing.T) {
 		{"pending", boltstore.Filter{Status: prereg.StatusPending}, n - 150 - expired},
 		{"org", boltstore.Filter{OrganizationID: "org_odd", OrganizationSet: true}, n / 2},
 		{"tenant-wide granted", boltstore.Filter{OrganizationSet: true, Status: prereg.StatusGranted}, 50},
+		{"org granted", boltstore.Filter{OrganizationID: "org_odd", OrganizationSet: true, Status: prereg.StatusGranted}, 50},
+		{"org pending", boltstore.Filter{OrganizationID: "org_odd", OrganizationSet: true, Status: prereg.StatusPending}, oddPending},
+		{"org revoked", boltstore.Filter{OrganizationID: "org_odd", OrganizationSet: true, Status: prereg.StatusRevoked}, 25},
 		{"email", boltstore.Filter{Email: " USER7@example.com "}, 1},
 	}
 	for _, tt := range tests {
@@ -390,6 +429,18 @@ func TestPagingAndIndexesStayConsistent(t *testing.T) {
 		f.Cursor = next
 		if _, _, err := s.List(ctx, f); prereg.ErrorCode(err) != prereg.Invalid {
 			t.Errorf("pending cursor used for %+v: %v", f, err)
+		}
+	}
+	// Granted listings walk the user index: their cursors are its
+	// positions, and resume no other walk.
+	_, next, err = s.List(ctx, boltstore.Filter{Status: prereg.StatusGranted, Limit: 10})
+	if err != nil || next == "" {
+		t.Fatalf("first granted page: %v %q", err, next)
+	}
+	for _, f := range []boltstore.Filter{{Status: prereg.StatusPending}, {OrganizationID: "org_odd", OrganizationSet: true}, {}} {
+		f.Cursor = next
+		if _, _, err := s.List(ctx, f); prereg.ErrorCode(err) != prereg.Invalid {
+			t.Errorf("granted cursor used for %+v: %v", f, err)
 		}
 	}
 }
