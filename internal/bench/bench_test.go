@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,12 +176,26 @@ func TestRunAgainstURL(t *testing.T) {
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
 
+	bare := httptest.NewServer(bench.BareHandler())
+	defer bare.Close()
+
 	r := tiny(t)
-	r.URL, r.HookSecret, r.AdminToken = srv.URL, "hook-secret", "admin-token"
+	r.URL, r.HookSecret, r.AdminToken, r.BareURL = srv.URL, "hook-secret", "admin-token", bare.URL
 	r.Scenarios = []string{bench.ScNoMatch, bench.ScAlreadyGranted, bench.ScList}
+	// With both targets elsewhere, the run sets its own collector's
+	// percent and puts it back.
+	r.GeneratorGC = 700
+	gcBefore := debug.SetGCPercent(100)
+	debug.SetGCPercent(gcBefore)
 	rep, err := bench.Run(context.Background(), r)
 	if err != nil {
 		t.Fatalf("Run against URL: %v", err)
+	}
+	if gcAfter := debug.SetGCPercent(gcBefore); gcAfter != gcBefore {
+		t.Errorf("GC percent after the run %d, before %d", gcAfter, gcBefore)
+	}
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "GC percent is 700") }) {
+		t.Errorf("notes %q do not name the generator's GC percent", rep.Notes)
 	}
 	if rep.Seed != nil || rep.Memory != nil || len(rep.Raw) != 0 {
 		t.Errorf("remote run measured local things: seed %v memory %v raw %v", rep.Seed, rep.Memory, rep.Raw)
