@@ -149,6 +149,10 @@ func BenchmarkStore(b *testing.B) {
 		{"list/page100", boltstore.Filter{Limit: 100, Cursor: mid}},
 		{"list/page100_status", boltstore.Filter{Limit: 100, Status: prereg.StatusPending}},
 		{"list/page100_org_status", boltstore.Filter{Limit: 100, OrganizationID: benchOrg(1), OrganizationSet: true, Status: prereg.StatusPending}},
+		// Granted listings walk the user index; one organization's grants
+		// (a few among every grant so far) are its worst case.
+		{"list/page100_granted", boltstore.Filter{Limit: 100, Status: prereg.StatusGranted}},
+		{"list/org_granted", boltstore.Filter{Limit: 100, OrganizationID: benchOrg(1), OrganizationSet: true, Status: prereg.StatusGranted}},
 	}
 	for _, l := range lists {
 		b.Run(l.name, func(b *testing.B) {

@@ -801,7 +801,7 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 		b, prefix, w.tag = t.syncIx, key(string(f.Sync), ""), 'y'
 	case f.Email != "":
 		b, prefix, w.tag = t.recs, prereg.EmailPrefix(prereg.EmailKey(f.Email)), 'e'
-	case stored == prereg.StatusGranted:
+	case stored == prereg.StatusGranted && !(f.OrganizationSet && t.orgWalkForGrants(f)):
 		b, prefix, w.tag = t.user, nil, 'g'
 	case f.OrganizationSet && stored != "":
 		b, prefix, w.tag = t.org, key(f.OrganizationID, orgClass(stored), ""), 'o'
@@ -823,6 +823,35 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 	}
 	_, err := w.walk(b, prefix, from)
 	return err
+}
+
+// orgWalkForGrants decides how one organization's granted records are
+// listed: through its part of the organization index, where they sit among
+// its pending ones (every record of that part is read), or through the
+// user index, which holds every grant of every organization (only the
+// organization's are read). The counters say which is shorter. A cursor
+// keeps the walk that made it, whatever the counters say by then.
+func (t *regTx) orgWalkForGrants(f Filter) bool {
+	if f.Cursor != "" {
+		_, err := decodeCursor(f.Cursor, 'o')
+		return err == nil
+	}
+	var part, grants uint64
+	c := t.count.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(v) != 8 {
+			continue
+		}
+		n, status := binary.BigEndian.Uint64(v), prereg.Status(k[i+1:])
+		if status == prereg.StatusGranted {
+			grants += n
+		}
+		if string(k[:i]) == f.OrganizationID && orgClass(status) == orgClass(prereg.StatusGranted) {
+			part += n
+		}
+	}
+	return part <= grants
 }
 
 // walker runs one listing: the filter, the visitor, and the cursor tag its

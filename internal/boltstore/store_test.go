@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -441,6 +442,80 @@ func TestPagingAndIndexesStayConsistent(t *testing.T) {
 		f.Cursor = next
 		if _, _, err := s.List(ctx, f); prereg.ErrorCode(err) != prereg.Invalid {
 			t.Errorf("granted cursor used for %+v: %v", f, err)
+		}
+	}
+}
+
+// One organization's granted records are listed through its part of the
+// organization index or through the user index, whichever the counters
+// say is shorter; a cursor keeps the walk it came from even when the
+// counters change their verdict in the middle of the paging.
+func TestGrantedListingsOfOneOrganization(t *testing.T) {
+	s := open(t, boltstore.Options{NoSync: true})
+	ctx := context.Background()
+	add := func(org, prefix string, n, granted int) map[string]bool {
+		t.Helper()
+		var items []prereg.Input
+		for i := range n {
+			items = append(items, prereg.Input{Email: fmt.Sprintf("%s%d@example.com", prefix, i), OrganizationID: org, Roles: []string{"r"}})
+		}
+		if _, err := s.ApplyBatch(ctx, items, "import:imp_1", "t", false); err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]bool{}
+		for i := range granted {
+			l := prereg.Login{UserID: fmt.Sprintf("auth0|%s%d", prefix, i), Email: items[i].Email, OrganizationID: org}
+			if res, err := s.Login(ctx, l, true); err != nil || res.Outcome != prereg.OutcomeGranted {
+				t.Fatalf("grant %s: %v %v", l.Email, res.Outcome, err)
+			}
+			ids[prereg.RegistrationID(org, items[i].Email)] = true
+		}
+		return ids
+	}
+	small := add("org_small", "s", 30, 20) // its part: 30 records, 30 grants in all
+	big := add("org_big", "b", 300, 10)    // its part: 300 records, 30 grants in all
+	// page lists the organization's granted records three at a time; mid
+	// runs once, after the first page.
+	page := func(org string, mid func()) map[string]bool {
+		t.Helper()
+		f := boltstore.Filter{Status: prereg.StatusGranted, OrganizationID: org, OrganizationSet: true, Limit: 3}
+		got := map[string]bool{}
+		for {
+			items, next, err := s.List(ctx, f)
+			if err != nil {
+				t.Fatalf("%s: %v", org, err)
+			}
+			for _, r := range items {
+				if got[r.ID] || r.Status != prereg.StatusGranted || r.OrganizationID != org {
+					t.Fatalf("%s: %s (%s, %q) listed twice or wrongly", org, r.ID, r.Status, r.OrganizationID)
+				}
+				got[r.ID] = true
+			}
+			if next == "" {
+				return got
+			}
+			if mid != nil {
+				mid()
+				mid = nil
+			}
+			f.Cursor = next
+		}
+	}
+	for _, tt := range []struct {
+		org  string
+		want map[string]bool
+		mid  func()
+	}{
+		{"org_small", small, nil},
+		{"org_big", big, nil},
+		// The organization's part grows past every grant: a fresh listing
+		// would walk the user index, this one stays in the part.
+		{"org_small", small, func() { add("org_small", "t", 100, 0) }},
+		// Grants elsewhere outnumber the part: the other way round.
+		{"org_big", big, func() { add("org_other", "o", 400, 400) }},
+	} {
+		if got := page(tt.org, tt.mid); !maps.Equal(got, tt.want) {
+			t.Errorf("%s: listed %d of its %d grants: %v", tt.org, len(got), len(tt.want), got)
 		}
 	}
 }
