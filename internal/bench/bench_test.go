@@ -20,6 +20,7 @@ import (
 	"github.com/prereg/prereg/internal/bench"
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/httpapi"
+	"github.com/prereg/prereg/internal/prereg"
 )
 
 // tiny is a run small enough for CI: a couple of seconds in all.
@@ -233,16 +234,25 @@ func TestRunRefusesBadConfig(t *testing.T) {
 }
 
 // BenchmarkHookHandler compares, without a network, the work prereg's
-// hook handler does per no_match call with the bare handler's: the part of
-// the prereg/bare ratio that is ours (middleware, auth, log, metrics,
-// store lookup) rather than the kernel's.
+// hook handler does per no_match and already_granted call with the bare
+// handler's: the part of the prereg/bare ratio that is ours (middleware,
+// auth, log, metrics, store lookup, the answer) rather than the kernel's.
 func BenchmarkHookHandler(b *testing.B) {
 	st, err := boltstore.Open(filepath.Join(b.TempDir(), "h.db"), boltstore.Options{LoginSets: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	body := []byte(`{"user_id":"auth0|nobody","email":"nobody@nobody.example","email_verified":true,"connection":"Username-Password-Authentication"}`)
+	ctx := context.Background()
+	d := bench.Dataset{Records: 1, OrgShare: 1, Orgs: 1, Roles: 2}
+	if _, _, err := st.Put(ctx, d.Input(0), "api", "bench"); err != nil {
+		b.Fatal(err)
+	}
+	granted := prereg.Login{UserID: d.UserID(0), Email: d.Email(0), EmailVerified: true, OrganizationID: d.Org(0)}
+	if res, err := st.Login(ctx, granted, true); err != nil || res.Outcome != prereg.OutcomeGranted {
+		b.Fatalf("grant: %v %v", res.Outcome, err)
+	}
+	grantedBody, _ := json.Marshal(map[string]any{"user_id": granted.UserID, "email": granted.Email, "email_verified": true, "organization_id": granted.OrganizationID})
 	handlers := []struct {
 		name string
 		h    http.Handler
@@ -250,19 +260,34 @@ func BenchmarkHookHandler(b *testing.B) {
 		{"bare", bench.BareHandler()},
 		{"prereg", httpapi.New(httpapi.Config{HookSecrets: []string{"s"}, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()}, st).Handler()},
 	}
-	for _, h := range handlers {
-		b.Run(h.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				req := httptest.NewRequest(http.MethodPost, "/v1/hooks/post-login", bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer s")
-				req.Header.Set("Content-Type", "application/json")
-				w := httptest.NewRecorder()
-				h.h.ServeHTTP(w, req)
-				if w.Code != http.StatusOK {
-					b.Fatalf("status %d: %s", w.Code, w.Body)
-				}
-			}
-		})
+	for _, sc := range []struct {
+		name, outcome string
+		body          []byte
+	}{
+		{"no_match", "no_match", []byte(`{"user_id":"auth0|nobody","email":"nobody@nobody.example","email_verified":true,"connection":"Username-Password-Authentication"}`)},
+		{"already_granted", "already_granted", grantedBody},
+	} {
+		for _, h := range handlers {
+			b.Run(sc.name+"/"+h.name, func(b *testing.B) {
+				b.ReportAllocs()
+				hookHandlerLoop(b, h.h, sc.body, h.name == "bare" || bytes.Contains(sc.body, []byte("nobody")), sc.outcome)
+			})
+		}
+	}
+}
+
+// hookHandlerLoop serves body to h b.N times; prereg's answers must carry
+// the outcome (the bare handler's is fixed).
+func hookHandlerLoop(b *testing.B, h http.Handler, body []byte, fixed bool, outcome string) {
+	want := []byte(`"outcome":"` + outcome + `"`)
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/v1/hooks/post-login", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s")
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK || (!fixed && !bytes.Contains(w.Body.Bytes(), want)) {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
 	}
 }
