@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -21,10 +22,10 @@ func (s *Store) SetSchemaForTest(v uint64) error {
 }
 
 // WaitLoginSetsForTest waits until the sets have been filled from the file
-// (Options.LoginSets).
+// (Options.LoginSets) and the removals asked for meanwhile tried again.
 func (s *Store) WaitLoginSetsForTest(tb testing.TB) {
 	tb.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !s.pendingAddrs.ready.Load() || !s.grantedUsers.ready.Load(); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !s.pendingAddrs.settled.Load() || !s.grantedUsers.ready.Load(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			tb.Fatal("the login sets were not filled within 10 s")
 		}
@@ -180,4 +181,29 @@ func (s *Store) OrgIndexForTest() ([]string, error) {
 		})
 	})
 	return out, err
+}
+
+// RecheckForTest runs recheckPending now and reports how many keys were
+// waiting for it.
+func (s *Store) RecheckForTest(ctx context.Context) (int, error) {
+	s.pendingAddrs.recheckMu.Lock()
+	n := len(s.pendingAddrs.recheck)
+	s.pendingAddrs.recheckMu.Unlock()
+	return n, s.recheckPending(ctx)
+}
+
+// StalePendingForTest puts the address of email back into pendingAddrs, as
+// a fill from an older snapshot would, and leaves it to recheckPending.
+func (s *Store) StalePendingForTest(email string) {
+	k := prefixKey(prereg.EmailPrefix(prereg.EmailKey(email)))
+	s.pendingAddrs.add(k)
+	s.pendingAddrs.again(k)
+}
+
+// SetRecheckEveryForTest sets recheckEvery for stores opened until the
+// returned function restores it.
+func SetRecheckEveryForTest(d time.Duration) func() {
+	old := recheckEvery
+	recheckEvery = d
+	return func() { recheckEvery = old }
 }

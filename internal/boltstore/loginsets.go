@@ -43,12 +43,27 @@ import (
 // pending record under it, and only if nothing was added to its shard
 // meanwhile (see removeIf).
 //
+// A removal refused that way, or asked for while the fill may still add
+// the key back from an older snapshot, is remembered and tried again in a
+// write transaction of its own (recheckPending): a stale address costs a
+// read on every login of that address, for as long as the process runs.
+// 5 000 claims by 32 logins right after opening a store of 1 M records
+// left 22 stale addresses without it (the fill ran under the first of
+// them), and a removal refused because an import was adding to the
+// shard stayed refused.
+//
 // Until a set is filled from the file (fillSets, in the background after
 // Open), has answers true: logins read the file as they would without it.
 // A nil set is a disabled one.
 type keySet struct {
 	ready  atomic.Bool
 	shards [256]keyShard
+
+	// recheck holds the keys of removals to try again; settled is set once
+	// the fill's own have been tried.
+	recheckMu sync.Mutex
+	recheck   map[uint64]struct{}
+	settled   atomic.Bool
 }
 
 // keyShard is an open-addressing hash set of the 56-bit keys whose top
@@ -175,10 +190,17 @@ func (p *keySet) removeIf(m keyMark) {
 	if p == nil || !m.set {
 		return
 	}
+	if !p.ready.Load() {
+		p.again(m.key) // the fill may add it back from an older snapshot
+	}
 	sh, w := p.shard(m.key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.gen != m.gen || sh.n == 0 {
+	if sh.gen != m.gen {
+		p.again(m.key)
+		return
+	}
+	if sh.n == 0 {
 		return
 	}
 	i, ok := sh.find(w)
@@ -198,6 +220,68 @@ func (p *keySet) removeIf(m keyMark) {
 	}
 	sh.slots[i] = 0
 	sh.n--
+}
+
+// again remembers k for recheckPending.
+func (p *keySet) again(k uint64) {
+	p.recheckMu.Lock()
+	defer p.recheckMu.Unlock()
+	if p.recheck == nil {
+		p.recheck = map[uint64]struct{}{}
+	}
+	p.recheck[k] = struct{}{}
+}
+
+// takeRecheck returns and forgets the keys again remembered.
+func (p *keySet) takeRecheck() []uint64 {
+	p.recheckMu.Lock()
+	defer p.recheckMu.Unlock()
+	out := make([]uint64, 0, len(p.recheck))
+	for k := range p.recheck {
+		out = append(out, k)
+	}
+	p.recheck = nil
+	return out
+}
+
+// recheckPending tries again the removals from pendingAddrs that were
+// refused or may have been undone by the fill: in a write transaction (so
+// that no writer can add one of these addresses between its look and its
+// commit, as for any removal), it looks for a pending record under each,
+// and removes those without one once it committed, by removeIf's rule.
+// It shares a grouped commit with claims when there are any.
+func (s *Store) recheckPending(ctx context.Context) error {
+	keys := s.pendingAddrs.takeRecheck()
+	if len(keys) == 0 {
+		return nil
+	}
+	var marks []keyMark
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
+		marks = marks[:0]
+		t := s.regTx(tx)
+		var prefix [8]byte
+		for _, k := range keys {
+			binary.BigEndian.PutUint64(prefix[:], k)
+			m, err := t.noPendingUnder(prefix[1:])
+			if err != nil {
+				return err
+			}
+			if m.set {
+				marks = append(marks, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, k := range keys {
+			s.pendingAddrs.again(k)
+		}
+		return err
+	}
+	for _, m := range marks {
+		s.pendingAddrs.removeIf(m)
+	}
+	return nil
 }
 
 // size is the number of keys held.
@@ -317,7 +401,9 @@ func (s *Store) fillSets() error {
 	}
 	s.grantedUsers.ready.Store(true)
 	s.pendingAddrs.ready.Store(true)
-	return nil
+	err := s.recheckPending(context.Background())
+	s.pendingAddrs.settled.Store(true)
+	return err
 }
 
 // recordPending reads whether a stored record is pending without decoding

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -77,16 +78,20 @@ func TestKeySetAgainstMap(t *testing.T) {
 // yet filled answers yes, and a nil set is disabled.
 func TestKeySetRules(t *testing.T) {
 	a, b := prefixKey(prefixFor(1, 10)), prefixKey(prefixFor(1, 11))
+	// again: the keys a refused (or possibly undone) removal leaves to
+	// recheckPending.
 	tests := []struct {
-		name string
-		run  func(p *keySet)
-		a, b bool
+		name  string
+		run   func(p *keySet)
+		a, b  bool
+		again []uint64
 	}{
-		{"removed after mark", func(p *keySet) { p.add(a); p.removeIf(p.mark(a)) }, false, false},
-		{"added again after mark", func(p *keySet) { p.add(a); m := p.mark(a); p.add(a); p.removeIf(m) }, true, false},
-		{"other prefix of the shard added after mark", func(p *keySet) { p.add(a); m := p.mark(a); p.add(b); p.removeIf(m) }, true, true},
-		{"empty mark", func(p *keySet) { p.add(a); p.removeIf(keyMark{}) }, true, false},
-		{"absent prefix", func(p *keySet) { p.add(b); p.removeIf(p.mark(a)) }, false, true},
+		{"removed after mark", func(p *keySet) { p.add(a); p.removeIf(p.mark(a)) }, false, false, nil},
+		{"added again after mark", func(p *keySet) { p.add(a); m := p.mark(a); p.add(a); p.removeIf(m) }, true, false, []uint64{a}},
+		{"other prefix of the shard added after mark", func(p *keySet) { p.add(a); m := p.mark(a); p.add(b); p.removeIf(m) }, true, true, []uint64{a}},
+		{"empty mark", func(p *keySet) { p.add(a); p.removeIf(keyMark{}) }, true, false, nil},
+		{"absent prefix", func(p *keySet) { p.add(b); p.removeIf(p.mark(a)) }, false, true, nil},
+		{"removed while filling", func(p *keySet) { p.ready.Store(false); p.add(a); p.removeIf(p.mark(a)); p.ready.Store(true) }, false, false, []uint64{a}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +100,12 @@ func TestKeySetRules(t *testing.T) {
 			tt.run(p)
 			if p.has(a) != tt.a || p.has(b) != tt.b {
 				t.Fatalf("has(a)=%v has(b)=%v, want %v %v", p.has(a), p.has(b), tt.a, tt.b)
+			}
+			if got := p.takeRecheck(); !slices.Equal(got, tt.again) && len(got)+len(tt.again) > 0 {
+				t.Fatalf("left to recheck %x, want %x", got, tt.again)
+			}
+			if got := p.takeRecheck(); len(got) != 0 {
+				t.Fatalf("taken twice: %x", got)
 			}
 		})
 	}

@@ -235,6 +235,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// A walk that fails (a record it cannot read) leaves it so.
 		s.pendingAddrs, s.grantedUsers, s.grants = &keySet{}, &keySet{}, &grantCache{}
 		s.bg.Go(func() { _ = s.fillSets() })
+		s.loops.Go(s.recheckLoop)
 	}
 	if opts.ReleaseEvery > 0 && !opts.ReadOnly {
 		s.group.after = s.releaseAfterCommit
@@ -243,19 +244,41 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// recheckEvery is how often removals from pendingAddrs that were refused
+// are tried again (recheckPending), when there are any: a write
+// transaction each time, shared with claims when there are some.
+var recheckEvery = time.Second
+
+// recheckLoop runs recheckPending every recheckEvery once the fill has
+// settled, until Close.
+func (s *Store) recheckLoop() {
+	s.every(recheckEvery, func() {
+		if s.pendingAddrs.settled.Load() {
+			_ = s.recheckPending(context.Background())
+		}
+	})
+}
+
 // releaseLoop calls ReleaseMapped every ReleaseEvery after a transaction
 // ran, until Close.
 func (s *Store) releaseLoop() {
-	tick := time.NewTicker(s.opts.ReleaseEvery)
+	s.every(s.opts.ReleaseEvery, func() {
+		if s.used.Swap(false) {
+			_ = s.ReleaseMapped()
+		}
+	})
+}
+
+// every calls fn every d until Close.
+func (s *Store) every(d time.Duration, fn func()) {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
 		case <-s.closed:
 			return
 		case <-tick.C:
-		}
-		if s.used.Swap(false) {
-			_ = s.ReleaseMapped()
+			fn()
 		}
 	}
 }
