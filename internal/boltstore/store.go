@@ -235,7 +235,8 @@ func Open(path string, opts Options) (*Store, error) {
 		// A walk that fails (a record it cannot read) leaves it so.
 		s.pendingAddrs, s.grantedUsers, s.grants = &keySet{}, &keySet{}, &grantCache{}
 		s.bg.Go(func() { _ = s.fillSets() })
-		s.loops.Go(s.recheckLoop)
+		every := recheckEvery // read here: tests set it around Open
+		s.loops.Go(func() { s.recheckLoop(every) })
 	}
 	if opts.ReleaseEvery > 0 && !opts.ReadOnly {
 		s.group.after = s.releaseAfterCommit
@@ -249,10 +250,10 @@ func Open(path string, opts Options) (*Store, error) {
 // transaction each time, shared with claims when there are some.
 var recheckEvery = time.Second
 
-// recheckLoop runs recheckPending every recheckEvery once the fill has
-// settled, until Close.
-func (s *Store) recheckLoop() {
-	s.every(recheckEvery, func() {
+// recheckLoop runs recheckPending every d once the fill has settled,
+// until Close.
+func (s *Store) recheckLoop(d time.Duration) {
+	s.every(d, func() {
 		if s.pendingAddrs.settled.Load() {
 			_ = s.recheckPending(context.Background())
 		}
