@@ -253,25 +253,27 @@ var recheckEvery = time.Second
 // recheckLoop runs recheckPending every d once the fill has settled,
 // until Close.
 func (s *Store) recheckLoop(d time.Duration) {
-	s.every(d, func() {
+	s.every(d, func() bool {
 		if s.pendingAddrs.settled.Load() {
 			_ = s.recheckPending(context.Background())
 		}
+		return true
 	})
 }
 
 // releaseLoop calls ReleaseMapped every ReleaseEvery after a transaction
 // ran, until Close.
 func (s *Store) releaseLoop() {
-	s.every(s.opts.ReleaseEvery, func() {
+	s.every(s.opts.ReleaseEvery, func() bool {
 		if s.used.Swap(false) {
 			_ = s.ReleaseMapped()
 		}
+		return true
 	})
 }
 
-// every calls fn every d until Close.
-func (s *Store) every(d time.Duration, fn func()) {
+// every calls fn every d until Close or until fn returns false.
+func (s *Store) every(d time.Duration, fn func() (more bool)) {
 	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
@@ -279,7 +281,9 @@ func (s *Store) every(d time.Duration, fn func()) {
 		case <-s.closed:
 			return
 		case <-tick.C:
-			fn()
+			if !fn() {
+				return
+			}
 		}
 	}
 }
@@ -567,14 +571,7 @@ func (s *Store) startProbe() {
 	go func() {
 		defer s.bg.Done()
 		defer s.probing.Store(false)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.closed:
-				return
-			case <-t.C:
-			}
+		s.every(500*time.Millisecond, func() bool {
 			s.mu.RLock()
 			err := s.db.Update(func(tx *bolt.Tx) error {
 				return tx.Bucket(bMeta).Put(keyPing, be64(uint64(s.now().UnixNano())))
@@ -582,9 +579,9 @@ func (s *Store) startProbe() {
 			s.mu.RUnlock()
 			if err == nil {
 				s.unwritable.Store(false)
-				return
 			}
-		}
+			return err != nil
+		})
 	}()
 }
 
