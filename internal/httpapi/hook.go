@@ -93,7 +93,7 @@ func (s *Server) hook(c *gin.Context) {
 		return
 	}
 	var l prereg.Login
-	if err := decodeJSON(body, &l, false); err != nil {
+	if err := decodeLogin(body, &l); err != nil {
 		s.fail(c, err)
 		return
 	}

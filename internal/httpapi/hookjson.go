@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"unicode/utf8"
 
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -78,4 +79,126 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// decodeLogin decodes a hook request body into l, as decodeJSON(body, l,
+// false) does. The bodies the Action sends (JSON.stringify of five plain
+// fields) are read in one pass without reflection; anything else (escapes,
+// null, numbers, unknown or differently cased keys, invalid UTF-8, bad
+// syntax) is left to encoding/json, so every answer, error or not, is the
+// one encoding/json gives (hookjson_test.go holds that, by fuzzing too).
+func decodeLogin(body []byte, l *prereg.Login) error {
+	var fast prereg.Login
+	if loginFast(body, &fast) {
+		*l = fast
+		return nil
+	}
+	return decodeJSON(body, l, false)
+}
+
+// loginFast decodes body into l if it is an object of the Login fields
+// only, their exact names, string values without escapes and a true or
+// false email_verified. It reports false, with l in any state, for
+// everything else.
+func loginFast(b []byte, l *prereg.Login) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return skipSpace(b, i+1) == len(b)
+	}
+	for {
+		key, j, ok := plainString(b, i)
+		if !ok {
+			return false
+		}
+		i = skipSpace(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipSpace(b, i+1)
+		if string(key) == "email_verified" {
+			switch {
+			case hasWord(b, i, "true"):
+				l.EmailVerified, i = true, i+4
+			case hasWord(b, i, "false"):
+				l.EmailVerified, i = false, i+5
+			default:
+				return false
+			}
+		} else {
+			var dst *string
+			switch string(key) {
+			case "user_id":
+				dst = &l.UserID
+			case "email":
+				dst = &l.Email
+			case "organization_id":
+				dst = &l.OrganizationID
+			case "connection":
+				dst = &l.Connection
+			default:
+				return false
+			}
+			v, j, ok := plainString(b, i)
+			if !ok {
+				return false
+			}
+			*dst, i = string(v), j
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return skipSpace(b, i+1) == len(b)
+		default:
+			return false
+		}
+	}
+}
+
+// plainString reads the JSON string at b[i] if it has no escape and no
+// control character and is valid UTF-8: then its bytes are its value. It
+// returns the contents and the index after the closing quote.
+func plainString(b []byte, i int) (s []byte, next int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	ascii := true
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			s = b[i+1 : j]
+			if !ascii && !utf8.Valid(s) {
+				return nil, 0, false
+			}
+			return s, j + 1, true
+		case c == '\\' || c < 0x20:
+			return nil, 0, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, 0, false
+}
+
+// hasWord reports whether b holds word at i. What follows it is checked
+// by the caller like after any value ("truex" is not a comma).
+func hasWord(b []byte, i int, word string) bool {
+	return len(b)-i >= len(word) && string(b[i:i+len(word)]) == word
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }

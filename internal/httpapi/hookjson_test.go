@@ -67,3 +67,64 @@ func BenchmarkHookResultJSON(b *testing.B) {
 		}
 	})
 }
+
+func TestDecodeLoginMatchesEncodingJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		fast bool // read without encoding/json
+	}{
+		{"action body", `{"user_id":"auth0|63d16bb22b2c1a2ae38bad61","email":"Ana.Silva@Example.com","email_verified":true,"organization_id":"org_dr3b5S9l3sReLayv","connection":"Username-Password-Authentication"}`, true},
+		{"spaces and unverified", " {\n\t\"user_id\" : \"u\" ,\r\n \"email_verified\" : false } \n", true},
+		{"empty object", `{}`, true},
+		{"non-ASCII address", `{"user_id":"u","email":"jürgen@bücher.example"}`, true},
+		{"duplicate key: the last wins", `{"user_id":"a","user_id":"b"}`, true},
+		{"escape", `{"user_id":"a\"b","email":"x\u0040y"}`, false},
+		{"null", `{"user_id":"u","email":null}`, false},
+		{"unknown field", `{"user_id":"u","app_metadata":{"a":[1,2]}}`, false},
+		{"key in other case", `{"User_ID":"u"}`, false},
+		{"invalid UTF-8", "{\"user_id\":\"u\xff\"}", false},
+		{"control character", "{\"user_id\":\"u\x01\"}", false},
+		{"string for a bool", `{"user_id":"u","email_verified":"true"}`, false},
+		{"bool for a string", `{"user_id":true}`, false},
+		{"literal run on", `{"user_id":"u","email_verified":truex}`, false},
+		{"trailing data", `{"user_id":"u"}{}`, false},
+		{"trailing comma", `{"user_id":"u",}`, false},
+		{"cut short", `{"user_id":"u"`, false},
+		{"array", `[]`, false},
+		{"empty", ``, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l prereg.Login
+			if got := loginFast([]byte(tt.body), &l); got != tt.fast {
+				t.Errorf("loginFast = %v, want %v", got, tt.fast)
+			}
+			sameLoginAsEncodingJSON(t, []byte(tt.body))
+		})
+	}
+}
+
+// sameLoginAsEncodingJSON fails t unless decodeLogin gives what
+// decodeJSON (encoding/json) gives for body: the same login, or an error
+// with the same message.
+func sameLoginAsEncodingJSON(t *testing.T, body []byte) {
+	t.Helper()
+	var got, want prereg.Login
+	gotErr, wantErr := decodeLogin(body, &got), decodeJSON(body, &want, false)
+	if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+		t.Fatalf("%q: error %v, encoding/json's %v", body, gotErr, wantErr)
+	}
+	if got != want {
+		t.Errorf("%q:\n got %+v\nwant %+v", body, got, want)
+	}
+}
+
+func FuzzDecodeLogin(f *testing.F) {
+	f.Add([]byte(`{"user_id":"auth0|1","email":"a@b.example","email_verified":true,"organization_id":"org_1","connection":"c"}`))
+	f.Add([]byte(` { "email_verified" : false , "user_id" : "ü" } `))
+	f.Add([]byte(`{"user_id":"a\"b","EMAIL":null,"x":1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sameLoginAsEncodingJSON(t, body)
+	})
+}
