@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prereg/prereg/internal/testio"
 )
 
 const (
@@ -21,8 +23,8 @@ const (
 type service struct {
 	url    string
 	stop   func()
-	stdout *bytes.Buffer
-	stderr *bytes.Buffer
+	stdout *testio.Buffer
+	stderr *testio.Buffer
 }
 
 func startService(t *testing.T, args ...string) *service {
@@ -36,8 +38,8 @@ func startServiceEnv(t *testing.T, vars map[string]string, args ...string) *serv
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	s := &service{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
-	e := &env{stdin: strings.NewReader(""), stdout: &syncWriter{w: s.stdout}, stderr: &syncWriter{w: s.stderr}, getenv: func(k string) string { return vars[k] }, ready: func(a string) { ready <- a }}
+	s := &service{stdout: &testio.Buffer{}, stderr: &testio.Buffer{}}
+	e := &env{stdin: strings.NewReader(""), stdout: s.stdout, stderr: s.stderr, getenv: func(k string) string { return vars[k] }, ready: func(a string) { ready <- a }}
 	go func() { done <- runEnv(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), e) }()
 	select {
 	case s.url = <-ready:

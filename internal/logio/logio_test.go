@@ -1,7 +1,6 @@
 package logio_test
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,28 +8,11 @@ import (
 	"time"
 
 	"github.com/prereg/prereg/internal/logio"
+	"github.com/prereg/prereg/internal/testio"
 )
 
-// lockedBuffer lets the test read what the flusher wrote.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestLinesArriveWholeAndOnTime(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &testio.Buffer{}
 	w := logio.New(out, 20*time.Millisecond)
 	if _, err := w.Write([]byte("first\n")); err != nil {
 		t.Fatal(err)
@@ -73,7 +55,7 @@ func TestLinesArriveWholeAndOnTime(t *testing.T) {
 
 // gate is an output whose writes wait until it is opened.
 type gate struct {
-	lockedBuffer
+	testio.Buffer
 	entered chan struct{}
 	open    chan struct{}
 	once    sync.Once
@@ -84,7 +66,7 @@ func newGate() *gate { return &gate{entered: make(chan struct{}), open: make(cha
 func (g *gate) Write(p []byte) (int, error) {
 	g.once.Do(func() { close(g.entered) })
 	<-g.open
-	return g.lockedBuffer.Write(p)
+	return g.Buffer.Write(p)
 }
 
 // A request never writes the log itself: with the output stuck, writers go
