@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prereg/prereg/internal/boltstore"
@@ -207,6 +208,54 @@ func TestHookOutcomes(t *testing.T) {
 	if code != 200 || len(page.Items) != 2 || page.Items[0].GrantedTo != "auth0|1" {
 		t.Fatalf("list granted: %d %s", code, raw)
 	}
+}
+
+// Concurrent logins each get their own answer: the hook reads bodies and
+// writes answers in pooled buffers, and half the bodies here are large
+// (an unknown field of 12 KiB) so that a buffer handed on with an old
+// body or answer in it would show.
+func TestConcurrentHookAnswersStayApart(t *testing.T) {
+	e := newEnv(t)
+	const users, calls = 16, 40
+	ids := make([]string, users)
+	for i := range users {
+		ids[i] = e.register(map[string]any{"email": fmt.Sprintf("user%d@example.com", i), "roles": []string{fmt.Sprintf("role-%d", i)}}).ID
+	}
+	var wg sync.WaitGroup
+	for i := range users {
+		wg.Go(func() {
+			login := map[string]any{"user_id": fmt.Sprintf("auth0|user%d", i), "email": fmt.Sprintf("user%d@example.com", i), "email_verified": true}
+			if i%2 == 1 {
+				login["padding"] = strings.Repeat("x", 12<<10)
+			}
+			body, _ := json.Marshal(login)
+			for n := range calls {
+				req, _ := http.NewRequest("POST", e.srv.URL+"/v1/hooks/post-login", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+hookSecret)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var res prereg.HookResult
+				if err := json.Unmarshal(raw, &res); err != nil || resp.StatusCode != 200 {
+					t.Errorf("user %d call %d: %d %s", i, n, resp.StatusCode, raw)
+					return
+				}
+				want := prereg.OutcomeAlreadyGranted
+				if n == 0 {
+					want = prereg.OutcomeGranted
+				}
+				if res.Outcome != want || !slices.Equal(res.Roles, []string{fmt.Sprintf("role-%d", i)}) || len(res.Grants) != 1 || res.Grants[0].RegistrationID != ids[i] {
+					t.Errorf("user %d call %d got another answer: %s", i, n, raw)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestHookRejects(t *testing.T) {

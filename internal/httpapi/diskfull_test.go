@@ -3,7 +3,9 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/prereg"
 	"github.com/prereg/prereg/internal/testfs"
+	"github.com/prereg/prereg/internal/testio"
 )
 
 // On a full disk the service answers 503 JSON at once, /readyz fails, and
@@ -22,7 +25,8 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &env{t: t, store: store, tokens: map[string]string{}}
-	srv := newServer(t, httpapi.Config{HookSecrets: []string{hookSecret}, AdminToken: adminToken}, store)
+	var logs testio.Buffer
+	srv := newServer(t, httpapi.Config{HookSecrets: []string{hookSecret}, AdminToken: adminToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, store)
 	e.srv = srv
 	t.Cleanup(func() { srv.Close(); store.Close() })
 	e.register(map[string]any{"email": "waiting@example.com", "roles": []string{"r"}})
@@ -46,9 +50,15 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 		{"POST", "/v1/registrations", adminToken, map[string]any{"email": "new@example.com", "roles": []string{"r"}}},
 	} {
 		start := time.Now()
-		code, raw := e.do(c.method, c.path, c.bearer, c.body)
+		id := "full-" + strings.ReplaceAll(c.path, "/", "-")
+		code, raw := e.doHeaders(c.method, c.path, c.bearer, c.body, map[string]string{"X-Request-ID": id})
 		if code != 503 || decodeErr(t, raw).Error.Code != "unavailable" || time.Since(start) > 200*time.Millisecond {
 			t.Fatalf("%s %s on a full disk: %d %s after %s", c.method, c.path, code, raw, time.Since(start))
+		}
+		// The failure is logged under the request's ID, to be found
+		// from the answer's X-Request-ID.
+		if want := `"msg":"request failed","request_id":"` + id + `"`; c.path != "/readyz" && !strings.Contains(logs.String(), want) {
+			t.Errorf("%s %s: no %s in the log:\n%s", c.method, c.path, want, logs.String())
 		}
 	}
 	testfs.Grow(t, dir, "64m")

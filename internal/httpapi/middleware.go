@@ -16,12 +16,12 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-const (
-	ctxRequestID = "prereg.request_id"
-	ctxPrincipal = "prereg.principal"
-)
+const ctxPrincipal = "prereg.principal"
 
-func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+// requestID is the ID requestIDAndLog gave the request. It is read back
+// from the response header rather than kept in the context's keys: the
+// keys map would be allocated for every login only to hold it.
+func requestID(c *gin.Context) string { return c.Writer.Header().Get("X-Request-ID") }
 
 func principal(c *gin.Context) prereg.Principal {
 	p, _ := c.Get(ctxPrincipal)
@@ -68,7 +68,6 @@ func (s *Server) requestIDAndLog() gin.HandlerFunc {
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		c.Set(ctxRequestID, id)
 		c.Header("X-Request-ID", id)
 		c.Next()
 		route := c.FullPath()
