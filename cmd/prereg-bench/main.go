@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.BareURL, "bare-url", "", "target a bare handler served by another process (prereg-bench --serve-bare ADDR) instead of one in this process")
 	serveBare := fs.String("serve-bare", "", "only serve the bare handler on this address (e.g. 127.0.0.1:8090) until interrupted, for --bare-url")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "admin token of the --url service (start it with --admin-rate-limit 0)")
-	fs.IntVar(&c.GeneratorGC, "generator-gc", 1000, "GC percent of this process when it only generates load (--url and --bare-url set); 0 keeps the runtime's")
+	fs.IntVar(&c.GeneratorGC, "generator-gc", -1, "GC percent of this process when it only generates load (--url and --bare-url set); -1: collector off during each attack (up to 1 GiB) and run between attacks; 0 keeps the runtime's")
 	fs.IntVar(&c.Rate, "rate", c.Rate, "fixed rate (requests/s) of the no_match and already_granted attacks")
 	fs.IntVar(&c.GrantedRate, "granted-rate", c.GrantedRate, "fixed rate (requests/s) of the granted attack; 0 skips it")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "length of each attack")

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/csvio/csvgen"
 )
@@ -77,11 +79,15 @@ type Config struct {
 
 	// GeneratorGC is this process's GC percent while it only generates load
 	// (URL and BareURL both set: both targets run in other processes); 0
-	// leaves the runtime's setting. At the default 100 its heap of a few
-	// MiB was collected every 85 ms at 5 000 req/s, and a collection's
-	// stop-the-world phases, waiting for threads descheduled on two shared
-	// cores, held up to 3 ms of the answers it was reading: latency of the
-	// generator counted as latency of the target.
+	// leaves the runtime's setting; -1 turns the collector off during each
+	// attack (under a GeneratorMemoryLimit) and collects between attacks.
+	// At the default 100 its heap of a few MiB was collected every 85 ms
+	// at 5 000 req/s, and a collection's stop-the-world phases, waiting
+	// for threads descheduled on two shared cores, held up to 3 ms of the
+	// answers it was reading: latency of the generator counted as latency
+	// of the target. At 1 000 it still collected every second or two, and
+	// the slowest 100 ms of an attack were those of a collection (its
+	// stop-the-world phases up to 2.9 ms, marking up to 15 ms).
 	GeneratorGC int
 
 	// CPUProfile, when set, receives a CPU profile of the scenarios (not
@@ -242,6 +248,24 @@ type run struct {
 	raw     func() int
 	rawDB   string
 	mem     *sampler
+	// collectBetween: the generator's collector is off, and runs before
+	// each attack instead (Config.GeneratorGC -1).
+	collectBetween bool
+}
+
+// GeneratorMemoryLimit bounds the generator's heap while its collector is
+// off (Config.GeneratorGC -1): past it the runtime collects anyway. An
+// attack allocates about 6 KB per request, so 5 s at 15 000 req/s stays
+// under it.
+const GeneratorMemoryLimit = 1 << 30
+
+// attack is the package's attack, after a collection of the generator's
+// garbage when its collector is off during attacks.
+func (r *run) attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check func([]byte) bool) LoadResult {
+	if r.collectBetween {
+		runtime.GC()
+	}
+	return attack(ctx, name, tr, l, check)
 }
 
 func (r *run) logf(format string, args ...any) {
@@ -298,7 +322,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.BareURL != "" {
 		r.bare = strings.TrimRight(cfg.BareURL, "/")
-		if cfg.URL != "" && cfg.GeneratorGC > 0 {
+		switch {
+		case cfg.URL == "" || cfg.GeneratorGC == 0:
+		case cfg.GeneratorGC < 0:
+			defer debug.SetGCPercent(debug.SetGCPercent(-1))
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(GeneratorMemoryLimit))
+			r.collectBetween = true
+			rep.Notes = append(rep.Notes, fmt.Sprintf("load generator alone in this process: its collector is off during attacks (up to %d MiB) and runs between them (--generator-gc -1)", GeneratorMemoryLimit>>20))
+		default:
 			defer debug.SetGCPercent(debug.SetGCPercent(cfg.GeneratorGC))
 			rep.Notes = append(rep.Notes, fmt.Sprintf("load generator alone in this process: its GC percent is %d (--generator-gc)", cfg.GeneratorGC))
 		}
@@ -426,7 +457,7 @@ func (r *run) scenarios(ctx context.Context) error {
 	if r.want(ScAlreadyGranted) && cfg.PreGranted > 0 {
 		r.logf("pre-granting %d registrations", cfg.PreGranted)
 		pre := counter(0, cfg.PreGranted, false)
-		res := attack(ctx, "pre-grant", hookTargeter(r.base, cfg.HookSecret, pre, func(i int) []byte {
+		res := r.attack(ctx, "pre-grant", hookTargeter(r.base, cfg.HookSecret, pre, func(i int) []byte {
 			return loginBody(d.UserID(i), d.Email(i), d.Org(i), true)
 		}), Load{Concurrency: cfg.Concurrency, Duration: 10 * time.Minute, MaxRequests: uint64(cfg.PreGranted)}, outcomeIs("granted"))
 		if res.Errors+res.Mismatches > 0 {
@@ -548,10 +579,10 @@ func (r *run) hookAttack(ctx context.Context, name string, body func(int) []byte
 	if bare {
 		base, target, check = r.bare, "bare", outcomeIs("no_match")
 	}
-	res := attack(ctx, name, hookTargeter(base, secret, next, body), l, check)
+	res := r.attack(ctx, name, hookTargeter(base, secret, next, body), l, check)
 	res.Target = target
-	r.logf("%-16s %-6s %-4s %8d req %9.0f/s p50 %6.2fms p99 %7.2fms max %7.2fms errors %d mismatches %d",
-		name, target, res.Mode, res.Requests, res.Throughput, res.P50, res.P99, res.Max, res.Errors, res.Mismatches)
+	r.logf("%-16s %-6s %-4s %8d req %9.0f/s p50 %6.2fms p99 %7.2fms max %7.2fms errors %d mismatches %d gc %d",
+		name, target, res.Mode, res.Requests, res.Throughput, res.P50, res.P99, res.Max, res.Errors, res.Mismatches, res.GCs)
 	return res
 }
 
@@ -600,7 +631,7 @@ func (r *run) admin(ctx context.Context) error {
 		}
 		r.rep.ListWalk = append(r.rep.ListWalk, walk)
 		r.logf("%-16s walk   %4d pages p50 %6.2fms p99 %7.2fms", w.name, walk.Pages, walk.P50, walk.P99)
-		res := attack(ctx, w.name, getTargeter(urls, cfg.AdminToken),
+		res := r.attack(ctx, w.name, getTargeter(urls, cfg.AdminToken),
 			Load{Concurrency: cfg.AdminConcurrency, Duration: cfg.Duration, MaxRequests: r.budget(w.name, false, 0)},
 			func(b []byte) bool { return bytes.Contains(b, []byte(`"items":[{`)) })
 		res.Target = "prereg"
@@ -608,7 +639,7 @@ func (r *run) admin(ctx context.Context) error {
 		r.add(res)
 	}
 	if r.want(ScStats) {
-		res := attack(ctx, ScStats, getTargeter([]string{r.base + "/v1/stats"}, cfg.AdminToken),
+		res := r.attack(ctx, ScStats, getTargeter([]string{r.base + "/v1/stats"}, cfg.AdminToken),
 			Load{Concurrency: cfg.AdminConcurrency, Duration: cfg.Duration, MaxRequests: r.budget(ScStats, false, 0)},
 			func(b []byte) bool { return bytes.Contains(b, []byte(`"overall"`)) })
 		res.Target = "prereg"

@@ -211,6 +211,26 @@ func TestRunAgainstURL(t *testing.T) {
 	if got[bench.ScNoMatch] != 4 || got[bench.ScAlreadyGranted] != 4 || got[bench.ScList] != 1 || got[bench.ScGranted] != 0 {
 		t.Errorf("scenarios run = %v", got)
 	}
+
+	// With -1 the generator's collector is off during every attack and
+	// runs between them; both settings are put back after the run.
+	r.GeneratorGC = -1
+	r.Scenarios = []string{bench.ScNoMatch, bench.ScList}
+	limitBefore := debug.SetMemoryLimit(-1)
+	if rep, err = bench.Run(context.Background(), r); err != nil {
+		t.Fatalf("Run against URL, collector off: %v", err)
+	}
+	if gcAfter, limitAfter := debug.SetGCPercent(gcBefore), debug.SetMemoryLimit(-1); gcAfter != gcBefore || limitAfter != limitBefore {
+		t.Errorf("after the run: GC percent %d, memory limit %d; before %d, %d", gcAfter, limitAfter, gcBefore, limitBefore)
+	}
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "collector is off during attacks") }) {
+		t.Errorf("notes %q do not say the generator's collector was off", rep.Notes)
+	}
+	for _, l := range rep.Loads {
+		if l.GCs != 0 || l.Requests == 0 {
+			t.Errorf("%s %s %s: %d collections during %d requests, want none", l.Scenario, l.Target, l.Mode, l.GCs, l.Requests)
+		}
+	}
 }
 
 func TestRunRefusesBadConfig(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"runtime/metrics"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,17 @@ type LoadResult struct {
 	// during this attack (in-process runs only).
 	RSSMiB  float64 `json:"rss_mib,omitempty"`
 	HeapMiB float64 `json:"heap_mib,omitempty"`
+	// GCs counts this process's garbage collections during the attack:
+	// the load generator's, and in-process runs also the service's.
+	GCs uint64 `json:"gcs"`
+}
+
+// gcCycles is how many collections this process has completed; unlike
+// runtime.ReadMemStats it does not stop the world.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // Millis is a duration reported in milliseconds.
@@ -85,6 +97,7 @@ func attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check 
 
 	var m vegeta.Metrics
 	res := LoadResult{Scenario: name, Mode: mode, Rate: l.Rate}
+	gcs := gcCycles()
 	if l.Rate == 0 {
 		res.Concurrency = l.Concurrency
 	}
@@ -104,6 +117,7 @@ func attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check 
 		}
 	}
 	m.Close()
+	res.GCs = gcCycles() - gcs
 	res.Requests = m.Requests
 	res.Seconds = (m.Duration + m.Wait).Seconds()
 	if res.Seconds > 0 {
