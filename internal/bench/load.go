@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"runtime/metrics"
 	"strconv"
@@ -87,7 +88,19 @@ func attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check 
 		pacer = vegeta.ConstantPacer{Freq: l.Rate, Per: time.Second}
 	}
 	bounded := boundedPacer{Pacer: pacer, limit: l.MaxRequests}
+	// vegeta's own transport, but ours, so that its connections can be
+	// closed after the attack: left open, each attack's connections
+	// stayed idle in the target until its idle timeout (2 minutes for
+	// prereg serve), and a run's attacks piled up hundreds of them, with
+	// their buffers, in the memory measured of the target.
+	transport := &http.Transport{
+		Proxy:           http.ProxyFromEnvironment,
+		DialContext:     (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig: vegeta.DefaultTLSConfig,
+	}
+	defer transport.CloseIdleConnections()
 	a := vegeta.NewAttacker(
+		vegeta.Client(&http.Client{Transport: transport}),
 		vegeta.Workers(workers), vegeta.MaxWorkers(maxWorkers),
 		vegeta.Timeout(10*time.Second), vegeta.KeepAlive(true),
 		vegeta.Connections(int(maxWorkers)), vegeta.Redirects(vegeta.NoFollow),
