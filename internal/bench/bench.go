@@ -319,6 +319,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Machine.LoadAfter = loadavg()
 			return rep, nil
 		}
+		rep.Notes = append(rep.Notes, "service and load generator share this process's Go runtime: the latencies include the generator's garbage collections, and the memory is theirs together (serve the store in a process of its own and use --url and --bare-url for the service's own)")
 	}
 	if cfg.BareURL != "" {
 		r.bare = strings.TrimRight(cfg.BareURL, "/")

@@ -48,6 +48,11 @@ func TestRunInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	// The report says that its latencies and memory are the service's and
+	// the generator's together.
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "share this process's Go runtime") }) {
+		t.Errorf("notes %q do not say the service shares the generator's runtime", rep.Notes)
+	}
 	seen := map[string]bool{}
 	for _, l := range rep.Loads {
 		seen[l.Scenario+"/"+l.Target+"/"+l.Mode] = true
@@ -197,6 +202,9 @@ func TestRunAgainstURL(t *testing.T) {
 	}
 	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "GC percent is 700") }) {
 		t.Errorf("notes %q do not name the generator's GC percent", rep.Notes)
+	}
+	if slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "share this process's Go runtime") }) {
+		t.Errorf("notes %q say a remote service shares the generator's runtime", rep.Notes)
 	}
 	if rep.Seed != nil || rep.Memory != nil || len(rep.Raw) != 0 {
 		t.Errorf("remote run measured local things: seed %v memory %v raw %v", rep.Seed, rep.Memory, rep.Raw)
