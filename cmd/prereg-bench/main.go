@@ -26,6 +26,15 @@ import (
 )
 
 func main() {
+	// A --separate run starts this executable again to serve the store
+	// or the bare handler.
+	if child, err := bench.RunChild(); child {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "prereg-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -42,7 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "small run for CI: 20 000 records, 2 s per attack, one round")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	scenarios := fs.String("scenarios", "", "comma-separated subset of: "+strings.Join(bench.AllScenarios, ","))
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the scenarios (service and load generator, not the seeding) to this file")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the scenarios (not the seeding) to this file: of the service and the load generator with --separate=false, of the generator only otherwise")
+	fs.BoolVar(&c.Separate, "separate", true, "serve the seeded store and the bare handler each from a process of its own (this executable, started again); false: both in this process, beside the load generator")
 	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060) during the run")
 	timeout := fs.Duration("timeout", time.Hour, "stop the whole run after this long")

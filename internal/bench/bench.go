@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -89,6 +90,13 @@ type Config struct {
 	// the slowest 100 ms of an attack were those of a collection (its
 	// stop-the-world phases up to 2.9 ms, marking up to 15 ms).
 	GeneratorGC int
+
+	// Separate serves the seeded store and the bare handler each from a
+	// process of its own, started from this executable (see RunChild),
+	// instead of in this one: the targets' latencies and the service's
+	// memory are then theirs alone. Seeding, start times and the raw loop
+	// stay in this process. Ignored with URL.
+	Separate bool
 
 	// CPUProfile, when set, receives a CPU profile of the scenarios (not
 	// of the seeding): service and load generator together.
@@ -251,6 +259,8 @@ type run struct {
 	// collectBetween: the generator's collector is off, and runs before
 	// each attack instead (Config.GeneratorGC -1).
 	collectBetween bool
+	// servicePID is the service's process in a Separate run.
+	servicePID int
 }
 
 // GeneratorMemoryLimit bounds the generator's heap while its collector is
@@ -289,8 +299,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.PreGranted = cfg.Dataset.Records / 4
 	}
 	rep := &Report{Machine: machine(), Loads: []LoadResult{}, Ratios: []Ratio{}}
+	target := "in-process"
+	if cfg.Separate {
+		target = "separate processes"
+	}
 	rep.Config = ReportConfig{Records: cfg.Dataset.Records, OrgShare: cfg.Dataset.OrgShare, Roles: cfg.Dataset.Roles,
-		Target: "in-process", Rate: cfg.Rate, GrantedRate: cfg.GrantedRate, Duration: cfg.Duration.String(),
+		Target: target, Rate: cfg.Rate, GrantedRate: cfg.GrantedRate, Duration: cfg.Duration.String(),
 		Concurrency: cfg.Concurrency, Rounds: cfg.Rounds}
 	r := &run{cfg: cfg, rep: rep}
 	// Rows past the pre-granted ones are claimed once each, in order, by
@@ -320,12 +334,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Machine.LoadAfter = loadavg()
 			return rep, nil
 		}
-		rep.Notes = append(rep.Notes, "service and load generator share this process's Go runtime: the latencies include the generator's garbage collections, and the memory is theirs together (serve the store in a process of its own and use --url and --bare-url for the service's own)")
+		if cfg.Separate {
+			rep.Notes = append(rep.Notes, "service and bare handler each in a process of its own (--separate): the memory is the service's process's")
+		} else {
+			rep.Notes = append(rep.Notes, "service and load generator share this process's Go runtime: the latencies include the generator's garbage collections, and the memory is theirs together (--separate, or --url and --bare-url, for the service's own)")
+		}
+	}
+	if cfg.URL == "" && cfg.Separate {
+		cfg.BareURL = r.bare
 	}
 	if cfg.BareURL != "" {
 		r.bare = strings.TrimRight(cfg.BareURL, "/")
 		switch {
-		case cfg.URL == "" || cfg.GeneratorGC == 0:
+		case (cfg.URL == "" && !cfg.Separate) || cfg.GeneratorGC == 0:
 		case cfg.GeneratorGC < 0:
 			defer debug.SetGCPercent(debug.SetGCPercent(-1))
 			defer debug.SetMemoryLimit(debug.SetMemoryLimit(GeneratorMemoryLimit))
@@ -344,7 +365,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.bare = bare.URL
 	}
 
-	if cfg.URL == "" {
+	switch {
+	case r.servicePID != 0:
+		r.mem = startSamplerOf(strconv.Itoa(r.servicePID), 100*time.Millisecond)
+	case cfg.URL == "":
 		r.mem = startSampler(100 * time.Millisecond)
 	}
 	if cfg.CPUProfile != "" {
@@ -448,8 +472,28 @@ func (r *run) local(ctx context.Context) (func(), error) {
 		}
 		svc = s
 	}
-	r.base = svc.URL
-	return func() { svc.close(); cleanup() }, nil
+	if !cfg.Separate {
+		r.base = svc.URL
+		return func() { svc.close(); cleanup() }, nil
+	}
+	svc.close()
+	env := []string{childDB + "=" + path, childHookSecret + "=" + cfg.HookSecret, childAdminToken + "=" + cfg.AdminToken}
+	if opts.LogPath != "" {
+		env = append(env, childLog+"="+opts.LogPath)
+	}
+	service, err := startChild(ctx, "service", env, filepath.Join(dir, "service.stderr"))
+	if err != nil {
+		return fail(err)
+	}
+	bare, err := startChild(ctx, "bare", nil, filepath.Join(dir, "bare.stderr"))
+	if err != nil {
+		service.close()
+		return fail(err)
+	}
+	r.base, r.bare, r.servicePID = service.URL, bare.URL, service.cmd.Process.Pid
+	r.logf("service (pid %d) on %s and bare handler (pid %d) on %s, each in a process of its own",
+		r.servicePID, service.URL, bare.cmd.Process.Pid, bare.URL)
+	return func() { bare.close(); service.close(); cleanup() }, nil
 }
 
 // scenarios runs every wanted scenario in order.

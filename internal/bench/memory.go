@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// Memory is this process's memory while the load ran, from
-// /proc/self/status. The process holds the service and the load
-// generator, so the figures are an upper bound for the service alone.
+// Memory is the service's process's memory while the load ran, from
+// /proc/PID/status. In one process it holds the load generator too, so
+// the figures are an upper bound for the service alone; in a Separate run
+// they are the service's own.
 // RSSFile is the part of RSS that is the store's memory map (pages of the
 // file the service touched): the kernel may drop it under pressure.
 type Memory struct {
@@ -25,16 +26,19 @@ type Memory struct {
 	// HWM is VmHWM, the peak RSS since the sampler started (the peak is
 	// reset after seeding, so seeding does not count).
 	HWM float64 `json:"hwm_mib"`
-	// HeapInuseMax is the Go heap in use, in MiB.
+	// HeapInuseMax is the Go heap in use, in MiB (one process only).
 	HeapInuseMax float64 `json:"heap_inuse_max_mib"`
+	// Separate says the figures are those of the service's own process.
+	Separate bool `json:"separate"`
 	// Available says whether /proc was readable (Linux only).
 	Available bool `json:"available"`
 }
 
-// sampler reads /proc/self/status every interval until stopped.
+// sampler reads /proc/PID/status every interval until stopped.
 type sampler struct {
-	mu  sync.Mutex
-	mem Memory
+	proc string // "self" or a child's PID
+	mu   sync.Mutex
+	mem  Memory
 	// phase holds the maxima since the last Phase call.
 	phase Memory
 	stop  chan struct{}
@@ -46,8 +50,13 @@ type sampler struct {
 func startSampler(interval time.Duration) *sampler {
 	runtime.GC()
 	debug.FreeOSMemory()
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	return startSamplerOf("self", interval)
+}
+
+// startSamplerOf samples the process proc ("self" or a PID).
+func startSamplerOf(proc string, interval time.Duration) *sampler {
+	_ = os.WriteFile("/proc/"+proc+"/clear_refs", []byte("5"), 0)
+	s := &sampler{proc: proc, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(interval)
@@ -66,13 +75,16 @@ func startSampler(interval time.Duration) *sampler {
 }
 
 func (s *sampler) sample() {
-	st, ok := readStatus()
+	st, ok := readStatus(s.proc)
 	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	if s.proc == "self" {
+		runtime.ReadMemStats(&ms)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range []*Memory{&s.mem, &s.phase} {
 		m.Samples++
+		m.Separate = s.proc != "self"
 		m.HeapInuseMax = max(m.HeapInuseMax, mib(ms.HeapInuse))
 		if !ok {
 			continue
@@ -110,9 +122,9 @@ func (s *sampler) Stop() Memory {
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
-// readStatus returns the kB fields of /proc/self/status in MiB.
-func readStatus() (map[string]float64, bool) {
-	raw, err := os.ReadFile("/proc/self/status")
+// readStatus returns the kB fields of /proc/PROC/status in MiB.
+func readStatus(proc string) (map[string]float64, bool) {
+	raw, err := os.ReadFile("/proc/" + proc + "/status")
 	if err != nil {
 		return nil, false
 	}

@@ -84,7 +84,10 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(w, "import: %d rows through POST /v1/imports in %.2fs: %.0f rows/s (%d created, %d rejected)\n", im.Rows, im.Seconds, im.PerSecond, im.Created, im.Rejected)
 		}
 	}
-	if mem := rep.Memory; mem != nil && mem.Available {
+	if mem := rep.Memory; mem != nil && mem.Available && mem.Separate {
+		fmt.Fprintf(w, "memory under load (the service's own process): RSS max %.0f MiB (anon %.0f, mapped files %.0f), peak %.0f MiB\n",
+			mem.RSSMax, mem.RSSAnonMax, mem.RSSFileMax, mem.HWM)
+	} else if mem != nil && mem.Available {
 		fmt.Fprintf(w, "memory under load (service + load generator + the raw loop's map, one process): RSS max %.0f MiB (anon %.0f, mapped files %.0f), peak %.0f MiB, Go heap in use max %.0f MiB\n",
 			mem.RSSMax, mem.RSSAnonMax, mem.RSSFileMax, mem.HWM, mem.HeapInuseMax)
 	}

@@ -1,0 +1,79 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prereg/prereg/internal/bench"
+	"github.com/prereg/prereg/internal/boltstore"
+)
+
+// TestMain lets a Separate run start this test binary as its service and
+// bare-handler processes.
+func TestMain(m *testing.M) {
+	if child, err := bench.RunChild(); child {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestRunSeparate runs the hook and admin scenarios with the service and
+// the bare handler each in a process of its own: every answer is right,
+// the memory is the service process's, the generator collects only
+// between attacks, and both processes are gone when the run returns (the
+// store is no longer locked, and holds exactly the grants answered).
+func TestRunSeparate(t *testing.T) {
+	c := tiny(t)
+	c.Separate, c.GeneratorGC = true, -1
+	c.DBPath = filepath.Join(t.TempDir(), "separate.db")
+	c.Scenarios = []string{bench.ScNoMatch, bench.ScAlreadyGranted, bench.ScGranted, bench.ScList, bench.ScStats}
+	rep, err := bench.Run(context.Background(), c)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var granted uint64
+	for _, l := range rep.Loads {
+		if l.Requests == 0 || l.Errors+l.Mismatches != 0 || l.GCs != 0 {
+			t.Errorf("%s %s %s: %d requests, %d errors, %d unexpected, %d collections: %v", l.Scenario, l.Target, l.Mode, l.Requests, l.Errors, l.Mismatches, l.GCs, l.ErrorSamples)
+		}
+		if l.Scenario == bench.ScGranted && l.Target == "prereg" {
+			granted += l.Requests
+		}
+	}
+	if len(rep.Ratios) != 3 || len(rep.Raw) != 1 {
+		t.Errorf("ratios %+v, raw rounds %d", rep.Ratios, len(rep.Raw))
+	}
+	if rep.Config.Target != "separate processes" {
+		t.Errorf("report target %q", rep.Config.Target)
+	}
+	has := func(s string) bool {
+		return slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, s) })
+	}
+	if !has("each in a process of its own") || has("share this process's Go runtime") {
+		t.Errorf("notes %q", rep.Notes)
+	}
+	if m := rep.Memory; m == nil || !m.Separate || (m.Available && (m.RSSMax <= 0 || m.HeapInuseMax != 0)) {
+		t.Errorf("memory = %+v, want the service process's", m)
+	}
+	st, err := boltstore.Open(c.DBPath, boltstore.Options{})
+	if err != nil {
+		t.Fatalf("the store is still held after the run: %v", err)
+	}
+	defer st.Close()
+	stats, err := st.Stats(context.Background(), "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(c.PreGranted) + granted; uint64(stats.Overall.Granted) != want {
+		t.Errorf("store holds %d grants, want %d (%d pre-granted, %d answered granted)", stats.Overall.Granted, want, c.PreGranted, granted)
+	}
+}
