@@ -99,7 +99,8 @@ type Config struct {
 	Separate bool
 
 	// CPUProfile, when set, receives a CPU profile of the scenarios (not
-	// of the seeding): service and load generator together.
+	// of the seeding) in this process: service and load generator
+	// together, or with Separate the generator only.
 	CPUProfile string
 
 	// Progress receives one line per step (nil: silent).

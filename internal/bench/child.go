@@ -41,8 +41,8 @@ func RunChild() (child bool, err error) {
 		return false, nil
 	}
 	var (
-		url   string
-		close func()
+		url  string
+		stop func()
 	)
 	switch kind {
 	case "bare":
@@ -50,20 +50,20 @@ func RunChild() (child bool, err error) {
 		if err != nil {
 			return true, err
 		}
-		url, close = l.URL, l.close
+		url, stop = l.URL, l.close
 	case "service":
 		svc, _, err := startService(context.Background(), os.Getenv(childDB), serviceOptions{
 			HookSecret: os.Getenv(childHookSecret), AdminToken: os.Getenv(childAdminToken), LogPath: os.Getenv(childLog)})
 		if err != nil {
 			return true, err
 		}
-		url, close = svc.URL, svc.close
+		url, stop = svc.URL, svc.close
 	default:
 		return true, fmt.Errorf("%s=%q: want service or bare", ChildEnv, kind)
 	}
 	fmt.Println(url)
 	_, _ = io.Copy(io.Discard, os.Stdin)
-	close()
+	stop()
 	return true, nil
 }
 
