@@ -26,7 +26,8 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 
 // readBodyInto is readBody appending to buf.
 func readBodyInto(c *gin.Context, buf []byte, limit int64) ([]byte, error) {
-	body, err := readAll(buf, http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	b := bytes.NewBuffer(buf)
+	_, err := b.ReadFrom(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -34,24 +35,7 @@ func readBodyInto(c *gin.Context, buf []byte, limit int64) ([]byte, error) {
 		}
 		return nil, prereg.Wrap(prereg.Invalid, err, "cannot read the request body")
 	}
-	return body, nil
-}
-
-// readAll is io.ReadAll appending to b.
-func readAll(b []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			return b, err
-		}
-	}
+	return b.Bytes(), nil
 }
 
 // decodeJSON decodes one JSON value and refuses trailing data; with strict,
