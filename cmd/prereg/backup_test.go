@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prereg/prereg/internal/prereg"
+	"github.com/prereg/prereg/internal/testio"
 )
 
 // cli runs one prereg command in-process and returns its output.
@@ -137,7 +138,15 @@ func TestBackupRoundTripUnderLoad(t *testing.T) {
 		"--admin-rate-limit", "0", "--auth-failure-limit", "0", "--log-level", "warn")
 	stop := make(chan struct{})
 	gl, wait := runBackupLoad(t, s.url, items, stop)
-	time.Sleep(300 * time.Millisecond) // let grants accumulate before the first backup
+	// Each backup starts once more grants were answered since the last
+	// one, so every backup has grants of its own to prove.
+	granted := func() int { gl.mu.Lock(); defer gl.mu.Unlock(); return len(gl.at) }
+	loginable := len(items) - (len(items)+3)/7 // every i%7 == 3 is left to the revoker
+	moreGrants := func() {
+		want := min(granted()+50, loginable)
+		testio.WaitFor(t, 30*time.Second, "grants answered before the next backup", func() bool { return granted() >= want || t.Failed() })
+	}
+	moreGrants()
 
 	type backup struct {
 		how     string
@@ -168,7 +177,7 @@ func TestBackupRoundTripUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		backups = append(backups, backup{"GET /v1/backup", p, started})
-		time.Sleep(50 * time.Millisecond)
+		moreGrants()
 
 		// Through the CLI.
 		started = time.Now()
@@ -178,7 +187,7 @@ func TestBackupRoundTripUnderLoad(t *testing.T) {
 			t.Fatalf("prereg backup --server: %v\n%s", err, out)
 		}
 		backups = append(backups, backup{"prereg backup --server", p, started})
-		time.Sleep(50 * time.Millisecond)
+		moreGrants()
 	}
 	close(stop)
 	grants, creates, revokes := wait()

@@ -4,6 +4,8 @@ package testio
 import (
 	"bytes"
 	"sync"
+	"testing"
+	"time"
 )
 
 // Buffer is a bytes.Buffer that a test may read while other goroutines
@@ -24,4 +26,19 @@ func (l *Buffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// WaitFor polls cond until it holds, failing the test if it does not
+// within the given time: for state that another goroutine or process
+// reaches, without a fixed sleep that is too short on a loaded machine
+// and wasted on an idle one.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for wait := time.Millisecond; !cond(); wait = min(2*wait, 50*time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(wait)
+	}
 }
