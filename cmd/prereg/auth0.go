@@ -129,6 +129,9 @@ func (a *actionSecrets) build(requireSecret bool) (map[string]string, error) {
 		}
 	}
 	if a.namespace != "" {
+		if err := auth0sync.ValidClaimNamespace(a.namespace); err != nil {
+			return nil, err
+		}
 		m["PREREG_CLAIM_NAMESPACE"] = a.namespace
 	}
 	return m, nil

@@ -170,6 +170,7 @@ func TestPrintActionHasNoSecret(t *testing.T) {
 		{"every option", []string{"--url", "https://p.example.com", "--timeout-ms", "2500", "--on-error", "deny", "--on-unverified", "allow", "--claim-namespace", "https://example.com/"}, ""},
 		{"hook secret", []string{"--url", "https://p.example.com", "--hook-secret", testHookSecret}, "set PREREG_SECRET in the Action's secrets"},
 		{"signing secret", []string{"--url", "https://p.example.com", "--signing-secret", signing}, "set PREREG_SIGNING_SECRET in the Action's secrets"},
+		{"namespace on auth0.com", []string{"--claim-namespace", "https://tenant.auth0.com/"}, "whose claims Auth0 drops"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
