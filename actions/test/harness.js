@@ -115,6 +115,16 @@ async function getRegistration(svc, id) {
   return JSON.parse(text);
 }
 
+/** revoke revokes one registration through the admin API (force: also a granted one). */
+async function revoke(svc, id, { force = false } = {}) {
+  const res = await fetch(`${svc.url}/v1/registrations/${encodeURIComponent(id)}${force ? '?force=true' : ''}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${svc.adminToken}` },
+  });
+  const text = await res.text();
+  assert.ok(res.status >= 200 && res.status < 300, `DELETE /v1/registrations/${id}: ${res.status} ${text}`);
+}
+
 /**
  * startProxy listens on a loopback port in front of target. It records every
  * request (headers and body) and then, depending on mode: forwards it
@@ -312,6 +322,6 @@ function tmpDir() {
 }
 
 module.exports = {
-  actionEvent, buildBinary, closedURL, getRegistration, register, repoRoot, runAction, runRule,
+  actionEvent, buildBinary, closedURL, getRegistration, register, repoRoot, revoke, runAction, runRule,
   secret, startProxy, startService, tmpDir, uniqueEmail, uniqueUser, UnauthorizedError, whsec,
 };

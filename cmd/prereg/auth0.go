@@ -129,6 +129,9 @@ func (a *actionSecrets) build(requireSecret bool) (map[string]string, error) {
 		}
 	}
 	if a.namespace != "" {
+		if err := auth0sync.ValidClaimNamespace(a.namespace); err != nil {
+			return nil, err
+		}
 		m["PREREG_CLAIM_NAMESPACE"] = a.namespace
 	}
 	return m, nil
@@ -166,30 +169,41 @@ func auth0Cmd(e *env) *cobra.Command {
 	var pr actionSecrets
 	print := &cobra.Command{
 		Use:   "print-action",
-		Short: "Print the Action's code and the secrets to paste in the Auth0 dashboard",
+		Short: "Print the Action's code, and the secrets to set in the Auth0 dashboard (never their values)",
 		Args:  cobra.NoArgs,
 	}
 	pr.flags(print)
+	// Code pasted into an Action stays in its version history, so the secret
+	// flags are refused rather than printed; hidden, they only explain that.
+	secretFlags := []struct{ flag, name string }{{"hook-secret", "PREREG_SECRET"}, {"signing-secret", "PREREG_SIGNING_SECRET"}}
+	for _, f := range secretFlags {
+		_ = print.Flags().MarkHidden(f.flag)
+	}
 	print.RunE = func(cmd *cobra.Command, _ []string) error {
+		for _, f := range secretFlags {
+			if cmd.Flags().Changed(f.flag) {
+				return prereg.Errorf(prereg.Invalid, "print-action never prints a secret into the Action's code: drop --%s and set %s in the Action's secrets (the Action editor's Secrets panel), or let install-action set it", f.flag, f.name)
+			}
+		}
 		if pr.url == "" {
 			pr.url = "https://prereg.example.com"
-		}
-		if pr.secret == "" {
-			pr.secret = "<your hook secret>"
 		}
 		secrets, err := pr.build(false)
 		if err != nil {
 			return err
 		}
+		secrets["PREREG_SECRET"] = "one of the service's --hook-secrets"
+		secrets["PREREG_SIGNING_SECRET"] = "optional: the whsec_… secret listed in the service's --signing-secrets"
 		fmt.Fprintln(e.stdout, "// Auth0 dashboard → Actions → Library → Create Action → Build from scratch:")
 		fmt.Fprintln(e.stdout, "//   name \"prereg\", trigger \"Login / Post Login\", runtime Node 22.")
-		fmt.Fprintln(e.stdout, "// Add these secrets (key = value), paste the code below, Deploy, then drag it")
-		fmt.Fprintln(e.stdout, "// into Actions → Triggers → post-login.")
+		fmt.Fprintln(e.stdout, "// Add these in the editor's Secrets panel (key icon); never write a secret into")
+		fmt.Fprintln(e.stdout, "// the code, which Auth0 keeps in every version:")
 		for _, k := range []string{"PREREG_URL", "PREREG_SECRET", "PREREG_SIGNING_SECRET", "PREREG_TIMEOUT_MS", "PREREG_ON_ERROR", "PREREG_ON_UNVERIFIED", "PREREG_CLAIM_NAMESPACE"} {
 			if v, ok := secrets[k]; ok {
 				fmt.Fprintf(e.stdout, "//   %s = %s\n", k, v)
 			}
 		}
+		fmt.Fprintln(e.stdout, "// Then paste the code below, Deploy, and drag it into Actions → Triggers → post-login.")
 		fmt.Fprintln(e.stdout)
 		fmt.Fprint(e.stdout, actions.PostLogin)
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
@@ -153,10 +154,54 @@ func TestInstallActionIdempotent(t *testing.T) {
 	if b := fake.Bindings("post-login"); len(b) != 1 {
 		t.Fatalf("bindings: %+v", b)
 	}
-	// print-action needs no credentials.
-	out.Reset()
-	if err := runEnv(context.Background(), []string{"auth0", "print-action", "--url", "https://p.example.com"}, &env{stdout: out, stderr: io.Discard, getenv: func(string) string { return "" }}); err != nil || !strings.Contains(out.String(), "PREREG_URL = https://p.example.com") || !strings.Contains(out.String(), "exports.onExecutePostLogin") {
-		t.Fatalf("print-action: %v %s", err, out)
+}
+
+// What print-action prints is pasted into the Action's code, where it stays in
+// every version: it never carries a secret, and a flag that would put one
+// there is refused with a pointer to the Action's secrets.
+func TestPrintActionHasNoSecret(t *testing.T) {
+	const signing = "whsec_c2VjcmV0LXNpZ25pbmcta2V5LWZvci1wcmludA=="
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"defaults", nil, ""},
+		{"every option", []string{"--url", "https://p.example.com", "--timeout-ms", "2500", "--on-error", "deny", "--on-unverified", "allow", "--claim-namespace", "https://example.com/"}, ""},
+		{"hook secret", []string{"--url", "https://p.example.com", "--hook-secret", testHookSecret}, "set PREREG_SECRET in the Action's secrets"},
+		{"signing secret", []string{"--url", "https://p.example.com", "--signing-secret", signing}, "set PREREG_SIGNING_SECRET in the Action's secrets"},
+		{"namespace on auth0.com", []string{"--claim-namespace", "https://tenant.auth0.com/"}, "whose claims Auth0 drops"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+			// print-action needs no credentials.
+			err := runEnv(context.Background(), append([]string{"auth0", "print-action"}, tt.args...), &env{stdout: out, stderr: errOut, getenv: func(string) string { return "" }})
+			for _, secret := range []string{testHookSecret, signing, signing[len("whsec_"):]} {
+				for where, text := range map[string]string{"stdout": out.String(), "stderr": errOut.String(), "error": fmt.Sprint(err)} {
+					if strings.Contains(text, secret) {
+						t.Errorf("%s holds the secret %q", where, secret)
+					}
+				}
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one saying %q", err, tt.wantErr)
+				}
+				if out.Len() != 0 {
+					t.Errorf("printed code despite the error:\n%s", out)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("print-action: %v", err)
+			}
+			for _, want := range []string{"exports.onExecutePostLogin", "PREREG_URL = https://", "PREREG_SECRET", "Secrets"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q", want)
+				}
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -28,6 +29,27 @@ const (
 	// maxBindingPages bounds the scan of a trigger's bindings (50 a page).
 	maxBindingPages = 20
 )
+
+// reservedClaimHosts are the domains whose custom claims Auth0 drops
+// silently, subdomains included.
+var reservedClaimHosts = []string{"auth0.com", "webtask.io", "webtask.run"}
+
+// ValidClaimNamespace reports whether ns can prefix the Action's claim: an
+// http(s) URL ending in "/" whose host is not one of Auth0's own domains.
+// The Action applies the same rule and falls back to its default.
+func ValidClaimNamespace(ns string) error {
+	u, err := url.Parse(ns)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.HasSuffix(ns, "/") {
+		return prereg.Errorf(prereg.Invalid, "claim namespace %q must be an http(s) URL ending in /, e.g. https://example.com/", ns)
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	for _, d := range reservedClaimHosts {
+		if host == d || strings.HasSuffix(host, "."+d) {
+			return prereg.Errorf(prereg.Invalid, "claim namespace %q is on %s, whose claims Auth0 drops; use a domain of yours", ns, d)
+		}
+	}
+	return nil
+}
 
 // InstallOptions says what Action to install.
 type InstallOptions struct {

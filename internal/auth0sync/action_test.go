@@ -141,3 +141,37 @@ func TestInstallActionBuildTimeout(t *testing.T) {
 		t.Errorf("an unbuilt action was bound")
 	}
 }
+
+// Auth0 silently drops claims under its own domains, so install-action and
+// print-action refuse such a namespace rather than let the Action fall back.
+func TestValidClaimNamespace(t *testing.T) {
+	tests := []struct {
+		ns string
+		ok bool
+	}{
+		{"https://prereg/", true},
+		{"https://example.com/", true},
+		{"http://example.org/claims/", true},
+		{"https://notauth0.com/", true},
+		{"https://auth0.com.example.net/", true},
+		{"https://auth0.com/", false},
+		{"https://tenant.eu.auth0.com/", false},
+		{"https://AUTH0.COM./", false},
+		{"https://x.webtask.io/", false},
+		{"https://webtask.run/", false},
+		{"https://example.com", false},
+		{"ftp://example.com/", false},
+		{"urn:example:", false},
+		{"example.com/", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		err := auth0sync.ValidClaimNamespace(tt.ns)
+		if (err == nil) != tt.ok {
+			t.Errorf("ValidClaimNamespace(%q) = %v, want ok %v", tt.ns, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "namespace") {
+			t.Errorf("ValidClaimNamespace(%q) = %q, want an error naming the namespace", tt.ns, err)
+		}
+	}
+}
