@@ -98,6 +98,28 @@ func TestEndToEndAuth0Sync(t *testing.T) {
 	}
 }
 
+// With a custom domain, AUTH0_AUDIENCE names the canonical domain's
+// Management API, and grants sync through the custom domain.
+func TestEndToEndAuth0CustomDomain(t *testing.T) {
+	fake := auth0fake.New(t)
+	fake.SetCanonicalDomain("dev-tenant.eu.auth0.com")
+	fake.AddRole("rol_B1llingAdm1n000", "billing-admin")
+	fake.AddUser(auth0fake.User{ID: "auth0|ana", Email: "ana@example.com", EmailVerified: true})
+	vars := map[string]string{"AUTH0_DOMAIN": fake.URL(), "AUTH0_CLIENT_ID": fake.ClientID, "AUTH0_CLIENT_SECRET": fake.ClientSecret,
+		"AUTH0_AUDIENCE": "https://dev-tenant.eu.auth0.com/api/v2/"}
+	s := startServiceEnv(t, vars, "--db", filepath.Join(t.TempDir(), "prereg.db"), "--hook-secrets", testHookSecret, "--admin-token", testAdminToken)
+	if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": "ana@example.com", "roles": []string{"billing-admin"}}); code != 201 {
+		t.Fatalf("create: %d %s", code, raw)
+	}
+	code, raw := s.call(t, "POST", "/v1/hooks/post-login", testHookSecret, map[string]any{"user_id": "auth0|ana", "email": "ana@example.com", "email_verified": true})
+	if code != 200 || !strings.Contains(string(raw), `"sync":"done"`) {
+		t.Fatalf("hook: %d %s", code, raw)
+	}
+	if got := fake.UserRoles("auth0|ana"); !slices.Equal(got, []string{"rol_B1llingAdm1n000"}) {
+		t.Fatalf("user roles in Auth0: %v", got)
+	}
+}
+
 func TestReconcileThroughService(t *testing.T) {
 	fake := auth0fake.New(t)
 	fake.AddRole("rol_B1llingAdm1n000", "billing-admin")

@@ -131,6 +131,7 @@ type Server struct {
 	closeOnce sync.Once
 
 	mu            sync.Mutex
+	audience      string
 	tokens        map[string]bool
 	tokensIssued  int
 	roles         []Role
@@ -185,6 +186,26 @@ func (s *Server) URL() string { return s.srv.URL }
 
 // Domain is the host:port part of URL.
 func (s *Server) Domain() string { return strings.TrimPrefix(s.srv.URL, "http://") }
+
+// SetCanonicalDomain makes the fake a tenant whose canonical domain is host
+// and whose URL is a custom domain: like Auth0, the token endpoint then
+// grants Management API tokens only for https://<host>/api/v2/.
+func (s *Server) SetCanonicalDomain(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.audience = "https://" + host + "/api/v2/"
+}
+
+// Audience is the only audience the token endpoint accepts: the fake's own
+// URL + /api/v2/ unless SetCanonicalDomain changed it.
+func (s *Server) Audience() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.audience != "" {
+		return s.audience
+	}
+	return s.srv.URL + "/api/v2/"
+}
 
 func randHex(n int) string {
 	b := make([]byte, n)
@@ -529,7 +550,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access_denied", "error_description": "Unauthorized"})
 		return
 	}
-	if audience != s.srv.URL+"/api/v2/" {
+	if audience != s.Audience() {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "access_denied", "error_description": "Service not found: " + audience})
 		return
 	}

@@ -52,6 +52,11 @@ type Config struct {
 	Domain       string
 	ClientID     string
 	ClientSecret string
+	// Audience is the Management API identifier the access token is asked
+	// for: https://<canonical tenant domain>/api/v2/. Auth0 refuses tokens
+	// for a custom domain's address, so set it when Domain is one; empty
+	// means https://<Domain>/api/v2/.
+	Audience string
 	// Timeout bounds each HTTP request, token requests included; default
 	// DefaultTimeout.
 	Timeout time.Duration
@@ -95,6 +100,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Audience != "" {
+		if err := checkAudience(cfg.Audience); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -127,7 +137,11 @@ func New(cfg Config) (*Client, error) {
 		// that the client credentials below replace): the fake only.
 		opts = append(opts, management.WithInsecure())
 	}
-	opts = append(opts, management.WithClientCredentials(tokenCtx, cfg.ClientID, cfg.ClientSecret))
+	if cfg.Audience != "" {
+		opts = append(opts, management.WithClientCredentialsAndAudience(tokenCtx, cfg.ClientID, cfg.ClientSecret, cfg.Audience))
+	} else {
+		opts = append(opts, management.WithClientCredentials(tokenCtx, cfg.ClientID, cfg.ClientSecret))
+	}
 	api, err := management.New(base, opts...)
 	if err != nil {
 		return nil, prereg.Wrap(prereg.Invalid, err, "Auth0 domain is not usable")
@@ -164,6 +178,17 @@ func parseDomain(domain string) (host string, insecure bool, err error) {
 	default:
 		return "", false, prereg.Errorf(prereg.Invalid, "Auth0 domain %q: unsupported scheme", prereg.Truncate(domain))
 	}
+}
+
+// checkAudience accepts only the form of the Management API's identifier,
+// https://<host>/api/v2/: Auth0 compares it byte for byte, so a missing
+// slash would otherwise show up as every token being refused.
+func checkAudience(aud string) error {
+	u, err := url.Parse(aud)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "/api/v2/" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return prereg.Errorf(prereg.Invalid, "Auth0 audience %q is not the Management API identifier https://<canonical tenant domain>/api/v2/", prereg.Truncate(aud))
+	}
+	return nil
 }
 
 // observingTransport bounds response bodies and notes the rate-limit
@@ -321,7 +346,9 @@ func (c *Client) translate(ctx context.Context, what string, err error, note *ra
 		if re.ErrorCode != "" {
 			msg += ": " + re.ErrorCode
 		}
-		return c.statusError(what+" (access token)", re.Response.StatusCode, msg, until, err)
+		// re, not err: err quotes the API request's URL, which may hold an
+		// address.
+		return c.statusError(what+" (access token)", re.Response.StatusCode, msg, until, re)
 	}
 	// A *url.Error quotes the request URL, which for users-by-email holds
 	// an address: keep only what went wrong, so no log gets the address.

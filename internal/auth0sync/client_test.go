@@ -2,8 +2,10 @@ package auth0sync_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -412,4 +414,71 @@ func TestNetworkErrorHidesAddress(t *testing.T) {
 	if strings.Contains(err.Error(), "secret.person") || strings.Contains(err.Error(), "secret.person%40") {
 		t.Errorf("error text leaks the address: %v", err)
 	}
+}
+
+// Through a custom domain, the token must still be asked for the canonical
+// domain's audience; Auth0 refuses any other.
+func TestCustomDomainAudience(t *testing.T) {
+	const audience = "https://dev-tenant.eu.auth0.com/api/v2/"
+	f := auth0fake.New(t)
+	f.SetCanonicalDomain("dev-tenant.eu.auth0.com")
+	f.AddUser(auth0fake.User{ID: userA, Email: "ana@example.com", EmailVerified: true})
+	tests := []struct {
+		name     string
+		audience string
+		want     prereg.Code
+	}{
+		{"configured audience", audience, ""},
+		{"audience of the custom domain", "", prereg.Forbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.ResetRequests()
+			c, err := auth0sync.New(auth0sync.Config{Domain: f.URL(), Audience: tt.audience, ClientID: f.ClientID, ClientSecret: f.ClientSecret, Timeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.UsersByEmail(context.Background(), "ana@example.com")
+			if prereg.ErrorCode(err) != tt.want {
+				t.Fatalf("UsersByEmail: %v, want code %q", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "ana") {
+				t.Errorf("error text leaks the address: %v", err)
+			}
+			reqs := f.Requests()
+			if len(reqs) == 0 || reqs[0].Path != "/oauth/token" {
+				t.Fatalf("first request is not a token request: %+v", reqs)
+			}
+			wantAud := tt.audience
+			if wantAud == "" {
+				wantAud = f.URL() + "/api/v2/"
+			}
+			if got := tokenAudience(t, reqs[0].Body); got != wantAud {
+				t.Errorf("token audience = %q, want %q", got, wantAud)
+			}
+		})
+	}
+	for _, bad := range []string{"dev-tenant.eu.auth0.com", "https://dev-tenant.eu.auth0.com/api/v2", "http://dev-tenant.eu.auth0.com/api/v2/", "https:///api/v2/"} {
+		_, err := auth0sync.New(auth0sync.Config{Domain: f.URL(), Audience: bad, ClientID: "id", ClientSecret: "s"})
+		if prereg.ErrorCode(err) != prereg.Invalid {
+			t.Errorf("audience %q: %v, want an invalid error", bad, err)
+		}
+	}
+}
+
+// tokenAudience reads the audience of a client-credentials request, sent
+// as a form or as JSON.
+func tokenAudience(t *testing.T, body []byte) string {
+	t.Helper()
+	var js struct {
+		Audience string `json:"audience"`
+	}
+	if json.Unmarshal(body, &js) == nil {
+		return js.Audience
+	}
+	q, err := url.ParseQuery(string(body))
+	if err != nil {
+		t.Fatalf("token request body: %v", err)
+	}
+	return q.Get("audience")
 }
