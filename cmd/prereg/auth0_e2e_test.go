@@ -211,3 +211,33 @@ func TestSlowAuth0KeepsLoginsWithinBudget(t *testing.T) {
 		t.Fatalf("roles after the queue ran: %v", got)
 	}
 }
+
+// A verification email for a social user names the identity, and a send
+// that failed is tried again at the next login instead of a day later.
+func TestVerificationEmailRetriedAfterFailure(t *testing.T) {
+	const user = "google-oauth2|109876543210"
+	fake := auth0fake.New(t)
+	fake.AddUser(auth0fake.User{ID: user, Email: "gia@example.com", Connection: "google-oauth2"})
+	fake.FailNext(1, auth0fake.Fault{Status: 503, Path: "/api/v2/jobs/verification-email"})
+	s := startWithAuth0(t, fake, filepath.Join(t.TempDir(), "prereg.db"), "--send-verification-email")
+	if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": "gia@example.com", "roles": []string{"billing-admin"}}); code != 201 {
+		t.Fatalf("create: %d %s", code, raw)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fake.VerificationEmails()) == 0 && time.Now().Before(deadline) {
+		code, raw := s.call(t, "POST", "/v1/hooks/post-login", testHookSecret, map[string]any{"user_id": user, "email": "gia@example.com", "email_verified": false})
+		if code != 200 || !strings.Contains(string(raw), "email_unverified") {
+			t.Fatalf("unverified: %d %s", code, raw)
+		}
+		// The send runs off the login path: give it a moment.
+		for wait := time.Now().Add(300 * time.Millisecond); len(fake.VerificationEmails()) == 0 && time.Now().Before(wait); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if got := fake.VerificationEmails(); !slices.Equal(got, []string{user}) {
+		t.Fatalf("verification emails = %v after %d requests", got, fake.Count("POST", "/api/v2/jobs/verification-email"))
+	}
+	if n := fake.Count("POST", "/api/v2/jobs/verification-email"); n < 2 {
+		t.Fatalf("verification requests = %d, want the failed one and a retry", n)
+	}
+}

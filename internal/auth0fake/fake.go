@@ -701,11 +701,17 @@ func (s *Server) removeUserRoles(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) userJSON(u User) map[string]any {
-	provider, raw := "auth0", u.ID
-	if p, rest, ok := strings.Cut(u.ID, "|"); ok {
-		provider, raw = p, rest
+// identityOf splits a user_id into the provider and the user_id of its
+// primary identity, as Auth0 builds them.
+func identityOf(userID string) (provider, raw string) {
+	if p, rest, ok := strings.Cut(userID, "|"); ok {
+		return p, rest
 	}
+	return "auth0", userID
+}
+
+func (s *Server) userJSON(u User) map[string]any {
+	provider, raw := identityOf(u.ID)
 	return map[string]any{
 		"user_id": u.ID, "email": u.Email, "email_verified": u.EmailVerified, "name": u.Email,
 		"created_at": "2023-01-25T19:00:31.387Z",
@@ -818,9 +824,16 @@ func (s *Server) removeMemberRoles(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// verificationEmail needs the identity for any user whose primary identity
+// is not a database one (provider "auth0"), and the identity given must be
+// the user's, as Auth0 requires.
 func (s *Server) verificationEmail(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		UserID string `json:"user_id"`
+		UserID   string `json:"user_id"`
+		Identity *struct {
+			UserID   string `json:"user_id"`
+			Provider string `json:"provider"`
+		} `json:"identity"`
 	}
 	if !decode(w, r, &body) {
 		return
@@ -829,6 +842,15 @@ func (s *Server) verificationEmail(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	if _, ok := s.users[body.UserID]; !ok {
 		apiError(w, http.StatusNotFound, "Not Found", "User not found")
+		return
+	}
+	provider, raw := identityOf(body.UserID)
+	switch {
+	case body.Identity == nil && provider != "auth0":
+		apiError(w, http.StatusBadRequest, "Bad Request", "identity is required to verify the email of a social, enterprise or passwordless user")
+		return
+	case body.Identity != nil && (body.Identity.Provider != provider || body.Identity.UserID != raw):
+		apiError(w, http.StatusBadRequest, "Bad Request", "the identity does not belong to the user")
 		return
 	}
 	s.verifications = append(s.verifications, body.UserID)

@@ -441,7 +441,20 @@ func (c *Client) SendVerificationEmail(ctx context.Context, userID string) error
 	if userID == "" {
 		return prereg.Errorf(prereg.Invalid, "user_id is required")
 	}
+	job := &management.Job{UserID: &userID, Identity: primaryIdentity(userID)}
 	return c.call(ctx, "verification email", func(ctx context.Context) error {
-		return c.api.Job.VerifyEmail(ctx, &management.Job{UserID: &userID})
+		return c.api.Job.VerifyEmail(ctx, job)
 	})
+}
+
+// primaryIdentity is the identity a user_id names: Auth0 builds user IDs as
+// "<provider>|<the identity's user_id>" (google-oauth2|123, samlp|corp|ana,
+// email|64a…). Auth0 needs it to send a verification email to a social,
+// enterprise or passwordless user; for a database user it is harmless.
+func primaryIdentity(userID string) *management.UserIdentity {
+	provider, id, ok := strings.Cut(userID, "|")
+	if !ok || provider == "" || id == "" {
+		return nil
+	}
+	return &management.UserIdentity{UserID: &id, Provider: &provider}
 }

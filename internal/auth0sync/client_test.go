@@ -380,21 +380,43 @@ func TestUsersByEmail(t *testing.T) {
 }
 
 func TestSendVerificationEmail(t *testing.T) {
+	tests := []struct {
+		name, userID, connection string
+		// identity is the identity the request must carry.
+		identity string
+	}{
+		{"database", userA, "", `{"user_id":"63d16bb22b2c1a2ae38bad61","provider":"auth0"}`},
+		{"social", "google-oauth2|109876543210", "google-oauth2", `{"user_id":"109876543210","provider":"google-oauth2"}`},
+		{"enterprise", "samlp|corp-saml|ana@corp.example", "corp-saml", `{"user_id":"corp-saml|ana@corp.example","provider":"samlp"}`},
+		{"passwordless", "email|64a1f0c2e4b0a1b2c3d4e5f6", "email", `{"user_id":"64a1f0c2e4b0a1b2c3d4e5f6","provider":"email"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := auth0fake.New(t)
+			f.AddUser(auth0fake.User{ID: tt.userID, Email: "ana@example.com", Connection: tt.connection})
+			c := newClient(t, f)
+			if err := c.SendVerificationEmail(context.Background(), tt.userID); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.VerificationEmails(); !slices.Equal(got, []string{tt.userID}) {
+				t.Errorf("verification emails = %v", got)
+			}
+			reqs := f.Requests()
+			last := reqs[len(reqs)-1]
+			var body struct {
+				UserID   string          `json:"user_id"`
+				Identity json.RawMessage `json:"identity"`
+			}
+			if err := json.Unmarshal(last.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if last.Method != http.MethodPost || last.Path != "/api/v2/jobs/verification-email" || body.UserID != tt.userID || string(body.Identity) != tt.identity {
+				t.Errorf("request = %s %s %s", last.Method, last.Path, last.Body)
+			}
+		})
+	}
 	f := auth0fake.New(t)
-	f.AddUser(auth0fake.User{ID: userA, Email: "ana@example.com"})
-	c := newClient(t, f)
-	if err := c.SendVerificationEmail(context.Background(), userA); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.VerificationEmails(); !slices.Equal(got, []string{userA}) {
-		t.Errorf("verification emails = %v", got)
-	}
-	reqs := f.Requests()
-	last := reqs[len(reqs)-1]
-	if last.Method != http.MethodPost || last.Path != "/api/v2/jobs/verification-email" || !strings.Contains(string(last.Body), `"user_id":"`+userA+`"`) {
-		t.Errorf("request = %s %s %s", last.Method, last.Path, last.Body)
-	}
-	if err := c.SendVerificationEmail(context.Background(), "auth0|nobody"); prereg.ErrorCode(err) != prereg.NotFound {
+	if err := newClient(t, f).SendVerificationEmail(context.Background(), "auth0|nobody"); prereg.ErrorCode(err) != prereg.NotFound {
 		t.Errorf("unknown user: %v", err)
 	}
 }

@@ -157,3 +157,11 @@ func (s *Store) MarkVerificationSent(ctx context.Context, userID string, period 
 	})
 	return send, err
 }
+
+// ForgetVerificationSent drops the mark MarkVerificationSent left for
+// userID, when the send failed, so that the next login tries again.
+func (s *Store) ForgetVerificationSent(ctx context.Context, userID string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bVerify).Delete([]byte(userID))
+	})
+}
