@@ -229,6 +229,18 @@ func (s *Server) AddRole(id, name string) string {
 	return id
 }
 
+// RenameRole renames a role, as an admin may in the dashboard; its ID and
+// assignments stay.
+func (s *Server) RenameRole(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.roles {
+		if s.roles[i].ID == id {
+			s.roles[i].Name = name
+		}
+	}
+}
+
 // AddUser defines a user.
 func (s *Server) AddUser(u User) {
 	s.mu.Lock()

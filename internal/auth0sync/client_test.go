@@ -116,7 +116,7 @@ func TestSyncGrant(t *testing.T) {
 			f.AddRole("rol_lEh5V8omwZrnZd9o", "viewer")
 			billing := f.AddRole("", "billing-admin")
 			c := newClient(t, f)
-			if err := c.SyncGrant(context.Background(), tt.job); err != nil {
+			if _, err := c.SyncGrant(context.Background(), tt.job); err != nil {
 				t.Fatalf("SyncGrant: %v", err)
 			}
 			if got := apiCalls(f); !slices.Equal(got, tt.wantCalls) {
@@ -124,7 +124,7 @@ func TestSyncGrant(t *testing.T) {
 			}
 			tt.check(t, f, billing)
 			// Idempotent: the same job again changes nothing.
-			if err := c.SyncGrant(context.Background(), tt.job); err != nil {
+			if _, err := c.SyncGrant(context.Background(), tt.job); err != nil {
 				t.Fatalf("SyncGrant again: %v", err)
 			}
 			tt.check(t, f, billing)
@@ -143,7 +143,7 @@ func TestRevokeGrantKeepsMembership(t *testing.T) {
 	org := prereg.SyncJob{UserID: userA, OrganizationID: orgA, Roles: []string{"admin", "viewer"}}
 	tenant := prereg.SyncJob{UserID: userA, Roles: []string{"admin"}}
 	for _, j := range []prereg.SyncJob{org, tenant} {
-		if err := c.SyncGrant(ctx, j); err != nil {
+		if _, err := c.SyncGrant(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,14 +183,14 @@ func TestRoleResolution(t *testing.T) {
 	c := newClient(t, f)
 	ctx := context.Background()
 
-	if err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"admin"}}); err != nil {
+	if _, err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"admin"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.UserRoles(userA); !slices.Equal(got, []string{admin}) {
 		t.Fatalf("resolved %v, want exactly the role named admin (%s)", got, admin)
 	}
 	// Cached: a second grant does not look the name up again.
-	if err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"admin"}}); err != nil {
+	if _, err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"admin"}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.Count("GET", "/api/v2/roles"); n != 1 {
@@ -201,7 +201,7 @@ func TestRoleResolution(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			if err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"auditor"}}); err != nil {
+			if _, err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"auditor"}}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -211,14 +211,14 @@ func TestRoleResolution(t *testing.T) {
 		t.Errorf("role lookups = %d, want 2 (one per name)", n)
 	}
 	// A role ID is used as is, without lookup.
-	if err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{admin}}); err != nil {
+	if _, err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{admin}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.Count("GET", "/api/v2/roles"); n != 2 {
 		t.Errorf("a role ID was looked up")
 	}
 	// Only case differs and it is the only such role: accepted.
-	if err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"Billing-Admin"}}); err != nil {
+	if _, err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"Billing-Admin"}}); err != nil {
 		t.Errorf("case-only difference: %v", err)
 	}
 }
@@ -229,7 +229,7 @@ func TestUnknownRoleNamesTheRole(t *testing.T) {
 	f.AddRole("", "billing-admin")
 	viewer := f.AddRole("", "viewer")
 	c := newClient(t, f)
-	err := c.SyncGrant(context.Background(), prereg.SyncJob{UserID: userA, Roles: []string{"billing", "viewer"}})
+	_, err := c.SyncGrant(context.Background(), prereg.SyncJob{UserID: userA, Roles: []string{"billing", "viewer"}})
 	if prereg.ErrorCode(err) != prereg.Invalid {
 		t.Fatalf("err = %v, want invalid", err)
 	}
@@ -242,7 +242,7 @@ func TestUnknownRoleNamesTheRole(t *testing.T) {
 	}
 	// Not cached: once the role exists, it resolves.
 	billing := f.AddRole("", "billing")
-	if err := c.SyncGrant(context.Background(), prereg.SyncJob{UserID: userA, Roles: []string{"billing"}}); err != nil {
+	if _, err := c.SyncGrant(context.Background(), prereg.SyncJob{UserID: userA, Roles: []string{"billing"}}); err != nil {
 		t.Fatalf("after creating the role: %v", err)
 	}
 	if !slices.Contains(f.UserRoles(userA), billing) {
@@ -276,7 +276,7 @@ func TestErrorTranslation(t *testing.T) {
 			if tt.fault != nil {
 				f.FailNext(1, *tt.fault)
 			}
-			err = c.SyncGrant(context.Background(), prereg.SyncJob{UserID: tt.userID, Roles: []string{"rol_x1"}})
+			_, err = c.SyncGrant(context.Background(), prereg.SyncJob{UserID: tt.userID, Roles: []string{"rol_x1"}})
 			if got := prereg.ErrorCode(err); got != tt.wantCode {
 				t.Fatalf("code = %q (%v), want %q", got, err, tt.wantCode)
 			}

@@ -334,3 +334,75 @@ func TestVerifyEmailJob(t *testing.T) {
 		t.Errorf("verification emails = %v", e.fake.VerificationEmails())
 	}
 }
+
+// A force-revoke removes the role IDs the grant's sync assigned, even when
+// the role was renamed since: its old name no longer resolves.
+func TestRevokeRemovesRenamedRole(t *testing.T) {
+	for _, org := range []string{"", orgA} {
+		t.Run("org="+org, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			editor := e.fake.AddRole("", "editor")
+			e.fake.AddRole("", "viewer")
+			reg, jobs := e.grant(t, userA, "ana@example.com", org, "editor")
+			s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c})
+			if got := s.RunNow(ctx, jobs, 2*time.Second); got[jobs[0].ID] != prereg.SyncDone {
+				t.Fatalf("grant sync = %v", got)
+			}
+			assigned := func() []string {
+				if org != "" {
+					return e.fake.MemberRoles(org, userA)
+				}
+				return e.fake.UserRoles(userA)
+			}
+			if got := assigned(); !slices.Equal(got, []string{editor}) {
+				t.Fatalf("assigned %v", got)
+			}
+			e.fake.RenameRole(editor, "content-editor")
+			// A later process: nothing cached from the grant's sync.
+			later := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: newClient(t, e.fake)})
+			_, rjobs, err := e.store.Revoke(ctx, reg.ID, true, "test")
+			if err != nil || len(rjobs) != 1 {
+				t.Fatalf("revoke: %v %v", rjobs, err)
+			}
+			if got := later.RunNow(ctx, rjobs, 2*time.Second); got[rjobs[0].ID] != prereg.SyncDone {
+				t.Fatalf("revoke sync = %v", got)
+			}
+			if got := assigned(); len(got) != 0 {
+				t.Errorf("roles left after the revoke: %v", got)
+			}
+		})
+	}
+}
+
+// The revoke job carries the synced role IDs; a grant whose sync had not
+// finished has none kept, and its names are resolved again.
+func TestRevokeJobRoles(t *testing.T) {
+	tests := []struct {
+		name   string
+		synced bool
+		want   func(editor string) []string
+	}{
+		{"synced", true, func(editor string) []string { return []string{editor} }},
+		{"sync not finished", false, func(string) []string { return []string{"editor"} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			editor := e.fake.AddRole("", "editor")
+			reg, jobs := e.grant(t, userA, "ana@example.com", "", "editor")
+			if tt.synced {
+				s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c})
+				s.RunNow(ctx, jobs, 2*time.Second)
+			}
+			_, rjobs, err := e.store.Revoke(ctx, reg.ID, true, "test")
+			if err != nil || len(rjobs) != 1 {
+				t.Fatalf("revoke: %v %v", rjobs, err)
+			}
+			if want := tt.want(editor); !slices.Equal(rjobs[0].Roles, want) {
+				t.Errorf("revoke job roles = %v, want %v", rjobs[0].Roles, want)
+			}
+		})
+	}
+}

@@ -694,7 +694,7 @@ func (s *Store) Revoke(ctx context.Context, id string, force bool, actor string)
 				return prereg.Errorf(prereg.Conflict, "registration %s is granted to a user; revoke with force=true to take it back", id)
 			}
 			if s.opts.SyncEnabled && old.Sync != prereg.SyncNone {
-				job, err := enqueue(tx, prereg.SyncJob{Kind: prereg.JobRevoke, RegistrationID: id, UserID: old.GrantedTo, OrganizationID: old.OrganizationID, Roles: old.Roles}, now)
+				job, err := enqueue(tx, prereg.SyncJob{Kind: prereg.JobRevoke, RegistrationID: id, UserID: old.GrantedTo, OrganizationID: old.OrganizationID, Roles: revokeRoles(old)}, now)
 				if err != nil {
 					return err
 				}
@@ -713,6 +713,16 @@ func (s *Store) Revoke(ctx context.Context, id string, force bool, actor string)
 		return addAudit(tx, now, actor, prereg.AuditRevoked, out.OrganizationID, id, summary)
 	})
 	return out, jobs, err
+}
+
+// revokeRoles are the roles a force-revoke removes: the role IDs the
+// grant's sync assigned, or, for a grant synced before they were kept (or
+// whose sync had not finished), its role names, resolved again.
+func revokeRoles(r *prereg.Registration) []string {
+	if r.SyncedRoleIDs != nil {
+		return r.SyncedRoleIDs
+	}
+	return r.Roles
 }
 
 // Filter selects registrations for List, Export and Stats.
