@@ -84,8 +84,13 @@ func TestEndToEndAuth0Sync(t *testing.T) {
 	if n := len(fake.VerificationEmails()); n != 1 {
 		t.Fatalf("verification emails sent: %d, want 1", n)
 	}
-	// Force-revoke removes the organization member roles again.
+	// Force-revoke removes the organization member roles again, and the
+	// grant from what the Action recorded in app_metadata.
 	id := prereg.RegistrationID("org_dr3b5S9l3sReLayv", "ana@example.com")
+	tenantGrant := map[string]any{"registration_id": prereg.RegistrationID("", "ana@example.com"), "organization_id": "", "roles": []any{"billing-admin"}}
+	fake.SetAppMetadata("auth0|ana", map[string]any{"prereg": []any{
+		tenantGrant, map[string]any{"registration_id": id, "organization_id": "org_dr3b5S9l3sReLayv", "roles": []any{"rol_lEh5V8omwZrnZd9o"}},
+	}})
 	if code, raw := s.call(t, "DELETE", "/v1/registrations/"+id+"?force=true", testAdminToken, nil); code != 200 {
 		t.Fatalf("force revoke: %d %s", code, raw)
 	}
@@ -96,6 +101,13 @@ func TestEndToEndAuth0Sync(t *testing.T) {
 	if got := fake.MemberRoles("org_dr3b5S9l3sReLayv", "auth0|ana"); len(got) != 0 {
 		t.Fatalf("member roles after force revoke: %v", got)
 	}
+	want, _ := json.Marshal([]any{tenantGrant})
+	for deadline = time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got, _ := json.Marshal(fake.AppMetadata("auth0|ana")["prereg"]); string(got) == string(want) {
+			return
+		}
+	}
+	t.Fatalf("app_metadata after force revoke: %v", fake.AppMetadata("auth0|ana"))
 }
 
 // With a custom domain, AUTH0_AUDIENCE names the canonical domain's

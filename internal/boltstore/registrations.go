@@ -693,7 +693,7 @@ func (s *Store) Revoke(ctx context.Context, id string, force bool, actor string)
 			if !force {
 				return prereg.Errorf(prereg.Conflict, "registration %s is granted to a user; revoke with force=true to take it back", id)
 			}
-			if s.opts.SyncEnabled && old.Sync != prereg.SyncNone {
+			if s.opts.SyncEnabled {
 				job, err := enqueue(tx, prereg.SyncJob{Kind: prereg.JobRevoke, RegistrationID: id, UserID: old.GrantedTo, OrganizationID: old.OrganizationID, Roles: revokeRoles(old)}, now)
 				if err != nil {
 					return err
@@ -717,9 +717,14 @@ func (s *Store) Revoke(ctx context.Context, id string, force bool, actor string)
 
 // revokeRoles are the roles a force-revoke removes: the role IDs the
 // grant's sync assigned, or, for a grant synced before they were kept (or
-// whose sync had not finished), its role names, resolved again.
+// whose sync had not finished), its role names, resolved again. A grant
+// made while sync was off assigned none, but its revoke job still takes it
+// out of the user's app_metadata.
 func revokeRoles(r *prereg.Registration) []string {
-	if r.SyncedRoleIDs != nil {
+	switch {
+	case r.Sync == prereg.SyncNone:
+		return []string{}
+	case r.SyncedRoleIDs != nil:
 		return r.SyncedRoleIDs
 	}
 	return r.Roles
