@@ -544,3 +544,30 @@ func TestRevokeOfGrantMadeWithoutSync(t *testing.T) {
 		t.Errorf("user roles = %v, want the role given by hand kept", got)
 	}
 }
+
+// prereg revoke --force on the file (a store opened without sync) queues
+// the revoke of a synced grant too; the service runs it when it starts.
+func TestRevokeOnFileQueuesJob(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	editor := e.fake.AddRole("", "editor")
+	reg, jobs := e.grant(t, userA, "ana@example.com", "", "editor")
+	auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c}).RunNow(ctx, jobs, 2*time.Second)
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := boltstore.Open(e.path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rjobs, err := cli.Revoke(ctx, reg.ID, true, "cli")
+	if cerr := cli.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || len(rjobs) != 1 || !slices.Equal(rjobs[0].Roles, []string{editor}) {
+		t.Fatalf("revoke on the file: %+v %v", rjobs, err)
+	}
+	e.open(t)
+	runSyncer(t, auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c, PollInterval: 10 * time.Millisecond}))
+	eventually(t, "the role removed", func() bool { return len(e.fake.UserRoles(userA)) == 0 })
+}

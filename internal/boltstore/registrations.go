@@ -693,7 +693,9 @@ func (s *Store) Revoke(ctx context.Context, id string, force bool, actor string)
 			if !force {
 				return prereg.Errorf(prereg.Conflict, "registration %s is granted to a user; revoke with force=true to take it back", id)
 			}
-			if s.opts.SyncEnabled {
+			// A synced grant gets its revoke job even from a store opened
+			// without sync (the CLI on the file): the service runs it later.
+			if s.opts.SyncEnabled || old.Sync != prereg.SyncNone {
 				job, err := enqueue(tx, prereg.SyncJob{Kind: prereg.JobRevoke, RegistrationID: id, UserID: old.GrantedTo, OrganizationID: old.OrganizationID, Roles: revokeRoles(old)}, now)
 				if err != nil {
 					return err
