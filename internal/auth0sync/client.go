@@ -1,5 +1,6 @@
 // Package auth0sync writes prereg's grants into Auth0 through the Management
-// API (go-auth0): role assignment, organization membership, the durable
+// API (go-auth0): role assignment, organization membership, a revoked
+// grant's removal (its roles and its entry in app_metadata), the durable
 // retry queue worker, the reconciliation of pending registrations with
 // existing Auth0 users, and the installation of the post-login Action.
 //
