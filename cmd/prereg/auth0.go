@@ -17,13 +17,21 @@ func init() {
 	extraCommands = append(extraCommands, reconcileCmd, auth0Cmd)
 }
 
+// auth0EnvHelp lists the Management API settings for the commands' help.
+const auth0EnvHelp = `  AUTH0_DOMAIN         the tenant's domain or a custom domain (example.eu.auth0.com)
+  AUTH0_CLIENT_ID      client ID of a machine-to-machine application
+  AUTH0_CLIENT_SECRET  its client secret
+  AUTH0_AUDIENCE       the Management API identifier tokens are asked for
+                       (default https://<AUTH0_DOMAIN>/api/v2/; with a custom domain,
+                       https://<canonical tenant domain>/api/v2/)`
+
 // auth0Env reads the Management API credentials from the environment.
 func auth0Env(e *env) (*auth0sync.Client, error) {
 	d, id, sec := e.getenv("AUTH0_DOMAIN"), e.getenv("AUTH0_CLIENT_ID"), e.getenv("AUTH0_CLIENT_SECRET")
 	if d == "" || id == "" || sec == "" {
 		return nil, prereg.Errorf(prereg.Invalid, "set AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (a machine-to-machine application of the Management API)")
 	}
-	return auth0Client(d, id, sec)
+	return auth0sync.New(auth0sync.Config{Domain: d, ClientID: id, ClientSecret: sec, Audience: e.getenv("AUTH0_AUDIENCE")})
 }
 
 func reconcileCmd(e *env) *cobra.Command {
@@ -31,7 +39,11 @@ func reconcileCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reconcile",
 		Short: "Grant pending registrations whose address already belongs to exactly one verified Auth0 user",
-		Args:  cobra.NoArgs,
+		Long: `Grant pending registrations whose address already belongs to exactly one verified
+Auth0 user. Through a running service (--server) it uses the service's Auth0
+credentials; on the file (--db) it reads them from the environment:
+` + auth0EnvHelp,
+		Args: cobra.NoArgs,
 	}
 	c := addConn(cmd, e)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be granted; write nothing")
@@ -143,7 +155,10 @@ func auth0Cmd(e *env) *cobra.Command {
 	install := &cobra.Command{
 		Use:   "install-action",
 		Short: "Create or update the Action \"prereg\", deploy it and bind it to post-login (idempotent)",
-		Args:  cobra.NoArgs,
+		Long: `Create or update the Action "prereg", deploy it and bind it to post-login
+(idempotent). The Management API credentials come from the environment:
+` + auth0EnvHelp,
+		Args: cobra.NoArgs,
 	}
 	inst.flags(install)
 	install.RunE = func(cmd *cobra.Command, _ []string) error {

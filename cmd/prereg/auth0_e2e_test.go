@@ -85,8 +85,13 @@ func TestEndToEndAuth0Sync(t *testing.T) {
 	if n := len(fake.VerificationEmails()); n != 1 {
 		t.Fatalf("verification emails sent: %d, want 1", n)
 	}
-	// Force-revoke removes the organization member roles again.
+	// Force-revoke removes the organization member roles again, and the
+	// grant from what the Action recorded in app_metadata.
 	id := prereg.RegistrationID("org_dr3b5S9l3sReLayv", "ana@example.com")
+	tenantGrant := map[string]any{"registration_id": prereg.RegistrationID("", "ana@example.com"), "organization_id": "", "roles": []any{"billing-admin"}}
+	fake.SetAppMetadata("auth0|ana", map[string]any{"prereg": []any{
+		tenantGrant, map[string]any{"registration_id": id, "organization_id": "org_dr3b5S9l3sReLayv", "roles": []any{"rol_lEh5V8omwZrnZd9o"}},
+	}})
 	if code, raw := s.call(t, "DELETE", "/v1/registrations/"+id+"?force=true", testAdminToken, nil); code != 200 {
 		t.Fatalf("force revoke: %d %s", code, raw)
 	}
@@ -96,6 +101,35 @@ func TestEndToEndAuth0Sync(t *testing.T) {
 	}
 	if got := fake.MemberRoles("org_dr3b5S9l3sReLayv", "auth0|ana"); len(got) != 0 {
 		t.Fatalf("member roles after force revoke: %v", got)
+	}
+	want, _ := json.Marshal([]any{tenantGrant})
+	for deadline = time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got, _ := json.Marshal(fake.AppMetadata("auth0|ana")["prereg"]); string(got) == string(want) {
+			return
+		}
+	}
+	t.Fatalf("app_metadata after force revoke: %v", fake.AppMetadata("auth0|ana"))
+}
+
+// With a custom domain, AUTH0_AUDIENCE names the canonical domain's
+// Management API, and grants sync through the custom domain.
+func TestEndToEndAuth0CustomDomain(t *testing.T) {
+	fake := auth0fake.New(t)
+	fake.SetCanonicalDomain("dev-tenant.eu.auth0.com")
+	fake.AddRole("rol_B1llingAdm1n000", "billing-admin")
+	fake.AddUser(auth0fake.User{ID: "auth0|ana", Email: "ana@example.com", EmailVerified: true})
+	vars := map[string]string{"AUTH0_DOMAIN": fake.URL(), "AUTH0_CLIENT_ID": fake.ClientID, "AUTH0_CLIENT_SECRET": fake.ClientSecret,
+		"AUTH0_AUDIENCE": "https://dev-tenant.eu.auth0.com/api/v2/"}
+	s := startServiceEnv(t, vars, "--db", filepath.Join(t.TempDir(), "prereg.db"), "--hook-secrets", testHookSecret, "--admin-token", testAdminToken)
+	if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": "ana@example.com", "roles": []string{"billing-admin"}}); code != 201 {
+		t.Fatalf("create: %d %s", code, raw)
+	}
+	code, raw := s.call(t, "POST", "/v1/hooks/post-login", testHookSecret, map[string]any{"user_id": "auth0|ana", "email": "ana@example.com", "email_verified": true})
+	if code != 200 || !strings.Contains(string(raw), `"sync":"done"`) {
+		t.Fatalf("hook: %d %s", code, raw)
+	}
+	if got := fake.UserRoles("auth0|ana"); !slices.Equal(got, []string{"rol_B1llingAdm1n000"}) {
+		t.Fatalf("user roles in Auth0: %v", got)
 	}
 }
 
@@ -232,5 +266,35 @@ func TestSlowAuth0KeepsLoginsWithinBudget(t *testing.T) {
 	}
 	if got := fake.UserRoles("auth0|slow"); !slices.Equal(got, []string{"rol_B1llingAdm1n000"}) {
 		t.Fatalf("roles after the queue ran: %v", got)
+	}
+}
+
+// A verification email for a social user names the identity, and a send
+// that failed is tried again at the next login instead of a day later.
+func TestVerificationEmailRetriedAfterFailure(t *testing.T) {
+	const user = "google-oauth2|109876543210"
+	fake := auth0fake.New(t)
+	fake.AddUser(auth0fake.User{ID: user, Email: "gia@example.com", Connection: "google-oauth2"})
+	fake.FailNext(1, auth0fake.Fault{Status: 503, Path: "/api/v2/jobs/verification-email"})
+	s := startWithAuth0(t, fake, filepath.Join(t.TempDir(), "prereg.db"), "--send-verification-email")
+	if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": "gia@example.com", "roles": []string{"billing-admin"}}); code != 201 {
+		t.Fatalf("create: %d %s", code, raw)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fake.VerificationEmails()) == 0 && time.Now().Before(deadline) {
+		code, raw := s.call(t, "POST", "/v1/hooks/post-login", testHookSecret, map[string]any{"user_id": user, "email": "gia@example.com", "email_verified": false})
+		if code != 200 || !strings.Contains(string(raw), "email_unverified") {
+			t.Fatalf("unverified: %d %s", code, raw)
+		}
+		// The send runs off the login path: give it a moment.
+		for wait := time.Now().Add(300 * time.Millisecond); len(fake.VerificationEmails()) == 0 && time.Now().Before(wait); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if got := fake.VerificationEmails(); !slices.Equal(got, []string{user}) {
+		t.Fatalf("verification emails = %v after %d requests", got, fake.Count("POST", "/api/v2/jobs/verification-email"))
+	}
+	if n := fake.Count("POST", "/api/v2/jobs/verification-email"); n < 2 {
+		t.Fatalf("verification requests = %d, want the failed one and a retry", n)
 	}
 }

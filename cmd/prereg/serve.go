@@ -28,7 +28,10 @@ func serveCmd(e *env) *cobra.Command {
 (e.g. PREREG_HOOK_SECRETS); the flag wins. Secrets may come from files:
 PREREG_HOOK_SECRETS_FILE, PREREG_ADMIN_TOKEN_FILE, PREREG_SIGNING_SECRETS_FILE.
 With no hook secret and no admin token configured, the first start generates
-both, keeps their hashes in the store and prints them once.`,
+both, keeps their hashes in the store and prints them once.
+
+Writing grants into Auth0 (Management API) is on when these are set:
+` + auth0EnvHelp,
 		Args: cobra.NoArgs,
 	}
 	b := config.Bind(cmd.Flags())

@@ -31,7 +31,7 @@ func wireExtras(ctx context.Context, cfg config.Serve, store *boltstore.Store, a
 	}
 	wireCSV(cfg, store, api)
 	if cfg.Auth0Enabled() {
-		client, err := auth0Client(cfg.Auth0Domain, cfg.Auth0ClientID, cfg.Auth0ClientSecret)
+		client, err := auth0sync.New(auth0sync.Config{Domain: cfg.Auth0Domain, ClientID: cfg.Auth0ClientID, ClientSecret: cfg.Auth0ClientSecret, Audience: cfg.Auth0Audience})
 		if err != nil {
 			return stop, err
 		}
@@ -58,10 +58,6 @@ func wireExtras(ctx context.Context, cfg config.Serve, store *boltstore.Store, a
 		log.Info("Auth0 sync on", slog.String("domain", cfg.Auth0Domain))
 	}
 	return stop, nil
-}
-
-func auth0Client(domain, id, secret string) (*auth0sync.Client, error) {
-	return auth0sync.New(auth0sync.Config{Domain: domain, ClientID: id, ClientSecret: secret})
 }
 
 // wireCSV plugs in the importer and exporter.

@@ -44,6 +44,8 @@ type User struct {
 	// Connection of the user's identity; default
 	// "Username-Password-Authentication".
 	Connection string
+	// AppMetadata is the user's app_metadata, as JSON would decode it.
+	AppMetadata map[string]any
 }
 
 // Request is one call the fake received.
@@ -131,6 +133,7 @@ type Server struct {
 	closeOnce sync.Once
 
 	mu            sync.Mutex
+	audience      string
 	tokens        map[string]bool
 	tokensIssued  int
 	roles         []Role
@@ -186,6 +189,26 @@ func (s *Server) URL() string { return s.srv.URL }
 // Domain is the host:port part of URL.
 func (s *Server) Domain() string { return strings.TrimPrefix(s.srv.URL, "http://") }
 
+// SetCanonicalDomain makes the fake a tenant whose canonical domain is host
+// and whose URL is a custom domain: like Auth0, the token endpoint then
+// grants Management API tokens only for https://<host>/api/v2/.
+func (s *Server) SetCanonicalDomain(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.audience = "https://" + host + "/api/v2/"
+}
+
+// Audience is the only audience the token endpoint accepts: the fake's own
+// URL + /api/v2/ unless SetCanonicalDomain changed it.
+func (s *Server) Audience() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.audience != "" {
+		return s.audience
+	}
+	return s.srv.URL + "/api/v2/"
+}
+
 func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -208,6 +231,18 @@ func (s *Server) AddRole(id, name string) string {
 	return id
 }
 
+// RenameRole renames a role, as an admin may in the dashboard; its ID and
+// assignments stay.
+func (s *Server) RenameRole(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.roles {
+		if s.roles[i].ID == id {
+			s.roles[i].Name = name
+		}
+	}
+}
+
 // AddUser defines a user.
 func (s *Server) AddUser(u User) {
 	s.mu.Lock()
@@ -215,6 +250,7 @@ func (s *Server) AddUser(u User) {
 	if u.Connection == "" {
 		u.Connection = "Username-Password-Authentication"
 	}
+	u.AppMetadata = cloneJSON(u.AppMetadata)
 	if _, ok := s.users[u.ID]; !ok {
 		s.userOrder = append(s.userOrder, u.ID)
 	}
@@ -395,6 +431,8 @@ func (s *Server) routes() http.Handler {
 	api("GET /api/v2/users/{id}/roles", s.getUserRoles)
 	api("POST /api/v2/users/{id}/roles", s.assignUserRoles)
 	api("DELETE /api/v2/users/{id}/roles", s.removeUserRoles)
+	api("GET /api/v2/users/{id}", s.readUser)
+	api("PATCH /api/v2/users/{id}", s.updateUser)
 	api("GET /api/v2/users-by-email", s.usersByEmail)
 	api("POST /api/v2/organizations/{org}/members", s.addMembers)
 	api("GET /api/v2/organizations/{org}/members/{uid}/roles", s.getMemberRoles)
@@ -529,7 +567,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access_denied", "error_description": "Unauthorized"})
 		return
 	}
-	if audience != s.srv.URL+"/api/v2/" {
+	if audience != s.Audience() {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "access_denied", "error_description": "Service not found: " + audience})
 		return
 	}
@@ -681,15 +719,16 @@ func (s *Server) removeUserRoles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) userJSON(u User) map[string]any {
-	provider, raw := "auth0", u.ID
-	if p, rest, ok := strings.Cut(u.ID, "|"); ok {
-		provider, raw = p, rest
-	}
-	return map[string]any{
+	provider, raw := identityOf(u.ID)
+	out := map[string]any{
 		"user_id": u.ID, "email": u.Email, "email_verified": u.EmailVerified, "name": u.Email,
 		"created_at": "2023-01-25T19:00:31.387Z",
 		"identities": []map[string]any{{"connection": u.Connection, "user_id": raw, "provider": provider, "isSocial": provider != "auth0"}},
 	}
+	if u.AppMetadata != nil {
+		out["app_metadata"] = cloneJSON(u.AppMetadata)
+	}
+	return out
 }
 
 // usersByEmail is exact and case-sensitive, like Auth0's.
@@ -795,21 +834,4 @@ func (s *Server) removeMemberRoles(w http.ResponseWriter, r *http.Request) {
 		m[uid] = removeRoles(m[uid], body.Roles)
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Server) verificationEmail(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		UserID string `json:"user_id"`
-	}
-	if !decode(w, r, &body) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.users[body.UserID]; !ok {
-		apiError(w, http.StatusNotFound, "Not Found", "User not found")
-		return
-	}
-	s.verifications = append(s.verifications, body.UserID)
-	writeJSON(w, http.StatusCreated, map[string]any{"type": "verification_email", "status": "pending", "created_at": time.Now().UTC().Format(time.RFC3339Nano), "id": s.nextID("job_")})
 }

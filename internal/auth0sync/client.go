@@ -1,5 +1,6 @@
 // Package auth0sync writes prereg's grants into Auth0 through the Management
-// API (go-auth0): role assignment, organization membership, the durable
+// API (go-auth0): role assignment, organization membership, a revoked
+// grant's removal (its roles and its entry in app_metadata), the durable
 // retry queue worker, the reconciliation of pending registrations with
 // existing Auth0 users, and the installation of the post-login Action.
 //
@@ -52,6 +53,11 @@ type Config struct {
 	Domain       string
 	ClientID     string
 	ClientSecret string
+	// Audience is the Management API identifier the access token is asked
+	// for: https://<canonical tenant domain>/api/v2/. Auth0 refuses tokens
+	// for a custom domain's address, so set it when Domain is one; empty
+	// means https://<Domain>/api/v2/.
+	Audience string
 	// Timeout bounds each HTTP request, token requests included; default
 	// DefaultTimeout.
 	Timeout time.Duration
@@ -95,6 +101,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Audience != "" {
+		if err := checkAudience(cfg.Audience); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -127,7 +138,11 @@ func New(cfg Config) (*Client, error) {
 		// that the client credentials below replace): the fake only.
 		opts = append(opts, management.WithInsecure())
 	}
-	opts = append(opts, management.WithClientCredentials(tokenCtx, cfg.ClientID, cfg.ClientSecret))
+	if cfg.Audience != "" {
+		opts = append(opts, management.WithClientCredentialsAndAudience(tokenCtx, cfg.ClientID, cfg.ClientSecret, cfg.Audience))
+	} else {
+		opts = append(opts, management.WithClientCredentials(tokenCtx, cfg.ClientID, cfg.ClientSecret))
+	}
 	api, err := management.New(base, opts...)
 	if err != nil {
 		return nil, prereg.Wrap(prereg.Invalid, err, "Auth0 domain is not usable")
@@ -164,6 +179,17 @@ func parseDomain(domain string) (host string, insecure bool, err error) {
 	default:
 		return "", false, prereg.Errorf(prereg.Invalid, "Auth0 domain %q: unsupported scheme", prereg.Truncate(domain))
 	}
+}
+
+// checkAudience accepts only the form of the Management API's identifier,
+// https://<host>/api/v2/: Auth0 compares it byte for byte, so a missing
+// slash would otherwise show up as every token being refused.
+func checkAudience(aud string) error {
+	u, err := url.Parse(aud)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "/api/v2/" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return prereg.Errorf(prereg.Invalid, "Auth0 audience %q is not the Management API identifier https://<canonical tenant domain>/api/v2/", prereg.Truncate(aud))
+	}
+	return nil
 }
 
 // observingTransport bounds response bodies and notes the rate-limit
@@ -321,7 +347,9 @@ func (c *Client) translate(ctx context.Context, what string, err error, note *ra
 		if re.ErrorCode != "" {
 			msg += ": " + re.ErrorCode
 		}
-		return c.statusError(what+" (access token)", re.Response.StatusCode, msg, until, err)
+		// re, not err: err quotes the API request's URL, which may hold an
+		// address.
+		return c.statusError(what+" (access token)", re.Response.StatusCode, msg, until, re)
 	}
 	// A *url.Error quotes the request URL, which for users-by-email holds
 	// an address: keep only what went wrong, so no log gets the address.
@@ -414,7 +442,20 @@ func (c *Client) SendVerificationEmail(ctx context.Context, userID string) error
 	if userID == "" {
 		return prereg.Errorf(prereg.Invalid, "user_id is required")
 	}
+	job := &management.Job{UserID: &userID, Identity: primaryIdentity(userID)}
 	return c.call(ctx, "verification email", func(ctx context.Context) error {
-		return c.api.Job.VerifyEmail(ctx, &management.Job{UserID: &userID})
+		return c.api.Job.VerifyEmail(ctx, job)
 	})
+}
+
+// primaryIdentity is the identity a user_id names: Auth0 builds user IDs as
+// "<provider>|<the identity's user_id>" (google-oauth2|123, samlp|corp|ana,
+// email|64a…). Auth0 needs it to send a verification email to a social,
+// enterprise or passwordless user; for a database user it is harmless.
+func primaryIdentity(userID string) *management.UserIdentity {
+	provider, id, ok := strings.Cut(userID, "|")
+	if !ok || provider == "" || id == "" {
+		return nil
+	}
+	return &management.UserIdentity{UserID: &id, Provider: &provider}
 }

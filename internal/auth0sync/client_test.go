@@ -2,8 +2,10 @@ package auth0sync_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -114,7 +116,7 @@ func TestSyncGrant(t *testing.T) {
 			f.AddRole("rol_lEh5V8omwZrnZd9o", "viewer")
 			billing := f.AddRole("", "billing-admin")
 			c := newClient(t, f)
-			if err := c.SyncGrant(context.Background(), tt.job); err != nil {
+			if _, err := c.SyncGrant(context.Background(), tt.job); err != nil {
 				t.Fatalf("SyncGrant: %v", err)
 			}
 			if got := apiCalls(f); !slices.Equal(got, tt.wantCalls) {
@@ -122,7 +124,7 @@ func TestSyncGrant(t *testing.T) {
 			}
 			tt.check(t, f, billing)
 			// Idempotent: the same job again changes nothing.
-			if err := c.SyncGrant(context.Background(), tt.job); err != nil {
+			if _, err := c.SyncGrant(context.Background(), tt.job); err != nil {
 				t.Fatalf("SyncGrant again: %v", err)
 			}
 			tt.check(t, f, billing)
@@ -141,7 +143,7 @@ func TestRevokeGrantKeepsMembership(t *testing.T) {
 	org := prereg.SyncJob{UserID: userA, OrganizationID: orgA, Roles: []string{"admin", "viewer"}}
 	tenant := prereg.SyncJob{UserID: userA, Roles: []string{"admin"}}
 	for _, j := range []prereg.SyncJob{org, tenant} {
-		if err := c.SyncGrant(ctx, j); err != nil {
+		if _, err := c.SyncGrant(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,14 +183,14 @@ func TestRoleResolution(t *testing.T) {
 	c := newClient(t, f)
 	ctx := context.Background()
 
-	if err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"admin"}}); err != nil {
+	if _, err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"admin"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.UserRoles(userA); !slices.Equal(got, []string{admin}) {
 		t.Fatalf("resolved %v, want exactly the role named admin (%s)", got, admin)
 	}
 	// Cached: a second grant does not look the name up again.
-	if err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"admin"}}); err != nil {
+	if _, err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"admin"}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.Count("GET", "/api/v2/roles"); n != 1 {
@@ -199,7 +201,7 @@ func TestRoleResolution(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			if err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"auditor"}}); err != nil {
+			if _, err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"auditor"}}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -209,14 +211,14 @@ func TestRoleResolution(t *testing.T) {
 		t.Errorf("role lookups = %d, want 2 (one per name)", n)
 	}
 	// A role ID is used as is, without lookup.
-	if err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{admin}}); err != nil {
+	if _, err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{admin}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.Count("GET", "/api/v2/roles"); n != 2 {
 		t.Errorf("a role ID was looked up")
 	}
 	// Only case differs and it is the only such role: accepted.
-	if err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"Billing-Admin"}}); err != nil {
+	if _, err := c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{"Billing-Admin"}}); err != nil {
 		t.Errorf("case-only difference: %v", err)
 	}
 }
@@ -227,7 +229,7 @@ func TestUnknownRoleNamesTheRole(t *testing.T) {
 	f.AddRole("", "billing-admin")
 	viewer := f.AddRole("", "viewer")
 	c := newClient(t, f)
-	err := c.SyncGrant(context.Background(), prereg.SyncJob{UserID: userA, Roles: []string{"billing", "viewer"}})
+	_, err := c.SyncGrant(context.Background(), prereg.SyncJob{UserID: userA, Roles: []string{"billing", "viewer"}})
 	if prereg.ErrorCode(err) != prereg.Invalid {
 		t.Fatalf("err = %v, want invalid", err)
 	}
@@ -240,7 +242,7 @@ func TestUnknownRoleNamesTheRole(t *testing.T) {
 	}
 	// Not cached: once the role exists, it resolves.
 	billing := f.AddRole("", "billing")
-	if err := c.SyncGrant(context.Background(), prereg.SyncJob{UserID: userA, Roles: []string{"billing"}}); err != nil {
+	if _, err := c.SyncGrant(context.Background(), prereg.SyncJob{UserID: userA, Roles: []string{"billing"}}); err != nil {
 		t.Fatalf("after creating the role: %v", err)
 	}
 	if !slices.Contains(f.UserRoles(userA), billing) {
@@ -274,7 +276,7 @@ func TestErrorTranslation(t *testing.T) {
 			if tt.fault != nil {
 				f.FailNext(1, *tt.fault)
 			}
-			err = c.SyncGrant(context.Background(), prereg.SyncJob{UserID: tt.userID, Roles: []string{"rol_x1"}})
+			_, err = c.SyncGrant(context.Background(), prereg.SyncJob{UserID: tt.userID, Roles: []string{"rol_x1"}})
 			if got := prereg.ErrorCode(err); got != tt.wantCode {
 				t.Fatalf("code = %q (%v), want %q", got, err, tt.wantCode)
 			}
@@ -378,21 +380,43 @@ func TestUsersByEmail(t *testing.T) {
 }
 
 func TestSendVerificationEmail(t *testing.T) {
+	tests := []struct {
+		name, userID, connection string
+		// identity is the identity the request must carry.
+		identity string
+	}{
+		{"database", userA, "", `{"user_id":"63d16bb22b2c1a2ae38bad61","provider":"auth0"}`},
+		{"social", "google-oauth2|109876543210", "google-oauth2", `{"user_id":"109876543210","provider":"google-oauth2"}`},
+		{"enterprise", "samlp|corp-saml|ana@corp.example", "corp-saml", `{"user_id":"corp-saml|ana@corp.example","provider":"samlp"}`},
+		{"passwordless", "email|64a1f0c2e4b0a1b2c3d4e5f6", "email", `{"user_id":"64a1f0c2e4b0a1b2c3d4e5f6","provider":"email"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := auth0fake.New(t)
+			f.AddUser(auth0fake.User{ID: tt.userID, Email: "ana@example.com", Connection: tt.connection})
+			c := newClient(t, f)
+			if err := c.SendVerificationEmail(context.Background(), tt.userID); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.VerificationEmails(); !slices.Equal(got, []string{tt.userID}) {
+				t.Errorf("verification emails = %v", got)
+			}
+			reqs := f.Requests()
+			last := reqs[len(reqs)-1]
+			var body struct {
+				UserID   string          `json:"user_id"`
+				Identity json.RawMessage `json:"identity"`
+			}
+			if err := json.Unmarshal(last.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if last.Method != http.MethodPost || last.Path != "/api/v2/jobs/verification-email" || body.UserID != tt.userID || string(body.Identity) != tt.identity {
+				t.Errorf("request = %s %s %s", last.Method, last.Path, last.Body)
+			}
+		})
+	}
 	f := auth0fake.New(t)
-	f.AddUser(auth0fake.User{ID: userA, Email: "ana@example.com"})
-	c := newClient(t, f)
-	if err := c.SendVerificationEmail(context.Background(), userA); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.VerificationEmails(); !slices.Equal(got, []string{userA}) {
-		t.Errorf("verification emails = %v", got)
-	}
-	reqs := f.Requests()
-	last := reqs[len(reqs)-1]
-	if last.Method != http.MethodPost || last.Path != "/api/v2/jobs/verification-email" || !strings.Contains(string(last.Body), `"user_id":"`+userA+`"`) {
-		t.Errorf("request = %s %s %s", last.Method, last.Path, last.Body)
-	}
-	if err := c.SendVerificationEmail(context.Background(), "auth0|nobody"); prereg.ErrorCode(err) != prereg.NotFound {
+	if err := newClient(t, f).SendVerificationEmail(context.Background(), "auth0|nobody"); prereg.ErrorCode(err) != prereg.NotFound {
 		t.Errorf("unknown user: %v", err)
 	}
 }
@@ -412,4 +436,71 @@ func TestNetworkErrorHidesAddress(t *testing.T) {
 	if strings.Contains(err.Error(), "secret.person") || strings.Contains(err.Error(), "secret.person%40") {
 		t.Errorf("error text leaks the address: %v", err)
 	}
+}
+
+// Through a custom domain, the token must still be asked for the canonical
+// domain's audience; Auth0 refuses any other.
+func TestCustomDomainAudience(t *testing.T) {
+	const audience = "https://dev-tenant.eu.auth0.com/api/v2/"
+	f := auth0fake.New(t)
+	f.SetCanonicalDomain("dev-tenant.eu.auth0.com")
+	f.AddUser(auth0fake.User{ID: userA, Email: "ana@example.com", EmailVerified: true})
+	tests := []struct {
+		name     string
+		audience string
+		want     prereg.Code
+	}{
+		{"configured audience", audience, ""},
+		{"audience of the custom domain", "", prereg.Forbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.ResetRequests()
+			c, err := auth0sync.New(auth0sync.Config{Domain: f.URL(), Audience: tt.audience, ClientID: f.ClientID, ClientSecret: f.ClientSecret, Timeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.UsersByEmail(context.Background(), "ana@example.com")
+			if prereg.ErrorCode(err) != tt.want {
+				t.Fatalf("UsersByEmail: %v, want code %q", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "ana") {
+				t.Errorf("error text leaks the address: %v", err)
+			}
+			reqs := f.Requests()
+			if len(reqs) == 0 || reqs[0].Path != "/oauth/token" {
+				t.Fatalf("first request is not a token request: %+v", reqs)
+			}
+			wantAud := tt.audience
+			if wantAud == "" {
+				wantAud = f.URL() + "/api/v2/"
+			}
+			if got := tokenAudience(t, reqs[0].Body); got != wantAud {
+				t.Errorf("token audience = %q, want %q", got, wantAud)
+			}
+		})
+	}
+	for _, bad := range []string{"dev-tenant.eu.auth0.com", "https://dev-tenant.eu.auth0.com/api/v2", "http://dev-tenant.eu.auth0.com/api/v2/", "https:///api/v2/"} {
+		_, err := auth0sync.New(auth0sync.Config{Domain: f.URL(), Audience: bad, ClientID: "id", ClientSecret: "s"})
+		if prereg.ErrorCode(err) != prereg.Invalid {
+			t.Errorf("audience %q: %v, want an invalid error", bad, err)
+		}
+	}
+}
+
+// tokenAudience reads the audience of a client-credentials request, sent
+// as a form or as JSON.
+func tokenAudience(t *testing.T, body []byte) string {
+	t.Helper()
+	var js struct {
+		Audience string `json:"audience"`
+	}
+	if json.Unmarshal(body, &js) == nil {
+		return js.Audience
+	}
+	q, err := url.ParseQuery(string(body))
+	if err != nil {
+		t.Fatalf("token request body: %v", err)
+	}
+	return q.Get("audience")
 }

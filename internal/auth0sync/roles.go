@@ -164,15 +164,25 @@ func unknownRolesError(unknown []string) error {
 // roles to the user; an organization grant makes the user a member and
 // assigns the roles as member roles. Known roles are assigned even when
 // some names are unknown; the unknown ones are then reported as an
-// Invalid error naming them, which fails the job for good.
-func (c *Client) SyncGrant(ctx context.Context, job prereg.SyncJob) error {
+// Invalid error naming them, which fails the job for good. It returns the
+// role IDs it assigned (or tried to), for a later revoke to remove.
+func (c *Client) SyncGrant(ctx context.Context, job prereg.SyncJob) ([]string, error) {
 	if job.UserID == "" {
-		return prereg.Errorf(prereg.Invalid, "sync job %s has no user_id", job.ID)
+		return nil, prereg.Errorf(prereg.Invalid, "sync job %s has no user_id", job.ID)
 	}
 	ids, unknown, err := c.resolveRoles(ctx, job.Roles)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, c.assign(ctx, job, ids, unknown)
+}
+
+// assign makes the calls of SyncGrant for resolved roles.
+func (c *Client) assign(ctx context.Context, job prereg.SyncJob, ids, unknown []string) error {
+	var err error
 	if job.OrganizationID == "" {
 		if len(ids) > 0 {
 			err = c.call(ctx, "role assignment", func(ctx context.Context) error {
@@ -200,12 +210,30 @@ func (c *Client) SyncGrant(ctx context.Context, job prereg.SyncJob) error {
 
 // RevokeGrant removes the roles a grant assigned: the user's roles, or the
 // member roles of the organization (the membership stays, since other
-// grants or Auth0 itself may rely on it). A user or organization Auth0 no
-// longer has is treated as done: there is nothing left to remove.
+// grants or Auth0 itself may rely on it), then the grant from the user's
+// app_metadata. A user or organization Auth0 no longer has is treated as
+// done: there is nothing left to remove. Both steps are idempotent, so a
+// retry simply runs both again.
 func (c *Client) RevokeGrant(ctx context.Context, job prereg.SyncJob) error {
 	if job.UserID == "" {
 		return prereg.Errorf(prereg.Invalid, "sync job %s has no user_id", job.ID)
 	}
+	err := c.removeRoles(ctx, job)
+	if err != nil && !permanent(prereg.ErrorCode(err)) {
+		return err
+	}
+	// A role that cannot be removed for good still lets the grant leave
+	// app_metadata; the role error is reported after.
+	if job.RegistrationID != "" {
+		if merr := c.forgetGrant(ctx, job.UserID, job.RegistrationID); merr != nil {
+			return merr
+		}
+	}
+	return err
+}
+
+// removeRoles is RevokeGrant's first step.
+func (c *Client) removeRoles(ctx context.Context, job prereg.SyncJob) error {
 	ids, unknown, err := c.resolveRoles(ctx, job.Roles)
 	if err != nil {
 		return err

@@ -15,16 +15,19 @@ import (
 type Queue interface {
 	// DueJobs returns up to limit jobs whose NotBefore is <= now, oldest first.
 	DueJobs(ctx context.Context, now time.Time, limit int) ([]prereg.SyncJob, error)
-	// FinishJob removes the job and records its result on the registration (grant/revoke jobs): state is
-	// prereg.SyncDone or prereg.SyncFailed with errMsg.
-	FinishJob(ctx context.Context, jobID string, state prereg.SyncState, errMsg string) error
+	// FinishJob removes the job and records its outcome on the registration
+	// (grant jobs): done, or failed with an error message, and the role IDs
+	// the job assigned.
+	FinishJob(ctx context.Context, jobID string, out prereg.SyncOutcome) error
 	// RetryJob keeps the job for a later attempt.
 	RetryJob(ctx context.Context, jobID string, notBefore time.Time, attempts int, errMsg string) error
 }
 
 // SyncClient is what the Syncer needs from Auth0; *Client implements it.
 type SyncClient interface {
-	SyncGrant(ctx context.Context, job prereg.SyncJob) error
+	// SyncGrant returns the role IDs it assigned or tried to, even with an
+	// error; nil when it did not get as far as resolving the roles.
+	SyncGrant(ctx context.Context, job prereg.SyncJob) ([]string, error)
 	RevokeGrant(ctx context.Context, job prereg.SyncJob) error
 	SendVerificationEmail(ctx context.Context, userID string) error
 }
@@ -258,12 +261,12 @@ func (s *Syncer) runJob(ctx context.Context, job prereg.SyncJob, l *lease) {
 func (s *Syncer) attempt(ctx context.Context, job prereg.SyncJob) prereg.SyncState {
 	log := s.cfg.Logger.With("job", job.ID, "kind", job.Kind, "registration", job.RegistrationID)
 	actx, cancel := context.WithTimeout(ctx, s.cfg.JobTimeout)
-	err := s.do(actx, job)
+	roleIDs, err := s.do(actx, job)
 	cancel()
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer rcancel()
 	if err == nil {
-		if ferr := s.cfg.Queue.FinishJob(rctx, job.ID, prereg.SyncDone, ""); ferr != nil {
+		if ferr := s.cfg.Queue.FinishJob(rctx, job.ID, prereg.SyncOutcome{State: prereg.SyncDone, RoleIDs: roleIDs}); ferr != nil {
 			log.Error("auth0 sync: recording success failed; the job will run again", "err", ferr)
 			return prereg.SyncPending
 		}
@@ -274,7 +277,7 @@ func (s *Syncer) attempt(ctx context.Context, job prereg.SyncJob) prereg.SyncSta
 	code := prereg.ErrorCode(err)
 	attempts := job.Attempts + 1
 	if permanent(code) || (code != prereg.RateLimited && attempts >= s.cfg.MaxAttempts) {
-		if ferr := s.cfg.Queue.FinishJob(rctx, job.ID, prereg.SyncFailed, msg); ferr != nil {
+		if ferr := s.cfg.Queue.FinishJob(rctx, job.ID, prereg.SyncOutcome{State: prereg.SyncFailed, Error: msg, RoleIDs: roleIDs}); ferr != nil {
 			log.Error("auth0 sync: recording failure failed; the job will run again", "err", ferr)
 			return prereg.SyncPending
 		}
@@ -331,16 +334,17 @@ func (s *Syncer) backoff(attempts int) time.Duration {
 	return half + rand.N(half+1)
 }
 
-func (s *Syncer) do(ctx context.Context, job prereg.SyncJob) error {
+// do runs one job; a grant job also returns the role IDs it assigned.
+func (s *Syncer) do(ctx context.Context, job prereg.SyncJob) ([]string, error) {
 	switch job.Kind {
 	case prereg.JobGrant:
 		return s.cfg.Client.SyncGrant(ctx, job)
 	case prereg.JobRevoke:
-		return s.cfg.Client.RevokeGrant(ctx, job)
+		return nil, s.cfg.Client.RevokeGrant(ctx, job)
 	case prereg.JobVerifyEmail:
-		return s.cfg.Client.SendVerificationEmail(ctx, job.UserID)
+		return nil, s.cfg.Client.SendVerificationEmail(ctx, job.UserID)
 	}
-	return prereg.Errorf(prereg.Invalid, "unknown sync job kind %q", prereg.Truncate(string(job.Kind)))
+	return nil, prereg.Errorf(prereg.Invalid, "unknown sync job kind %q", prereg.Truncate(string(job.Kind)))
 }
 
 // RunNow runs jobs at once, right after the grant that enqueued them, and

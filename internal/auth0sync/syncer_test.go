@@ -2,6 +2,7 @@ package auth0sync_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -333,4 +334,240 @@ func TestVerifyEmailJob(t *testing.T) {
 	if !slices.Equal(e.fake.VerificationEmails(), []string{userA}) {
 		t.Errorf("verification emails = %v", e.fake.VerificationEmails())
 	}
+}
+
+// A force-revoke removes the role IDs the grant's sync assigned, even when
+// the role was renamed since: its old name no longer resolves.
+func TestRevokeRemovesRenamedRole(t *testing.T) {
+	for _, org := range []string{"", orgA} {
+		t.Run("org="+org, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			editor := e.fake.AddRole("", "editor")
+			e.fake.AddRole("", "viewer")
+			reg, jobs := e.grant(t, userA, "ana@example.com", org, "editor")
+			s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c})
+			if got := s.RunNow(ctx, jobs, 2*time.Second); got[jobs[0].ID] != prereg.SyncDone {
+				t.Fatalf("grant sync = %v", got)
+			}
+			assigned := func() []string {
+				if org != "" {
+					return e.fake.MemberRoles(org, userA)
+				}
+				return e.fake.UserRoles(userA)
+			}
+			if got := assigned(); !slices.Equal(got, []string{editor}) {
+				t.Fatalf("assigned %v", got)
+			}
+			e.fake.RenameRole(editor, "content-editor")
+			// A later process: nothing cached from the grant's sync.
+			later := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: newClient(t, e.fake)})
+			_, rjobs, err := e.store.Revoke(ctx, reg.ID, true, "test")
+			if err != nil || len(rjobs) != 1 {
+				t.Fatalf("revoke: %v %v", rjobs, err)
+			}
+			if got := later.RunNow(ctx, rjobs, 2*time.Second); got[rjobs[0].ID] != prereg.SyncDone {
+				t.Fatalf("revoke sync = %v", got)
+			}
+			if got := assigned(); len(got) != 0 {
+				t.Errorf("roles left after the revoke: %v", got)
+			}
+		})
+	}
+}
+
+// The revoke job carries the synced role IDs; a grant whose sync had not
+// finished has none kept, and its names are resolved again.
+func TestRevokeJobRoles(t *testing.T) {
+	tests := []struct {
+		name   string
+		synced bool
+		want   func(editor string) []string
+	}{
+		{"synced", true, func(editor string) []string { return []string{editor} }},
+		{"sync not finished", false, func(string) []string { return []string{"editor"} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			editor := e.fake.AddRole("", "editor")
+			reg, jobs := e.grant(t, userA, "ana@example.com", "", "editor")
+			if tt.synced {
+				s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c})
+				s.RunNow(ctx, jobs, 2*time.Second)
+			}
+			_, rjobs, err := e.store.Revoke(ctx, reg.ID, true, "test")
+			if err != nil || len(rjobs) != 1 {
+				t.Fatalf("revoke: %v %v", rjobs, err)
+			}
+			if want := tt.want(editor); !slices.Equal(rjobs[0].Roles, want) {
+				t.Errorf("revoke job roles = %v, want %v", rjobs[0].Roles, want)
+			}
+		})
+	}
+}
+
+// A force-revoke also takes the grant out of the user's app_metadata.prereg,
+// in either form the Action writes, leaving the rest of app_metadata alone.
+func TestRevokeRemovesGrantFromAppMetadata(t *testing.T) {
+	entry := func(reg prereg.Registration) map[string]any {
+		roles := []any{}
+		for _, r := range reg.Roles {
+			roles = append(roles, r)
+		}
+		return map[string]any{"registration_id": reg.ID, "organization_id": reg.OrganizationID, "roles": roles}
+	}
+	tests := []struct {
+		name string
+		// form builds app_metadata.prereg from the grants' entries.
+		form func(grants ...map[string]any) any
+	}{
+		{"array of grants", func(grants ...map[string]any) any {
+			out := []any{}
+			for _, g := range grants {
+				out = append(out, g)
+			}
+			return out
+		}},
+		{"object with grants", func(grants ...map[string]any) any {
+			out := map[string]any{"grants": []any{}, "roles": []any{}, "updated_at": "2026-11-29T02:13:31.000Z"}
+			for _, g := range grants {
+				out["grants"] = append(out["grants"].([]any), g)
+				if g["organization_id"] == "" {
+					out["roles"] = append(out["roles"].([]any), g["roles"].([]any)...)
+				}
+			}
+			return out
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			e.fake.AddRole("", "editor")
+			e.fake.AddRole("", "viewer")
+			tenant, jobs := e.grant(t, userA, "ana@example.com", "", "editor")
+			org, more := e.grant(t, userA, "ana@example.com", orgA, "viewer")
+			s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c})
+			s.RunNow(ctx, append(jobs, more...), 2*time.Second)
+			e.fake.SetAppMetadata(userA, map[string]any{"plan": "gold", "prereg": tt.form(entry(tenant), entry(org))})
+
+			revoke := func(id string) {
+				t.Helper()
+				_, rjobs, err := e.store.Revoke(ctx, id, true, "test")
+				if err != nil || len(rjobs) != 1 {
+					t.Fatalf("revoke: %v %v", rjobs, err)
+				}
+				if got := s.RunNow(ctx, rjobs, 2*time.Second); got[rjobs[0].ID] != prereg.SyncDone {
+					t.Fatalf("revoke sync = %v", got)
+				}
+			}
+			revoke(tenant.ID)
+			md := e.fake.AppMetadata(userA)
+			if got, want := md["prereg"], tt.form(entry(org)); !sameJSON(got, want, "updated_at") {
+				t.Errorf("prereg after the first revoke = %v, want %v", got, want)
+			}
+			revoke(org.ID)
+			md = e.fake.AppMetadata(userA)
+			if _, ok := md["prereg"]; ok || md["plan"] != "gold" {
+				t.Errorf("app_metadata after the last revoke = %v, want only plan", md)
+			}
+			if n := e.fake.Count("PATCH", "/api/v2/users/"); n != 2 {
+				t.Errorf("%d app_metadata updates, want 2", n)
+			}
+		})
+	}
+}
+
+// sameJSON compares two decoded JSON values, ignoring the top-level key
+// skip of objects.
+func sameJSON(a, b any, skip string) bool {
+	norm := func(v any) string {
+		if m, ok := v.(map[string]any); ok {
+			c := map[string]any{}
+			for k, x := range m {
+				if k != skip {
+					c[k] = x
+				}
+			}
+			v = c
+		}
+		raw, _ := json.Marshal(v)
+		return string(raw)
+	}
+	return norm(a) == norm(b)
+}
+
+// A grant made while sync was off assigned no role: its revoke, once sync
+// is on, removes none (the user may hold the role from elsewhere) but still
+// takes the grant out of app_metadata.
+func TestRevokeOfGrantMadeWithoutSync(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "prereg.db")
+	fake := auth0fake.New(t)
+	editor := fake.AddRole("", "editor")
+	fake.AddUser(auth0fake.User{ID: userA, Email: "ana@example.com", EmailVerified: true})
+	st, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _, err := st.Put(ctx, prereg.Input{Email: "ana@example.com", Roles: []string{"editor"}}.Normalize(), "api", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := st.Login(ctx, prereg.Login{UserID: userA, Email: "ana@example.com", EmailVerified: true}, true); err != nil || len(res.Jobs) != 0 {
+		t.Fatalf("login: %+v %v", res, err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{path: path, fake: fake, c: newClient(t, fake)}
+	e.open(t)
+	fake.SetAppMetadata(userA, map[string]any{"prereg": []any{map[string]any{"registration_id": reg.ID, "organization_id": "", "roles": []any{"editor"}}}})
+	// An admin gave the same role by hand.
+	s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c})
+	if _, err := e.c.SyncGrant(ctx, prereg.SyncJob{UserID: userA, Roles: []string{editor}}); err != nil {
+		t.Fatal(err)
+	}
+	_, rjobs, err := e.store.Revoke(ctx, reg.ID, true, "test")
+	if err != nil || len(rjobs) != 1 {
+		t.Fatalf("revoke: %v %v", rjobs, err)
+	}
+	if got := s.RunNow(ctx, rjobs, 2*time.Second); got[rjobs[0].ID] != prereg.SyncDone {
+		t.Fatalf("revoke sync = %v", got)
+	}
+	if _, ok := fake.AppMetadata(userA)["prereg"]; ok {
+		t.Errorf("app_metadata still holds the grant: %v", fake.AppMetadata(userA))
+	}
+	if got := fake.UserRoles(userA); !slices.Equal(got, []string{editor}) {
+		t.Errorf("user roles = %v, want the role given by hand kept", got)
+	}
+}
+
+// prereg revoke --force on the file (a store opened without sync) queues
+// the revoke of a synced grant too; the service runs it when it starts.
+func TestRevokeOnFileQueuesJob(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	editor := e.fake.AddRole("", "editor")
+	reg, jobs := e.grant(t, userA, "ana@example.com", "", "editor")
+	auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c}).RunNow(ctx, jobs, 2*time.Second)
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := boltstore.Open(e.path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rjobs, err := cli.Revoke(ctx, reg.ID, true, "cli")
+	if cerr := cli.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || len(rjobs) != 1 || !slices.Equal(rjobs[0].Roles, []string{editor}) {
+		t.Fatalf("revoke on the file: %+v %v", rjobs, err)
+	}
+	e.open(t)
+	runSyncer(t, auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c, PollInterval: 10 * time.Millisecond}))
+	eventually(t, "the role removed", func() bool { return len(e.fake.UserRoles(userA)) == 0 })
 }

@@ -253,7 +253,7 @@ func TestGrantCacheNeverOutlivesAWrite(t *testing.T) {
 			if err != nil || len(jobs) != 1 {
 				t.Fatalf("jobs %v %v", jobs, err)
 			}
-			if err := s.FinishJob(ctx, jobs[0].ID, prereg.SyncDone, ""); err != nil {
+			if err := s.FinishJob(ctx, jobs[0].ID, prereg.SyncOutcome{State: prereg.SyncDone}); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{tenant + ":done"}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,8 +57,10 @@ func (s *Store) PendingJobs(ctx context.Context) (int, error) {
 
 // FinishJob removes a job and records its result on the registration it
 // served; a job that is gone already (finished by another worker) is not
-// an error.
-func (s *Store) FinishJob(ctx context.Context, jobID string, state prereg.SyncState, errMsg string) error {
+// an error. A grant keeps every role ID any of its syncs assigned, so that
+// a force-revoke removes them all.
+func (s *Store) FinishJob(ctx context.Context, jobID string, out prereg.SyncOutcome) error {
+	state, errMsg := out.State, out.Error
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		jobs := tx.Bucket(bJobs)
 		var job prereg.SyncJob
@@ -80,6 +83,9 @@ func (s *Store) FinishJob(ctx context.Context, jobID string, state prereg.SyncSt
 			if r != nil && r.Status == prereg.StatusGranted && r.GrantedTo == job.UserID {
 				old := *r
 				r.Sync, r.SyncError = state, prereg.Truncate(errMsg)
+				if out.RoleIDs != nil {
+					r.SyncedRoleIDs = mergeIDs(r.SyncedRoleIDs, out.RoleIDs)
+				}
 				if err := t.put(&old, r); err != nil {
 					return err
 				}
@@ -91,6 +97,17 @@ func (s *Store) FinishJob(ctx context.Context, jobID string, state prereg.SyncSt
 		}
 		return addAudit(tx, now, "sync", prereg.AuditSynced, job.OrganizationID, job.RegistrationID, summary)
 	})
+}
+
+// mergeIDs returns have with the IDs of add it lacks appended, never nil.
+func mergeIDs(have, add []string) []string {
+	out := append(make([]string, 0, len(have)+len(add)), have...)
+	for _, id := range add {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // RetryJob keeps a job for a later attempt.
@@ -156,4 +173,12 @@ func (s *Store) MarkVerificationSent(ctx context.Context, userID string, period 
 		return b.Put([]byte(userID), be64(uint64(now.Unix())))
 	})
 	return send, err
+}
+
+// ForgetVerificationSent drops the mark MarkVerificationSent left for
+// userID, when the send failed, so that the next login tries again.
+func (s *Store) ForgetVerificationSent(ctx context.Context, userID string) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bVerify).Delete([]byte(userID))
+	})
 }

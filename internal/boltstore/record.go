@@ -15,8 +15,13 @@ import (
 // is several times cheaper than JSON, and the login hook decodes a record
 // for every registration of the address and every grant of the user.
 // Records that start with '{' are the JSON form written before; they are
-// still read.
-const recordV1 = 1
+// still read. Optional sections follow the fixed fields, each a tag byte
+// and its content; a record written before a section existed ends earlier.
+const (
+	recordV1 = 1
+	// tagSyncedRoles is followed by the role IDs the grant's sync assigned.
+	tagSyncedRoles = 'R'
+)
 
 // storedReg is the earlier JSON form of a record.
 type storedReg struct {
@@ -74,6 +79,9 @@ func encodeReg(r *prereg.Registration) ([]byte, error) {
 	str(r.SyncError)
 	for _, t := range []int64{nanos(r.ExpiresAt), nanos(r.GrantedAt), r.CreatedAt.UnixNano(), r.UpdatedAt.UnixNano()} {
 		b = binary.AppendVarint(b, t)
+	}
+	if r.SyncedRoleIDs != nil {
+		b = appendRoles(append(b, tagSyncedRoles), r.SyncedRoleIDs)
 	}
 	return b, nil
 }
@@ -148,10 +156,25 @@ func decodeReg(raw []byte) (*prereg.Registration, error) {
 	r.GrantedAt = timePtr(d.varint())
 	r.CreatedAt = time.Unix(0, d.varint()).UTC()
 	r.UpdatedAt = time.Unix(0, d.varint()).UTC()
+	d.sections(r)
 	if d.err != nil {
 		return nil, d.err
 	}
 	return r, nil
+}
+
+// sections reads the optional sections; an unknown tag is an error.
+func (d *recordReader) sections(r *prereg.Registration) {
+	for d.err == nil && len(d.b) > 0 {
+		tag := d.b[0]
+		d.b = d.b[1:]
+		switch tag {
+		case tagSyncedRoles:
+			r.SyncedRoleIDs = d.roles()
+		default:
+			d.err = errBadRecord
+		}
+	}
 }
 
 func decodeJSONReg(raw []byte) (*prereg.Registration, error) {

@@ -44,6 +44,9 @@ type Serve struct {
 	Auth0Domain       string
 	Auth0ClientID     string
 	Auth0ClientSecret string
+	// Auth0Audience is the Management API identifier tokens are asked for
+	// (AUTH0_AUDIENCE); empty means https://<Auth0Domain>/api/v2/.
+	Auth0Audience string
 }
 
 // MinSecretBytes is the shortest secret accepted without --insecure-dev.
@@ -157,6 +160,7 @@ func (b *Binder) Resolve(fl Lookup, getenv func(string) string) (Serve, error) {
 	c.Auth0Domain = getenv("AUTH0_DOMAIN")
 	c.Auth0ClientID = getenv("AUTH0_CLIENT_ID")
 	c.Auth0ClientSecret = getenv("AUTH0_CLIENT_SECRET")
+	c.Auth0Audience = getenv("AUTH0_AUDIENCE")
 	return c, c.Validate()
 }
 
@@ -191,6 +195,9 @@ func (c Serve) Validate() error {
 	}
 	if set != 0 && set != 3 {
 		errs = append(errs, errors.New("Auth0 sync needs all of AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET"))
+	}
+	if c.Auth0Audience != "" && set == 0 {
+		errs = append(errs, errors.New("AUTH0_AUDIENCE is set but AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET are not"))
 	}
 	return errors.Join(errs...)
 }

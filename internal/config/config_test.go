@@ -55,6 +55,10 @@ func TestResolvePrecedence(t *testing.T) {
 		{"short admin token refused", nil, map[string]string{"PREREG_ADMIN_TOKEN": "tiny"}, nil, "admin token is 4 bytes"},
 		{"signature required without secrets", []string{"--require-signature"}, nil, nil, "--require-signature needs --signing-secrets"},
 		{"half the Auth0 credentials", nil, map[string]string{"AUTH0_DOMAIN": "x.auth0.com"}, nil, "AUTH0_CLIENT_ID"},
+		{"Auth0 audience from environment", nil, map[string]string{"AUTH0_DOMAIN": "login.example.com", "AUTH0_CLIENT_ID": "id", "AUTH0_CLIENT_SECRET": "s", "AUTH0_AUDIENCE": "https://x.eu.auth0.com/api/v2/"}, func(c config.Serve) bool {
+			return c.Auth0Audience == "https://x.eu.auth0.com/api/v2/"
+		}, ""},
+		{"Auth0 audience alone", nil, map[string]string{"AUTH0_AUDIENCE": "https://x.eu.auth0.com/api/v2/"}, nil, "AUTH0_AUDIENCE is set"},
 		{"missing secret file", nil, map[string]string{"PREREG_ADMIN_TOKEN_FILE": "/nonexistent/token"}, nil, "PREREG_ADMIN_TOKEN_FILE"},
 		{"bad number in environment", nil, map[string]string{"PREREG_ADMIN_RATE_LIMIT": "fast"}, nil, "PREREG_ADMIN_RATE_LIMIT"},
 	}

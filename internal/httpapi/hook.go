@@ -168,7 +168,8 @@ func (s *Server) checkSignature(c *gin.Context, body []byte) error {
 }
 
 // sendVerification asks Auth0 for a verification email off the login path,
-// at most once per user per period (remembered in the store).
+// at most once per user per period (remembered in the store). A failed send
+// is forgotten, so the person's next login tries again.
 func (s *Server) sendVerification(userID string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -178,7 +179,13 @@ func (s *Server) sendVerification(userID string) {
 			return
 		}
 		if err := s.cfg.Verification.SendVerificationEmail(ctx, userID); err != nil {
-			s.log.Warn("verification email not sent", slog.String("error", err.Error()))
+			s.log.Warn("verification email not sent; the next login tries again", slog.String("error", err.Error()))
+			// A fresh context: the send may have used up ctx.
+			fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer fcancel()
+			if err := s.store.ForgetVerificationSent(fctx, userID); err != nil {
+				s.log.Error("verification email: clearing the failed send failed", slog.String("error", err.Error()))
+			}
 		}
 	}()
 }

@@ -40,6 +40,7 @@ type Store interface {
 	RevokeToken(ctx context.Context, id, actor string) (prereg.Token, error)
 	Authenticate(ctx context.Context, h [32]byte) (prereg.Token, bool, error)
 	MarkVerificationSent(ctx context.Context, userID string, period time.Duration) (bool, error)
+	ForgetVerificationSent(ctx context.Context, userID string) error
 	Ping(ctx context.Context) error
 	Size() int64
 }

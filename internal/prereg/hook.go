@@ -84,6 +84,7 @@ func Claim(r *Registration, userID string, now time.Time, sync SyncState) {
 	r.UpdatedAt = now
 	r.Sync = sync
 	r.SyncError = ""
+	r.SyncedRoleIDs = nil
 }
 
 // Result assembles the answer from the user's grants: roles are those of

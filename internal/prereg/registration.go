@@ -57,6 +57,10 @@ type Registration struct {
 	Source         string     `json:"source"`
 	Sync           SyncState  `json:"sync,omitempty"`
 	SyncError      string     `json:"sync_error,omitempty"`
+	// SyncedRoleIDs are the Auth0 role IDs the grant's sync assigned, which a
+	// force-revoke removes (a role renamed since still goes). nil when
+	// unknown: not synced yet, or synced before prereg kept them.
+	SyncedRoleIDs []string `json:"-"`
 }
 
 // EmailKey is the form an address is matched by: trimmed and lower-cased.
@@ -222,6 +226,7 @@ func ApplyKey(existing *Registration, in Input, k Key, source string, now time.T
 	r.GrantedAt = nil
 	r.Sync = SyncNone
 	r.SyncError = ""
+	r.SyncedRoleIDs = nil
 	r.UpdatedAt = now
 	r.Source = source
 	return r, Updated, nil

@@ -33,3 +33,13 @@ type SyncJob struct {
 	LastError      string    `json:"last_error,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 }
+
+// SyncOutcome is how a sync job ended, as recorded on its grant.
+type SyncOutcome struct {
+	State SyncState // SyncDone or SyncFailed
+	Error string
+	// RoleIDs are the Auth0 role IDs a grant job assigned (or tried to:
+	// removing one that is not assigned is harmless); nil when the job
+	// never got as far as resolving its roles.
+	RoleIDs []string
+}
