@@ -247,10 +247,10 @@ func TestDecodeFatal(t *testing.T) {
 			message: "the header row is not valid: column 2 of the header has no name; name it (one of email, organization_id, roles, connection, expires_at) or delete the column",
 			details: []prereg.FieldError{{Field: "header", Message: "column 2 of the header has no name; name it (one of email, organization_id, roles, connection, expires_at) or delete the column"}}},
 		{name: "no header", file: "no_header.csv",
-			message: `the first line must be a header row naming the columns (email, organization_id, roles, connection, expires_at): unknown column "ana@example.com"; the known columns are email, organization_id, roles, connection, expires_at (and 1 more)`,
+			message: `the first line must be a header row naming the columns (email, organization_id, roles, connection, expires_at): unknown column "ana@example.com"; the known columns are email, organization_id, roles, connection, expires_at and the read-only columns of an export (status, granted_to, granted_at) (and 1 more)`,
 			details: []prereg.FieldError{
-				{Field: "ana@example.com", Message: `unknown column "ana@example.com"; the known columns are email, organization_id, roles, connection, expires_at`},
-				{Field: "viewer", Message: `unknown column "viewer"; the known columns are email, organization_id, roles, connection, expires_at`},
+				{Field: "ana@example.com", Message: `unknown column "ana@example.com"; the known columns are email, organization_id, roles, connection, expires_at and the read-only columns of an export (status, granted_to, granted_at)`},
+				{Field: "viewer", Message: `unknown column "viewer"; the known columns are email, organization_id, roles, connection, expires_at and the read-only columns of an export (status, granted_to, granted_at)`},
 			}},
 		{name: "utf-16le with bom", file: "utf16le_bom.csv", message: "the file is UTF-16 (it starts with a UTF-16 byte-order mark), not UTF-8; " + saveAs},
 		{name: "utf-16be with bom", file: "utf16be_bom.csv", message: "the file is UTF-16 (it starts with a UTF-16 byte-order mark), not UTF-8; " + saveAs},

@@ -80,7 +80,7 @@ func (d *Decoder) parseHeader(rec []string) error {
 			if s := nearestColumn(n); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			} else {
-				msg += "; the known columns are " + strings.Join(Columns, ", ")
+				msg += "; the known columns are " + strings.Join(Columns, ", ") + " and the read-only columns of an export (" + strings.Join(ExportColumns[len(Columns):], ", ") + ")"
 			}
 			details = append(details, prereg.FieldError{Field: prereg.Truncate(strings.TrimSpace(rec[i])), Message: msg})
 			continue
