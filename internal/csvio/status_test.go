@@ -81,6 +81,7 @@ func TestDecodeUnclosedQuote(t *testing.T) {
 		{"after a blank line", head + "\n\n\"bob@example.com,viewer\n" + good5, 0, 4},
 		{"on the last line, no line end", head + "ana@example.com,viewer\nbob@example.com,\"viewer", 1, 3},
 		{"on the last line", head + "ana@example.com,viewer\nbob@example.com,\"viewer\n", 1, 3},
+		{"on the last line after a byte-order mark", "\xEF\xBB\xBF" + head + "ana@example.com,viewer\nbob@example.com,\"viewer\n", 1, 3},
 		{"closed by a later cell's quote", head + "\"bob@example.com,viewer\nana@example.com,viewer\ncid@example.com,\"a|b\"\n" + good5, 0, 2},
 		{"a multi-line cell closed by a quote followed by text", head + "ana@example.com,\"viewer\nmore\"x\nbob@example.com,viewer\n", 0, 2},
 		{"after a multi-line cell", head + "ana@example.com,viewer\n\"bob\n@example.com\",\"viewer\n" + good5, 1, 4},
