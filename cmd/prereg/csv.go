@@ -39,9 +39,11 @@ func importCmd(e *env) *cobra.Command {
 		Use:   "import FILE",
 		Short: "Import a CSV of registrations (FILE or - for standard input)",
 		Long: `Import a CSV of registrations: columns email and roles (required),
-organization_id, connection, expires_at (optional); comma, semicolon or tab;
-UTF-8 with or without BOM. Exit status: 0 when no row was rejected, 1 when
-some rows were rejected, 2 on a fatal error (bad header, encoding, I/O).`,
+organization_id, connection, expires_at (optional); an export's read-only
+columns are accepted, and its revoked and expired rows skipped (status);
+comma, semicolon or tab; UTF-8 with or without BOM. Exit status: 0 when no
+row was rejected, 1 when some rows were rejected, 2 on a fatal error (bad
+header, encoding, a quote never closed, I/O).`,
 		Args: cobra.ExactArgs(1),
 	}
 	c := addConn(cmd, e)
@@ -175,7 +177,7 @@ func printReport(w io.Writer, r prereg.ImportReport) {
 	if r.DryRun {
 		mode = " (dry run: nothing written)"
 	}
-	fmt.Fprintf(w, "import %s%s: %d rows, %d created, %d updated, %d unchanged, %d rejected\n", r.ImportID, mode, r.Rows, r.Created, r.Updated, r.Unchanged, r.Rejected)
+	fmt.Fprintf(w, "import %s%s: %d rows, %d created, %d updated, %d unchanged, %d rejected, %d skipped\n", r.ImportID, mode, r.Rows, r.Created, r.Updated, r.Unchanged, r.Rejected, r.Skipped)
 	for _, er := range r.Errors {
 		loc := "line " + strconv.Itoa(er.Line)
 		if er.Column != "" {

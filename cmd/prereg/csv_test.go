@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -162,5 +163,89 @@ func TestListAndExportFilters(t *testing.T) {
 		if strings.Split(line, ",")[1] != "" {
 			t.Fatalf("tenant-wide export holds an organization row: %q", line)
 		}
+	}
+}
+
+// TestImportCSVv2 runs CONTRACT §4 v2 through the real service and the
+// CLI: an export carries the status and imports back with its revoked row
+// skipped; a quote never closed is one error naming its line, over HTTP
+// (400 invalid_request) and from the CLI (exit 2), on the service and on
+// the file, and nothing is written.
+func TestImportCSVv2(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "prereg.db")
+	s := startService(t, "--db", db, "--hook-secrets", testHookSecret, "--admin-token", testAdminToken)
+	for _, email := range []string{"ana@example.com", "bob@example.com"} {
+		if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": email, "roles": []string{"viewer"}}); code != 201 {
+			t.Fatalf("create %s: %d %s", email, code, raw)
+		}
+	}
+	if code, raw := s.call(t, "DELETE", "/v1/registrations/"+prereg.RegistrationID("", "bob@example.com"), testAdminToken, nil); code != 200 {
+		t.Fatalf("revoke: %d %s", code, raw)
+	}
+	exported := filepath.Join(t.TempDir(), "export.csv")
+	if out, err := runCLI("export", "--server", s.url, "--token", testAdminToken, "-o", exported); err != nil {
+		t.Fatalf("export: %v %s", err, out)
+	}
+	data, _ := os.ReadFile(exported)
+	lines := strings.Split(string(data), "\n")
+	revokedLine := 0
+	for i, l := range lines {
+		if strings.HasPrefix(l, "bob@example.com,") && strings.HasSuffix(l, ",revoked,,") {
+			revokedLine = i + 1
+		}
+	}
+	if lines[0] != "email,organization_id,roles,connection,expires_at,status,granted_to,granted_at" || revokedLine == 0 {
+		t.Fatalf("export:\n%s", data)
+	}
+	out, err := runCLI("import", "--server", s.url, "--token", testAdminToken, exported)
+	if err != nil || !strings.Contains(out, "0 created, 0 updated, 1 unchanged, 0 rejected, 1 skipped") ||
+		!strings.Contains(out, fmt.Sprintf("warning line %d: status revoked: skipped, exports never reopen a registration", revokedLine)) {
+		t.Fatalf("re-import of the export: %v\n%s", err, out)
+	}
+	if code, raw := s.call(t, "GET", "/v1/registrations/"+prereg.RegistrationID("", "bob@example.com"), testAdminToken, nil); code != 200 || !strings.Contains(string(raw), `"status":"revoked"`) {
+		t.Fatalf("bob after the re-import: %d %s", code, raw)
+	}
+
+	broken := filepath.Join(t.TempDir(), "broken.csv")
+	os.WriteFile(broken, []byte("email,roles\ncid@example.com,viewer\ndan@example.com,\"viewer\n"+strings.Repeat("eve@example.com,viewer\n", 5)), 0o600)
+	const want = "line 3: a quoted cell opens on this line and is never closed"
+	for _, q := range []string{"", "?dry_run=true", "?strict=true"} {
+		body, _ := os.ReadFile(broken)
+		req, _ := http.NewRequest("POST", s.url+"/v1/imports"+q, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		req.Header.Set("Content-Type", "text/csv")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var answer struct {
+			Error struct {
+				Code    string              `json:"code"`
+				Message string              `json:"message"`
+				Details []prereg.FieldError `json:"details"`
+			} `json:"error"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&answer)
+		resp.Body.Close()
+		e := answer.Error
+		if err != nil || resp.StatusCode != 400 || e.Code != "invalid_request" || !strings.HasPrefix(e.Message, want) ||
+			len(e.Details) != 1 || e.Details[0].Field != "line" || e.Details[0].Value != "3" {
+			t.Fatalf("POST /v1/imports%s: %d %+v %v", q, resp.StatusCode, answer, err)
+		}
+	}
+	_, err = runCLI("import", "--server", s.url, "--token", testAdminToken, broken)
+	if exitStatus(err) != 2 || !strings.HasPrefix(describe(err), want) {
+		t.Fatalf("CLI import through the service: exit %d: %s", exitStatus(err), describe(err))
+	}
+	s.stop()
+	for _, args := range [][]string{nil, {"--dry-run"}, {"--strict"}} {
+		_, err = runCLI(append([]string{"import", "--db", db, broken}, args...)...)
+		if msg := describe(err); exitStatus(err) != 2 || !strings.HasPrefix(msg, want) || strings.Count(msg, want) != 1 {
+			t.Fatalf("CLI import %v on the file: exit %d: %s", args, exitStatus(err), msg)
+		}
+	}
+	out, err = runCLI("list", "--db", db, "--json", "--email", "cid@example.com")
+	if err != nil || strings.Contains(out, "cid@example.com") {
+		t.Fatalf("a row before the broken quote was written: %v %s", err, out)
 	}
 }

@@ -56,6 +56,9 @@ func describe(err error) string {
 		msg += ": " + pe.Err.Error()
 	}
 	for _, d := range pe.Details {
+		if d.Message == pe.Message {
+			continue // a file-level error's one detail repeats it
+		}
 		msg += fmt.Sprintf("\n  %s: %s", d.Field, d.Message)
 	}
 	return msg

@@ -17,29 +17,14 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// MaxRecordBytes bounds one record (a row with all its cells). A quote that
-// is never closed would otherwise swallow the rest of the file into one
-// cell; past this size the decoder stops with an error naming the line.
+// MaxRecordBytes bounds one record (a row with all its cells), so that a
+// record never holds more than this much of the file in memory.
 const MaxRecordBytes = 64 << 10
-
-// Column names of the import format, in the order the encoder writes them.
-const (
-	ColEmail          = "email"
-	ColOrganizationID = "organization_id"
-	ColRoles          = "roles"
-	ColConnection     = "connection"
-	ColExpiresAt      = "expires_at"
-)
-
-// Columns lists the known columns in export order.
-var Columns = []string{ColEmail, ColOrganizationID, ColRoles, ColConnection, ColExpiresAt}
 
 // saveAsHint ends every encoding error: it is the menu entry a person looks
 // for in Excel's "Save as" dialog (Google Sheets and LibreOffice write UTF-8
 // anyway).
 const saveAsHint = `save the file as "CSV UTF-8 (Comma delimited)" (Excel) or export it as UTF-8 CSV and try again`
-
-var errRecordTooLarge = errors.New("record too large")
 
 // Row is one data record of the file.
 type Row struct {
@@ -51,6 +36,10 @@ type Row struct {
 	Input prereg.Input
 	// Errors says what is wrong with the record; empty for a good row.
 	Errors []prereg.RowError
+	// Status is the row's status cell, lower-cased: empty when the file
+	// has no status column or the cell is empty. A row whose status is
+	// revoked or expired is Skipped; its other cells are not checked.
+	Status prereg.Status
 
 	// rolesCell is the raw roles cell, echoed when the roles as a whole
 	// are wrong; unchecked marks a row decoded with validation off.
@@ -64,38 +53,15 @@ type Decoder struct {
 	cr        *csv.Reader
 	src       *limitReader
 	delim     rune
-	width     int // header cells up to the last named one
-	idx       [5]int
+	width     int   // header cells up to the last named one
+	idx       []int // column of each of knownColumns in the file, -1 if absent
 	header    []string
 	validate  bool
 	lastLine  int // last physical line of the previous record
 	roleSemis bool
+	bom       int64 // bytes of byte-order mark before the records
+	err       error // the fatal error, returned again by every Next
 }
-
-// limitReader counts the bytes read and refuses to read more than
-// MaxRecordBytes (plus csv.Reader's own buffer) past the start of the
-// current record, which is what keeps a broken quote from eating memory.
-type limitReader struct {
-	r     io.Reader
-	n     int64
-	limit int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n >= l.limit {
-		return 0, errRecordTooLarge
-	}
-	if rem := l.limit - l.n; int64(len(p)) > rem {
-		p = p[:rem]
-	}
-	n, err := l.r.Read(p)
-	l.n += int64(n)
-	return n, err
-}
-
-// csvBufferSlack is how far csv.Reader's internal bufio may read ahead of
-// the record it parses.
-const csvBufferSlack = 4096
 
 // NewDecoder reads and checks the header row of r. A missing, empty or
 // unusable header and a file that is not UTF-8 are an Invalid *prereg.Error
@@ -118,7 +84,7 @@ func NewDecoder(r io.Reader) (*Decoder, error) {
 		return nil, fmt.Errorf("read csv header: %w", err)
 	}
 
-	d := &Decoder{delim: delim, validate: true, roleSemis: delim == ','}
+	d := &Decoder{delim: delim, validate: true, roleSemis: delim == ',', bom: int64(bom)}
 	// n starts past the byte-order mark so that BytesRead counts the file.
 	d.src = &limitReader{r: br, n: int64(bom), limit: int64(bom) + MaxRecordBytes + csvBufferSlack}
 	d.cr = csv.NewReader(d.src)
@@ -129,14 +95,14 @@ func NewDecoder(r io.Reader) (*Decoder, error) {
 	d.cr.TrimLeadingSpace = delim != '\t'
 
 	rec, err := d.cr.Read()
-	for err == nil && allBlank(rec) {
+	for err == nil && allBlank(rec) && !d.src.truncated {
 		rec, err = d.cr.Read()
+	}
+	if d.src.truncated {
+		return nil, headerError("header", fmt.Sprintf("the header row is longer than %d KiB; the first line must be a header row naming the columns %s", MaxRecordBytes>>10, strings.Join(Columns, ",")))
 	}
 	if errors.Is(err, io.EOF) {
 		return nil, headerError("file", "the file is empty: the first line must be a header row naming the columns "+strings.Join(Columns, ","))
-	}
-	if errors.Is(err, errRecordTooLarge) {
-		return nil, headerError("header", fmt.Sprintf("the header row is longer than %d KiB; the first line must be a header row naming the columns %s", MaxRecordBytes>>10, strings.Join(Columns, ",")))
 	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
@@ -230,125 +196,8 @@ func detectDelimiter(head []byte) rune {
 	return ','
 }
 
-func headerError(field, msg string) *prereg.Error {
-	return &prereg.Error{Code: prereg.Invalid, Message: msg, Details: []prereg.FieldError{{Field: field, Message: msg}}}
-}
-
 func encodingError(msg string) *prereg.Error {
 	return &prereg.Error{Code: prereg.Invalid, Message: msg, Details: []prereg.FieldError{{Field: "encoding", Message: msg}}}
-}
-
-func (d *Decoder) parseHeader(rec []string) error {
-	names := make([]string, len(rec))
-	width := 0
-	for i, c := range rec {
-		names[i] = strings.ToLower(strings.TrimSpace(c))
-		if names[i] != "" {
-			width = i + 1
-		}
-	}
-	names = names[:width]
-	for i := range d.idx {
-		d.idx[i] = -1
-	}
-	var details []prereg.FieldError
-	known := 0
-	for i, n := range names {
-		if n == "" {
-			details = append(details, prereg.FieldError{Field: "header", Message: fmt.Sprintf("column %d of the header has no name; name it (one of %s) or delete the column", i+1, strings.Join(Columns, ", "))})
-			continue
-		}
-		k := columnIndex(n)
-		if k < 0 {
-			msg := fmt.Sprintf("unknown column %q", prereg.Truncate(rec[i]))
-			if s := nearestColumn(n); s != "" {
-				msg += fmt.Sprintf("; did you mean %q?", s)
-			} else {
-				msg += "; the known columns are " + strings.Join(Columns, ", ")
-			}
-			details = append(details, prereg.FieldError{Field: prereg.Truncate(strings.TrimSpace(rec[i])), Message: msg})
-			continue
-		}
-		known++
-		if d.idx[k] >= 0 {
-			details = append(details, prereg.FieldError{Field: n, Message: fmt.Sprintf("column %q appears twice (columns %d and %d); keep one", n, d.idx[k]+1, i+1)})
-			continue
-		}
-		d.idx[k] = i
-	}
-	if len(details) == 0 || known > 0 {
-		for _, k := range []int{0, 2} {
-			if d.idx[k] < 0 {
-				details = append(details, prereg.FieldError{Field: Columns[k], Message: fmt.Sprintf("the required column %q is missing from the header row", Columns[k])})
-			}
-		}
-	}
-	if len(details) > 0 {
-		msg := "the header row is not valid: " + details[0].Message
-		if known == 0 {
-			msg = "the first line must be a header row naming the columns (" + strings.Join(Columns, ", ") + "): " + details[0].Message
-		}
-		if len(details) > 1 {
-			msg += fmt.Sprintf(" (and %d more)", len(details)-1)
-		}
-		return &prereg.Error{Code: prereg.Invalid, Message: msg, Details: details}
-	}
-	d.width = width
-	d.header = names
-	return nil
-}
-
-func columnIndex(name string) int {
-	for i, c := range Columns {
-		if c == name {
-			return i
-		}
-	}
-	return -1
-}
-
-// nearestColumn suggests the known column closest to a typo, or "" when
-// nothing is close enough to be a plausible typo.
-func nearestColumn(name string) string {
-	norm := strings.NewReplacer(" ", "_", "-", "_").Replace(name)
-	best, bestDist := "", 1<<30
-	for _, c := range Columns {
-		if dist := levenshtein(norm, c); dist < bestDist {
-			best, bestDist = c, dist
-		}
-	}
-	limit := 2
-	if len(best) > 8 {
-		limit = 4
-	}
-	if bestDist <= limit {
-		return best
-	}
-	return ""
-}
-
-func levenshtein(a, b string) int {
-	if len(a) > 64 {
-		a = a[:64]
-	}
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // Delimiter returns the delimiter detected from the header row.
@@ -370,16 +219,28 @@ func (d *Decoder) SetValidation(on bool) { d.validate = on }
 
 // Next returns the next data record, skipping blank lines (and lines whose
 // cells are all empty). It returns io.EOF at the end. A record with the
-// wrong number of cells or broken quoting is a Row with Errors, not an
-// error; an error is fatal: bytes that are not UTF-8, a record longer than
-// MaxRecordBytes (both an Invalid *prereg.Error naming the line), or a read
-// failure.
+// wrong number of cells or quoting broken within one line is a Row with
+// Errors, not an error; an error is fatal, and every later call returns it
+// again: bytes that are not UTF-8, a quoted cell that is never closed, a
+// record longer than MaxRecordBytes (each an Invalid *prereg.Error naming
+// the line), or a read failure.
 func (d *Decoder) Next() (Row, error) {
+	if d.err != nil {
+		return Row{}, d.err
+	}
+	row, err := d.next()
+	if err != nil && !errors.Is(err, io.EOF) {
+		d.err = err
+	}
+	return row, err
+}
+
+func (d *Decoder) next() (Row, error) {
 	for {
 		d.src.limit = d.src.n + MaxRecordBytes + csvBufferSlack
 		rec, err := d.cr.Read()
-		if err != nil {
-			return d.readError(err)
+		if err != nil || d.src.truncated {
+			return d.readError(rec, err)
 		}
 		line, _ := d.cr.FieldPos(0)
 		d.lastLine = line + endLineOffset(rec)
@@ -396,6 +257,29 @@ func (d *Decoder) Next() (Row, error) {
 	}
 }
 
+// Skipped reports whether the row is a revoked or expired registration,
+// which an import never writes: importing an export must not reopen what
+// was revoked or expired (CONTRACT §4).
+func (r *Row) Skipped() bool {
+	return r.Status == prereg.StatusRevoked || r.Status == prereg.StatusExpired
+}
+
+// parseStatus reads a status cell, folding ASCII letters only; it returns
+// "" for anything but a known status.
+func parseStatus(s string) prereg.Status {
+	st := prereg.Status(strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s))
+	switch st {
+	case prereg.StatusPending, prereg.StatusGranted, prereg.StatusRevoked, prereg.StatusExpired:
+		return st
+	}
+	return ""
+}
+
 // allBlank reports whether every cell is empty or white space: a blank
 // line, or the ",,,," a spreadsheet writes for an empty row.
 func allBlank(rec []string) bool {
@@ -405,28 +289,6 @@ func allBlank(rec []string) bool {
 		}
 	}
 	return true
-}
-
-func (d *Decoder) readError(err error) (Row, error) {
-	if errors.Is(err, io.EOF) {
-		return Row{}, io.EOF
-	}
-	if errors.Is(err, errRecordTooLarge) {
-		msg := fmt.Sprintf("the record that starts after line %d is longer than %d KiB, probably because a quoted cell is never closed (a \" without its partner); fix the quoting there", d.lastLine, MaxRecordBytes>>10)
-		return Row{}, &prereg.Error{Code: prereg.Invalid, Message: msg, Details: []prereg.FieldError{{Field: "line", Message: msg}}}
-	}
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		// encoding/csv drops the rest of a record it cannot parse and
-		// resumes at the next line, so one bad quote costs one row.
-		d.lastLine = pe.Line
-		msg := "the quoting is broken: a cell that contains a quote, the delimiter or a line break must be wrapped in double quotes, with each quote inside doubled (\"\")"
-		if errors.Is(pe.Err, csv.ErrQuote) && pe.Line != pe.StartLine {
-			msg = fmt.Sprintf("a quoted cell opened on this line is not closed properly (the problem is on line %d); %s", pe.Line, msg)
-		}
-		return Row{Line: pe.StartLine, Errors: []prereg.RowError{{Line: pe.StartLine, Message: msg}}}, nil
-	}
-	return Row{}, fmt.Errorf("read csv: %w", err)
 }
 
 // endLineOffset is how many line breaks the record spans (encoding/csv
@@ -457,14 +319,23 @@ func (d *Decoder) decode(line int, rec []string) Row {
 		}
 		return unneutralize(strings.TrimSpace(rec[d.idx[k]]))
 	}
-	rolesCell := cell(2)
-	in := prereg.Input{
-		Email:          cell(0),
-		OrganizationID: cell(1),
-		Roles:          splitRoles(rolesCell, d.roleSemis),
-		Connection:     cell(3),
+	if st := cell(iStatus); st != "" {
+		row.Status = parseStatus(st)
+		if row.Skipped() {
+			return row
+		}
+		if row.Status == "" {
+			row.Errors = append(row.Errors, prereg.RowError{Line: line, Column: ColStatus, Value: prereg.Truncate(st), Message: "unknown status; the valid values are pending, granted, revoked and expired, or an empty cell"})
+		}
 	}
-	if exp := cell(4); exp != "" {
+	rolesCell := cell(iRoles)
+	in := prereg.Input{
+		Email:          cell(iEmail),
+		OrganizationID: cell(iOrganizationID),
+		Roles:          splitRoles(rolesCell, d.roleSemis),
+		Connection:     cell(iConnection),
+	}
+	if exp := cell(iExpiresAt); exp != "" {
 		t, err := prereg.ParseExpiry(exp)
 		if err != nil {
 			row.Errors = append(row.Errors, prereg.RowError{Line: line, Column: ColExpiresAt, Value: prereg.Truncate(exp), Message: "not an RFC 3339 time (2027-01-31T18:00:00Z) or a date (2027-01-31, meaning the end of that day UTC)"})

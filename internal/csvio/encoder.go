@@ -9,12 +9,13 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// Encoder writes registrations in the import format, so that a file it
-// writes imports back unchanged.
+// Encoder writes registrations in the import format, followed by the
+// read-only columns status, granted_to and granted_at, so that a file it
+// writes imports back unchanged: the import skips revoked and expired rows.
 type Encoder struct {
 	w         *csv.Writer
 	wroteHead bool
-	rec       [5]string
+	rec       [8]string
 }
 
 // NewEncoder returns an Encoder writing to w. The header row is written
@@ -29,15 +30,17 @@ func (e *Encoder) writeHeader() error {
 		return nil
 	}
 	e.wroteHead = true
-	if err := e.w.Write(Columns); err != nil {
+	if err := e.w.Write(ExportColumns); err != nil {
 		return fmt.Errorf("write csv header: %w", err)
 	}
 	return nil
 }
 
 // Write writes one registration as a row: roles joined with '|', the expiry
-// as prereg.FormatExpiry writes it, and every cell a spreadsheet would take
-// for a formula prefixed with an apostrophe.
+// and the time of the grant as prereg.FormatExpiry writes them, the status
+// as given (callers pass the view of the time of the export, where expired
+// is computed), and every cell a spreadsheet would take for a formula
+// prefixed with an apostrophe.
 func (e *Encoder) Write(r prereg.Registration) error {
 	if err := e.writeHeader(); err != nil {
 		return err
@@ -47,6 +50,9 @@ func (e *Encoder) Write(r prereg.Registration) error {
 	e.rec[2] = Neutralize(strings.Join(r.Roles, "|"))
 	e.rec[3] = Neutralize(r.Connection)
 	e.rec[4] = Neutralize(prereg.FormatExpiry(r.ExpiresAt))
+	e.rec[5] = Neutralize(string(r.Status))
+	e.rec[6] = Neutralize(r.GrantedTo)
+	e.rec[7] = Neutralize(prereg.FormatExpiry(r.GrantedAt))
 	if err := e.w.Write(e.rec[:]); err != nil {
 		return fmt.Errorf("write csv row: %w", err)
 	}

@@ -28,9 +28,9 @@ func TestEncoderOutput(t *testing.T) {
 		want string
 	}{
 		{"empty export is still a valid import file", nil,
-			"email,organization_id,roles,connection,expires_at\n"},
+			"email,organization_id,roles,connection,expires_at,status,granted_to,granted_at\n"},
 		{"plain", []prereg.Registration{{Email: "Ana@example.com", OrganizationID: org, Roles: []string{role, "billing admin"}, Connection: "google-oauth2", ExpiresAt: ptime("2027-01-31T23:59:59Z")}},
-			"email,organization_id,roles,connection,expires_at\nAna@example.com," + org + "," + role + "|billing admin,google-oauth2,2027-01-31T23:59:59Z\n"},
+			"email,organization_id,roles,connection,expires_at,status,granted_to,granted_at\nAna@example.com," + org + "," + role + "|billing admin,google-oauth2,2027-01-31T23:59:59Z,,,\n"},
 		{"formula injection neutralised", []prereg.Registration{
 			{Email: "+max@example.com", Roles: []string{`=HYPERLINK("http://evil.example")`, "viewer"}},
 			{Email: "a@example.com", Roles: []string{"-1+2"}},
@@ -40,14 +40,23 @@ func TestEncoderOutput(t *testing.T) {
 			{Email: "e@example.com", Roles: []string{"'=already quoted"}},
 			{Email: "f@example.com", Roles: []string{"'plain", "=not first"}},
 		},
-			"email,organization_id,roles,connection,expires_at\n" +
-				"'+max@example.com,,\"'=HYPERLINK(\"\"http://evil.example\"\")|viewer\",,\n" +
-				"a@example.com,,'-1+2,,\n" +
-				"b@example.com,,'@SUM(A1),,\n" +
-				"c@example.com,,'\tx,,\n" +
-				"d@example.com,,\"'\rx\",,\n" +
-				"e@example.com,,''=already quoted,,\n" +
-				"f@example.com,,'plain|=not first,,\n"},
+			"email,organization_id,roles,connection,expires_at,status,granted_to,granted_at\n" +
+				"'+max@example.com,,\"'=HYPERLINK(\"\"http://evil.example\"\")|viewer\",,,,,\n" +
+				"a@example.com,,'-1+2,,,,,\n" +
+				"b@example.com,,'@SUM(A1),,,,,\n" +
+				"c@example.com,,'\tx,,,,,\n" +
+				"d@example.com,,\"'\rx\",,,,,\n" +
+				"e@example.com,,''=already quoted,,,,,\n" +
+				"f@example.com,,'plain|=not first,,,,,\n"},
+		{"status and claim, neutralised too", []prereg.Registration{
+			{Email: "g@example.com", Roles: []string{"viewer"}, Status: prereg.StatusGranted, GrantedTo: "-auth0|1", GrantedAt: ptime("2026-10-01T08:00:00.5Z")},
+			{Email: "h@example.com", Roles: []string{"viewer"}, Status: prereg.StatusRevoked, GrantedTo: "auth0|2", GrantedAt: ptime("2026-10-02T00:00:00Z")},
+			{Email: "i@example.com", Roles: []string{"viewer"}, ExpiresAt: ptime("2026-01-01T23:59:59Z"), Status: prereg.StatusExpired},
+		},
+			"email,organization_id,roles,connection,expires_at,status,granted_to,granted_at\n" +
+				"g@example.com,,viewer,,,granted,'-auth0|1,2026-10-01T08:00:00.5Z\n" +
+				"h@example.com,,viewer,,,revoked,auth0|2,2026-10-02T00:00:00Z\n" +
+				"i@example.com,,viewer,,2026-01-01T23:59:59Z,expired,,\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

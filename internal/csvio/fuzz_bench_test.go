@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prereg/prereg/internal/csvio"
@@ -16,9 +18,11 @@ import (
 
 // FuzzDecoder feeds the decoder arbitrary bytes. Besides not panicking it
 // checks the promises callers rely on: lines only go forward, every error
-// names its row's line, a good row is valid, and a good row exported and
-// imported again comes back the same. Seeds: the corpus in testdata/csv
-// and testdata/fuzz/FuzzDecoder.
+// names its row's line, a fatal error at a line (an unclosed quote, a
+// record too long) names one of the file's lines after the last row and is
+// returned again, a skipped row has a skipping status, a good row is
+// valid, and a good row exported and imported again comes back the same.
+// Seeds: the corpus in testdata/csv and testdata/fuzz/FuzzDecoder.
 func FuzzDecoder(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join(corpus, "*"))
 	if err != nil {
@@ -51,6 +55,10 @@ func FuzzDecoder(f *testing.F) {
 				if !errors.As(err, &pe) || pe.Code != prereg.Invalid {
 					t.Fatalf("Next error %v is not an Invalid *prereg.Error", err)
 				}
+				checkFatalLine(t, pe, prev, bytes.Count(data, []byte("\n"))+1)
+				if _, again := dec.Next(); again != err {
+					t.Fatalf("Next after %v returned %v", err, again)
+				}
 				return
 			}
 			if row.Line <= prev {
@@ -65,6 +73,12 @@ func FuzzDecoder(f *testing.F) {
 			if len(row.Errors) > 0 {
 				continue
 			}
+			if row.Skipped() {
+				if row.Status != prereg.StatusRevoked && row.Status != prereg.StatusExpired {
+					t.Fatalf("row of line %d skipped with status %q", row.Line, row.Status)
+				}
+				continue
+			}
 			if err := row.Input.Validate(); err != nil {
 				t.Fatalf("good row %+v does not validate: %v", row.Input, err)
 			}
@@ -73,11 +87,24 @@ func FuzzDecoder(f *testing.F) {
 	})
 }
 
+// checkFatalLine: a fatal error that names a line names it in its details,
+// after the last row returned and within the file.
+func checkFatalLine(t *testing.T, pe *prereg.Error, prev, lines int) {
+	t.Helper()
+	if len(pe.Details) != 1 || pe.Details[0].Field != "line" {
+		return
+	}
+	l, err := strconv.Atoi(pe.Details[0].Value)
+	if err != nil || l <= prev || l > lines || !strings.HasPrefix(pe.Message, "line "+pe.Details[0].Value+": ") {
+		t.Fatalf("fatal error %q names line %q after row line %d in a file of %d lines", pe.Message, pe.Details[0].Value, prev, lines)
+	}
+}
+
 func checkRoundTrip(t *testing.T, in prereg.Input) {
 	t.Helper()
 	var buf bytes.Buffer
 	enc := csvio.NewEncoder(&buf)
-	if err := enc.Write(prereg.Registration{Email: in.Email, OrganizationID: in.OrganizationID, Roles: in.Roles, Connection: in.Connection, ExpiresAt: in.ExpiresAt}); err != nil {
+	if err := enc.Write(prereg.Registration{Email: in.Email, OrganizationID: in.OrganizationID, Roles: in.Roles, Connection: in.Connection, ExpiresAt: in.ExpiresAt, Status: prereg.StatusPending}); err != nil {
 		t.Fatal(err)
 	}
 	if err := enc.Flush(); err != nil {
@@ -91,7 +118,7 @@ func checkRoundTrip(t *testing.T, in prereg.Input) {
 	if err != nil {
 		t.Fatalf("re-import of %q: %v", buf.String(), err)
 	}
-	if len(row.Errors) > 0 || !reflect.DeepEqual(row.Input, in) {
+	if len(row.Errors) > 0 || !reflect.DeepEqual(row.Input, in) || row.Status != prereg.StatusPending {
 		t.Fatalf("round trip of %+v gave %+v %+v via %q", in, row.Input, row.Errors, buf.String())
 	}
 }

@@ -274,7 +274,7 @@ func (im *run[P]) validate(r io.Reader) error {
 				for i := range c.rows {
 					row := &c.rows[i]
 					row.Validate()
-					if len(row.Errors) == 0 {
+					if len(row.Errors) == 0 && !row.Skipped() {
 						c.keys[i] = prereg.RegistrationKey(row.Input.OrganizationID, row.Input.Email)
 					}
 				}
@@ -374,6 +374,10 @@ func (im *run[P]) collect(ordered <-chan *chunk) error {
 		for i := range c.rows {
 			row := &c.rows[i]
 			n++
+			if row.Skipped() {
+				im.skip(row)
+				continue
+			}
 			if len(row.Errors) == 0 && !p.CanSee(row.Input.OrganizationID) {
 				row.Errors = []prereg.RowError{{Line: row.Line, Column: csvio.ColOrganizationID, Value: row.Input.OrganizationID, Message: prereg.ErrorMessage(p.CheckWrite(row.Input.OrganizationID))}}
 			}
@@ -469,6 +473,13 @@ func (im *run[P]) pickWinners() {
 		im.report.AddWarning(prereg.RowWarning{Line: int(d.win), Message: fmt.Sprintf("duplicate of line %d; line %d wins", d.prev, d.win)})
 	}
 	im.report.WarningsTruncated += total - len(dups)
+}
+
+// skip reports a row that is not written: a revoked or expired row of an
+// export takes no part in the import, not even as a duplicate of another.
+func (im *run[P]) skip(row *csvio.Row) {
+	im.report.Skipped++
+	im.report.AddWarning(prereg.RowWarning{Line: row.Line, Message: fmt.Sprintf("status %s: skipped, exports never reopen a registration (empty the status cell to reopen it)", row.Status)})
 }
 
 func (im *run[P]) reject(errs []prereg.RowError) {

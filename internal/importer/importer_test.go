@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/prereg/prereg/internal/boltstore"
-	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/csvio/csvgen"
 	"github.com/prereg/prereg/internal/importer"
 	"github.com/prereg/prereg/internal/prereg"
@@ -40,7 +39,13 @@ var (
 // it runs bbolt's consistency check and closes it.
 func openStore(t testing.TB) *boltstore.Store {
 	t.Helper()
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "prereg.db"), boltstore.Options{Now: clock, NoSync: true})
+	return openStoreAt(t, clock)
+}
+
+// openStoreAt is openStore with the store's clock.
+func openStoreAt(t testing.TB, now func() time.Time) *boltstore.Store {
+	t.Helper()
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "prereg.db"), boltstore.Options{Now: now, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,18 +523,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	for _, f := range []string{"excel_bom_crlf_semicolon.csv", "google_sheets.csv", "formula_injection.csv", "multiline.csv"} {
 		run(t, s, readCorpus(t, f), importer.Options{})
 	}
-	export := func() []byte {
-		var buf bytes.Buffer
-		enc := csvio.NewEncoder(&buf)
-		if err := s.Each(context.Background(), boltstore.Filter{}, enc.Write); err != nil {
-			t.Fatal(err)
-		}
-		if err := enc.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-	first := export()
+	first := export(t, s)
 	if !bytes.Contains(first, []byte(`'=HYPERLINK(`)) || !bytes.Contains(first, []byte("'+max@example.com")) {
 		t.Errorf("export does not neutralise formulas:\n%s", first)
 	}
@@ -537,7 +531,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if got, want := summarize(rep), (counts{rows: 19, unchanged: 19}); !reflect.DeepEqual(got, want) {
 		t.Errorf("re-import of the export: %+v, want %+v", got, want)
 	}
-	if second := export(); !bytes.Equal(first, second) {
+	if second := export(t, s); !bytes.Equal(first, second) {
 		t.Errorf("export changed after re-import:\n%s\n---\n%s", first, second)
 	}
 }

@@ -35,14 +35,17 @@ const MaxReportIssues = 1000
 // ImportReport is the result of one import (CONTRACT §4), kept in the store
 // and readable later.
 type ImportReport struct {
-	ImportID          string       `json:"import_id"`
-	DryRun            bool         `json:"dry_run"`
-	Strict            bool         `json:"strict"`
-	Rows              int          `json:"rows"`
-	Created           int          `json:"created"`
-	Updated           int          `json:"updated"`
-	Unchanged         int          `json:"unchanged"`
-	Rejected          int          `json:"rejected"`
+	ImportID  string `json:"import_id"`
+	DryRun    bool   `json:"dry_run"`
+	Strict    bool   `json:"strict"`
+	Rows      int    `json:"rows"`
+	Created   int    `json:"created"`
+	Updated   int    `json:"updated"`
+	Unchanged int    `json:"unchanged"`
+	Rejected  int    `json:"rejected"`
+	// Skipped counts rows an import never writes: an export's revoked and
+	// expired registrations (CONTRACT §4).
+	Skipped           int          `json:"skipped"`
 	Errors            []RowError   `json:"errors"`
 	Warnings          []RowWarning `json:"warnings"`
 	ErrorsTruncated   int          `json:"errors_truncated,omitempty"`

@@ -1,0 +1,168 @@
+package csvio
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// Column names of the import format, in the order the encoder writes them,
+// then those of the read-only columns an export adds or an import accepts.
+const (
+	ColEmail          = "email"
+	ColOrganizationID = "organization_id"
+	ColRoles          = "roles"
+	ColConnection     = "connection"
+	ColExpiresAt      = "expires_at"
+
+	ColStatus    = "status"
+	ColGrantedTo = "granted_to"
+	ColGrantedAt = "granted_at"
+	ColID        = "id"
+	ColCreatedAt = "created_at"
+	ColUpdatedAt = "updated_at"
+	ColSource    = "source"
+)
+
+// Columns lists the columns an import writes, in export order.
+var Columns = []string{ColEmail, ColOrganizationID, ColRoles, ColConnection, ColExpiresAt}
+
+// ExportColumns lists the columns an export writes: Columns, then the
+// read-only status and claim of each registration.
+var ExportColumns = append(slices.Clip(Columns), ColStatus, ColGrantedTo, ColGrantedAt)
+
+// knownColumns lists every column an import accepts: ExportColumns, then
+// the other fields of a registration as the API shows them, so a file
+// built from an API listing imports too. Only status of the read-only
+// columns is read (Row.Status); the others' values are ignored.
+var knownColumns = append(slices.Clip(ExportColumns), ColID, ColCreatedAt, ColUpdatedAt, ColSource)
+
+// Positions in knownColumns (and Decoder.idx) of the columns decode reads.
+const (
+	iEmail = iota
+	iOrganizationID
+	iRoles
+	iConnection
+	iExpiresAt
+	iStatus
+)
+
+func headerError(field, msg string) *prereg.Error {
+	return &prereg.Error{Code: prereg.Invalid, Message: msg, Details: []prereg.FieldError{{Field: field, Message: msg}}}
+}
+
+func (d *Decoder) parseHeader(rec []string) error {
+	names := make([]string, len(rec))
+	width := 0
+	for i, c := range rec {
+		names[i] = strings.ToLower(strings.TrimSpace(c))
+		if names[i] != "" {
+			width = i + 1
+		}
+	}
+	names = names[:width]
+	d.idx = make([]int, len(knownColumns))
+	for i := range d.idx {
+		d.idx[i] = -1
+	}
+	var details []prereg.FieldError
+	known := 0
+	for i, n := range names {
+		if n == "" {
+			details = append(details, prereg.FieldError{Field: "header", Message: fmt.Sprintf("column %d of the header has no name; name it (one of %s) or delete the column", i+1, strings.Join(Columns, ", "))})
+			continue
+		}
+		k := columnIndex(n)
+		if k < 0 {
+			msg := fmt.Sprintf("unknown column %q", prereg.Truncate(rec[i]))
+			if s := nearestColumn(n); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			} else {
+				msg += "; the known columns are " + strings.Join(Columns, ", ") + " and the read-only columns of an export (" + strings.Join(ExportColumns[len(Columns):], ", ") + ")"
+			}
+			details = append(details, prereg.FieldError{Field: prereg.Truncate(strings.TrimSpace(rec[i])), Message: msg})
+			continue
+		}
+		known++
+		if d.idx[k] >= 0 {
+			details = append(details, prereg.FieldError{Field: n, Message: fmt.Sprintf("column %q appears twice (columns %d and %d); keep one", n, d.idx[k]+1, i+1)})
+			continue
+		}
+		d.idx[k] = i
+	}
+	if len(details) == 0 || known > 0 {
+		for _, k := range []int{iEmail, iRoles} {
+			if d.idx[k] < 0 {
+				details = append(details, prereg.FieldError{Field: Columns[k], Message: fmt.Sprintf("the required column %q is missing from the header row", Columns[k])})
+			}
+		}
+	}
+	if len(details) > 0 {
+		msg := "the header row is not valid: " + details[0].Message
+		if known == 0 {
+			msg = "the first line must be a header row naming the columns (" + strings.Join(Columns, ", ") + "): " + details[0].Message
+		}
+		if len(details) > 1 {
+			msg += fmt.Sprintf(" (and %d more)", len(details)-1)
+		}
+		return &prereg.Error{Code: prereg.Invalid, Message: msg, Details: details}
+	}
+	d.width = width
+	d.header = names
+	return nil
+}
+
+func columnIndex(name string) int {
+	for i, c := range knownColumns {
+		if c == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// nearestColumn suggests the known column closest to a typo, or "" when
+// nothing is close enough to be a plausible typo.
+func nearestColumn(name string) string {
+	norm := strings.NewReplacer(" ", "_", "-", "_").Replace(name)
+	best, bestDist := "", 1<<30
+	for _, c := range knownColumns {
+		if dist := levenshtein(norm, c); dist < bestDist {
+			best, bestDist = c, dist
+		}
+	}
+	limit := 2
+	if len(best) > 8 {
+		limit = 4
+	}
+	if bestDist <= limit {
+		return best
+	}
+	return ""
+}
+
+func levenshtein(a, b string) int {
+	if len(a) > 64 {
+		a = a[:64]
+	}
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
