@@ -455,7 +455,9 @@ func (d *Decoder) decode(line int, rec []string) Row {
 		if d.idx[k] < 0 {
 			return ""
 		}
-		return unneutralize(strings.TrimSpace(rec[d.idx[k]]))
+		// ASCII white space only: a no-break space or U+2028 around an
+		// address is not trimmed but refused (prereg.TrimEmail).
+		return unneutralize(prereg.TrimEmail(rec[d.idx[k]]))
 	}
 	rolesCell := cell(2)
 	in := prereg.Input{
