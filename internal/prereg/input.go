@@ -21,6 +21,8 @@ const (
 	MaxRoles           = 50
 	MaxRoleNameChars   = 100
 	MaxConnectionChars = 128
+	// maxOrgIDSuffix is how many letters and digits follow "org_".
+	maxOrgIDSuffix = 64
 	// maxShownValue bounds how much of an offending value an error echoes.
 	maxShownValue = 80
 )
@@ -45,7 +47,7 @@ type Input struct {
 // ValidOrganizationID reports whether s is an Auth0 organization ID:
 // ^org_[A-Za-z0-9]{1,64}$.
 func ValidOrganizationID(s string) bool {
-	return len(s) > len("org_") && len(s) <= len("org_")+64 &&
+	return len(s) > len("org_") && len(s) <= len("org_")+maxOrgIDSuffix &&
 		s[:len("org_")] == "org_" && allAlnum(s[len("org_"):])
 }
 
@@ -444,7 +446,7 @@ func fieldMessage(fe validator.FieldError) string {
 	case "expiry":
 		return expiryRangeMessage
 	case "orgid":
-		return "not an Auth0 organization ID: expected org_ followed by 1 to 64 letters and digits"
+		return fmt.Sprintf("not an Auth0 organization ID: expected org_ followed by 1 to %d letters and digits", maxOrgIDSuffix)
 	case "role":
 		return fmt.Sprintf("role %q is neither a role ID (rol_…) nor a role name of 1 to %d printable characters without | or ;", Truncate(fmt.Sprint(fe.Value())), MaxRoleNameChars)
 	case "connection":
