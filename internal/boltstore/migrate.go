@@ -1,8 +1,10 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -47,7 +49,10 @@ func migrate4(tx *bolt.Tx) error {
 		k prereg.Key
 		r *prereg.Registration
 	}
-	var fixes []fix
+	var (
+		fixes   []fix
+		entries [][2][]byte // expiry index entries of the records left as they are
+	)
 	c := t.recs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		r, err := decodeReg(v)
@@ -62,9 +67,15 @@ func migrate4(tx *bolt.Tx) error {
 			continue
 		}
 		if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
-			if err := exp.Put(expiryKey(*r.ExpiresAt, key), []byte(r.OrganizationID)); err != nil {
-				return err
-			}
+			entries = append(entries, [2][]byte{expiryKey(*r.ExpiresAt, key), []byte(r.OrganizationID)})
+		}
+	}
+	// In key order: bbolt splits nodes only at commit, so keys put in
+	// random order into one node move its whole content each time.
+	slices.SortFunc(entries, func(a, b [2][]byte) int { return bytes.Compare(a[0], b[0]) })
+	for _, e := range entries {
+		if err := exp.Put(e[0], e[1]); err != nil {
+			return err
 		}
 	}
 	for _, f := range fixes {
