@@ -50,8 +50,9 @@ func migrate4(tx *bolt.Tx) error {
 		r *prereg.Registration
 	}
 	var (
-		fixes   []fix
-		entries [][2][]byte // expiry index entries of the records left as they are
+		moves    []fix
+		rewrites [][2][]byte // key, record: repaired expiries
+		entries  [][2][]byte // key, organization: the expiry index
 	)
 	c := t.recs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -62,12 +63,24 @@ func migrate4(tx *bolt.Tx) error {
 		key := prereg.Key(k)
 		sec, indexed := seconds[key]
 		repaired := indexed && repairExpiry(r, sec)
-		if repaired || prereg.RegistrationKey(r.OrganizationID, r.Email) != key {
-			fixes = append(fixes, fix{key, r})
+		if prereg.RegistrationKey(r.OrganizationID, r.Email) != key {
+			moves = append(moves, fix{key, r})
 			continue
+		}
+		if repaired {
+			raw, err := encodeReg(r)
+			if err != nil {
+				return err
+			}
+			rewrites = append(rewrites, [2][]byte{bytes.Clone(k), raw})
 		}
 		if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
 			entries = append(entries, [2][]byte{expiryKey(*r.ExpiresAt, key), []byte(r.OrganizationID)})
+		}
+	}
+	for _, w := range rewrites { // in key order, as read
+		if err := t.recs.Put(w[0], w[1]); err != nil {
+			return err
 		}
 	}
 	// In key order: bbolt splits nodes only at commit, so keys put in
@@ -78,9 +91,8 @@ func migrate4(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	for _, f := range fixes {
-		// Out with the old key's entries, in under the new key (the same
-		// key when only the expiry changed).
+	for _, f := range moves {
+		// Out with the old key's entries, in under the new one.
 		t.keys[f.r.ID] = f.k
 		if err := t.delete(f.r); err != nil {
 			return fmt.Errorf("migrate schema 4 to %d: %w", SchemaVersion, err)
