@@ -100,7 +100,9 @@ func scrubImports(tx *bolt.Tx, ekey string) (int, error) {
 	}
 	var changes []upd
 	err := b.ForEach(func(k, v []byte) error {
-		if !bytes.Contains(bytes.ToLower(v), []byte(ekey)) {
+		// EmailKey folds A-Z only, as matching does: the address in
+		// any ASCII case, and no look-alike of it.
+		if !strings.Contains(prereg.EmailKey(string(v)), ekey) {
 			return nil
 		}
 		var r prereg.ImportReport
@@ -133,7 +135,7 @@ func scrubImports(tx *bolt.Tx, ekey string) (int, error) {
 }
 
 func scrub(s, ekey string) string {
-	if strings.Contains(strings.ToLower(s), ekey) {
+	if strings.Contains(prereg.EmailKey(s), ekey) {
 		return "[erased]"
 	}
 	return s

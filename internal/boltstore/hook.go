@@ -32,10 +32,11 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 		grants    []prereg.Registration
 		claimable []prereg.Key
 	)
-	email := prereg.EmailKey(l.Email)
+	email := l.MatchKey()
 	if email == "" {
-		// CONTRACT §2: without an address the answer is no_match, even for
-		// a user with earlier grants (the Action keeps what app_metadata has).
+		// CONTRACT §2: without an address (or with one no registration
+		// may hold, §1) the answer is no_match, even for a user with
+		// earlier grants (the Action keeps what app_metadata has).
 		return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 	}
 	// Most logins have nothing pending under their address, and many are

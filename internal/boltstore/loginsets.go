@@ -409,7 +409,7 @@ func (s *Store) fillSets() error {
 // recordPending reads whether a stored record is pending without decoding
 // the rest of it.
 func recordPending(raw []byte) (bool, error) {
-	if len(raw) == 0 || raw[0] != recordV1 {
+	if len(raw) == 0 || raw[0] != recordV1 && raw[0] != recordV2 {
 		r, err := decodeReg(raw) // the earlier JSON form, or an error
 		if err != nil {
 			return false, err

@@ -235,3 +235,78 @@ func registrationIDs(items []prereg.Registration) []string {
 	slices.Sort(out)
 	return out
 }
+
+// testdata/store/v4.db was written by prereg at schema 4 (commit 29fd34c)
+// through its Store API, with the clock at 2026-11-01 12:00 UTC. Its
+// records hold what schema 4 got wrong: never@ (pending, expiring
+// 9999-12-31, which its encoding wrapped to 1816), ancient@ (pending,
+// 1600-01-01, wrapped to 2184 and claimable), epoch@ (pending,
+// 1970-01-01T00:00:00Z, read back as no expiry), and addresses whose key
+// folded Unicode case: "\u212A1@corp.example" (Kelvin sign; tenant-wide,
+// keyed as k1@) beside k1@corp.example in org_fixture1, and
+// "Ünïcode@Example.com" in org_fixture2. Also soon@ (org_fixture1, expiring
+// 2027-01-31T18:00:00.5Z) and granted@ (org_fixture1, granted to
+// auth0|granted, expiring 2027-06-30).
+func TestOpenMigratesSchema4Store(t *testing.T) {
+	s := openFixture(t, "v4.db")
+	ctx := context.Background()
+	id := prereg.RegistrationID
+	kelvin := id("", "k1@corp.example")                  // the ID schema 4 gave it
+	unicode := id("org_fixture2", "ünïcode@example.com") // likewise
+	expiries := map[string]string{
+		id("", "never@example.com"):               "9999-12-31T23:59:59Z",
+		id("", "ancient@example.com"):             "1600-01-01T23:59:59Z",
+		id("", "epoch@example.com"):               "1970-01-01T00:00:00Z",
+		id("org_fixture1", "soon@example.com"):    "2027-01-31T18:00:00.5Z",
+		id("org_fixture1", "granted@example.com"): "2027-06-30T23:59:59Z",
+		kelvin: "",
+	}
+	for rid, want := range expiries {
+		r, err := s.Get(ctx, rid)
+		if err != nil || prereg.FormatExpiry(r.ExpiresAt) != want {
+			t.Errorf("%s: %v expires_at %q, want %q", rid, err, prereg.FormatExpiry(r.ExpiresAt), want)
+		}
+	}
+	plain := id("org_fixture1", "k1@corp.example")
+	checkList := func(name string, f boltstore.Filter, want ...string) {
+		t.Helper()
+		items, _, err := s.List(ctx, f)
+		if got := registrationIDs(items); err != nil || !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+			t.Errorf("%s: %v %v, want %v", name, err, got, want)
+		}
+	}
+	checkList("expired", boltstore.Filter{Status: prereg.StatusExpired}, id("", "ancient@example.com"), id("", "epoch@example.com"))
+	checkList("pending", boltstore.Filter{Status: prereg.StatusPending}, id("", "never@example.com"), id("org_fixture1", "soon@example.com"), kelvin, plain, unicode)
+	checkList("the Kelvin address", boltstore.Filter{Email: "\u212A1@corp.example"}, kelvin)
+	checkList("k1@", boltstore.Filter{Email: "K1@corp.example"}, plain)
+	checkList("Ünïcode@", boltstore.Filter{Email: "Ünïcode@example.com"}, unicode)
+	checkList("ünïcode@", boltstore.Filter{Email: "ünïcode@example.com"})
+	st, err := s.Stats(ctx, "", false)
+	if want := (boltstore.Counts{Pending: 5, Granted: 1, Expired: 2, Total: 8}); err != nil || st.Overall != want {
+		t.Errorf("stats: %v %+v, want %+v", err, st.Overall, want)
+	}
+	// Writing a moved record's pair again finds it under its old ID.
+	r, change, err := s.Put(ctx, prereg.Input{Email: "Ünïcode@Example.com", OrganizationID: "org_fixture2", Roles: []string{"viewer"}}, "api", "test")
+	if err != nil || change != prereg.Unchanged || r.ID != unicode {
+		t.Errorf("write again: %v %s %s, want unchanged %s", err, change, r.ID, unicode)
+	}
+	logins := []struct {
+		user, email, org string
+		outcome          prereg.Outcome
+		roles            []string
+	}{
+		{"auth0|ancient", "ancient@example.com", "", prereg.OutcomeNoMatch, nil},
+		{"auth0|epoch", "epoch@example.com", "", prereg.OutcomeNoMatch, nil},
+		{"auth0|never", "never@example.com", "", prereg.OutcomeGranted, []string{"member"}},
+		{"auth0|u", "ünïcode@example.com", "org_fixture2", prereg.OutcomeNoMatch, nil},
+		{"auth0|k1", "k1@corp.example", "org_fixture1", prereg.OutcomeGranted, []string{"plain"}},
+		{"auth0|kelvin", "\u212A1@corp.example", "", prereg.OutcomeGranted, []string{"kelvin"}},
+		{"auth0|Ü", "Ünïcode@example.com", "org_fixture2", prereg.OutcomeGranted, []string{"viewer"}},
+	}
+	for _, l := range logins {
+		res, err := s.Login(ctx, prereg.Login{UserID: l.user, Email: l.email, OrganizationID: l.org}, true)
+		if err != nil || res.Outcome != l.outcome || !slices.Equal(res.Roles, l.roles) && len(l.roles) > 0 || len(res.Grants) != len(l.roles) {
+			t.Errorf("login %s: %v %+v, want %s %v", l.email, err, res.HookResult, l.outcome, l.roles)
+		}
+	}
+}

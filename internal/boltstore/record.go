@@ -11,14 +11,24 @@ import (
 
 // Records are stored in a small binary form: a version byte, then each
 // string as a uvarint length and its bytes, the roles as a count and
-// strings, and times as varint Unix nanoseconds (0 for none). Decoding it
-// is several times cheaper than JSON, and the login hook decodes a record
-// for every registration of the address and every grant of the user.
-// Records that start with '{' are the JSON form written before; they are
-// still read. Optional sections follow the fixed fields, each a tag byte
-// and its content; a record written before a section existed ends earlier.
+// strings, and the times. Decoding it is several times cheaper than JSON,
+// and the login hook decodes a record for every registration of the
+// address and every grant of the user.
+//
+// recordV2 writes each time as varint Unix seconds and uvarint
+// nanoseconds, an optional one behind a presence byte, so every expiry
+// prereg accepts (years 2000 to 9999) round-trips. recordV1, written
+// before, held varint Unix nanoseconds with 0 for none, which wraps
+// outside the years 1678 to 2262 (migrate4 repairs what it can of that);
+// it is still read, as are records that start with '{', the JSON form
+// written before it. Grant entries of the user index keep recordV1's tag:
+// they hold no time.
+//
+// Optional sections follow the fixed fields, each a tag byte and its
+// content; a record written before a section existed ends earlier.
 const (
 	recordV1 = 1
+	recordV2 = 2
 	// tagSyncedRoles is followed by the role IDs the grant's sync assigned.
 	tagSyncedRoles = 'R'
 )
@@ -41,13 +51,6 @@ type storedReg struct {
 	SyncError  string           `json:"se,omitempty"`
 }
 
-func nanos(t *time.Time) int64 {
-	if t == nil {
-		return 0
-	}
-	return t.UnixNano()
-}
-
 func timePtr(n int64) *time.Time {
 	if n == 0 {
 		return nil
@@ -65,7 +68,7 @@ func encodeReg(r *prereg.Registration) ([]byte, error) {
 		n += len(role) + 2
 	}
 	b := make([]byte, 0, n)
-	b = append(b, recordV1)
+	b = append(b, recordV2)
 	str := func(s string) { b = appendString(b, s) }
 	str(r.ID)
 	str(r.Email)
@@ -77,13 +80,26 @@ func encodeReg(r *prereg.Registration) ([]byte, error) {
 	str(r.Source)
 	str(string(r.Sync))
 	str(r.SyncError)
-	for _, t := range []int64{nanos(r.ExpiresAt), nanos(r.GrantedAt), r.CreatedAt.UnixNano(), r.UpdatedAt.UnixNano()} {
-		b = binary.AppendVarint(b, t)
-	}
+	b = appendOptTime(b, r.ExpiresAt)
+	b = appendOptTime(b, r.GrantedAt)
+	b = appendTime(b, r.CreatedAt)
+	b = appendTime(b, r.UpdatedAt)
 	if r.SyncedRoleIDs != nil {
 		b = appendRoles(append(b, tagSyncedRoles), r.SyncedRoleIDs)
 	}
 	return b, nil
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+func appendOptTime(b []byte, t *time.Time) []byte {
+	if t == nil {
+		return append(b, 0)
+	}
+	return appendTime(append(b, 1), *t)
 }
 
 var errBadRecord = errors.New("malformed record")
@@ -117,6 +133,35 @@ func (d *recordReader) varint() int64 {
 	return x
 }
 
+// time reads appendTime's form, in UTC.
+func (d *recordReader) time() time.Time {
+	sec := d.varint()
+	nsec := d.uvarint()
+	if nsec >= uint64(time.Second) && d.err == nil {
+		d.err = errBadRecord
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+// optTime reads appendOptTime's form.
+func (d *recordReader) optTime() *time.Time {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = errBadRecord
+		return nil
+	}
+	present := d.b[0]
+	d.b = d.b[1:]
+	switch present {
+	case 0:
+		return nil
+	case 1:
+		t := d.time()
+		return &t
+	}
+	d.err = errBadRecord
+	return nil
+}
+
 func (d *recordReader) str() string {
 	return string(d.view()) // copies: bbolt's bytes live only in the transaction
 }
@@ -140,7 +185,7 @@ func decodeReg(raw []byte) (*prereg.Registration, error) {
 	if len(raw) > 0 && raw[0] == '{' {
 		return decodeJSONReg(raw)
 	}
-	if len(raw) == 0 || raw[0] != recordV1 {
+	if len(raw) == 0 || raw[0] != recordV1 && raw[0] != recordV2 {
 		return nil, errBadRecord
 	}
 	d := &recordReader{b: raw[1:]}
@@ -152,10 +197,17 @@ func decodeReg(raw []byte) (*prereg.Registration, error) {
 	r.Source = d.str()
 	r.Sync = prereg.SyncState(d.str())
 	r.SyncError = d.str()
-	r.ExpiresAt = timePtr(d.varint())
-	r.GrantedAt = timePtr(d.varint())
-	r.CreatedAt = time.Unix(0, d.varint()).UTC()
-	r.UpdatedAt = time.Unix(0, d.varint()).UTC()
+	if raw[0] == recordV1 {
+		r.ExpiresAt = timePtr(d.varint())
+		r.GrantedAt = timePtr(d.varint())
+		r.CreatedAt = time.Unix(0, d.varint()).UTC()
+		r.UpdatedAt = time.Unix(0, d.varint()).UTC()
+	} else {
+		r.ExpiresAt = d.optTime()
+		r.GrantedAt = d.optTime()
+		r.CreatedAt = d.time()
+		r.UpdatedAt = d.time()
+	}
 	d.sections(r)
 	if d.err != nil {
 		return nil, d.err

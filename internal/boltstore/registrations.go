@@ -167,12 +167,17 @@ func withKey(prefix []byte, k prereg.Key) []byte {
 	return append(prefix, k[:]...)
 }
 
+// expiryKey is the expiry index key of a record expiring at: its Unix
+// second (expirySecond), a zero byte and its key.
 func expiryKey(at time.Time, k prereg.Key) []byte {
-	b := make([]byte, 8, 9+prereg.KeySize)
-	binary.BigEndian.PutUint64(b, uint64(at.Unix()))
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 9+prereg.KeySize), expirySecond(at))
 	b = append(b, 0)
 	return append(b, k[:]...)
 }
+
+// expirySecond is t's Unix second with the sign bit flipped, so that the
+// index sorts times before 1970 (kept by stores of schema 4) first.
+func expirySecond(t time.Time) uint64 { return uint64(t.Unix()) ^ 1<<63 }
 
 // recordKey is the key r is stored under.
 func (t *regTx) recordKey(r *prereg.Registration) prereg.Key {
@@ -1030,12 +1035,25 @@ func (s *Store) Stats(ctx context.Context, org string, onlyOrg bool) (Stats, err
 			cs.add(status, n)
 			st.ByOrganization[o] = cs
 		}
-		now := uint64(s.now().Unix())
+		now := s.now()
+		nowSec := expirySecond(now)
+		t := newRegTx(tx)
 		ec := tx.Bucket(bByExpiry).Cursor()
-		for k, v := ec.First(); k != nil && binary.BigEndian.Uint64(k[:8]) <= now; k, v = ec.Next() {
+		for k, v := ec.First(); k != nil && binary.BigEndian.Uint64(k[:8]) <= nowSec; k, v = ec.Next() {
 			o := string(v)
 			if onlyOrg && o != org {
 				continue
+			}
+			if binary.BigEndian.Uint64(k[:8]) == nowSec {
+				// Expiring within this second: the record's nanoseconds
+				// decide, as they do for the list and the hook.
+				r, err := t.indexed(k)
+				if err != nil {
+					return err
+				}
+				if r.EffectiveStatus(now) != prereg.StatusExpired {
+					continue
+				}
 			}
 			cs := st.ByOrganization[o]
 			cs.Pending--

@@ -25,7 +25,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open refuses a
 // file written by a newer version and migrates an older one.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // Bucket names. Index keys are "<part>\x00<part>…" so prefix scans with
 // Cursor.Seek stay within one value of the leading parts.
@@ -391,10 +391,11 @@ func (s *Store) checkSchema() error {
 // open inside the one transaction that also creates any new bucket, so a
 // failed migration leaves the file exactly as it was.
 //
-// Schema 3 only needs its granted records' organization entries moved
-// (migrate3). Schemas 1 and 2 go straight to the current layout: records
-// move to their prereg.Key (1 kept them under their ID as JSON, 2 under a
-// sequence) and every index is rebuilt. IDs do not change: each record
+// Schema 3 needs its granted records' organization entries moved
+// (migrate3), then what schema 4 needs (migrate4). Schemas 1 and 2 go
+// straight to the current layout: records move to their prereg.Key (1
+// kept them under their ID as JSON, 2 under a sequence) and every index
+// is rebuilt. IDs do not change: each record
 // keeps the ID it was given, and the legacy table maps it to the key.
 func migrate(tx *bolt.Tx, from int) error {
 	if from >= SchemaVersion {
@@ -403,8 +404,13 @@ func migrate(tx *bolt.Tx, from int) error {
 	if from < 1 {
 		return prereg.Errorf(prereg.Unavailable, "no migration from schema %d", from)
 	}
-	if from == 3 {
-		return migrate3(tx)
+	if from >= 3 {
+		if from == 3 {
+			if err := migrate3(tx); err != nil {
+				return err
+			}
+		}
+		return migrate4(tx)
 	}
 	for _, name := range regIndexes {
 		if err := tx.DeleteBucket(name); err != nil {

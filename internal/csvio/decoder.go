@@ -317,7 +317,9 @@ func (d *Decoder) decode(line int, rec []string) Row {
 		if d.idx[k] < 0 {
 			return ""
 		}
-		return unneutralize(strings.TrimSpace(rec[d.idx[k]]))
+		// ASCII white space only: a no-break space or U+2028 around an
+		// address is not trimmed but refused (prereg.TrimEmail).
+		return unneutralize(prereg.TrimEmail(rec[d.idx[k]]))
 	}
 	if st := cell(iStatus); st != "" {
 		row.Status = parseStatus(st)

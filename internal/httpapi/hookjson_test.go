@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -84,6 +85,10 @@ func TestDecodeLoginMatchesEncodingJSON(t *testing.T) {
 		{"unknown field", `{"user_id":"u","app_metadata":{"a":[1,2]}}`, false},
 		{"key in other case", `{"User_ID":"u"}`, false},
 		{"invalid UTF-8", "{\"user_id\":\"u\xff\"}", false},
+		{"invalid UTF-8 in the address", "{\"user_id\":\"u\",\"email\":\"a\xff@b.io\"}", false},
+		{"a surrogate in UTF-8 form", "{\"user_id\":\"u\xed\xa0\x80\"}", false},
+		{"lone surrogate escape", `{"user_id":"u\ud800"}`, false},
+		{"U+FFFD as is", "{\"user_id\":\"u\uFFFD\"}", true},
 		{"control character", "{\"user_id\":\"u\x01\"}", false},
 		{"string for a bool", `{"user_id":"u","email_verified":"true"}`, false},
 		{"bool for a string", `{"user_id":true}`, false},
@@ -117,6 +122,13 @@ func sameLoginAsEncodingJSON(t *testing.T, body []byte) {
 	}
 	if got != want {
 		t.Errorf("%q:\n got %+v\nwant %+v", body, got, want)
+	}
+	// Never raw invalid bytes: those become U+FFFD, which
+	// prereg.Login.Validate refuses in a user_id.
+	for _, f := range []string{got.UserID, got.Email, got.OrganizationID, got.Connection} {
+		if !utf8.ValidString(f) {
+			t.Errorf("%q: decoded %q, not valid UTF-8", body, f)
+		}
 	}
 }
 

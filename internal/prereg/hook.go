@@ -1,9 +1,12 @@
 package prereg
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Outcome is the hook's verdict on one login (CONTRACT §2).
@@ -29,21 +32,41 @@ type Login struct {
 // MaxUserIDBytes bounds user_id; Auth0's own are far shorter.
 const MaxUserIDBytes = 512
 
-// Validate checks the parts of a login the hook relies on.
+// MaxLoginEmailBytes bounds a login's email: the longest address plus room
+// for the white space around it that matching trims.
+const MaxLoginEmailBytes = MaxEmailBytes + 64
+
+// Validate checks the parts of a login the hook relies on. A user_id must
+// be exactly the bytes Auth0 sent: encoding/json turns invalid UTF-8 and
+// lone surrogates into U+FFFD, so two different IDs would become one user
+// sharing grants; U+FFFD is therefore refused along with invalid UTF-8.
 func (l Login) Validate() error {
-	switch {
-	case l.UserID == "":
-		return &Error{Code: Invalid, Message: "user_id is required", Details: []FieldError{{Field: "user_id", Message: "is required"}}}
-	case len(l.UserID) > MaxUserIDBytes:
-		return &Error{Code: Invalid, Message: "user_id is too long", Details: []FieldError{{Field: "user_id", Message: "longer than 512 bytes"}}}
-	case strings.ContainsFunc(l.UserID, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		// The store's user index separates parts with NUL: control
-		// characters never belong in an Auth0 user_id anyway.
-		return &Error{Code: Invalid, Message: "user_id holds control characters", Details: []FieldError{{Field: "user_id", Message: "control characters are not allowed"}}}
-	case len(l.Email) > MaxEmailBytes+64:
-		return &Error{Code: Invalid, Message: "email is too long", Details: []FieldError{{Field: "email", Message: "longer than 254 bytes"}}}
+	if msg := userIDProblem(l.UserID); msg != "" {
+		return &Error{Code: Invalid, Message: "user_id: " + msg, Details: []FieldError{{Field: "user_id", Message: msg}}}
+	}
+	if len(l.Email) > MaxLoginEmailBytes {
+		msg := fmt.Sprintf("longer than %d bytes", MaxLoginEmailBytes)
+		return &Error{Code: Invalid, Message: "email: " + msg, Details: []FieldError{{Field: "email", Message: msg}}}
 	}
 	return nil
+}
+
+// userIDProblem says what is wrong with a user_id, or "" when nothing is.
+func userIDProblem(id string) string {
+	switch {
+	case id == "":
+		return "is required"
+	case len(id) > MaxUserIDBytes:
+		return fmt.Sprintf("longer than %d bytes", MaxUserIDBytes)
+	case !utf8.ValidString(id):
+		return "not valid UTF-8"
+	case strings.ContainsRune(id, utf8.RuneError):
+		return "holds U+FFFD, the replacement for an invalid character"
+	case strings.ContainsFunc(id, unicode.IsControl):
+		// The store's user index also separates parts with NUL.
+		return "control characters are not allowed"
+	}
+	return ""
 }
 
 // Grant is one registration as claimed by a user, as the hook reports it.

@@ -14,12 +14,15 @@ import (
 )
 
 // Limits on a registration; CONTRACT §1 sets them, the HTTP and CSV layers
-// rely on them to bound what one record can cost.
+// rely on them to bound what one record can cost. They are set here only:
+// the tags below name rules that read them, and the messages quote them.
 const (
 	MaxEmailBytes      = 254
 	MaxRoles           = 50
 	MaxRoleNameChars   = 100
 	MaxConnectionChars = 128
+	// maxOrgIDSuffix is how many letters and digits follow "org_".
+	maxOrgIDSuffix = 64
 	// maxShownValue bounds how much of an offending value an error echoes.
 	maxShownValue = 80
 )
@@ -28,11 +31,11 @@ const (
 // before normalisation. ExpiresAt is already parsed; ParseExpiry turns text
 // into it.
 type Input struct {
-	Email          string     `json:"email" validate:"required,max=254,email"`
+	Email          string     `json:"email" validate:"required,emailbytes,address,email"`
 	OrganizationID string     `json:"organization_id" validate:"omitempty,orgid"`
-	Roles          []string   `json:"roles" validate:"min=1,max=50,dive,role"`
-	Connection     string     `json:"connection" validate:"omitempty,max=128,connection"`
-	ExpiresAt      *time.Time `json:"expires_at"`
+	Roles          []string   `json:"roles" validate:"rolecount,dive,role"`
+	Connection     string     `json:"connection" validate:"omitempty,connlen,connection"`
+	ExpiresAt      *time.Time `json:"expires_at" validate:"omitempty,expiry"`
 }
 
 // The custom rules below are hand-written scanners rather than regexps: a
@@ -44,7 +47,7 @@ type Input struct {
 // ValidOrganizationID reports whether s is an Auth0 organization ID:
 // ^org_[A-Za-z0-9]{1,64}$.
 func ValidOrganizationID(s string) bool {
-	return len(s) > len("org_") && len(s) <= len("org_")+64 &&
+	return len(s) > len("org_") && len(s) <= len("org_")+maxOrgIDSuffix &&
 		s[:len("org_")] == "org_" && allAlnum(s[len("org_"):])
 }
 
@@ -217,6 +220,9 @@ func validatorInstance() *validator.Validate {
 				panic(err)
 			}
 		}
+		for tag, fn := range limitRules {
+			must(v.RegisterValidation(tag, fn))
+		}
 		must(v.RegisterValidation("orgid", func(fl validator.FieldLevel) bool {
 			return ValidOrganizationID(fl.Field().String())
 		}))
@@ -242,17 +248,38 @@ func validatorInstance() *validator.Validate {
 	return validate
 }
 
+// limitRules are the rules Input's tags name for its limits and address
+// characters; each reads its constant, so a limit has one home.
+var limitRules = map[string]validator.Func{
+	"emailbytes": func(fl validator.FieldLevel) bool { return len(fl.Field().String()) <= MaxEmailBytes },
+	"address": func(fl validator.FieldLevel) bool {
+		_, bad := badEmailRune(fl.Field().String())
+		return !bad
+	},
+	"rolecount": func(fl validator.FieldLevel) bool {
+		n := fl.Field().Len()
+		return n >= 1 && n <= MaxRoles
+	},
+	"connlen": func(fl validator.FieldLevel) bool {
+		return utf8.RuneCountInString(fl.Field().String()) <= MaxConnectionChars
+	},
+	"expiry": func(fl validator.FieldLevel) bool {
+		t, ok := fl.Field().Interface().(time.Time)
+		return ok && ExpiryInRange(t)
+	},
+}
+
 // fastRules are Input's fields, types and validate tags exactly as
 // validFast implements them.
 var fastRules = []struct {
 	name, tag string
 	typ       reflect.Type
 }{
-	{"Email", "required,max=254,email", reflect.TypeFor[string]()},
+	{"Email", "required,emailbytes,address,email", reflect.TypeFor[string]()},
 	{"OrganizationID", "omitempty,orgid", reflect.TypeFor[string]()},
-	{"Roles", "min=1,max=50,dive,role", reflect.TypeFor[[]string]()},
-	{"Connection", "omitempty,max=128,connection", reflect.TypeFor[string]()},
-	{"ExpiresAt", "", reflect.TypeFor[*time.Time]()},
+	{"Roles", "rolecount,dive,role", reflect.TypeFor[[]string]()},
+	{"Connection", "omitempty,connlen,connection", reflect.TypeFor[string]()},
+	{"ExpiresAt", "omitempty,expiry", reflect.TypeFor[*time.Time]()},
 }
 
 // fastPathMatchesTags reports whether Input still has exactly the fields and
@@ -281,13 +308,16 @@ func fastPathMatchesTags() bool {
 // needs to be right, and TestValidFast and FuzzValidFast hold that against the
 // validator.
 //
-// The tags' semantics: required is a non-empty string; max on a string
-// counts runes, which for the ASCII-only email and connection the checks
-// below accept equals bytes; min and max on a slice count elements; dive
-// applies role to each element; omitempty skips an empty string; ExpiresAt
-// has no rule.
+// The tags' semantics: required is a non-empty string; emailbytes and
+// address are implied by commonEmail's ASCII shape; connlen counts runes,
+// which for the ASCII-only connection the check below accepts equals
+// bytes; rolecount counts elements; dive applies role to each element;
+// omitempty skips an empty string or a nil expiry.
 func validFast(in *Input) bool {
-	if !commonEmail(in.Email) { // implies required and max=254
+	if !commonEmail(in.Email) { // implies required, emailbytes and address
+		return false
+	}
+	if in.ExpiresAt != nil && !ExpiryInRange(*in.ExpiresAt) {
 		return false
 	}
 	if in.OrganizationID != "" && !ValidOrganizationID(in.OrganizationID) {
@@ -302,14 +332,15 @@ func validFast(in *Input) bool {
 		}
 	}
 	// validConnection accepts ASCII only, so the byte length is the rune
-	// count max=128 limits.
+	// count connlen limits.
 	return in.Connection == "" || len(in.Connection) <= MaxConnectionChars && validConnection(in.Connection)
 }
 
-// Normalize trims the fields, drops empty roles and duplicate roles (keeping
-// the first occurrence) and leaves the email's case as given.
+// Normalize trims the fields (the email of ASCII white space only, see
+// TrimEmail), drops empty roles and duplicate roles (keeping the first
+// occurrence) and leaves the email's case as given.
 func (in Input) Normalize() Input {
-	in.Email = strings.TrimSpace(in.Email)
+	in.Email = TrimEmail(in.Email)
 	in.OrganizationID = strings.TrimSpace(in.OrganizationID)
 	in.Connection = strings.TrimSpace(in.Connection)
 	roles := make([]string, 0, len(in.Roles))
@@ -368,13 +399,22 @@ func validationError(err error) error {
 		out.Details = append(out.Details, FieldError{
 			Field:   baseField(field),
 			Message: fieldMessage(fe),
-			Value:   Truncate(fmt.Sprint(fe.Value())),
+			Value:   shownValue(fe.Value()),
 		})
 	}
 	if len(out.Details) == 1 {
 		out.Message = out.Details[0].Field + ": " + out.Details[0].Message
 	}
 	return out
+}
+
+// shownValue is the offending value as an error echoes it: an expiry as
+// ParseExpiry reads it, anything else as text, truncated.
+func shownValue(v any) string {
+	if t, ok := v.(time.Time); ok {
+		return FormatExpiry(&t)
+	}
+	return Truncate(fmt.Sprint(v))
 }
 
 // baseField turns "roles[3]" into "roles": callers locate by column, the
@@ -392,20 +432,21 @@ func fieldMessage(fe validator.FieldError) string {
 		return "is required"
 	case "email":
 		return "not a valid email address"
-	case "max":
-		switch fe.Field() {
-		case "email":
-			return fmt.Sprintf("longer than %d bytes", MaxEmailBytes)
-		case "roles":
-			return fmt.Sprintf("more than %d roles", MaxRoles)
-		case "connection":
-			return fmt.Sprintf("longer than %d characters", MaxConnectionChars)
+	case "emailbytes":
+		return fmt.Sprintf("longer than %d bytes", MaxEmailBytes)
+	case "address":
+		return emailCharMessage(fmt.Sprint(fe.Value()))
+	case "rolecount":
+		if roles, _ := fe.Value().([]string); len(roles) == 0 {
+			return "at least one role is required"
 		}
-		return "too long"
-	case "min":
-		return "at least one role is required"
+		return fmt.Sprintf("more than %d roles", MaxRoles)
+	case "connlen":
+		return fmt.Sprintf("longer than %d characters", MaxConnectionChars)
+	case "expiry":
+		return expiryRangeMessage
 	case "orgid":
-		return "not an Auth0 organization ID: expected org_ followed by 1 to 64 letters and digits"
+		return fmt.Sprintf("not an Auth0 organization ID: expected org_ followed by 1 to %d letters and digits", maxOrgIDSuffix)
 	case "role":
 		return fmt.Sprintf("role %q is neither a role ID (rol_…) nor a role name of 1 to %d printable characters without | or ;", Truncate(fmt.Sprint(fe.Value())), MaxRoleNameChars)
 	case "connection":
@@ -426,6 +467,21 @@ func Truncate(s string) string {
 	}
 	return s[:cut] + "…"
 }
+
+// The accepted expiry range (CONTRACT §1), inclusive: far enough from the
+// limits of any time encoding that what is accepted is what is stored,
+// read back and compared, and wide enough for 9999-12-31, the usual
+// "never".
+var (
+	minExpiry = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxExpiry = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
+var expiryRangeMessage = fmt.Sprintf("outside the accepted range %s to %s (9999-12-31 is the usual \"never\")",
+	minExpiry.Format(time.RFC3339), maxExpiry.Format(time.RFC3339))
+
+// ExpiryInRange reports whether t is an expiry a registration may have.
+func ExpiryInRange(t time.Time) bool { return !t.Before(minExpiry) && !t.After(maxExpiry) }
 
 // ParseExpiry reads an expiry: RFC 3339, or a date alone (2027-01-31) which
 // means the end of that day, UTC. Empty means no expiry.

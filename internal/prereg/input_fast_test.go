@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
 )
@@ -39,13 +41,62 @@ var refValidator = sync.OnceValue(func() *validator.Validate {
 		"orgid":      refOrgID.MatchString,
 		"role":       refValidRole,
 		"connection": refConnection.MatchString,
+		"emailbytes": func(s string) bool { return len(s) <= 254 },
+		"address":    refAddress,
 	} {
 		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool { return fn(fl.Field().String()) }); err != nil {
 			panic(err)
 		}
 	}
+	// The limits as validator's own rules say them (max counts runes).
+	v.RegisterAlias("rolecount", "min=1,max=50")
+	v.RegisterAlias("connlen", "max=128")
+	if err := v.RegisterValidation("expiry", func(fl validator.FieldLevel) bool {
+		t := fl.Field().Interface().(time.Time)
+		return !t.Before(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)) && !t.After(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC))
+	}); err != nil {
+		panic(err)
+	}
 	return v
 })
+
+// refAddress is CONTRACT §1's character rule said plainly: valid UTF-8
+// without control characters, format characters (Cf) or white space
+// other than the ASCII space.
+func refAddress(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.In(r, unicode.Cf) || unicode.IsSpace(r) && r != ' '
+	})
+}
+
+// refEmailKey is EmailKey said plainly: trim space, tab, CR and LF, then
+// lower-case A-Z and nothing else.
+func refEmailKey(s string) string {
+	b := []byte(strings.Trim(s, " \t\r\n"))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// checkAddress holds the address rules to their plain statements.
+func checkAddress(t *testing.T, s string) {
+	t.Helper()
+	if _, bad := badEmailRune(s); bad == refAddress(s) {
+		t.Errorf("badEmailRune(%q) = %v, the rule says %v", s, bad, !refAddress(s))
+	}
+	if got, want := EmailKey(s), refEmailKey(s); got != want {
+		t.Errorf("EmailKey(%q) = %q, want %q", s, got, want)
+	}
+	if RegistrationKey("org_x", s) != RegistrationKey("org_x", refEmailKey(s)) {
+		t.Errorf("RegistrationKey(%q) is not that of its key", s)
+	}
+	if got := (Login{Email: s}).MatchKey(); got != "" && (got != refEmailKey(s) || !refAddress(strings.Trim(s, " \t\r\n"))) {
+		t.Errorf("MatchKey(%q) = %q", s, got)
+	}
+}
 
 // refValidate is Input.Validate as it was: the validator alone, with its
 // built-in email rule and the regexps.
@@ -132,6 +183,15 @@ func TestEmailFastPath(t *testing.T) {
 		if n := newEmail(tt.in); n != old {
 			t.Errorf("email %q: now %v, before %v", tt.in, n, old)
 		}
+		checkAddress(t, tt.in)
+	}
+	for _, s := range []string{"\u212A1@corp.example", "\u00a0k1@b.io", "k1@b.io\u0085", "\u2028", "\u3000", "\u202E", "\u200b", "\ufeff", "\ufffd", "\xed\xa0\x80", " \t\r\nA@B.IO \n", "\v", "\f", "\x1c"} {
+		checkAddress(t, s)
+	}
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.In(r, unicode.Cf) || r < 0x300 {
+			checkAddress(t, "a"+string(r)+"@b.io")
+		}
 	}
 }
 
@@ -145,6 +205,7 @@ func FuzzEmailFastPath(f *testing.F) {
 		".a@b.io", "a.@b.io", "a..b@b.io", "a@b.io.", "a@.b.io", "a@b..io", "a@-b.io", "a@b-.io",
 		strings.Repeat("l", 65) + "@b.io", "a@" + strings.Repeat("d", 64) + ".io", "a@b.123", "a@1.2.3.4",
 		"A@B.C", "a@b", "a@b.c0m", "a@b.xn--p1ai", "Name <a@b.io>", "a@b.io\n", " a@b.io", "a@b@c.io",
+		"\u212A1@corp.example", "\u00a0k1@b.io", "k1@b.io\u0085", "a\u202E@b.io", "a\u3000@b.io",
 	} {
 		f.Add(s)
 	}
@@ -156,6 +217,7 @@ func FuzzEmailFastPath(f *testing.F) {
 		if n := newEmail(s); n != old {
 			t.Fatalf("email %q: now %v, before %v", s, n, old)
 		}
+		checkAddress(t, s)
 	})
 }
 
@@ -238,6 +300,10 @@ func TestFastPathMatchesTags(t *testing.T) {
 // validateCases are inputs on both sides of every rule.
 func validateCases() []Input {
 	t := time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)
+	at := func(y, mo, d, h, mi, s, ns int) *time.Time {
+		v := time.Date(y, time.Month(mo), d, h, mi, s, ns, time.UTC)
+		return &v
+	}
 	roles := func(n int) []string {
 		out := make([]string, n)
 		for i := range out {
@@ -276,6 +342,15 @@ func validateCases() []Input {
 		{Email: "a@b.io", Roles: []string{"r"}, Connection: strings.Repeat("c", 129)},
 		{Email: "a@b.io", Roles: []string{"r"}, Connection: "é"},
 		{Email: "bad", Roles: []string{"a;b", "r", "c|d"}, OrganizationID: "x", Connection: "y_"},
+		{Email: "a@b.io", Roles: []string{"r"}, ExpiresAt: at(2000, 1, 1, 0, 0, 0, 0)},
+		{Email: "a@b.io", Roles: []string{"r"}, ExpiresAt: at(1999, 12, 31, 23, 59, 59, 999999999)},
+		{Email: "a@b.io", Roles: []string{"r"}, ExpiresAt: at(9999, 12, 31, 23, 59, 59, 0)},
+		{Email: "a@b.io", Roles: []string{"r"}, ExpiresAt: at(9999, 12, 31, 23, 59, 59, 1)},
+		{Email: "a@b.io", Roles: []string{"r"}, ExpiresAt: at(1970, 1, 1, 0, 0, 0, 0)},
+		{Email: "a\u202E@b.io", Roles: []string{"r"}},
+		{Email: "\u00a0a@b.io", Roles: []string{"r"}},
+		{Email: "\u212A@b.io", Roles: []string{"r"}},
+		{Email: strings.Repeat("é", 127) + "@b.io", Roles: []string{"r"}},
 	}
 }
 
@@ -304,12 +379,20 @@ func TestValidateMatchesValidator(t *testing.T) {
 // validator as it was configured before.
 func FuzzValidFast(f *testing.F) {
 	for _, in := range validateCases() {
-		f.Add(in.Email, in.OrganizationID, strings.Join(in.Roles, "|"), in.Connection)
+		var sec int64
+		if in.ExpiresAt != nil {
+			sec = in.ExpiresAt.Unix()
+		}
+		f.Add(in.Email, in.OrganizationID, strings.Join(in.Roles, "|"), in.Connection, sec)
 	}
-	f.Fuzz(func(t *testing.T, email, org, roles, conn string) {
+	f.Fuzz(func(t *testing.T, email, org, roles, conn string, expiry int64) {
 		in := Input{Email: email, OrganizationID: org, Connection: conn}
 		if roles != "" {
 			in.Roles = strings.Split(roles, "|")
+		}
+		if expiry != 0 {
+			at := time.Unix(expiry, 0).UTC()
+			in.ExpiresAt = &at
 		}
 		checkValidate(t, in)
 		checkValidate(t, in.Normalize())

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Status is where a registration is in its life.
@@ -63,11 +62,6 @@ type Registration struct {
 	SyncedRoleIDs []string `json:"-"`
 }
 
-// EmailKey is the form an address is matched by: trimmed and lower-cased.
-func EmailKey(email string) string {
-	return strings.ToLower(strings.TrimSpace(email))
-}
-
 // idEncoding is base32 with its digits first, so IDs sort as their keys
 // do: the store keeps records in key order and an import written in ID
 // order fills its pages front to back.
@@ -101,24 +95,6 @@ func RegistrationKey(organizationID, email string) Key {
 	h := sha256.Sum256(b)
 	copy(k[EmailPrefixSize:], h[:KeySize-EmailPrefixSize])
 	return k
-}
-
-// appendEmailKey appends EmailKey(email) to b.
-func appendEmailKey(b []byte, email string) []byte {
-	email = strings.TrimSpace(email)
-	for i := 0; i < len(email); i++ {
-		if email[i] >= utf8.RuneSelf {
-			return append(b, strings.ToLower(email)...)
-		}
-	}
-	for i := 0; i < len(email); i++ {
-		c := email[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	return b
 }
 
 // EmailPrefix is the first part of the key of every registration of the
