@@ -129,6 +129,9 @@ type Config struct {
 
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
+	// MetricsElsewhere leaves /metrics off the router: the caller serves
+	// MetricsHandler on a listener of its own (--metrics-addr).
+	MetricsElsewhere bool
 }
 
 // Limits on request bodies.
@@ -211,7 +214,9 @@ func (s *Server) routes() *gin.Engine {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(s.metrics.handler))
+	if !s.cfg.MetricsElsewhere {
+		r.GET("/metrics", gin.WrapH(s.metrics.handler))
+	}
 	r.GET("/v1/openapi.json", openapiDoc)
 
 	r.POST("/v1/hooks/post-login", s.hookAuth(), s.hook)
