@@ -4,204 +4,36 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/gin-gonic/gin"
 
+	"github.com/prereg/prereg/internal/apicheck"
+	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/httpapi"
+	"github.com/prereg/prereg/internal/prereg"
 )
-
-// Every call the package's tests make through env goes through specTransport,
-// which checks the request and the answer against the API description
-// (CONTRACT §11) and fails the test that made the call when they disagree.
-
-// loadSpec parses and validates the embedded document. Servers are dropped
-// so that the router matches the test servers' addresses.
-func loadSpec(raw []byte) (*openapi3.T, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(raw)
-	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		return nil, fmt.Errorf("validate: %w", err)
-	}
-	doc.Servers = nil
-	return doc, nil
-}
-
-var (
-	specOnce    sync.Once
-	sharedSpec  *specCheck
-	sharedSpecE error
-)
-
-func init() {
-	// An import body is text for the description's purposes: kin-openapi's
-	// CSV decoder would refuse the malformed rows the tests send on purpose
-	// (and that the service reports as row errors).
-	openapi3filter.RegisterBodyDecoder("text/csv", openapi3filter.PlainBodyDecoder)
-	openapi3filter.RegisterBodyDecoder("application/csv", openapi3filter.PlainBodyDecoder)
-}
-
-// theSpec is the checker of the embedded document, built once.
-func theSpec(t testing.TB) *specCheck {
-	t.Helper()
-	specOnce.Do(func() {
-		doc, err := loadSpec(httpapi.OpenAPI)
-		if err == nil {
-			sharedSpec, err = newSpecCheck(doc)
-		}
-		sharedSpecE = err
-	})
-	if sharedSpecE != nil {
-		t.Fatalf("the API description: %v", sharedSpecE)
-	}
-	return sharedSpec
-}
-
-// specCheck validates traffic against one document.
-type specCheck struct {
-	doc    *openapi3.T
-	router routers.Router
-}
-
-func newSpecCheck(doc *openapi3.T) (*specCheck, error) {
-	r, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		return nil, err
-	}
-	return &specCheck{doc: doc, router: r}, nil
-}
-
-// check validates one exchange. The request is checked only when the
-// service accepted it (2xx): the tests send bad requests on purpose, and
-// the service refuses more than a schema can say. The answer is always
-// checked; an answer of a path or method the document does not have must
-// be a 404 or 405 in the error shape.
-func (sc *specCheck) check(req *http.Request, resp *http.Response, body []byte) error {
-	ctx := context.Background()
-	route, params, err := sc.router.FindRoute(req)
-	if err != nil {
-		if !errors.Is(err, routers.ErrPathNotFound) && !errors.Is(err, routers.ErrMethodNotAllowed) {
-			return fmt.Errorf("find route: %w", err)
-		}
-		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			return nil // a redirect to the canonical path; the next call is checked
-		}
-		switch {
-		case resp.StatusCode == http.StatusMethodNotAllowed && resp.Header.Get("Allow") == "":
-			return errors.New("a 405 answer without an Allow header")
-		case resp.StatusCode == http.StatusNotFound, resp.StatusCode == http.StatusMethodNotAllowed:
-		case resp.StatusCode == http.StatusBadRequest && !standardMethod(req.Method):
-			// A made-up method (BREW) is not a method the path lacks.
-		default:
-			return fmt.Errorf("answered %d on a path or method the description does not have", resp.StatusCode)
-		}
-		return sc.checkError(body)
-	}
-	in := &openapi3filter.RequestValidationInput{
-		Request:    req,
-		PathParams: params,
-		Route:      route,
-		Options: &openapi3filter.Options{
-			AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
-			MultiError:         true,
-		},
-	}
-	if resp.StatusCode < 300 {
-		if req.GetBody == nil && req.Body != nil && req.Body != http.NoBody {
-			in.Options.ExcludeRequestBody = true // streamed: nothing to read again
-		} else if req.GetBody != nil {
-			rc, err := req.GetBody()
-			if err != nil {
-				return err
-			}
-			in.Request = req.Clone(ctx)
-			in.Request.Body = rc
-			// The service reads JSON bodies whatever their Content-Type
-			// says, and the tests often send none.
-			if in.Request.Header.Get("Content-Type") == "" {
-				in.Request.Header.Set("Content-Type", "application/json")
-			}
-		}
-		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
-			return fmt.Errorf("the request, answered %d, does not match: %w", resp.StatusCode, err)
-		}
-	}
-	out := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: in,
-		Status:                 resp.StatusCode,
-		Header:                 resp.Header,
-		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-	}
-	out.SetBodyBytes(body)
-	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
-		return fmt.Errorf("the answer does not match: %w", err)
-	}
-	return nil
-}
-
-func standardMethod(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-		return true
-	}
-	return false
-}
-
-// checkError validates body against the Error schema.
-func (sc *specCheck) checkError(body []byte) error {
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return fmt.Errorf("error answer is not JSON: %q", body)
-	}
-	if err := sc.doc.Components.Schemas["Error"].Value.VisitJSON(v); err != nil {
-		return fmt.Errorf("error answer does not match the Error schema: %w", err)
-	}
-	return nil
-}
-
-// specTransport checks every exchange with check and reports a mismatch
-// with fail.
-type specTransport struct {
-	check *specCheck
-	fail  func(format string, args ...any)
-}
-
-func (st specTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		return resp, err
-	}
-	body, rerr := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if rerr != nil {
-		return resp, nil // a cut-off answer is the test's to judge
-	}
-	if err := st.check.check(req, resp, body); err != nil {
-		st.fail("%s %s answered %d: API description mismatch: %v", req.Method, req.URL.RequestURI(), resp.StatusCode, err)
-	}
-	return resp, nil
-}
 
 // client is the HTTP client of the env's calls: every exchange is checked
-// against the API description, and a mismatch fails e.t.
-func (e *env) client() *http.Client {
-	return &http.Client{Transport: specTransport{check: theSpec(e.t), fail: e.t.Errorf}}
+// against the API description (CONTRACT §11), and a mismatch fails e.t.
+func (e *env) client() *http.Client { return apicheck.Client(e.t) }
+
+// theSpec is the checker of the embedded document.
+func theSpec(t testing.TB) *apicheck.Checker {
+	t.Helper()
+	c, err := apicheck.Default()
+	if err != nil {
+		t.Fatalf("the API description: %v", err)
+	}
+	return c
 }
 
 func TestOpenAPIDocumentLoadsAndIsServed(t *testing.T) {
@@ -210,7 +42,7 @@ func TestOpenAPIDocumentLoadsAndIsServed(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") || !bytes.Equal(raw, httpapi.OpenAPI) {
 		t.Fatalf("GET /v1/openapi.json: %d %s", code, hdr.Get("Content-Type"))
 	}
-	doc, err := loadSpec(raw)
+	doc, err := apicheck.Load(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +94,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		served[r.Method+" "+ginPath(r.Path)] = true
 	}
 	described := map[string]bool{}
-	for path, item := range theSpec(t).doc.Paths.Map() {
+	for path, item := range theSpec(t).Doc.Paths.Map() {
 		for method := range item.Operations() {
 			described[method+" "+path] = true
 		}
@@ -285,13 +117,13 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 // The checker is not blind: with a property taken out of the description
 // in memory, the same real traffic fails, for an answer and for a request.
 func TestOpenAPICheckCatchesDrift(t *testing.T) {
-	drifted := func(edit func(doc *openapi3.T)) *specCheck {
-		doc, err := loadSpec(httpapi.OpenAPI)
+	drifted := func(edit func(doc *openapi3.T)) *apicheck.Checker {
+		doc, err := apicheck.Load(httpapi.OpenAPI)
 		if err != nil {
 			t.Fatal(err)
 		}
 		edit(doc)
-		sc, err := newSpecCheck(doc)
+		sc, err := apicheck.New(doc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,7 +155,7 @@ func TestOpenAPICheckCatchesDrift(t *testing.T) {
 			e := newEnv(t)
 			e.register(map[string]any{"email": "drift@example.com", "roles": []string{"r"}})
 			var failures []string
-			cl := &http.Client{Transport: specTransport{check: drifted(tt.edit), fail: func(f string, a ...any) {
+			cl := &http.Client{Transport: apicheck.Transport{Checker: drifted(tt.edit), Fail: func(f string, a ...any) {
 				failures = append(failures, fmt.Sprintf(f, a...))
 			}}}
 			var r io.Reader
@@ -345,5 +177,40 @@ func TestOpenAPICheckCatchesDrift(t *testing.T) {
 				t.Fatalf("want one failure naming %q, got %q", tt.want, failures)
 			}
 		})
+	}
+}
+
+// The routes the other tests of the package leave out, with Auth0 sync on,
+// so that their answers are checked against the description too: a retried
+// sync, grants carrying their sync state, and reconcile's report.
+func TestOpenAPISyncAndReconcileAnswers(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "prereg.db"), boltstore.Options{SyncEnabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := auth0sync.ReconcileReport{DryRun: true, Checked: 2, Granted: 1, Skipped: 1, Items: []auth0sync.ReconcileItem{
+		{RegistrationID: "reg_1", Email: "a***@example.com", Result: "granted", UserID: "auth0|1"},
+		{RegistrationID: "reg_2", OrganizationID: "org_a", Email: "b***@example.com", Result: "skipped", Reason: auth0sync.ReasonAlreadyClaims},
+	}}
+	srv := newServer(t, httpapi.Config{HookSecrets: []string{hookSecret}, AdminToken: adminToken,
+		Reconciler: func(ctx context.Context, dryRun bool) (any, error) { return report, nil }}, store)
+	t.Cleanup(func() { srv.Close(); store.Close() })
+	e := &env{t: t, srv: srv, store: store}
+	reg := e.register(map[string]any{"email": "s@example.com", "organization_id": "org_a", "roles": []string{"r"}})
+	if res := e.hook(map[string]any{"user_id": "auth0|s", "email": "s@example.com", "email_verified": true, "organization_id": "org_a"}); len(res.Grants) != 1 || res.Grants[0].Sync != prereg.SyncPending {
+		t.Fatalf("hook: %+v", res)
+	}
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"POST", "/v1/registrations/" + reg.ID + "/sync", 202},
+		{"GET", "/v1/registrations/" + reg.ID, 200},
+		{"GET", "/v1/registrations?sync=pending", 200},
+		{"POST", "/v1/reconcile?dry_run=true", 200},
+	} {
+		if code, raw := e.do(c.method, c.path, adminToken, nil); code != c.status || !bytes.Contains(raw, []byte(`"`)) {
+			t.Errorf("%s %s: %d %s", c.method, c.path, code, raw)
+		}
 	}
 }
