@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prereg/prereg/internal/apicheck"
 	"github.com/prereg/prereg/internal/testio"
 )
 
@@ -74,7 +75,8 @@ func (s *service) call(t *testing.T, method, path, bearer string, body any) (int
 	}
 	req, _ := http.NewRequest(method, s.url+path, r)
 	req.Header.Set("Authorization", "Bearer "+bearer)
-	resp, err := http.DefaultClient.Do(req)
+	// Every exchange is checked against the API description too.
+	resp, err := apicheck.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,8 +105,10 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	}
 	defer stopExtras()
 
+	api.MetricsElsewhere = cfg.MetricsAddr != ""
+	h := httpapi.New(api, store)
 	srv := &http.Server{
-		Handler:           httpapi.New(api, store).Handler(),
+		Handler:           h.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		// Imports stream large bodies; slow clients are still cut off.
 		ReadTimeout:    10 * time.Minute,
@@ -131,6 +133,14 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		defer stopTLS()
 		srv.TLSConfig = tlsCfg
 		serveFn = func() error { return srv.ServeTLS(ln, "", "") }
+	}
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, h.MetricsHandler(), log, e)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- serveFn() }()

@@ -16,6 +16,7 @@ import (
 // Serve holds the settings of prereg serve.
 type Serve struct {
 	Addr               string
+	MetricsAddr        string
 	DB                 string
 	HookSecrets        []string
 	AdminToken         string
@@ -80,6 +81,7 @@ func Bind(fs FlagSet) *Binder {
 	c := &b.cfg
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	fs.StringVar(&c.DB, "db", "prereg.db", "path of the store file")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own at this address (host:port), not on --addr")
 	fs.StringVar(&b.raw.hookSecrets, "hook-secrets", "", "comma-separated hook secrets the Action may present (several during rotation)")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bootstrap admin token (tenant-wide, read-write)")
 	fs.StringVar(&b.raw.signingSecrets, "signing-secrets", "", "comma-separated whsec_… secrets for Standard Webhooks signatures on the hook")
@@ -179,6 +181,9 @@ func (c Serve) Validate() error {
 	}
 	if c.RequireSignature && len(c.SigningSecrets) == 0 {
 		errs = append(errs, errors.New("--require-signature needs --signing-secrets"))
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+		errs = append(errs, errors.New("--metrics-addr must differ from --addr (leave it empty to serve /metrics on --addr)"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

@@ -80,7 +80,7 @@ func (e *env) doFull(method, path, bearer string) (int, []byte, http.Header) {
 	e.t.Helper()
 	req, _ := http.NewRequest(method, e.srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+bearer)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func (e *env) doHeaders(method, path, bearer string, body any, headers map[strin
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestConcurrentHookAnswersStayApart(t *testing.T) {
 			for n := range calls {
 				req, _ := http.NewRequest("POST", e.srv.URL+"/v1/hooks/post-login", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+hookSecret)
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := e.client().Do(req)
 				if err != nil {
 					t.Error(err)
 					return

@@ -82,7 +82,7 @@ func firstFilePart(mr *multipart.Reader) (*multipart.Part, error) {
 
 func (s *Server) getImport(c *gin.Context) {
 	r, err := s.store.Import(c.Request.Context(), c.Param("id"))
-	if err == nil && !principal(c).TenantWide() && r.OrganizationID != principal(c).OrganizationID {
+	if err == nil && !r.VisibleTo(principal(c)) {
 		err = prereg.Errorf(prereg.NotFound, "no import %s", prereg.Truncate(c.Param("id")))
 	}
 	if err != nil {

@@ -95,3 +95,7 @@ func metricMethod(m string) string {
 	}
 	return "other"
 }
+
+// MetricsHandler answers the Prometheus scrape, for a listener of its own
+// (Config.MetricsElsewhere).
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }

@@ -35,6 +35,7 @@ type Store interface {
 	Audit(ctx context.Context, actor string, action prereg.AuditAction, org, regID, summary string) error
 	Backup(ctx context.Context, w io.Writer, size func(int64)) (int64, error)
 	Import(ctx context.Context, id string) (prereg.ImportReport, error)
+	Imports(ctx context.Context, f boltstore.ImportFilter) ([]prereg.ImportSummary, string, error)
 	CreateToken(ctx context.Context, name, org string, readOnly bool, actor string) (prereg.Token, string, error)
 	Tokens(ctx context.Context) ([]prereg.Token, error)
 	RevokeToken(ctx context.Context, id, actor string) (prereg.Token, error)
@@ -129,6 +130,9 @@ type Config struct {
 
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
+	// MetricsElsewhere leaves /metrics off the router: the caller serves
+	// MetricsHandler on a listener of its own (--metrics-addr).
+	MetricsElsewhere bool
 }
 
 // Limits on request bodies.
@@ -211,7 +215,10 @@ func (s *Server) routes() *gin.Engine {
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(s.metrics.handler))
+	if !s.cfg.MetricsElsewhere {
+		r.GET("/metrics", gin.WrapH(s.metrics.handler))
+	}
+	r.GET("/v1/openapi.json", openapiDoc)
 
 	r.POST("/v1/hooks/post-login", s.hookAuth(), s.hook)
 
@@ -222,6 +229,7 @@ func (s *Server) routes() *gin.Engine {
 	a.DELETE("/registrations/:id", s.revokeRegistration)
 	a.POST("/registrations/:id/sync", s.retrySync)
 	a.POST("/imports", s.importCSV)
+	a.GET("/imports", s.listImports)
 	a.GET("/imports/:id", s.getImport)
 	a.GET("/exports", s.export)
 	a.GET("/stats", s.stats)

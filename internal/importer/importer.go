@@ -161,6 +161,7 @@ func Run[P any](ctx context.Context, store Store[P], r io.Reader, opts Options) 
 		return prereg.ImportReport{}, err
 	}
 	rep := im.report
+	rep.Organizations = im.orgs.List()
 	slices.SortStableFunc(rep.Errors, func(a, b prereg.RowError) int { return a.Line - b.Line })
 	slices.SortStableFunc(rep.Warnings, func(a, b prereg.RowWarning) int { return a.Line - b.Line })
 	rep.FinishedAt = opts.Now().UTC()
@@ -177,6 +178,9 @@ type run[P any] struct {
 	opts   Options
 	tmp    *os.File
 	report prereg.ImportReport
+	// orgs are the organizations the rows named, for who may read the
+	// report (prereg.ImportReport.VisibleTo).
+	orgs prereg.ImportOrganizations
 
 	// buckets hold the entries of the good rows, by the first byte of the
 	// key: pass 1 appends in file order; pickWinners sorts each bucket and
@@ -374,6 +378,7 @@ func (im *run[P]) collect(ordered <-chan *chunk) error {
 		for i := range c.rows {
 			row := &c.rows[i]
 			n++
+			im.orgs.Add(row.Input.OrganizationID)
 			if row.Skipped() {
 				im.skip(row)
 				continue

@@ -52,10 +52,13 @@ type ImportReport struct {
 	WarningsTruncated int          `json:"warnings_truncated,omitempty"`
 	// OrganizationID is the scope of the token that ran the import, so a
 	// limited token can read only its own organization's reports.
-	OrganizationID string    `json:"organization_id"`
-	Actor          string    `json:"actor"`
-	StartedAt      time.Time `json:"started_at"`
-	FinishedAt     time.Time `json:"finished_at"`
+	OrganizationID string `json:"organization_id"`
+	// Organizations are the organizations the rows named (see
+	// ImportOrganizations); nil in reports of versions before it.
+	Organizations []string  `json:"organizations"`
+	Actor         string    `json:"actor"`
+	StartedAt     time.Time `json:"started_at"`
+	FinishedAt    time.Time `json:"finished_at"`
 }
 
 // AddError records a rejected row, keeping at most MaxReportIssues.

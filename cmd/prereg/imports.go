@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/client"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+func init() {
+	extraCommands = append(extraCommands, importsCmd)
+}
+
+func importsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "imports", Short: "Past imports (list)"}
+	var (
+		cursor      string
+		limit       int
+		all, asJSON bool
+	)
+	list := &cobra.Command{Use: "list", Short: "List past imports, newest first", Args: cobra.NoArgs}
+	c := addConn(list, e)
+	f := list.Flags()
+	f.IntVar(&limit, "limit", 100, "page size (1 to 1000)")
+	f.StringVar(&cursor, "cursor", "", "continue from a previous page's next_cursor")
+	f.BoolVar(&all, "all", false, "fetch every page")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	list.RunE = func(cmd *cobra.Command, _ []string) error {
+		if limit < 1 || limit > 1000 {
+			return prereg.Errorf(prereg.Invalid, "--limit must be between 1 and 1000")
+		}
+		ctx := cmd.Context()
+		var items []prereg.ImportSummary
+		next := cursor
+		err := c.do(func(cl *client.Client) error {
+			for {
+				q := url.Values{"limit": {strconv.Itoa(limit)}}
+				if next != "" {
+					q.Set("cursor", next)
+				}
+				var page struct {
+					Items      []prereg.ImportSummary `json:"items"`
+					NextCursor string                 `json:"next_cursor"`
+				}
+				if err := cl.JSON(ctx, "GET", "/v1/imports", q, nil, &page); err != nil {
+					return err
+				}
+				items, next = append(items, page.Items...), page.NextCursor
+				if !all || next == "" {
+					return nil
+				}
+			}
+		}, func(s *boltstore.Store) error {
+			for {
+				page, n, err := s.Imports(ctx, boltstore.ImportFilter{Viewer: prereg.Principal{TokenID: cliActor}, Limit: limit, Cursor: next})
+				if err != nil {
+					return err
+				}
+				items, next = append(items, page...), n
+				if !all || next == "" {
+					return nil
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if items == nil {
+			items = []prereg.ImportSummary{}
+		}
+		if asJSON {
+			return printJSON(e.stdout, map[string]any{"items": items, "next_cursor": next})
+		}
+		tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tFINISHED\tACTOR\tORGANIZATIONS\tROWS\tCREATED\tUPDATED\tUNCHANGED\tREJECTED\tDRY_RUN")
+		for _, r := range items {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%v\n", r.ImportID, r.FinishedAt.Format(time.RFC3339), r.Actor, importOrgs(r),
+				r.Rows, r.Created, r.Updated, r.Unchanged, r.Rejected, r.DryRun)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if next != "" {
+			fmt.Fprintf(e.stderr, "more: --cursor %s\n", next)
+		}
+		return nil
+	}
+	cmd.AddCommand(list)
+	return cmd
+}
+
+// importOrgs names the organizations an import's rows named ("-" for
+// tenant-wide rows, "?" when an older report does not say).
+func importOrgs(r prereg.ImportSummary) string {
+	if r.Organizations == nil {
+		return "?"
+	}
+	if len(r.Organizations) == 0 {
+		return "-"
+	}
+	out := make([]string, len(r.Organizations))
+	for i, o := range r.Organizations {
+		out[i] = dash(o)
+	}
+	return strings.Join(out, ",")
+}

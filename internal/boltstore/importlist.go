@@ -1,0 +1,78 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// ImportFilter selects past imports.
+type ImportFilter struct {
+	// Viewer sees only the imports it may read (prereg.ImportSummary.VisibleTo).
+	Viewer prereg.Principal
+	Limit  int
+	Cursor string
+}
+
+// Imports returns one page of past imports, newest (by finish time) first,
+// and the cursor of the next page. Reports are few (one per import) and
+// kept under their ID, so it decodes the summary of each and sorts; the
+// decode skips the row errors and warnings.
+func (s *Store) Imports(ctx context.Context, f ImportFilter) ([]prereg.ImportSummary, string, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	var after []byte
+	if f.Cursor != "" {
+		pos, err := decodeCursor(f.Cursor, 'i')
+		if err != nil || len(pos) < 8 {
+			return nil, "", errBadCursor
+		}
+		after = pos
+	}
+	var all []prereg.ImportSummary
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bImports).ForEach(func(k, v []byte) error {
+			var r prereg.ImportSummary
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode import %s: %w", k, err)
+			}
+			if !r.VisibleTo(f.Viewer) {
+				return nil
+			}
+			// A position is older than the cursor's when it sorts before it.
+			if after != nil && bytes.Compare(importPos(&r), after) >= 0 {
+				return nil
+			}
+			all = append(all, r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	slices.SortFunc(all, func(a, b prereg.ImportSummary) int { return bytes.Compare(importPos(&b), importPos(&a)) })
+	next := ""
+	if len(all) > f.Limit {
+		all = all[:f.Limit]
+		next = encodeCursor(append([]byte{cursorVersion, 'i'}, importPos(&all[f.Limit-1])...))
+	}
+	if all == nil {
+		all = []prereg.ImportSummary{}
+	}
+	return all, next, nil
+}
+
+// importPos orders imports: finish time, then ID for imports that finished
+// in the same nanosecond. Times are after 1970, so big-endian bytes sort.
+func importPos(r *prereg.ImportSummary) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(r.ImportID)), uint64(r.FinishedAt.UnixNano()))
+	return append(b, r.ImportID...)
+}

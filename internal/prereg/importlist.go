@@ -1,0 +1,85 @@
+package prereg
+
+import (
+	"slices"
+	"time"
+)
+
+// ImportSummary is an import report without its row errors and warnings:
+// what a listing of past imports shows (CONTRACT §3, GET /v1/imports).
+type ImportSummary struct {
+	ImportID          string    `json:"import_id"`
+	DryRun            bool      `json:"dry_run"`
+	Strict            bool      `json:"strict"`
+	Rows              int       `json:"rows"`
+	Created           int       `json:"created"`
+	Updated           int       `json:"updated"`
+	Unchanged         int       `json:"unchanged"`
+	Rejected          int       `json:"rejected"`
+	Skipped           int       `json:"skipped"`
+	ErrorsTruncated   int       `json:"errors_truncated,omitempty"`
+	WarningsTruncated int       `json:"warnings_truncated,omitempty"`
+	OrganizationID    string    `json:"organization_id"`
+	Organizations     []string  `json:"organizations"`
+	Actor             string    `json:"actor"`
+	StartedAt         time.Time `json:"started_at"`
+	FinishedAt        time.Time `json:"finished_at"`
+}
+
+// VisibleTo reports whether p may read this import (see importVisible).
+func (s *ImportSummary) VisibleTo(p Principal) bool {
+	return importVisible(p, s.Actor, s.OrganizationID, s.Organizations)
+}
+
+// VisibleTo reports whether p may read this import's report.
+func (r *ImportReport) VisibleTo(p Principal) bool {
+	return importVisible(p, r.Actor, r.OrganizationID, r.Organizations)
+}
+
+// importVisible: a tenant-wide principal sees every import; a limited one
+// those it ran, those run by a token of its organization (which can write
+// nothing else), and those whose rows all named its organization. A report
+// that does not say which organizations it touched (older versions) is
+// shown to tenant-wide principals only, unless one of the first two holds:
+// its row errors may echo another organization's addresses.
+func importVisible(p Principal, actor, ranIn string, touched []string) bool {
+	switch {
+	case p.TenantWide():
+		return true
+	case p.TokenID != "" && actor == p.TokenID, ranIn == p.OrganizationID:
+		return true
+	}
+	return len(touched) > 0 && !slices.ContainsFunc(touched, func(o string) bool { return o != p.OrganizationID })
+}
+
+// MaxImportOrganizations bounds ImportReport.Organizations: a report that
+// named more organizations keeps the first ones, which still tells that it
+// touched more than one.
+const MaxImportOrganizations = 100
+
+// ImportOrganizations collects the organizations the rows of one import
+// named, in the order first seen. A row whose organization is empty,
+// invalid or could not be read counts as "" (tenant-wide), so an import
+// with such a row is never taken for one organization's alone.
+type ImportOrganizations struct {
+	seen []string
+}
+
+// Add notes one row's organization_id as read from the file.
+func (o *ImportOrganizations) Add(org string) {
+	if !ValidOrganizationID(org) {
+		org = ""
+	}
+	if n := len(o.seen); n > 0 && o.seen[n-1] == org || n >= MaxImportOrganizations || slices.Contains(o.seen, org) {
+		return
+	}
+	o.seen = append(o.seen, org)
+}
+
+// List returns the organizations noted, never nil.
+func (o *ImportOrganizations) List() []string {
+	if o.seen == nil {
+		return []string{}
+	}
+	return slices.Clone(o.seen)
+}
