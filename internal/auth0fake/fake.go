@@ -29,18 +29,6 @@ import (
 	"time"
 )
 
-// User is an Auth0 user as far as the fake cares.
-type User struct {
-	ID            string
-	Email         string
-	EmailVerified bool
-	// Connection of the user's identity; default
-	// "Username-Password-Authentication".
-	Connection string
-	// AppMetadata is the user's app_metadata, as JSON would decode it.
-	AppMetadata map[string]any
-}
-
 // Request is one call the fake received.
 type Request struct {
 	Method string
@@ -213,20 +201,6 @@ func (s *Server) nextID(prefix string) string {
 	return fmt.Sprintf("%s%010d%s", prefix, s.seq, randHex(3))
 }
 
-// AddUser defines a user.
-func (s *Server) AddUser(u User) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if u.Connection == "" {
-		u.Connection = "Username-Password-Authentication"
-	}
-	u.AppMetadata = cloneJSON(u.AppMetadata)
-	if _, ok := s.users[u.ID]; !ok {
-		s.userOrder = append(s.userOrder, u.ID)
-	}
-	s.users[u.ID] = u
-}
-
 // AddBinding binds an existing action (e.g. another team's) to a trigger,
 // creating a deployed action of that name when actionID is unknown.
 func (s *Server) AddBinding(trigger, actionID, name string) {
@@ -239,13 +213,6 @@ func (s *Server) AddBinding(trigger, actionID, name string) {
 		s.actionOrder = append(s.actionOrder, actionID)
 	}
 	s.bindings[trigger] = append(s.bindings[trigger], Binding{ID: s.nextID("bnd_"), ActionID: actionID, DisplayName: name})
-}
-
-// VerificationEmails returns the user IDs a verification email was sent to.
-func (s *Server) VerificationEmails() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.verifications)
 }
 
 // Actions returns copies of the actions, in creation order.
@@ -534,45 +501,4 @@ func paginate[T any](items []T, page, perPage int) []T {
 	start := min(page*perPage, len(items))
 	end := min(start+perPage, len(items))
 	return slices.Clone(items[start:end])
-}
-
-// user checks that the path's user exists, answering 404.
-func (s *Server) user(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := r.PathValue("id")
-	if _, ok := s.users[id]; !ok {
-		apiError(w, http.StatusNotFound, "Not Found", "The user does not exist.")
-		return "", false
-	}
-	return id, true
-}
-
-func (s *Server) userJSON(u User) map[string]any {
-	provider, raw := identityOf(u.ID)
-	out := map[string]any{
-		"user_id": u.ID, "email": u.Email, "email_verified": u.EmailVerified, "name": u.Email,
-		"created_at": "2023-01-25T19:00:31.387Z",
-		"identities": []map[string]any{{"connection": u.Connection, "user_id": raw, "provider": provider, "isSocial": provider != "auth0"}},
-	}
-	if u.AppMetadata != nil {
-		out["app_metadata"] = cloneJSON(u.AppMetadata)
-	}
-	return out
-}
-
-// usersByEmail is exact and case-sensitive, like Auth0's.
-func (s *Server) usersByEmail(w http.ResponseWriter, r *http.Request) {
-	email := r.URL.Query().Get("email")
-	if email == "" {
-		apiError(w, http.StatusBadRequest, "Bad Request", "Query validation error: 'Missing required property: email'.")
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := []map[string]any{}
-	for _, id := range s.userOrder {
-		if u := s.users[id]; u.Email == email {
-			out = append(out, s.userJSON(u))
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
 }
