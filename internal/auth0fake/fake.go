@@ -65,41 +65,6 @@ type fault struct {
 	left int // < 0: forever
 }
 
-// Action is the fake's record of an Action.
-type Action struct {
-	ID                 string
-	Name               string
-	Code               string
-	Runtime            string
-	Trigger            string
-	TriggerVersion     string
-	Secrets            map[string]string
-	Status             string
-	AllChangesDeployed bool
-	Versions           []ActionVersion
-	Updates            int
-	// reads counts reads since the last change, to move status
-	// pending -> building -> built as Auth0 does.
-	reads int
-}
-
-// ActionVersion is one deployed version of an Action.
-type ActionVersion struct {
-	ID       string
-	Number   int
-	Code     string
-	Runtime  string
-	Secrets  []string
-	Deployed bool
-}
-
-// Binding is an Action bound to a trigger.
-type Binding struct {
-	ID          string
-	ActionID    string
-	DisplayName string
-}
-
 // Server is the fake Management API.
 type Server struct {
 	// ClientID and ClientSecret are the credentials /oauth/token accepts.
@@ -199,46 +164,6 @@ func randHex(n int) string {
 func (s *Server) nextID(prefix string) string {
 	s.seq++
 	return fmt.Sprintf("%s%010d%s", prefix, s.seq, randHex(3))
-}
-
-// AddBinding binds an existing action (e.g. another team's) to a trigger,
-// creating a deployed action of that name when actionID is unknown.
-func (s *Server) AddBinding(trigger, actionID, name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.actions[actionID]; !ok {
-		s.actions[actionID] = &Action{ID: actionID, Name: name, Code: "exports.onExecutePostLogin = async () => {};", Runtime: "node22",
-			Trigger: trigger, TriggerVersion: "v3", Secrets: map[string]string{}, Status: "built", AllChangesDeployed: true,
-			Versions: []ActionVersion{{ID: s.nextID("ver_"), Number: 1, Deployed: true}}}
-		s.actionOrder = append(s.actionOrder, actionID)
-	}
-	s.bindings[trigger] = append(s.bindings[trigger], Binding{ID: s.nextID("bnd_"), ActionID: actionID, DisplayName: name})
-}
-
-// Actions returns copies of the actions, in creation order.
-func (s *Server) Actions() []Action {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Action
-	for _, id := range s.actionOrder {
-		if a, ok := s.actions[id]; ok {
-			c := *a
-			c.Secrets = make(map[string]string, len(a.Secrets))
-			for k, v := range a.Secrets {
-				c.Secrets[k] = v
-			}
-			c.Versions = slices.Clone(a.Versions)
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// Bindings returns a trigger's bindings in order.
-func (s *Server) Bindings(trigger string) []Binding {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.bindings[trigger])
 }
 
 // Requests returns every call received so far, the token endpoint included.
