@@ -16,10 +16,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,16 +25,6 @@ import (
 	"testing"
 	"time"
 )
-
-// Request is one call the fake received.
-type Request struct {
-	Method string
-	// Path is the unescaped path, e.g. /api/v2/users/auth0|1/roles.
-	Path  string
-	Query url.Values
-	Body  []byte
-	At    time.Time
-}
 
 // Fault makes the fake answer some of the next calls badly.
 type Fault struct {
@@ -145,34 +133,6 @@ func (s *Server) nextID(prefix string) string {
 	return fmt.Sprintf("%s%010d%s", prefix, s.seq, randHex(3))
 }
 
-// Requests returns every call received so far, the token endpoint included.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
-}
-
-// Count returns how many calls had this method and a path starting with
-// prefix ("" for any method).
-func (s *Server) Count(method, prefix string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.requests {
-		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
-// ResetRequests forgets the calls received so far.
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = nil
-}
-
 // FailNext applies f to the next n matching calls; n < 0 applies it until
 // ClearFaults.
 func (s *Server) FailNext(n int, f Fault) {
@@ -227,8 +187,6 @@ func (s *Server) takeFault(method, path string) *Fault {
 	return nil
 }
 
-const maxBody = 1 << 20
-
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth/token", s.token)
@@ -255,56 +213,6 @@ func (s *Server) routes() http.Handler {
 	api("GET /api/v2/actions/triggers/{trigger}/bindings", s.getBindings)
 	api("PATCH /api/v2/actions/triggers/{trigger}/bindings", s.patchBindings)
 	return s.logged(mux)
-}
-
-// logged records the call and applies faults before routing it.
-func (s *Server) logged(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-		if err != nil || len(body) > maxBody {
-			apiError(w, http.StatusRequestEntityTooLarge, "Payload Too Large", "request body too large")
-			return
-		}
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
-		s.mu.Lock()
-		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body, At: time.Now()})
-		f := s.takeFault(r.Method, r.URL.Path)
-		s.mu.Unlock()
-		if f != nil {
-			if f.Hang {
-				select {
-				case <-r.Context().Done():
-				case <-s.quit:
-				}
-				return
-			}
-			if f.Delay > 0 {
-				t := time.NewTimer(f.Delay)
-				select {
-				case <-r.Context().Done():
-					t.Stop()
-					return
-				case <-s.quit:
-					t.Stop()
-					return
-				case <-t.C:
-				}
-			}
-			if f.Status != 0 {
-				if f.RetryAfter != "" {
-					w.Header().Set("Retry-After", f.RetryAfter)
-				}
-				if !f.RateLimitReset.IsZero() {
-					w.Header().Set("X-RateLimit-Limit", "10")
-					w.Header().Set("X-RateLimit-Remaining", "0")
-					w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(f.RateLimitReset.Unix(), 10))
-				}
-				apiError(w, f.Status, http.StatusText(f.Status), "Injected failure")
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func apiError(w http.ResponseWriter, status int, errText, msg string) {
