@@ -23,34 +23,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
-
-// Fault makes the fake answer some of the next calls badly.
-type Fault struct {
-	// Status to answer with (429, 500, 503…); 0 answers normally after
-	// Delay (or hangs when Hang is set).
-	Status int
-	// RetryAfter is sent as the Retry-After header when not empty.
-	RetryAfter string
-	// RateLimitReset, when not zero, is sent as X-RateLimit-Reset (Unix
-	// seconds), with X-RateLimit-Limit and X-RateLimit-Remaining: 0.
-	RateLimitReset time.Time
-	// Delay before answering (or before the normal answer).
-	Delay time.Duration
-	// Hang blocks the call until the client gives up or the test ends.
-	Hang bool
-	// Path limits the fault to calls whose path starts with it; empty
-	// means every /api/v2/ call (not the token endpoint).
-	Path string
-	// Method, when set, limits the fault to calls with this method.
-	Method string
-}
-
-type fault struct {
-	Fault
-	left int // < 0: forever
-}
 
 // Server is the fake Management API.
 type Server struct {
@@ -131,60 +104,6 @@ func randHex(n int) string {
 func (s *Server) nextID(prefix string) string {
 	s.seq++
 	return fmt.Sprintf("%s%010d%s", prefix, s.seq, randHex(3))
-}
-
-// FailNext applies f to the next n matching calls; n < 0 applies it until
-// ClearFaults.
-func (s *Server) FailNext(n int, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{Fault: f, left: n})
-}
-
-// RateLimitNext answers the next n API calls 429 with X-RateLimit-Reset
-// at reset and Retry-After in whole seconds until then (at least 1).
-func (s *Server) RateLimitNext(n int, reset time.Time) {
-	secs := int(time.Until(reset).Seconds() + 0.999)
-	s.FailNext(n, Fault{Status: http.StatusTooManyRequests, RateLimitReset: reset, RetryAfter: strconv.Itoa(max(secs, 1))})
-}
-
-// SetDelay makes every API call wait d before answering (0 to stop).
-func (s *Server) SetDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = slices.DeleteFunc(s.faults, func(f *fault) bool { return f.left < 0 && f.Delay > 0 && f.Status == 0 && !f.Hang })
-	if d > 0 {
-		s.faults = append(s.faults, &fault{Fault: Fault{Delay: d}, left: -1})
-	}
-}
-
-// ClearFaults removes every pending fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
-
-// takeFault returns the fault for this call, if any, consuming one use.
-func (s *Server) takeFault(method, path string) *Fault {
-	for i, f := range s.faults {
-		prefix := f.Path
-		if prefix == "" {
-			prefix = "/api/v2/"
-		}
-		if !strings.HasPrefix(path, prefix) || (f.Method != "" && f.Method != method) {
-			continue
-		}
-		out := f.Fault
-		if f.left > 0 {
-			f.left--
-			if f.left == 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-		}
-		return &out
-	}
-	return nil
 }
 
 func (s *Server) routes() http.Handler {
