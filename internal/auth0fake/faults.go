@@ -87,3 +87,46 @@ func (s *Server) takeFault(method, path string) *Fault {
 	}
 	return nil
 }
+
+// applyFault waits, hangs or answers as f says, and reports whether it
+// answered the call (or gave up on it) so that it must not be routed.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bool {
+	if f.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-s.quit:
+		}
+		return true
+	}
+	if f.Delay > 0 && !s.wait(r, f.Delay) {
+		return true
+	}
+	if f.Status == 0 {
+		return false
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	if !f.RateLimitReset.IsZero() {
+		w.Header().Set("X-RateLimit-Limit", "10")
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(f.RateLimitReset.Unix(), 10))
+	}
+	apiError(w, f.Status, http.StatusText(f.Status), "Injected failure")
+	return true
+}
+
+// wait pauses for d, reporting false when the client or the server gave
+// up first.
+func (s *Server) wait(r *http.Request, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+		return false
+	case <-s.quit:
+		return false
+	case <-t.C:
+		return true
+	}
+}

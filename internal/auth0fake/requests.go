@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -63,38 +62,8 @@ func (s *Server) logged(next http.Handler) http.Handler {
 		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body, At: time.Now()})
 		f := s.takeFault(r.Method, r.URL.Path)
 		s.mu.Unlock()
-		if f != nil {
-			if f.Hang {
-				select {
-				case <-r.Context().Done():
-				case <-s.quit:
-				}
-				return
-			}
-			if f.Delay > 0 {
-				t := time.NewTimer(f.Delay)
-				select {
-				case <-r.Context().Done():
-					t.Stop()
-					return
-				case <-s.quit:
-					t.Stop()
-					return
-				case <-t.C:
-				}
-			}
-			if f.Status != 0 {
-				if f.RetryAfter != "" {
-					w.Header().Set("Retry-After", f.RetryAfter)
-				}
-				if !f.RateLimitReset.IsZero() {
-					w.Header().Set("X-RateLimit-Limit", "10")
-					w.Header().Set("X-RateLimit-Remaining", "0")
-					w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(f.RateLimitReset.Unix(), 10))
-				}
-				apiError(w, f.Status, http.StatusText(f.Status), "Injected failure")
-				return
-			}
+		if f != nil && s.applyFault(w, r, f) {
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
