@@ -350,6 +350,18 @@ func (s *Server) getBindings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"bindings": out, "total": len(all), "per_page": perPage})
 }
 
+// actionByRef finds the first action a binding's ref names, by action_id
+// or action_name; nil when none does.
+func (s *Server) actionByRef(typ, value string) *Action {
+	for _, id := range s.actionOrder {
+		a, ok := s.actions[id]
+		if ok && ((typ == "action_id" && a.ID == value) || (typ == "action_name" && a.Name == value)) {
+			return a
+		}
+	}
+	return nil
+}
+
 // patchBindings replaces the trigger's bindings with the list sent; each
 // must name a deployed action by ID or name.
 func (s *Server) patchBindings(w http.ResponseWriter, r *http.Request) {
@@ -374,14 +386,7 @@ func (s *Server) patchBindings(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusBadRequest, "Bad Request", "Payload validation error: missing ref")
 			return
 		}
-		var found *Action
-		for _, id := range s.actionOrder {
-			a, ok := s.actions[id]
-			if ok && ((b.Ref.Type == "action_id" && a.ID == b.Ref.Value) || (b.Ref.Type == "action_name" && a.Name == b.Ref.Value)) {
-				found = a
-				break
-			}
-		}
+		found := s.actionByRef(b.Ref.Type, b.Ref.Value)
 		if found == nil {
 			apiError(w, http.StatusNotFound, "Not Found", "The action does not exist.")
 			return
