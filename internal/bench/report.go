@@ -4,10 +4,108 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
+
+// Report is everything a run measured.
+type Report struct {
+	Machine  Machine       `json:"machine"`
+	Config   ReportConfig  `json:"config"`
+	Seed     *SeedResult   `json:"seed,omitempty"`
+	Start    []StartTime   `json:"start,omitempty"`
+	Loads    []LoadResult  `json:"loads"`
+	Ratios   []Ratio       `json:"ratios"`
+	Raw      []RawResult   `json:"raw,omitempty"`
+	Grants   *GrantsVsRaw  `json:"grants_vs_raw,omitempty"`
+	ListWalk []WalkResult  `json:"list_walks,omitempty"`
+	Import   *ImportResult `json:"import,omitempty"`
+	Memory   *Memory       `json:"memory,omitempty"`
+	Notes    []string      `json:"notes,omitempty"`
+}
+
+// Machine says where the figures come from.
+type Machine struct {
+	CPUs       int    `json:"cpus"`
+	Model      string `json:"model"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Go         string `json:"go"`
+	OS         string `json:"os"`
+	// LoadBefore and LoadAfter are /proc/loadavg: other work on the
+	// machine skews the figures.
+	LoadBefore string `json:"loadavg_before"`
+	LoadAfter  string `json:"loadavg_after"`
+}
+
+// ReportConfig is the part of Config a report repeats.
+type ReportConfig struct {
+	Records     int     `json:"records"`
+	OrgShare    float64 `json:"org_share"`
+	Roles       int     `json:"roles"`
+	Target      string  `json:"target"`
+	Rate        int     `json:"rate"`
+	GrantedRate int     `json:"granted_rate"`
+	Duration    string  `json:"duration"`
+	Concurrency int     `json:"concurrency"`
+	Rounds      int     `json:"rounds"`
+}
+
+// SeedResult is how the store was filled.
+type SeedResult struct {
+	Records   int     `json:"records"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"per_second"`
+	FileMiB   float64 `json:"file_mib"`
+}
+
+// StartTime is one service start on the seeded store: Open is the store
+// opening, Ready the time until /readyz answered 200.
+type StartTime struct {
+	Open  time.Duration `json:"open_ns"`
+	Ready time.Duration `json:"ready_ns"`
+}
+
+// Ratio is prereg's maximum throughput over the bare handler's for one
+// hook scenario, summed over the rounds.
+type Ratio struct {
+	Scenario string  `json:"scenario"`
+	Prereg   float64 `json:"prereg_rps"`
+	Bare     float64 `json:"bare_rps"`
+	Ratio    float64 `json:"ratio"`
+}
+
+// GrantsVsRaw compares grants through the service with the raw loop.
+type GrantsVsRaw struct {
+	GrantsPerSecond float64 `json:"grants_per_second"`
+	RawPerSecond    float64 `json:"raw_per_second"`
+	Ratio           float64 `json:"ratio"`
+}
+
+// WalkResult is a sequential walk through list pages following cursors.
+type WalkResult struct {
+	Scenario string `json:"scenario"`
+	Pages    int    `json:"pages"`
+	Items    int    `json:"items"`
+	P50      Millis `json:"p50_ms"`
+	P99      Millis `json:"p99_ms"`
+	Max      Millis `json:"max_ms"`
+	Errors   int    `json:"errors"`
+}
+
+// ImportResult is the CSV import through the service.
+type ImportResult struct {
+	Rows      int     `json:"rows"`
+	Status    int     `json:"status"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"rows_per_second"`
+	Created   int     `json:"created"`
+	Rejected  int     `json:"rejected"`
+	Skipped   string  `json:"skipped,omitempty"`
+}
 
 // WriteJSON writes the report as indented JSON.
 func (rep *Report) WriteJSON(w io.Writer) error {
@@ -95,4 +193,29 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(w, "note:", n)
 	}
 	return nil
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, LoadBefore: loadavg()}
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(raw)) {
+			if name, val, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
+				m.Model = strings.TrimSpace(val)
+				break
+			}
+		}
+	}
+	return m
+}
+
+func loadavg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
