@@ -58,12 +58,63 @@ func (r *run) want(sc string) bool {
 // Run performs one run and returns its report. It stops by itself: every
 // attack is bounded in time and count, and ctx cuts the whole run short.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	if cfg.Concurrency <= 0 || cfg.Duration <= 0 || cfg.Rounds <= 0 {
-		return nil, errors.New("concurrency, duration and rounds must be positive")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	if cfg.PreGranted >= cfg.Dataset.Records/2 {
 		cfg.PreGranted = cfg.Dataset.Records / 4
 	}
+	r := newRun(cfg)
+	stopTarget, err := r.target(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stopTarget()
+	if cfg.URL == "" && cfg.SeedOnly {
+		r.rep.Machine.LoadAfter = loadavg()
+		return r.rep, nil
+	}
+	stopBare, err := r.bareTarget()
+	if err != nil {
+		return nil, err
+	}
+	defer stopBare()
+	r.startSampler()
+	stopProfile, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return nil, err
+	}
+	defer stopProfile()
+	err = r.scenarios(ctx)
+	if r.mem != nil {
+		m := r.mem.Stop()
+		r.rep.Memory = &m
+	}
+	r.rep.Machine.LoadAfter = loadavg()
+	return r.rep, err
+}
+
+// check refuses a configuration a run cannot start with.
+func (c Config) check() error {
+	if c.Concurrency <= 0 || c.Duration <= 0 || c.Rounds <= 0 {
+		return errors.New("concurrency, duration and rounds must be positive")
+	}
+	if c.URL == "" {
+		return nil
+	}
+	if c.HookSecret == "" || c.AdminToken == "" {
+		return errors.New("--url needs --hook-secret and --admin-token")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("--url %q is not an absolute URL", c.URL)
+	}
+	return nil
+}
+
+// newRun starts the report: the machine's load before the run, and the
+// configuration it repeats.
+func newRun(cfg Config) *run {
 	rep := &Report{Machine: machine(), Loads: []LoadResult{}, Ratios: []Ratio{}}
 	target := "in-process"
 	if cfg.Separate {
@@ -78,84 +129,108 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// copy of the store.
 	r.granted.Store(int64(cfg.PreGranted))
 	r.raw = counter(cfg.PreGranted, cfg.Dataset.Records, false)
+	return r
+}
 
-	if cfg.URL != "" {
-		if cfg.HookSecret == "" || cfg.AdminToken == "" {
-			return nil, errors.New("--url needs --hook-secret and --admin-token")
-		}
-		u, err := url.Parse(cfg.URL)
-		if err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, fmt.Errorf("--url %q is not an absolute URL", cfg.URL)
-		}
-		r.base = strings.TrimRight(cfg.URL, "/")
-		rep.Config.Target = r.base
-		rep.Notes = append(rep.Notes, "remote target: seeding, start time, memory and the raw loop are measured only in-process")
-	} else {
-		stop, err := r.local(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer stop()
-		if cfg.SeedOnly {
-			rep.Machine.LoadAfter = loadavg()
-			return rep, nil
-		}
-		if cfg.Separate {
-			rep.Notes = append(rep.Notes, "service and bare handler each in a process of its own (--separate): the memory is the service's process's")
-		} else {
-			rep.Notes = append(rep.Notes, "service and load generator share this process's Go runtime: the latencies include the generator's garbage collections, and the memory is theirs together (--separate, or --url and --bare-url, for the service's own)")
-		}
+// target points the run at the --url service, or seeds a store and starts
+// the service locally; the function returned stops what it started.
+func (r *run) target(ctx context.Context) (func(), error) {
+	if r.cfg.URL != "" {
+		r.base = strings.TrimRight(r.cfg.URL, "/")
+		r.rep.Config.Target = r.base
+		r.note("remote target: seeding, start time, memory and the raw loop are measured only in-process")
+		return func() {}, nil
 	}
-	if cfg.URL == "" && cfg.Separate {
-		cfg.BareURL = r.bare
+	stop, err := r.local(ctx)
+	if err != nil || r.cfg.SeedOnly {
+		return stop, err
 	}
-	if cfg.BareURL != "" {
-		r.bare = strings.TrimRight(cfg.BareURL, "/")
-		switch {
-		case (cfg.URL == "" && !cfg.Separate) || cfg.GeneratorGC == 0:
-		case cfg.GeneratorGC < 0:
-			defer debug.SetGCPercent(debug.SetGCPercent(-1))
-			defer debug.SetMemoryLimit(debug.SetMemoryLimit(GeneratorMemoryLimit))
-			r.collectBetween = true
-			rep.Notes = append(rep.Notes, fmt.Sprintf("load generator alone in this process: its collector is off during attacks (up to %d MiB) and runs between them (--generator-gc -1)", GeneratorMemoryLimit>>20))
-		default:
-			defer debug.SetGCPercent(debug.SetGCPercent(cfg.GeneratorGC))
-			rep.Notes = append(rep.Notes, fmt.Sprintf("load generator alone in this process: its GC percent is %d (--generator-gc)", cfg.GeneratorGC))
-		}
+	if r.cfg.Separate {
+		r.note("service and bare handler each in a process of its own (--separate): the memory is the service's process's")
 	} else {
+		r.note("service and load generator share this process's Go runtime: the latencies include the generator's garbage collections, and the memory is theirs together (--separate, or --url and --bare-url, for the service's own)")
+	}
+	return stop, nil
+}
+
+// bareTarget points the run at the bare handler of another process, or
+// serves one in this process; the function returned undoes it.
+func (r *run) bareTarget() (func(), error) {
+	bareURL := r.cfg.BareURL
+	if r.cfg.URL == "" && r.cfg.Separate {
+		bareURL = r.bare
+	}
+	if bareURL == "" {
 		bare, err := serveLoopback(BareHandler())
 		if err != nil {
 			return nil, err
 		}
-		defer bare.close()
 		r.bare = bare.URL
+		return bare.close, nil
 	}
+	r.bare = strings.TrimRight(bareURL, "/")
+	if r.cfg.URL == "" && !r.cfg.Separate {
+		return func() {}, nil
+	}
+	return r.generatorGC(), nil
+}
 
+// generatorGC sets the collector of a process that only generates load
+// (Config.GeneratorGC) and returns the function that puts it back.
+func (r *run) generatorGC() func() {
+	gc := r.cfg.GeneratorGC
+	switch {
+	case gc == 0:
+		return func() {}
+	case gc < 0:
+		percent := debug.SetGCPercent(-1)
+		limit := debug.SetMemoryLimit(GeneratorMemoryLimit)
+		r.collectBetween = true
+		r.note(fmt.Sprintf("load generator alone in this process: its collector is off during attacks (up to %d MiB) and runs between them (--generator-gc -1)", GeneratorMemoryLimit>>20))
+		return func() {
+			debug.SetMemoryLimit(limit)
+			debug.SetGCPercent(percent)
+		}
+	default:
+		percent := debug.SetGCPercent(gc)
+		r.note(fmt.Sprintf("load generator alone in this process: its GC percent is %d (--generator-gc)", gc))
+		return func() { debug.SetGCPercent(percent) }
+	}
+}
+
+// startSampler samples the memory of the service's process, or of this
+// one when the service runs in it; a remote service is not sampled.
+func (r *run) startSampler() {
 	switch {
 	case r.servicePID != 0:
 		r.mem = startSamplerOf(strconv.Itoa(r.servicePID), 100*time.Millisecond)
-	case cfg.URL == "":
+	case r.cfg.URL == "":
 		r.mem = startSampler(100 * time.Millisecond)
 	}
-	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
-		if err != nil {
-			return nil, fmt.Errorf("cpu profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, fmt.Errorf("cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	err := r.scenarios(ctx)
-	if r.mem != nil {
-		m := r.mem.Stop()
-		rep.Memory = &m
-	}
-	rep.Machine.LoadAfter = loadavg()
-	return rep, err
 }
+
+// startCPUProfile profiles this process into path (nothing when empty)
+// until the function returned is called.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// note adds a line to the report's notes.
+func (r *run) note(n string) { r.rep.Notes = append(r.rep.Notes, n) }
 
 // add records an attack's result with the memory peak of its phase.
 func (r *run) add(l LoadResult) {
