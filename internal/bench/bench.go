@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -24,9 +23,10 @@ type run struct {
 	rep  *Report
 	base string // prereg's URL
 	bare string // the bare handler's URL
-	// granted hands out the rows the granted scenario claims, each once.
-	granted atomic.Int64
-	raw     func() int
+	// granted hands out the rows the granted scenario claims, each once;
+	// raw hands the same rows to the raw loop.
+	granted *counter
+	raw     *counter
 	rawDB   string
 	mem     *sampler
 	// collectBetween: the generator's collector is off, and runs before
@@ -127,8 +127,8 @@ func newRun(cfg Config) *run {
 	// Rows past the pre-granted ones are claimed once each, in order, by
 	// the granted scenario; the raw loop takes the same rows in its own
 	// copy of the store.
-	r.granted.Store(int64(cfg.PreGranted))
-	r.raw = counter(cfg.PreGranted, cfg.Dataset.Records, false)
+	r.granted = newCounter(cfg.PreGranted, cfg.Dataset.Records, false)
+	r.raw = newCounter(cfg.PreGranted, cfg.Dataset.Records, false)
 	return r
 }
 

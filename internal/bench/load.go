@@ -180,17 +180,30 @@ func hookTargeter(base, secret string, next func() int, body func(i int) []byte)
 	}
 }
 
-// counter hands out consecutive integers from start, wrapping at end when
-// wrap is set (end is exclusive).
-func counter(start, end int, wrap bool) func() int {
-	var n atomic.Int64
-	return func() int {
-		i := int(n.Add(1)) - 1
-		if wrap && end > start {
-			i %= end - start
-		}
-		return start + i
+// counter hands out consecutive integers from start to concurrent
+// workers, wrapping at end when wrap is set (end is exclusive).
+type counter struct {
+	n          atomic.Int64
+	start, end int
+	wrap       bool
+}
+
+func newCounter(start, end int, wrap bool) *counter {
+	return &counter{start: start, end: end, wrap: wrap}
+}
+
+// next returns the next integer.
+func (c *counter) next() int {
+	i := int(c.n.Add(1)) - 1
+	if c.wrap && c.end > c.start {
+		i %= c.end - c.start
 	}
+	return c.start + i
+}
+
+// left is how many integers a counter that does not wrap has before end.
+func (c *counter) left() int {
+	return max(c.end-c.start-int(c.n.Load()), 0)
 }
 
 // loginBody is the Action's request for a user and address.
@@ -213,7 +226,7 @@ func loginBody(userID, email, org string, verified bool) []byte {
 // getTargeter round-robins GET requests over urls with a bearer token.
 func getTargeter(urls []string, token string) vegeta.Targeter {
 	hdr := http.Header{"Authorization": {"Bearer " + token}}
-	next := counter(0, len(urls), true)
+	next := newCounter(0, len(urls), true).next
 	return func(t *vegeta.Target) error {
 		if t == nil {
 			return vegeta.ErrNilTarget

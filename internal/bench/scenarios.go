@@ -36,7 +36,7 @@ func (r *run) preGrant(ctx context.Context) error {
 		return nil
 	}
 	r.logf("pre-granting %d registrations", cfg.PreGranted)
-	pre := counter(0, cfg.PreGranted, false)
+	pre := newCounter(0, cfg.PreGranted, false).next
 	res := r.attack(ctx, "pre-grant", hookTargeter(r.base, cfg.HookSecret, pre, r.hookBody(ScGranted)),
 		Load{Concurrency: cfg.Concurrency, Duration: 10 * time.Minute, MaxRequests: uint64(cfg.PreGranted)}, outcomeIs("granted"))
 	if res.Errors+res.Mismatches > 0 {
@@ -77,13 +77,13 @@ func (r *run) hookBody(sc string) func(i int) []byte {
 func (r *run) rows(sc string, bare bool) func() int {
 	switch {
 	case sc == ScNoMatch:
-		return counter(0, 1<<30, true)
+		return newCounter(0, 1<<30, true).next
 	case sc == ScAlreadyGranted:
-		return counter(0, max(r.cfg.PreGranted, 1), true)
+		return newCounter(0, max(r.cfg.PreGranted, 1), true).next
 	case bare:
-		return counter(r.cfg.PreGranted, r.cfg.Dataset.Records, true)
+		return newCounter(r.cfg.PreGranted, r.cfg.Dataset.Records, true).next
 	default:
-		return func() int { return int(r.granted.Add(1)) - 1 }
+		return r.granted.next
 	}
 }
 
@@ -175,7 +175,7 @@ func (r *run) budget(sc string, bare bool, rate int) uint64 {
 	}
 	if sc == ScGranted && !bare {
 		// Each request claims a row of its own: never more than are left.
-		n = min(n, uint64(max(int64(r.cfg.Dataset.Records)-r.granted.Load(), 0)))
+		n = min(n, uint64(r.granted.left()))
 	}
 	return n
 }
@@ -203,7 +203,7 @@ func (r *run) rawRound(ctx context.Context, round int) error {
 		return err
 	}
 	defer db.Close()
-	res, err := rawGrants(ctx, db, r.cfg.Dataset, r.raw, r.cfg.Concurrency, r.cfg.Duration, 0)
+	res, err := rawGrants(ctx, db, r.cfg.Dataset, r.raw.next, r.cfg.Concurrency, r.cfg.Duration, 0)
 	if err != nil {
 		return err
 	}
