@@ -116,6 +116,22 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report as aligned text tables.
 func (rep *Report) WriteTable(w io.Writer) error {
+	rep.writeRun(w)
+	fmt.Fprintln(w)
+	if err := rep.writeLoads(w); err != nil {
+		return err
+	}
+	rep.writeRatios(w)
+	rep.writeSummaries(w)
+	rep.writeMemory(w)
+	for _, n := range slices.Compact(slices.Clone(rep.Notes)) {
+		fmt.Fprintln(w, "note:", n)
+	}
+	return nil
+}
+
+// writeRun describes the machine, the run, the seeding and the starts.
+func (rep *Report) writeRun(w io.Writer) {
 	m := rep.Machine
 	fmt.Fprintf(w, "machine: %d CPUs (%s), GOMAXPROCS %d, %s %s, load average %s before, %s after\n",
 		m.CPUs, m.Model, m.GOMAXPROCS, m.Go, m.OS, m.LoadBefore, m.LoadAfter)
@@ -132,40 +148,64 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w)
+}
+
+// writeLoads writes the table of attacks, then the raw loop's rounds.
+func (rep *Report) writeLoads(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\ttarget\tmode\tround\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\terrors\twrong\tRSS MiB\t")
 	for _, l := range rep.Loads {
-		mode := fmt.Sprintf("c=%d", l.Concurrency)
-		if l.Mode == "rate" {
-			mode = fmt.Sprintf("%d/s", l.Rate)
-		}
-		round := ""
-		if l.Round > 0 {
-			round = fmt.Sprint(l.Round)
-		}
-		rss := ""
-		if l.RSSMiB > 0 {
-			rss = fmt.Sprintf("%.0f", l.RSSMiB)
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t\n",
-			l.Scenario, l.Target, mode, round, l.Requests, l.Throughput, l.P50, l.P90, l.P99, l.Max, l.Errors, l.Mismatches, rss)
+			l.Scenario, l.Target, l.modeCell(), l.roundCell(), l.Requests, l.Throughput, l.P50, l.P90, l.P99, l.Max, l.Errors, l.Mismatches, l.rssCell())
 	}
 	for _, x := range rep.Raw {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t\t\t\t\t\t\t%.0f\t\n", ScRaw, "bbolt", fmt.Sprintf("c=%d", x.Workers), x.Round, x.Batches, x.PerSecond, x.RSSMiB)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	return tw.Flush()
+}
+
+// modeCell is the concurrency of a maximum-throughput attack, or the rate
+// of a fixed-rate one.
+func (l LoadResult) modeCell() string {
+	if l.Mode == "rate" {
+		return fmt.Sprintf("%d/s", l.Rate)
 	}
-	if len(rep.Ratios) > 0 {
-		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "hook scenario\tprereg req/s\tbare req/s\tprereg/bare\t")
-		for _, r := range rep.Ratios {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t\n", r.Scenario, r.Prereg, r.Bare, r.Ratio)
-		}
-		tw.Flush()
+	return fmt.Sprintf("c=%d", l.Concurrency)
+}
+
+// roundCell is empty for an attack outside the rounds.
+func (l LoadResult) roundCell() string {
+	if l.Round > 0 {
+		return fmt.Sprint(l.Round)
 	}
+	return ""
+}
+
+// rssCell is empty where the RSS was not measured.
+func (l LoadResult) rssCell() string {
+	if l.RSSMiB > 0 {
+		return fmt.Sprintf("%.0f", l.RSSMiB)
+	}
+	return ""
+}
+
+// writeRatios writes prereg's throughput over the bare handler's.
+func (rep *Report) writeRatios(w io.Writer) {
+	if len(rep.Ratios) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "hook scenario\tprereg req/s\tbare req/s\tprereg/bare\t")
+	for _, r := range rep.Ratios {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t\n", r.Scenario, r.Prereg, r.Bare, r.Ratio)
+	}
+	tw.Flush()
+}
+
+// writeSummaries writes the grants comparison, the list walks and the
+// import.
+func (rep *Report) writeSummaries(w io.Writer) {
 	if g := rep.Grants; g != nil {
 		fmt.Fprintf(w, "\ngrants: %.0f/s through the service vs %.0f/s raw db.Batch grant writes: %.2f\n", g.GrantsPerSecond, g.RawPerSecond, g.Ratio)
 	}
@@ -182,17 +222,20 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(w, "import: %d rows through POST /v1/imports in %.2fs: %.0f rows/s (%d created, %d rejected)\n", im.Rows, im.Seconds, im.PerSecond, im.Created, im.Rejected)
 		}
 	}
-	if mem := rep.Memory; mem != nil && mem.Available && mem.Separate {
+}
+
+// writeMemory writes the memory under load, saying whose it is.
+func (rep *Report) writeMemory(w io.Writer) {
+	mem := rep.Memory
+	switch {
+	case mem == nil || !mem.Available:
+	case mem.Separate:
 		fmt.Fprintf(w, "memory under load (the service's own process): RSS max %.0f MiB (anon %.0f, mapped files %.0f), peak %.0f MiB\n",
 			mem.RSSMax, mem.RSSAnonMax, mem.RSSFileMax, mem.HWM)
-	} else if mem != nil && mem.Available {
+	default:
 		fmt.Fprintf(w, "memory under load (service + load generator + the raw loop's map, one process): RSS max %.0f MiB (anon %.0f, mapped files %.0f), peak %.0f MiB, Go heap in use max %.0f MiB\n",
 			mem.RSSMax, mem.RSSAnonMax, mem.RSSFileMax, mem.HWM, mem.HeapInuseMax)
 	}
-	for _, n := range slices.Compact(slices.Clone(rep.Notes)) {
-		fmt.Fprintln(w, "note:", n)
-	}
-	return nil
 }
 
 func machine() Machine {
