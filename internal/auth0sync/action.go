@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auth0/go-auth0"
 	"github.com/auth0/go-auth0/management"
 
 	"github.com/prereg/prereg/internal/prereg"
@@ -161,16 +162,16 @@ func (c *Client) actionSpec(opts InstallOptions) actionSpec {
 	sort.Strings(s.secretNames)
 	s.secrets = make([]management.ActionSecret, len(s.secretNames))
 	for i, n := range s.secretNames {
-		s.secrets[i] = management.ActionSecret{Name: &s.secretNames[i], Value: ptr(opts.Secrets[n])}
+		s.secrets[i] = management.ActionSecret{Name: &s.secretNames[i], Value: auth0.String(opts.Secrets[n])}
 	}
 	return s
 }
 
 // action is the body that creates or updates the Action.
 func (s actionSpec) action() *management.Action {
-	triggers := []management.ActionTrigger{{ID: ptr(PostLoginTrigger), Version: ptr(PostLoginTriggerVersion)}}
+	triggers := []management.ActionTrigger{{ID: auth0.String(PostLoginTrigger), Version: auth0.String(PostLoginTriggerVersion)}}
 	code, secrets := s.code, s.secrets
-	return &management.Action{Name: ptr(s.name), SupportedTriggers: triggers, Code: &code, Runtime: ptr(s.runtime), Secrets: &secrets}
+	return &management.Action{Name: auth0.String(s.name), SupportedTriggers: triggers, Code: &code, Runtime: auth0.String(s.runtime), Secrets: &secrets}
 }
 
 // matches reports whether a holds what s would send.
@@ -219,8 +220,6 @@ func (c *Client) deployAction(ctx context.Context, id string, opts InstallOption
 		return err
 	})
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // configDigest is the HMAC over the runtime and the sorted secrets.
 func (c *Client) configDigest(opts InstallOptions) string {
@@ -352,12 +351,12 @@ func (c *Client) bind(ctx context.Context, actionID, name string) (bool, error) 
 		}
 		refs = append(refs, &management.ActionBinding{
 			DisplayName: b.DisplayName,
-			Ref:         &management.ActionBindingReference{Type: ptr("action_id"), Value: ptr(b.Action.GetID())},
+			Ref:         &management.ActionBindingReference{Type: auth0.String("action_id"), Value: auth0.String(b.Action.GetID())},
 		})
 	}
 	refs = append(refs, &management.ActionBinding{
-		DisplayName: ptr(name),
-		Ref:         &management.ActionBindingReference{Type: ptr("action_id"), Value: ptr(actionID)},
+		DisplayName: auth0.String(name),
+		Ref:         &management.ActionBindingReference{Type: auth0.String("action_id"), Value: auth0.String(actionID)},
 	})
 	err := c.call(ctx, "update trigger bindings", func(ctx context.Context) error {
 		return c.api.Action.UpdateBindings(ctx, PostLoginTrigger, refs)
