@@ -58,16 +58,8 @@ type Config struct {
 	LogRequests bool
 
 	// GeneratorGC is this process's GC percent while it only generates load
-	// (URL and BareURL both set: both targets run in other processes); 0
-	// leaves the runtime's setting; -1 turns the collector off during each
-	// attack (under a GeneratorMemoryLimit) and collects between attacks.
-	// At the default 100 its heap of a few MiB was collected every 85 ms
-	// at 5 000 req/s, and a collection's stop-the-world phases, waiting
-	// for threads descheduled on two shared cores, held up to 3 ms of the
-	// answers it was reading: latency of the generator counted as latency
-	// of the target. At 1 000 it still collected every second or two, and
-	// the slowest 100 ms of an attack were those of a collection (its
-	// stop-the-world phases up to 2.9 ms, marking up to 15 ms).
+	// (both targets in other processes); 0 leaves the runtime's setting, -1
+	// turns the collector off during attacks (see the package documentation).
 	GeneratorGC int
 
 	// Separate serves the seeded store and the bare handler each from a
@@ -101,7 +93,7 @@ const (
 // AllScenarios lists every scenario in run order.
 var AllScenarios = []string{ScNoMatch, ScAlreadyGranted, ScGranted, ScList, ScListFiltered, ScStats, ScImport}
 
-// Defaults is the full run of issue 6.
+// Defaults is the full run, on a store of a million registrations.
 func Defaults() Config {
 	return Config{
 		Dataset:          Dataset{Records: 1_000_000, OrgShare: 0.5, Orgs: 100, Roles: 2},
@@ -131,8 +123,6 @@ func Quick(c Config) Config {
 }
 
 // GeneratorMemoryLimit bounds the generator's heap while its collector is
-// off (Config.GeneratorGC -1): past it the runtime collects anyway. An
-// attack allocates about 6 KB per request (an allocation profile of the
-// generator): a 10 s attack at 15 000 req/s, 900 MB, stays just under it,
-// and a faster or longer one collects near the limit.
+// off (Config.GeneratorGC -1): past it the runtime collects anyway, so an
+// unusually long or fast attack cannot exhaust the machine's memory.
 const GeneratorMemoryLimit = 1 << 30

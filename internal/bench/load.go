@@ -88,11 +88,9 @@ func attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check 
 		pacer = vegeta.ConstantPacer{Freq: l.Rate, Per: time.Second}
 	}
 	bounded := boundedPacer{Pacer: pacer, limit: l.MaxRequests}
-	// vegeta's own transport, but ours, so that its connections can be
-	// closed after the attack: left open, each attack's connections
-	// stayed idle in the target until its idle timeout (2 minutes for
-	// prereg serve), and a run's attacks piled up hundreds of them, with
-	// their buffers, in the memory measured of the target.
+	// vegeta's own transport, but ours, so that its connections are closed
+	// after the attack: idle ones would stay in the target until its idle
+	// timeout and pile up, with their buffers, in the memory measured.
 	transport := &http.Transport{
 		Proxy:           http.ProxyFromEnvironment,
 		DialContext:     (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
@@ -146,6 +144,8 @@ type boundedPacer struct {
 	limit uint64
 }
 
+// Pace stops once limit hits were paced, and paces as the wrapped pacer
+// until then.
 func (p boundedPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
 	if hits >= p.limit {
 		return 0, true
