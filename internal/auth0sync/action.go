@@ -18,7 +18,8 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// The trigger prereg's Action runs on.
+// The trigger prereg's Action runs on, and the Action's name and Node
+// runtime when InstallOptions leave them empty.
 const (
 	PostLoginTrigger        = "post-login"
 	PostLoginTriggerVersion = "v3"

@@ -214,6 +214,8 @@ func (n *rateNote) get() time.Time {
 	return n.until
 }
 
+// RoundTrip sends the request through the base transport, caps the
+// answer's body, and notes a 429's reset time for the call that caused it.
 func (t *observingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.base
 	if base == nil {
@@ -249,6 +251,8 @@ type limitReader struct {
 
 var errTooLarge = errors.New("Auth0 answer larger than allowed")
 
+// Read reads as the underlying reader does, and fails with errTooLarge
+// once the limit is used up.
 func (l *limitReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
 		return 0, errTooLarge
@@ -298,6 +302,7 @@ type RateLimitError struct {
 	Until time.Time
 }
 
+// Error says that Auth0 rate-limited the call, and until when.
 func (e *RateLimitError) Error() string {
 	if e.Until.IsZero() {
 		return "Auth0 rate limit reached"
