@@ -26,7 +26,7 @@ const (
 	DefaultActionName       = "prereg"
 	DefaultActionRuntime    = "node22"
 	// configMarker starts the line appended to the Action's code that
-	// carries the digest of the secrets (see InstallAction).
+	// carries the digest of the secrets (see the package documentation).
 	configMarker = "// prereg-config: "
 	// maxBindingPages bounds the scan of a trigger's bindings (50 a page).
 	maxBindingPages = 20
@@ -86,15 +86,9 @@ type InstallResult struct {
 
 // InstallAction creates or updates the post-login Action, waits until
 // Auth0 has built it, deploys it and binds it to the post-login trigger
-// after the actions already bound there, which stay bound.
-//
-// Running it again with the same inputs changes nothing. Auth0 never
-// returns secret values, so to notice a changed value the Action's code
-// ends with a comment line carrying an HMAC-SHA256 of the secret names and
-// values, keyed with the machine-to-machine client secret: it changes when
-// any value changes and, unlike a plain hash, cannot be used to guess
-// short secret values (PREREG_ON_ERROR…) by anyone who may read the code.
-// Rotating the client secret therefore causes one redundant update.
+// after the actions already bound there, which stay bound. Running it
+// again with the same inputs changes nothing (see the package
+// documentation for how a changed secret value is noticed).
 func (c *Client) InstallAction(ctx context.Context, opts InstallOptions) (InstallResult, error) {
 	var res InstallResult
 	opts = opts.withDefaults()

@@ -1,14 +1,3 @@
-// Package auth0sync writes prereg's grants into Auth0 through the Management
-// API (go-auth0): role assignment, organization membership, a revoked
-// grant's removal (its roles and its entry in app_metadata), the durable
-// retry queue worker, the reconciliation of pending registrations with
-// existing Auth0 users, and the installation of the post-login Action.
-//
-// Every error that leaves this package is a *prereg.Error: NotFound for
-// Auth0's 404, RateLimited for 429 (RetryAt tells when Auth0 allows the
-// next call), Unavailable for 5xx, timeouts and network errors, Forbidden
-// for refused credentials or missing scopes, Conflict for 409 and Invalid
-// for any other 4xx and for role names Auth0 does not know.
 package auth0sync
 
 import (
