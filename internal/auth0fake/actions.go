@@ -8,17 +8,20 @@ import (
 
 // Action is the fake's record of an Action.
 type Action struct {
-	ID                 string
-	Name               string
-	Code               string
-	Runtime            string
-	Trigger            string
-	TriggerVersion     string
-	Secrets            map[string]string
+	ID             string
+	Name           string
+	Code           string
+	Runtime        string
+	Trigger        string
+	TriggerVersion string
+	Secrets        map[string]string
+	// Status is "pending", "building" or "built", as Auth0 reports a
+	// build; AllChangesDeployed is false from a change to its deploy.
 	Status             string
 	AllChangesDeployed bool
 	Versions           []ActionVersion
-	Updates            int
+	// Updates counts the PATCH calls the Action received.
+	Updates int
 	// reads counts reads since the last change, to move status
 	// pending -> building -> built as Auth0 does.
 	reads int
