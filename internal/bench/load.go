@@ -79,30 +79,13 @@ func ms(d time.Duration) Millis { return Millis(float64(d.Microseconds()) / 1000
 // attack runs one vegeta attack and summarises it. check, when set, must
 // accept every 2xx body.
 func attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check func([]byte) bool) LoadResult {
-	workers, maxWorkers := uint64(l.Concurrency), uint64(l.Concurrency)
-	pacer := vegeta.Pacer(vegeta.ConstantPacer{})
-	mode := "max"
+	mode, pacer := "max", vegeta.Pacer(vegeta.ConstantPacer{})
 	if l.Rate > 0 {
-		mode = "rate"
-		workers, maxWorkers = 32, maxRateWorkers
-		pacer = vegeta.ConstantPacer{Freq: l.Rate, Per: time.Second}
+		mode, pacer = "rate", vegeta.ConstantPacer{Freq: l.Rate, Per: time.Second}
 	}
 	bounded := boundedPacer{Pacer: pacer, limit: l.MaxRequests}
-	// vegeta's own transport, but ours, so that its connections are closed
-	// after the attack: idle ones would stay in the target until its idle
-	// timeout and pile up, with their buffers, in the memory measured.
-	transport := &http.Transport{
-		Proxy:           http.ProxyFromEnvironment,
-		DialContext:     (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig: vegeta.DefaultTLSConfig,
-	}
+	a, transport := newAttacker(l)
 	defer transport.CloseIdleConnections()
-	a := vegeta.NewAttacker(
-		vegeta.Client(&http.Client{Transport: transport}),
-		vegeta.Workers(workers), vegeta.MaxWorkers(maxWorkers),
-		vegeta.Timeout(10*time.Second), vegeta.KeepAlive(true),
-		vegeta.Connections(int(maxWorkers)), vegeta.Redirects(vegeta.NoFollow),
-	)
 	stop := context.AfterFunc(ctx, func() { a.Stop() })
 	defer stop()
 
@@ -114,18 +97,7 @@ func attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check 
 	}
 	for r := range a.Attack(tr, bounded, l.Duration, name) {
 		m.Add(r)
-		switch {
-		case r.Error != "":
-			res.Errors++
-			if len(res.ErrorSamples) < 3 {
-				res.ErrorSamples = append(res.ErrorSamples, r.Error+": "+string(truncate(r.Body)))
-			}
-		case check != nil && !check(r.Body):
-			res.Mismatches++
-			if len(res.ErrorSamples) < 3 {
-				res.ErrorSamples = append(res.ErrorSamples, "unexpected answer: "+string(truncate(r.Body)))
-			}
-		}
+		res.count(r, check)
 	}
 	m.Close()
 	res.GCs = gcCycles() - gcs
@@ -136,6 +108,48 @@ func attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check 
 	}
 	res.P50, res.P90, res.P99, res.Max = ms(m.Latencies.P50), ms(m.Latencies.P90), ms(m.Latencies.P99), ms(m.Latencies.Max)
 	return res
+}
+
+// newAttacker makes an attacker with the workers l calls for: exactly
+// Concurrency at maximum throughput, as many as a fixed rate needs up to
+// maxRateWorkers otherwise.
+func newAttacker(l Load) (*vegeta.Attacker, *http.Transport) {
+	workers, maxWorkers := uint64(l.Concurrency), uint64(l.Concurrency)
+	if l.Rate > 0 {
+		workers, maxWorkers = 32, maxRateWorkers
+	}
+	// vegeta's own transport, but ours, so that its connections are closed
+	// after the attack: idle ones would stay in the target until its idle
+	// timeout and pile up, with their buffers, in the memory measured.
+	transport := &http.Transport{
+		Proxy:           http.ProxyFromEnvironment,
+		DialContext:     (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig: vegeta.DefaultTLSConfig,
+	}
+	a := vegeta.NewAttacker(
+		vegeta.Client(&http.Client{Transport: transport}),
+		vegeta.Workers(workers), vegeta.MaxWorkers(maxWorkers),
+		vegeta.Timeout(10*time.Second), vegeta.KeepAlive(true),
+		vegeta.Connections(int(maxWorkers)), vegeta.Redirects(vegeta.NoFollow),
+	)
+	return a, transport
+}
+
+// count tallies an answer that failed (a transport error or a non-2xx
+// status) or that check rejects, keeping the first few as samples.
+func (res *LoadResult) count(r *vegeta.Result, check func([]byte) bool) {
+	switch {
+	case r.Error != "":
+		res.Errors++
+		if len(res.ErrorSamples) < 3 {
+			res.ErrorSamples = append(res.ErrorSamples, r.Error+": "+string(truncate(r.Body)))
+		}
+	case check != nil && !check(r.Body):
+		res.Mismatches++
+		if len(res.ErrorSamples) < 3 {
+			res.ErrorSamples = append(res.ErrorSamples, "unexpected answer: "+string(truncate(r.Body)))
+		}
+	}
 }
 
 // boundedPacer stops an attack after limit hits.
