@@ -95,24 +95,8 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.RoleCacheTTL <= 0 {
-		cfg.RoleCacheTTL = DefaultRoleCacheTTL
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	hc := &http.Client{Timeout: cfg.Timeout}
-	if cfg.HTTPClient != nil {
-		c := *cfg.HTTPClient
-		hc = &c
-		if hc.Timeout == 0 {
-			hc.Timeout = cfg.Timeout
-		}
-	}
-	hc.Transport = &observingTransport{base: hc.Transport, now: cfg.Now}
+	cfg = cfg.withDefaults()
+	hc := httpClient(cfg)
 	// The token source fetches tokens with the client found in this
 	// context; without it oauth2 uses http.DefaultClient, which has no
 	// timeout, and a hanging token endpoint would hang every call.
@@ -142,6 +126,35 @@ func New(cfg Config) (*Client, error) {
 		now:          cfg.Now,
 		roles:        newRoleCache(cfg.RoleCacheTTL, cfg.Now),
 	}, nil
+}
+
+// withDefaults fills in the settings left empty.
+func (cfg Config) withDefaults() Config {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.RoleCacheTTL <= 0 {
+		cfg.RoleCacheTTL = DefaultRoleCacheTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg
+}
+
+// httpClient is a copy of cfg.HTTPClient (or a new client) with the call
+// timeout, whose transport notes rate limits and caps answers.
+func httpClient(cfg Config) *http.Client {
+	hc := &http.Client{Timeout: cfg.Timeout}
+	if cfg.HTTPClient != nil {
+		c := *cfg.HTTPClient
+		hc = &c
+		if hc.Timeout == 0 {
+			hc.Timeout = cfg.Timeout
+		}
+	}
+	hc.Transport = &observingTransport{base: hc.Transport, now: cfg.Now}
+	return hc
 }
 
 // parseDomain accepts "tenant.auth0.com", "https://tenant.auth0.com/" or,
