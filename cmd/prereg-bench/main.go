@@ -45,18 +45,63 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if o.serveBare != "" {
+		fmt.Fprintf(stderr, "bare handler on http://%s\n", o.serveBare)
+		return bench.ServeBare(ctx, o.serveBare)
+	}
+	if c, err = o.apply(c); err != nil {
+		return err
+	}
+	c.Progress = stderr
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	stopPprof, err := servePprof(o.pprofAddr)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
+	rep, err := bench.Run(ctx, c)
+	if rep == nil {
+		return err
+	}
+	if werr := o.write(rep, stdout); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// options are the flags that shape the command rather than the run.
+type options struct {
+	quick, asJSON                            bool
+	scenarios, jsonOut, pprofAddr, serveBare string
+	timeout                                  time.Duration
+	records                                  int
+	recordsSet                               bool
+}
+
+// parseFlags reads the flags into a run's configuration and the command's
+// options.
+func parseFlags(args []string, stderr io.Writer) (bench.Config, options, error) {
 	fs := flag.NewFlagSet("prereg-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	var o options
 	c := bench.Defaults()
-	quick := fs.Bool("quick", false, "small run for CI: 20 000 records, 2 s per attack, one round")
-	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
-	scenarios := fs.String("scenarios", "", "comma-separated subset of: "+strings.Join(bench.AllScenarios, ","))
+	fs.BoolVar(&o.quick, "quick", false, "small run for CI: 20 000 records, 2 s per attack, one round")
+	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON instead of a table")
+	fs.StringVar(&o.scenarios, "scenarios", "", "comma-separated subset of: "+strings.Join(bench.AllScenarios, ","))
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the scenarios (not the seeding) to this file: of the service and the load generator with --separate=false, of the generator only otherwise")
 	fs.BoolVar(&c.Separate, "separate", true, "serve the seeded store and the bare handler each from a process of its own (this executable, started again); false: both in this process, beside the load generator")
-	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
-	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060) during the run")
-	timeout := fs.Duration("timeout", time.Hour, "stop the whole run after this long")
-	records := fs.Int("records", c.Dataset.Records, "registrations to seed")
+	fs.StringVar(&o.jsonOut, "json-out", "", "also write the JSON report to this file")
+	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060) during the run")
+	fs.DurationVar(&o.timeout, "timeout", time.Hour, "stop the whole run after this long")
+	fs.IntVar(&o.records, "records", c.Dataset.Records, "registrations to seed")
 	fs.Float64Var(&c.Dataset.OrgShare, "org-share", c.Dataset.OrgShare, "share (0..1) of registrations that belong to an organization; the rest are tenant-wide")
 	fs.IntVar(&c.Dataset.Orgs, "orgs", c.Dataset.Orgs, "organizations the organization rows spread over")
 	fs.IntVar(&c.Dataset.Roles, "roles", c.Dataset.Roles, "roles per registration")
@@ -64,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.URL, "url", "", "target a running service (seeded with --seed-only and the same dataset flags) instead of starting one")
 	fs.StringVar(&c.HookSecret, "hook-secret", "", "hook secret of the --url service")
 	fs.StringVar(&c.BareURL, "bare-url", "", "target a bare handler served by another process (prereg-bench --serve-bare ADDR) instead of one in this process")
-	serveBare := fs.String("serve-bare", "", "only serve the bare handler on this address (e.g. 127.0.0.1:8090) until interrupted, for --bare-url")
+	fs.StringVar(&o.serveBare, "serve-bare", "", "only serve the bare handler on this address (e.g. 127.0.0.1:8090) until interrupted, for --bare-url")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "admin token of the --url service (start it with --admin-rate-limit 0)")
 	fs.IntVar(&c.GeneratorGC, "generator-gc", -1, "GC percent of this process when it only generates load (--url and --bare-url set); -1: collector off during each attack (up to 1 GiB) and run between attacks; 0 keeps the runtime's")
 	fs.IntVar(&c.Rate, "rate", c.Rate, "fixed rate (requests/s) of the no_match and already_granted attacks")
@@ -82,66 +127,65 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.DBPath, "db", "", "store file to seed (must not exist; default: a temporary one)")
 	fs.BoolVar(&c.LogRequests, "log-requests", true, "write the per-request log to a file in the run's directory, as serve writes it to stderr (false: format it and discard it)")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+		return c, o, err
 	}
-	if *serveBare != "" {
-		fmt.Fprintf(stderr, "bare handler on http://%s\n", *serveBare)
-		return bench.ServeBare(ctx, *serveBare)
-	}
-	if *quick {
+	o.recordsSet = isSet(fs, "records")
+	return c, o, nil
+}
+
+// apply puts the options that change the run into c: --quick's sizes,
+// --records over them, --scenarios.
+func (o options) apply(c bench.Config) (bench.Config, error) {
+	if o.quick {
 		c = bench.Quick(c)
-	} else {
-		c.Dataset.Records = *records
 	}
-	if fs.Lookup("records") != nil && isSet(fs, "records") {
-		c.Dataset.Records = *records
+	if !o.quick || o.recordsSet {
+		c.Dataset.Records = o.records
 	}
-	if *scenarios != "" {
-		c.Scenarios = strings.Split(*scenarios, ",")
+	if o.scenarios != "" {
+		c.Scenarios = strings.Split(o.scenarios, ",")
 	}
 	if c.SeedOnly && c.DBPath == "" {
-		return errors.New("--seed-only needs --db")
+		return c, errors.New("--seed-only needs --db")
 	}
-	c.Progress = stderr
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
+	return c, nil
+}
 
-	if *pprofAddr != "" {
-		host, _, err := net.SplitHostPort(*pprofAddr)
-		if err != nil || !(host == "127.0.0.1" || host == "localhost" || host == "::1") {
-			return fmt.Errorf("--pprof %q: use a loopback address such as 127.0.0.1:6060", *pprofAddr)
-		}
-		srv := &http.Server{Addr: *pprofAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.ListenAndServe() }()
-		defer srv.Close()
+// servePprof serves net/http/pprof on a loopback address (nothing when
+// addr is empty) until the function returned is called.
+func servePprof(addr string) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
 	}
-	rep, err := bench.Run(ctx, c)
-	if rep != nil && *jsonOut != "" {
-		f, ferr := os.Create(*jsonOut)
-		if ferr != nil {
-			return ferr
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || !(host == "127.0.0.1" || host == "localhost" || host == "::1") {
+		return nil, fmt.Errorf("--pprof %q: use a loopback address such as 127.0.0.1:6060", addr)
+	}
+	srv := &http.Server{Addr: addr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.ListenAndServe() }()
+	return func() { srv.Close() }, nil
+}
+
+// write writes the report to --json-out when set, then to stdout as a
+// table or, with --json, as JSON.
+func (o options) write(rep *bench.Report, stdout io.Writer) error {
+	if o.jsonOut != "" {
+		f, err := os.Create(o.jsonOut)
+		if err != nil {
+			return err
 		}
 		werr := rep.WriteJSON(f)
 		if cerr := f.Close(); werr == nil {
 			werr = cerr
 		}
 		if werr != nil {
-			return fmt.Errorf("write %s: %w", *jsonOut, werr)
+			return fmt.Errorf("write %s: %w", o.jsonOut, werr)
 		}
 	}
-	if rep != nil {
-		if *asJSON {
-			if werr := rep.WriteJSON(stdout); werr != nil {
-				return werr
-			}
-		} else if werr := rep.WriteTable(stdout); werr != nil {
-			return werr
-		}
+	if o.asJSON {
+		return rep.WriteJSON(stdout)
 	}
-	return err
+	return rep.WriteTable(stdout)
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {

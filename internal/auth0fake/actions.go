@@ -6,6 +6,84 @@ import (
 	"time"
 )
 
+// Action is the fake's record of an Action.
+type Action struct {
+	ID             string
+	Name           string
+	Code           string
+	Runtime        string
+	Trigger        string
+	TriggerVersion string
+	Secrets        map[string]string
+	// Status is "pending", "building" or "built", as Auth0 reports a
+	// build; AllChangesDeployed is false from a change to its deploy.
+	Status             string
+	AllChangesDeployed bool
+	Versions           []ActionVersion
+	// Updates counts the PATCH calls the Action received.
+	Updates int
+	// reads counts reads since the last change, to move status
+	// pending -> building -> built as Auth0 does.
+	reads int
+}
+
+// ActionVersion is one deployed version of an Action.
+type ActionVersion struct {
+	ID       string
+	Number   int
+	Code     string
+	Runtime  string
+	Secrets  []string
+	Deployed bool
+}
+
+// Binding is an Action bound to a trigger.
+type Binding struct {
+	ID          string
+	ActionID    string
+	DisplayName string
+}
+
+// AddBinding binds an existing action (e.g. another team's) to a trigger,
+// creating a deployed action of that name when actionID is unknown.
+func (s *Server) AddBinding(trigger, actionID, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.actions[actionID]; !ok {
+		s.actions[actionID] = &Action{ID: actionID, Name: name, Code: "exports.onExecutePostLogin = async () => {};", Runtime: "node22",
+			Trigger: trigger, TriggerVersion: "v3", Secrets: map[string]string{}, Status: "built", AllChangesDeployed: true,
+			Versions: []ActionVersion{{ID: s.nextID("ver_"), Number: 1, Deployed: true}}}
+		s.actionOrder = append(s.actionOrder, actionID)
+	}
+	s.bindings[trigger] = append(s.bindings[trigger], Binding{ID: s.nextID("bnd_"), ActionID: actionID, DisplayName: name})
+}
+
+// Actions returns copies of the actions, in creation order.
+func (s *Server) Actions() []Action {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Action
+	for _, id := range s.actionOrder {
+		if a, ok := s.actions[id]; ok {
+			c := *a
+			c.Secrets = make(map[string]string, len(a.Secrets))
+			for k, v := range a.Secrets {
+				c.Secrets[k] = v
+			}
+			c.Versions = slices.Clone(a.Versions)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Bindings returns a trigger's bindings in order.
+func (s *Server) Bindings(trigger string) []Binding {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.bindings[trigger])
+}
+
 type triggerJSON struct {
 	ID      string `json:"id"`
 	Version string `json:"version"`
@@ -275,6 +353,18 @@ func (s *Server) getBindings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"bindings": out, "total": len(all), "per_page": perPage})
 }
 
+// actionByRef finds the first action a binding's ref names, by action_id
+// or action_name; nil when none does.
+func (s *Server) actionByRef(typ, value string) *Action {
+	for _, id := range s.actionOrder {
+		a, ok := s.actions[id]
+		if ok && ((typ == "action_id" && a.ID == value) || (typ == "action_name" && a.Name == value)) {
+			return a
+		}
+	}
+	return nil
+}
+
 // patchBindings replaces the trigger's bindings with the list sent; each
 // must name a deployed action by ID or name.
 func (s *Server) patchBindings(w http.ResponseWriter, r *http.Request) {
@@ -299,14 +389,7 @@ func (s *Server) patchBindings(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusBadRequest, "Bad Request", "Payload validation error: missing ref")
 			return
 		}
-		var found *Action
-		for _, id := range s.actionOrder {
-			a, ok := s.actions[id]
-			if ok && ((b.Ref.Type == "action_id" && a.ID == b.Ref.Value) || (b.Ref.Type == "action_name" && a.Name == b.Ref.Value)) {
-				found = a
-				break
-			}
-		}
+		found := s.actionByRef(b.Ref.Type, b.Ref.Value)
 		if found == nil {
 			apiError(w, http.StatusNotFound, "Not Found", "The action does not exist.")
 			return

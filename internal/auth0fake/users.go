@@ -4,8 +4,74 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 )
+
+// User is an Auth0 user as far as the fake cares.
+type User struct {
+	ID            string
+	Email         string
+	EmailVerified bool
+	// Connection of the user's identity; default
+	// "Username-Password-Authentication".
+	Connection string
+	// AppMetadata is the user's app_metadata, as JSON would decode it.
+	AppMetadata map[string]any
+}
+
+// AddUser defines a user.
+func (s *Server) AddUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.Connection == "" {
+		u.Connection = "Username-Password-Authentication"
+	}
+	u.AppMetadata = cloneJSON(u.AppMetadata)
+	if _, ok := s.users[u.ID]; !ok {
+		s.userOrder = append(s.userOrder, u.ID)
+	}
+	s.users[u.ID] = u
+}
+
+// user checks that the path's user exists, answering 404.
+func (s *Server) user(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if _, ok := s.users[id]; !ok {
+		apiError(w, http.StatusNotFound, "Not Found", "The user does not exist.")
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) userJSON(u User) map[string]any {
+	provider, raw := identityOf(u.ID)
+	out := map[string]any{
+		"user_id": u.ID, "email": u.Email, "email_verified": u.EmailVerified, "name": u.Email,
+		"created_at": "2023-01-25T19:00:31.387Z",
+		"identities": []map[string]any{{"connection": u.Connection, "user_id": raw, "provider": provider, "isSocial": provider != "auth0"}},
+	}
+	if u.AppMetadata != nil {
+		out["app_metadata"] = cloneJSON(u.AppMetadata)
+	}
+	return out
+}
+
+// usersByEmail is exact and case-sensitive, like Auth0's.
+func (s *Server) usersByEmail(w http.ResponseWriter, r *http.Request) {
+	email := r.URL.Query().Get("email")
+	if email == "" {
+		apiError(w, http.StatusBadRequest, "Bad Request", "Query validation error: 'Missing required property: email'.")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []map[string]any{}
+	for _, id := range s.userOrder {
+		if u := s.users[id]; u.Email == email {
+			out = append(out, s.userJSON(u))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
 
 // SetAppMetadata replaces a user's app_metadata, as a login's Action does.
 func (s *Server) SetAppMetadata(userID string, md map[string]any) {
@@ -94,37 +160,4 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	}
 	s.users[id] = u
 	writeJSON(w, http.StatusOK, s.userJSON(u))
-}
-
-// verificationEmail needs the identity for any user whose primary identity
-// is not a database one (provider "auth0"), and the identity given must be
-// the user's, as Auth0 requires.
-func (s *Server) verificationEmail(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		UserID   string `json:"user_id"`
-		Identity *struct {
-			UserID   string `json:"user_id"`
-			Provider string `json:"provider"`
-		} `json:"identity"`
-	}
-	if !decode(w, r, &body) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.users[body.UserID]; !ok {
-		apiError(w, http.StatusNotFound, "Not Found", "User not found")
-		return
-	}
-	provider, raw := identityOf(body.UserID)
-	switch {
-	case body.Identity == nil && provider != "auth0":
-		apiError(w, http.StatusBadRequest, "Bad Request", "identity is required to verify the email of a social, enterprise or passwordless user")
-		return
-	case body.Identity != nil && (body.Identity.Provider != provider || body.Identity.UserID != raw):
-		apiError(w, http.StatusBadRequest, "Bad Request", "the identity does not belong to the user")
-		return
-	}
-	s.verifications = append(s.verifications, body.UserID)
-	writeJSON(w, http.StatusCreated, map[string]any{"type": "verification_email", "status": "pending", "created_at": time.Now().UTC().Format(time.RFC3339Nano), "id": s.nextID("job_")})
 }

@@ -12,19 +12,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auth0/go-auth0"
 	"github.com/auth0/go-auth0/management"
 
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// The trigger prereg's Action runs on.
+// The trigger prereg's Action runs on, and the Action's name and Node
+// runtime when InstallOptions leave them empty.
 const (
 	PostLoginTrigger        = "post-login"
 	PostLoginTriggerVersion = "v3"
 	DefaultActionName       = "prereg"
 	DefaultActionRuntime    = "node22"
 	// configMarker starts the line appended to the Action's code that
-	// carries the digest of the secrets (see InstallAction).
+	// carries the digest of the secrets (see the package documentation).
 	configMarker = "// prereg-config: "
 	// maxBindingPages bounds the scan of a trigger's bindings (50 a page).
 	maxBindingPages = 20
@@ -84,88 +86,29 @@ type InstallResult struct {
 
 // InstallAction creates or updates the post-login Action, waits until
 // Auth0 has built it, deploys it and binds it to the post-login trigger
-// after the actions already bound there, which stay bound.
-//
-// Running it again with the same inputs changes nothing. Auth0 never
-// returns secret values, so to notice a changed value the Action's code
-// ends with a comment line carrying an HMAC-SHA256 of the secret names and
-// values, keyed with the machine-to-machine client secret: it changes when
-// any value changes and, unlike a plain hash, cannot be used to guess
-// short secret values (PREREG_ON_ERROR…) by anyone who may read the code.
-// Rotating the client secret therefore causes one redundant update.
+// after the actions already bound there, which stay bound. Running it
+// again with the same inputs changes nothing (see the package
+// documentation for how a changed secret value is noticed).
 func (c *Client) InstallAction(ctx context.Context, opts InstallOptions) (InstallResult, error) {
 	var res InstallResult
-	if opts.Name == "" {
-		opts.Name = DefaultActionName
-	}
-	if opts.Runtime == "" {
-		opts.Runtime = DefaultActionRuntime
-	}
-	if opts.BuildTimeout <= 0 {
-		opts.BuildTimeout = time.Minute
-	}
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = 250 * time.Millisecond
-	}
+	opts = opts.withDefaults()
 	if strings.TrimSpace(opts.Code) == "" {
 		return res, prereg.Errorf(prereg.Invalid, "the Action's code is empty")
 	}
-	code := strings.TrimRight(opts.Code, "\n") + "\n" + configMarker + c.configDigest(opts) + "\n"
-	names := make([]string, 0, len(opts.Secrets))
-	for n := range opts.Secrets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	secrets := make([]management.ActionSecret, len(names))
-	for i, n := range names {
-		secrets[i] = management.ActionSecret{Name: &names[i], Value: ptr(opts.Secrets[n])}
-	}
-	triggers := []management.ActionTrigger{{ID: ptr(PostLoginTrigger), Version: ptr(PostLoginTriggerVersion)}}
-
+	spec := c.actionSpec(opts)
 	existing, err := c.findAction(ctx, opts.Name)
 	if err != nil {
 		return res, err
 	}
-	var action *management.Action
-	switch {
-	case existing == nil:
-		action = &management.Action{Name: ptr(opts.Name), SupportedTriggers: triggers, Code: &code, Runtime: ptr(opts.Runtime), Secrets: &secrets}
-		if err := c.call(ctx, "create Action", func(ctx context.Context) error { return c.api.Action.Create(ctx, action) }); err != nil {
-			return res, err
-		}
-		res.Created = true
-	case !supportsPostLogin(existing):
-		return res, prereg.Errorf(prereg.Conflict, "an Action named %q exists for another trigger; choose another name", opts.Name)
-	case existing.GetCode() != code || existing.GetRuntime() != opts.Runtime || !sameSecretNames(existing, names) || !sameTriggerVersion(existing):
-		update := &management.Action{Name: ptr(opts.Name), SupportedTriggers: triggers, Code: &code, Runtime: ptr(opts.Runtime), Secrets: &secrets}
-		id := existing.GetID()
-		if err := c.call(ctx, "update Action", func(ctx context.Context) error { return c.api.Action.Update(ctx, id, update) }); err != nil {
-			return res, err
-		}
-		action = update
-		action.ID = &id
-		res.Updated = true
-	default:
-		action = existing
+	if res.ActionID, err = c.putAction(ctx, spec, existing, &res); err != nil {
+		return res, err
 	}
-	res.ActionID = action.GetID()
-	if res.ActionID == "" {
-		return res, prereg.Errorf(prereg.Unavailable, "Auth0 returned an Action without an ID")
-	}
-
 	if res.Created || res.Updated || !existing.AllChangesDeployed {
-		if err := c.waitBuilt(ctx, res.ActionID, opts); err != nil {
-			return res, err
-		}
-		if err := c.call(ctx, "deploy Action", func(ctx context.Context) error {
-			_, err := c.api.Action.Deploy(ctx, res.ActionID)
-			return err
-		}); err != nil {
+		if err := c.deployAction(ctx, res.ActionID, opts); err != nil {
 			return res, err
 		}
 		res.Deployed = true
 	}
-
 	bound, err := c.bind(ctx, res.ActionID, opts.Name)
 	if err != nil {
 		return res, err
@@ -175,7 +118,103 @@ func (c *Client) InstallAction(ctx context.Context, opts InstallOptions) (Instal
 	return res, nil
 }
 
-func ptr[T any](v T) *T { return &v }
+// withDefaults fills in the options left empty.
+func (o InstallOptions) withDefaults() InstallOptions {
+	if o.Name == "" {
+		o.Name = DefaultActionName
+	}
+	if o.Runtime == "" {
+		o.Runtime = DefaultActionRuntime
+	}
+	if o.BuildTimeout <= 0 {
+		o.BuildTimeout = time.Minute
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 250 * time.Millisecond
+	}
+	return o
+}
+
+// actionSpec is the Action as InstallAction wants it in Auth0.
+type actionSpec struct {
+	name, runtime string
+	// code ends with the line carrying the digest of the secrets.
+	code        string
+	secretNames []string // sorted
+	secrets     []management.ActionSecret
+}
+
+func (c *Client) actionSpec(opts InstallOptions) actionSpec {
+	s := actionSpec{
+		name:    opts.Name,
+		runtime: opts.Runtime,
+		code:    strings.TrimRight(opts.Code, "\n") + "\n" + configMarker + c.configDigest(opts) + "\n",
+	}
+	s.secretNames = make([]string, 0, len(opts.Secrets))
+	for n := range opts.Secrets {
+		s.secretNames = append(s.secretNames, n)
+	}
+	sort.Strings(s.secretNames)
+	s.secrets = make([]management.ActionSecret, len(s.secretNames))
+	for i, n := range s.secretNames {
+		s.secrets[i] = management.ActionSecret{Name: &s.secretNames[i], Value: auth0.String(opts.Secrets[n])}
+	}
+	return s
+}
+
+// action is the body that creates or updates the Action.
+func (s actionSpec) action() *management.Action {
+	triggers := []management.ActionTrigger{{ID: auth0.String(PostLoginTrigger), Version: auth0.String(PostLoginTriggerVersion)}}
+	code, secrets := s.code, s.secrets
+	return &management.Action{Name: auth0.String(s.name), SupportedTriggers: triggers, Code: &code, Runtime: auth0.String(s.runtime), Secrets: &secrets}
+}
+
+// matches reports whether a holds what s would send.
+func (s actionSpec) matches(a *management.Action) bool {
+	return a.GetCode() == s.code && a.GetRuntime() == s.runtime && sameSecretNames(a, s.secretNames) && sameTriggerVersion(a)
+}
+
+// putAction creates the Action, or updates the existing one where it
+// differs from spec, and returns its ID.
+func (c *Client) putAction(ctx context.Context, spec actionSpec, existing *management.Action, res *InstallResult) (string, error) {
+	var action *management.Action
+	switch {
+	case existing == nil:
+		action = spec.action()
+		if err := c.call(ctx, "create Action", func(ctx context.Context) error { return c.api.Action.Create(ctx, action) }); err != nil {
+			return "", err
+		}
+		res.Created = true
+	case !supportsPostLogin(existing):
+		return "", prereg.Errorf(prereg.Conflict, "an Action named %q exists for another trigger; choose another name", spec.name)
+	case !spec.matches(existing):
+		update := spec.action()
+		id := existing.GetID()
+		if err := c.call(ctx, "update Action", func(ctx context.Context) error { return c.api.Action.Update(ctx, id, update) }); err != nil {
+			return "", err
+		}
+		action = update
+		action.ID = &id
+		res.Updated = true
+	default:
+		action = existing
+	}
+	if action.GetID() == "" {
+		return "", prereg.Errorf(prereg.Unavailable, "Auth0 returned an Action without an ID")
+	}
+	return action.GetID(), nil
+}
+
+// deployAction waits until Auth0 has built the Action, then deploys it.
+func (c *Client) deployAction(ctx context.Context, id string, opts InstallOptions) error {
+	if err := c.waitBuilt(ctx, id, opts); err != nil {
+		return err
+	}
+	return c.call(ctx, "deploy Action", func(ctx context.Context) error {
+		_, err := c.api.Action.Deploy(ctx, id)
+		return err
+	})
+}
 
 // configDigest is the HMAC over the runtime and the sorted secrets.
 func (c *Client) configDigest(opts InstallOptions) string {
@@ -307,12 +346,12 @@ func (c *Client) bind(ctx context.Context, actionID, name string) (bool, error) 
 		}
 		refs = append(refs, &management.ActionBinding{
 			DisplayName: b.DisplayName,
-			Ref:         &management.ActionBindingReference{Type: ptr("action_id"), Value: ptr(b.Action.GetID())},
+			Ref:         &management.ActionBindingReference{Type: auth0.String("action_id"), Value: auth0.String(b.Action.GetID())},
 		})
 	}
 	refs = append(refs, &management.ActionBinding{
-		DisplayName: ptr(name),
-		Ref:         &management.ActionBindingReference{Type: ptr("action_id"), Value: ptr(actionID)},
+		DisplayName: auth0.String(name),
+		Ref:         &management.ActionBindingReference{Type: auth0.String("action_id"), Value: auth0.String(actionID)},
 	})
 	err := c.call(ctx, "update trigger bindings", func(ctx context.Context) error {
 		return c.api.Action.UpdateBindings(ctx, PostLoginTrigger, refs)

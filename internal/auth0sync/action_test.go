@@ -25,22 +25,69 @@ func TestInstallActionIdempotent(t *testing.T) {
 	f := auth0fake.New(t)
 	f.AddBinding("post-login", "act-other", "other team's action")
 	c := newClient(t, f)
-	ctx := context.Background()
 
-	first, err := c.InstallAction(ctx, installOpts("s1"))
+	first := install(t, c, installOpts("s1"))
+	t.Run("first install creates, deploys and binds", func(t *testing.T) {
+		if !first.Changed || !first.Created || !first.Deployed || !first.Bound {
+			t.Errorf("first install = %+v, want created, deployed and bound", first)
+		}
+		checkInstalled(t, f, first.ActionID)
+		wantBindings := []string{"act-other", first.ActionID}
+		if got := bindingIDs(f); !slices.Equal(got, wantBindings) {
+			t.Errorf("bindings = %v, want %v (other action kept, ours appended)", got, wantBindings)
+		}
+	})
+	t.Run("same inputs write nothing", func(t *testing.T) {
+		// Nothing changes, no new version, no write at all.
+		f.ResetRequests()
+		second := install(t, c, installOpts("s1"))
+		if second.Changed || second.ActionID != first.ActionID {
+			t.Errorf("second install = %+v, want unchanged", second)
+		}
+		if w := writes(f); len(w) != 0 {
+			t.Errorf("second install wrote: %v", w)
+		}
+		if a := f.Actions(); len(a[len(a)-1].Versions) != 1 {
+			t.Errorf("a new version was deployed")
+		}
+	})
+	t.Run("a changed secret value is noticed", func(t *testing.T) {
+		// Secret values are invisible through the API.
+		third := install(t, c, installOpts("s2"))
+		if !third.Updated || !third.Deployed || third.Bound {
+			t.Errorf("third install = %+v, want updated and deployed, binding untouched", third)
+		}
+		if a := fakeAction(f, first.ActionID); a.Secrets["PREREG_SECRET"] != "s2" || len(a.Versions) != 2 {
+			t.Errorf("after secret change: secrets %v, %d versions", a.Secrets, len(a.Versions))
+		}
+		if n := len(f.Bindings("post-login")); n != 2 {
+			t.Errorf("%d bindings, want 2", n)
+		}
+	})
+}
+
+// install runs InstallAction, failing the test on an error.
+func install(t *testing.T, c *auth0sync.Client, opts auth0sync.InstallOptions) auth0sync.InstallResult {
+	t.Helper()
+	res, err := c.InstallAction(context.Background(), opts)
 	if err != nil {
-		t.Fatalf("first install: %v", err)
+		t.Fatalf("install: %v", err)
 	}
-	if !first.Changed || !first.Created || !first.Deployed || !first.Bound {
-		t.Errorf("first install = %+v, want created, deployed and bound", first)
-	}
+	return res
+}
+
+// checkInstalled checks the fake's "prereg" Action after a first install
+// with installOpts("s1"): its ID, runtime, trigger, secrets, code and
+// single deployed version.
+func checkInstalled(t *testing.T, f *auth0fake.Server, id string) {
+	t.Helper()
 	var ours auth0fake.Action
 	for _, a := range f.Actions() {
 		if a.Name == "prereg" {
 			ours = a
 		}
 	}
-	if ours.ID != first.ActionID || ours.Runtime != "node22" || ours.Trigger != "post-login" || ours.TriggerVersion != "v3" {
+	if ours.ID != id || ours.Runtime != "node22" || ours.Trigger != "post-login" || ours.TriggerVersion != "v3" {
 		t.Errorf("action = %+v", ours)
 	}
 	if ours.Secrets["PREREG_SECRET"] != "s1" || ours.Secrets["PREREG_URL"] != "https://prereg.example.com" {
@@ -52,49 +99,36 @@ func TestInstallActionIdempotent(t *testing.T) {
 	if len(ours.Versions) != 1 || !ours.Versions[0].Deployed {
 		t.Errorf("versions = %+v, want one deployed", ours.Versions)
 	}
-	wantBindings := []string{"act-other", first.ActionID}
-	var got []string
-	for _, b := range f.Bindings("post-login") {
-		got = append(got, b.ActionID)
-	}
-	if !slices.Equal(got, wantBindings) {
-		t.Errorf("bindings = %v, want %v (other action kept, ours appended)", got, wantBindings)
-	}
+}
 
-	// Same inputs again: nothing changes, no new version, no write at all.
-	f.ResetRequests()
-	second, err := c.InstallAction(ctx, installOpts("s1"))
-	if err != nil {
-		t.Fatalf("second install: %v", err)
+// fakeAction is the fake's Action with this ID (zero when there is none).
+func fakeAction(f *auth0fake.Server, id string) auth0fake.Action {
+	for _, a := range f.Actions() {
+		if a.ID == id {
+			return a
+		}
 	}
-	if second.Changed || second.ActionID != first.ActionID {
-		t.Errorf("second install = %+v, want unchanged", second)
-	}
+	return auth0fake.Action{}
+}
+
+// writes lists the calls other than reads and token requests.
+func writes(f *auth0fake.Server) []string {
+	var out []string
 	for _, r := range f.Requests() {
 		if r.Method != "GET" && r.Path != "/oauth/token" {
-			t.Errorf("second install wrote: %s %s", r.Method, r.Path)
+			out = append(out, r.Method+" "+r.Path)
 		}
 	}
-	if a := f.Actions(); len(a[len(a)-1].Versions) != 1 {
-		t.Errorf("a new version was deployed")
-	}
+	return out
+}
 
-	// A changed secret value (invisible through the API) is noticed.
-	third, err := c.InstallAction(ctx, installOpts("s2"))
-	if err != nil {
-		t.Fatalf("third install: %v", err)
+// bindingIDs lists the action IDs bound to post-login, in order.
+func bindingIDs(f *auth0fake.Server) []string {
+	var ids []string
+	for _, b := range f.Bindings("post-login") {
+		ids = append(ids, b.ActionID)
 	}
-	if !third.Updated || !third.Deployed || third.Bound {
-		t.Errorf("third install = %+v, want updated and deployed, binding untouched", third)
-	}
-	for _, a := range f.Actions() {
-		if a.ID == first.ActionID && (a.Secrets["PREREG_SECRET"] != "s2" || len(a.Versions) != 2) {
-			t.Errorf("after secret change: secrets %v, %d versions", a.Secrets, len(a.Versions))
-		}
-	}
-	if n := len(f.Bindings("post-login")); n != 2 {
-		t.Errorf("%d bindings, want 2", n)
-	}
+	return ids
 }
 
 func TestInstallActionFinishesInterruptedDeploy(t *testing.T) {

@@ -1,14 +1,3 @@
-// Package auth0sync writes prereg's grants into Auth0 through the Management
-// API (go-auth0): role assignment, organization membership, a revoked
-// grant's removal (its roles and its entry in app_metadata), the durable
-// retry queue worker, the reconciliation of pending registrations with
-// existing Auth0 users, and the installation of the post-login Action.
-//
-// Every error that leaves this package is a *prereg.Error: NotFound for
-// Auth0's 404, RateLimited for 429 (RetryAt tells when Auth0 allows the
-// next call), Unavailable for 5xx, timeouts and network errors, Forbidden
-// for refused credentials or missing scopes, Conflict for 409 and Invalid
-// for any other 4xx and for role names Auth0 does not know.
 package auth0sync
 
 import (
@@ -106,24 +95,8 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.RoleCacheTTL <= 0 {
-		cfg.RoleCacheTTL = DefaultRoleCacheTTL
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	hc := &http.Client{Timeout: cfg.Timeout}
-	if cfg.HTTPClient != nil {
-		c := *cfg.HTTPClient
-		hc = &c
-		if hc.Timeout == 0 {
-			hc.Timeout = cfg.Timeout
-		}
-	}
-	hc.Transport = &observingTransport{base: hc.Transport, now: cfg.Now}
+	cfg = cfg.withDefaults()
+	hc := httpClient(cfg)
 	// The token source fetches tokens with the client found in this
 	// context; without it oauth2 uses http.DefaultClient, which has no
 	// timeout, and a hanging token endpoint would hang every call.
@@ -153,6 +126,35 @@ func New(cfg Config) (*Client, error) {
 		now:          cfg.Now,
 		roles:        newRoleCache(cfg.RoleCacheTTL, cfg.Now),
 	}, nil
+}
+
+// withDefaults fills in the settings left empty.
+func (cfg Config) withDefaults() Config {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.RoleCacheTTL <= 0 {
+		cfg.RoleCacheTTL = DefaultRoleCacheTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg
+}
+
+// httpClient is a copy of cfg.HTTPClient (or a new client) with the call
+// timeout, whose transport notes rate limits and caps answers.
+func httpClient(cfg Config) *http.Client {
+	hc := &http.Client{Timeout: cfg.Timeout}
+	if cfg.HTTPClient != nil {
+		c := *cfg.HTTPClient
+		hc = &c
+		if hc.Timeout == 0 {
+			hc.Timeout = cfg.Timeout
+		}
+	}
+	hc.Transport = &observingTransport{base: hc.Transport, now: cfg.Now}
+	return hc
 }
 
 // parseDomain accepts "tenant.auth0.com", "https://tenant.auth0.com/" or,
@@ -214,6 +216,8 @@ func (n *rateNote) get() time.Time {
 	return n.until
 }
 
+// RoundTrip sends the request through the base transport, caps the
+// answer's body, and notes a 429's reset time for the call that caused it.
 func (t *observingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.base
 	if base == nil {
@@ -249,6 +253,8 @@ type limitReader struct {
 
 var errTooLarge = errors.New("Auth0 answer larger than allowed")
 
+// Read reads as the underlying reader does, and fails with errTooLarge
+// once the limit is used up.
 func (l *limitReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
 		return 0, errTooLarge
@@ -298,6 +304,7 @@ type RateLimitError struct {
 	Until time.Time
 }
 
+// Error says that Auth0 rate-limited the call, and until when.
 func (e *RateLimitError) Error() string {
 	if e.Until.IsZero() {
 		return "Auth0 rate limit reached"

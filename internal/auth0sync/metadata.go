@@ -14,15 +14,10 @@ import (
 const metadataKey = "prereg"
 
 // forgetGrant removes registration regID from the user's
-// app_metadata.prereg, so refresh tokens, which the Action answers from
-// it, stop carrying the grant. Auth0 merges app_metadata at the top level,
-// so the PATCH rewrites only that property (null removes it). A user
-// Auth0 no longer has, or one not holding the grant, needs nothing.
-//
-// Auth0 offers no conditional update: a login that rewrites the property
-// between the read and the write is overwritten, and the next login
-// writes it again from the service's answer, which no longer holds the
-// grant.
+// app_metadata.prereg (see the package documentation). Auth0 merges
+// app_metadata at the top level, so the PATCH rewrites only that property
+// (null removes it). A user Auth0 no longer has, or one not holding the
+// grant, needs nothing.
 func (c *Client) forgetGrant(ctx context.Context, userID, regID string) error {
 	var u *management.User
 	err := c.call(ctx, "user read", func(ctx context.Context) error {

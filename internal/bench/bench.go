@@ -1,250 +1,21 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
-
-	"github.com/prereg/prereg/internal/boltstore"
-	"github.com/prereg/prereg/internal/csvio/csvgen"
 )
-
-// Config is one run of the tool.
-type Config struct {
-	Dataset Dataset
-	// PreGranted is how many rows are claimed before the hook scenarios
-	// (the users of already_granted); they come first in the dataset.
-	PreGranted int
-
-	// URL targets a running service instead of starting one; the service
-	// must hold the same dataset (seeded with --seed-only). HookSecret
-	// and AdminToken are its credentials (generated for in-process runs).
-	URL        string
-	HookSecret string
-	AdminToken string
-	// BareURL targets a bare handler served by another process (ServeBare)
-	// instead of one in this process, so that with URL the load generator
-	// shares no Go runtime (scheduler, collector) with either target.
-	BareURL string
-
-	// Rate and Duration shape the fixed-rate attacks; GrantedRate is the
-	// fixed rate of the granted scenario (each request is a write).
-	Rate        int
-	GrantedRate int
-	Duration    time.Duration
-	// Concurrency is the number of workers of maximum-throughput attacks.
-	Concurrency int
-	// Rounds is how many times each maximum-throughput attack runs
-	// against prereg and the bare handler, alternating.
-	Rounds int
-	// AdminConcurrency is the workers of the admin attacks.
-	AdminConcurrency int
-	// ListPages is how many pages the sequential list walk reads.
-	ListPages int
-	// ImportRows is the size of the generated CSV posted to /v1/imports
-	// (0 skips the import).
-	ImportRows int
-	// StartRuns is how many times the service start is measured.
-	StartRuns int
-	// Scenarios limits the run to these scenario names (all when empty).
-	Scenarios []string
-
-	// Dir holds the temporary store (os.TempDir when empty); Keep leaves
-	// it in place.
-	Dir  string
-	Keep bool
-	// SeedOnly seeds the store at DBPath and stops (to serve it with
-	// `prereg serve --db` and run against it with URL).
-	SeedOnly bool
-	DBPath   string
-	// LogRequests writes the per-request log to a file as `prereg serve`
-	// does (otherwise it is formatted and discarded).
-	LogRequests bool
-
-	// GeneratorGC is this process's GC percent while it only generates load
-	// (URL and BareURL both set: both targets run in other processes); 0
-	// leaves the runtime's setting; -1 turns the collector off during each
-	// attack (under a GeneratorMemoryLimit) and collects between attacks.
-	// At the default 100 its heap of a few MiB was collected every 85 ms
-	// at 5 000 req/s, and a collection's stop-the-world phases, waiting
-	// for threads descheduled on two shared cores, held up to 3 ms of the
-	// answers it was reading: latency of the generator counted as latency
-	// of the target. At 1 000 it still collected every second or two, and
-	// the slowest 100 ms of an attack were those of a collection (its
-	// stop-the-world phases up to 2.9 ms, marking up to 15 ms).
-	GeneratorGC int
-
-	// Separate serves the seeded store and the bare handler each from a
-	// process of its own, started from this executable (see RunChild),
-	// instead of in this one: the targets' latencies and the service's
-	// memory are then theirs alone. Seeding, start times and the raw loop
-	// stay in this process. Ignored with URL.
-	Separate bool
-
-	// CPUProfile, when set, receives a CPU profile of the scenarios (not
-	// of the seeding) in this process: service and load generator
-	// together, or with Separate the generator only.
-	CPUProfile string
-
-	// Progress receives one line per step (nil: silent).
-	Progress io.Writer
-}
-
-// Scenario names.
-const (
-	ScNoMatch        = "no_match"
-	ScAlreadyGranted = "already_granted"
-	ScGranted        = "granted"
-	ScList           = "list"
-	ScListFiltered   = "list_filtered"
-	ScStats          = "stats"
-	ScImport         = "import"
-	ScRaw            = "raw_batch"
-)
-
-// AllScenarios lists every scenario in run order.
-var AllScenarios = []string{ScNoMatch, ScAlreadyGranted, ScGranted, ScList, ScListFiltered, ScStats, ScImport}
-
-// Defaults is the full run of issue 6.
-func Defaults() Config {
-	return Config{
-		Dataset:          Dataset{Records: 1_000_000, OrgShare: 0.5, Orgs: 100, Roles: 2},
-		PreGranted:       5000,
-		Rate:             5000,
-		GrantedRate:      1000,
-		Duration:         10 * time.Second,
-		Concurrency:      32,
-		Rounds:           2,
-		AdminConcurrency: 4,
-		ListPages:        200,
-		ImportRows:       10000,
-		StartRuns:        3,
-	}
-}
-
-// Quick shrinks c for CI: a small store and a couple of seconds per attack.
-func Quick(c Config) Config {
-	c.Dataset.Records = 20000
-	c.PreGranted = 1000
-	c.Duration = 2 * time.Second
-	c.Rounds = 1
-	c.ListPages = 20
-	c.ImportRows = 1000
-	c.StartRuns = 1
-	return c
-}
-
-// Report is everything a run measured.
-type Report struct {
-	Machine  Machine       `json:"machine"`
-	Config   ReportConfig  `json:"config"`
-	Seed     *SeedResult   `json:"seed,omitempty"`
-	Start    []StartTime   `json:"start,omitempty"`
-	Loads    []LoadResult  `json:"loads"`
-	Ratios   []Ratio       `json:"ratios"`
-	Raw      []RawResult   `json:"raw,omitempty"`
-	Grants   *GrantsVsRaw  `json:"grants_vs_raw,omitempty"`
-	ListWalk []WalkResult  `json:"list_walks,omitempty"`
-	Import   *ImportResult `json:"import,omitempty"`
-	Memory   *Memory       `json:"memory,omitempty"`
-	Notes    []string      `json:"notes,omitempty"`
-}
-
-// Machine says where the figures come from.
-type Machine struct {
-	CPUs       int    `json:"cpus"`
-	Model      string `json:"model"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
-	Go         string `json:"go"`
-	OS         string `json:"os"`
-	// LoadBefore and LoadAfter are /proc/loadavg: other work on the
-	// machine skews the figures.
-	LoadBefore string `json:"loadavg_before"`
-	LoadAfter  string `json:"loadavg_after"`
-}
-
-// ReportConfig is the part of Config a report repeats.
-type ReportConfig struct {
-	Records     int     `json:"records"`
-	OrgShare    float64 `json:"org_share"`
-	Roles       int     `json:"roles"`
-	Target      string  `json:"target"`
-	Rate        int     `json:"rate"`
-	GrantedRate int     `json:"granted_rate"`
-	Duration    string  `json:"duration"`
-	Concurrency int     `json:"concurrency"`
-	Rounds      int     `json:"rounds"`
-}
-
-// SeedResult is how the store was filled.
-type SeedResult struct {
-	Records   int     `json:"records"`
-	Seconds   float64 `json:"seconds"`
-	PerSecond float64 `json:"per_second"`
-	FileMiB   float64 `json:"file_mib"`
-}
-
-// StartTime is one service start on the seeded store: Open is the store
-// opening, Ready the time until /readyz answered 200.
-type StartTime struct {
-	Open  time.Duration `json:"open_ns"`
-	Ready time.Duration `json:"ready_ns"`
-}
-
-// Ratio is prereg's maximum throughput over the bare handler's for one
-// hook scenario, summed over the rounds.
-type Ratio struct {
-	Scenario string  `json:"scenario"`
-	Prereg   float64 `json:"prereg_rps"`
-	Bare     float64 `json:"bare_rps"`
-	Ratio    float64 `json:"ratio"`
-}
-
-// GrantsVsRaw compares grants through the service with the raw loop.
-type GrantsVsRaw struct {
-	GrantsPerSecond float64 `json:"grants_per_second"`
-	RawPerSecond    float64 `json:"raw_per_second"`
-	Ratio           float64 `json:"ratio"`
-}
-
-// WalkResult is a sequential walk through list pages following cursors.
-type WalkResult struct {
-	Scenario string `json:"scenario"`
-	Pages    int    `json:"pages"`
-	Items    int    `json:"items"`
-	P50      Millis `json:"p50_ms"`
-	P99      Millis `json:"p99_ms"`
-	Max      Millis `json:"max_ms"`
-	Errors   int    `json:"errors"`
-}
-
-// ImportResult is the CSV import through the service.
-type ImportResult struct {
-	Rows      int     `json:"rows"`
-	Status    int     `json:"status"`
-	Seconds   float64 `json:"seconds"`
-	PerSecond float64 `json:"rows_per_second"`
-	Created   int     `json:"created"`
-	Rejected  int     `json:"rejected"`
-	Skipped   string  `json:"skipped,omitempty"`
-}
 
 // run is the state of one run.
 type run struct {
@@ -252,9 +23,10 @@ type run struct {
 	rep  *Report
 	base string // prereg's URL
 	bare string // the bare handler's URL
-	// granted hands out the rows the granted scenario claims, each once.
-	granted atomic.Int64
-	raw     func() int
+	// granted hands out the rows the granted scenario claims, each once;
+	// raw hands the same rows to the raw loop.
+	granted *counter
+	raw     *counter
 	rawDB   string
 	mem     *sampler
 	// collectBetween: the generator's collector is off, and runs before
@@ -263,13 +35,6 @@ type run struct {
 	// servicePID is the service's process in a Separate run.
 	servicePID int
 }
-
-// GeneratorMemoryLimit bounds the generator's heap while its collector is
-// off (Config.GeneratorGC -1): past it the runtime collects anyway. An
-// attack allocates about 6 KB per request (an allocation profile of the
-// generator): a 10 s attack at 15 000 req/s, 900 MB, stays just under it,
-// and a faster or longer one collects near the limit.
-const GeneratorMemoryLimit = 1 << 30
 
 // attack is the package's attack, after a collection of the generator's
 // garbage when its collector is off during attacks.
@@ -293,12 +58,63 @@ func (r *run) want(sc string) bool {
 // Run performs one run and returns its report. It stops by itself: every
 // attack is bounded in time and count, and ctx cuts the whole run short.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	if cfg.Concurrency <= 0 || cfg.Duration <= 0 || cfg.Rounds <= 0 {
-		return nil, errors.New("concurrency, duration and rounds must be positive")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	if cfg.PreGranted >= cfg.Dataset.Records/2 {
 		cfg.PreGranted = cfg.Dataset.Records / 4
 	}
+	r := newRun(cfg)
+	stopTarget, err := r.target(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stopTarget()
+	if cfg.URL == "" && cfg.SeedOnly {
+		r.rep.Machine.LoadAfter = loadavg()
+		return r.rep, nil
+	}
+	stopBare, err := r.bareTarget()
+	if err != nil {
+		return nil, err
+	}
+	defer stopBare()
+	r.startSampler()
+	stopProfile, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return nil, err
+	}
+	defer stopProfile()
+	err = r.scenarios(ctx)
+	if r.mem != nil {
+		m := r.mem.Stop()
+		r.rep.Memory = &m
+	}
+	r.rep.Machine.LoadAfter = loadavg()
+	return r.rep, err
+}
+
+// check refuses a configuration a run cannot start with.
+func (c Config) check() error {
+	if c.Concurrency <= 0 || c.Duration <= 0 || c.Rounds <= 0 {
+		return errors.New("concurrency, duration and rounds must be positive")
+	}
+	if c.URL == "" {
+		return nil
+	}
+	if c.HookSecret == "" || c.AdminToken == "" {
+		return errors.New("--url needs --hook-secret and --admin-token")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("--url %q is not an absolute URL", c.URL)
+	}
+	return nil
+}
+
+// newRun starts the report: the machine's load before the run, and the
+// configuration it repeats.
+func newRun(cfg Config) *run {
 	rep := &Report{Machine: machine(), Loads: []LoadResult{}, Ratios: []Ratio{}}
 	target := "in-process"
 	if cfg.Separate {
@@ -311,509 +127,114 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// Rows past the pre-granted ones are claimed once each, in order, by
 	// the granted scenario; the raw loop takes the same rows in its own
 	// copy of the store.
-	r.granted.Store(int64(cfg.PreGranted))
-	r.raw = counter(cfg.PreGranted, cfg.Dataset.Records, false)
+	r.granted = newCounter(cfg.PreGranted, cfg.Dataset.Records, false)
+	r.raw = newCounter(cfg.PreGranted, cfg.Dataset.Records, false)
+	return r
+}
 
-	if cfg.URL != "" {
-		if cfg.HookSecret == "" || cfg.AdminToken == "" {
-			return nil, errors.New("--url needs --hook-secret and --admin-token")
-		}
-		u, err := url.Parse(cfg.URL)
-		if err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, fmt.Errorf("--url %q is not an absolute URL", cfg.URL)
-		}
-		r.base = strings.TrimRight(cfg.URL, "/")
-		rep.Config.Target = r.base
-		rep.Notes = append(rep.Notes, "remote target: seeding, start time, memory and the raw loop are measured only in-process")
-	} else {
-		stop, err := r.local(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer stop()
-		if cfg.SeedOnly {
-			rep.Machine.LoadAfter = loadavg()
-			return rep, nil
-		}
-		if cfg.Separate {
-			rep.Notes = append(rep.Notes, "service and bare handler each in a process of its own (--separate): the memory is the service's process's")
-		} else {
-			rep.Notes = append(rep.Notes, "service and load generator share this process's Go runtime: the latencies include the generator's garbage collections, and the memory is theirs together (--separate, or --url and --bare-url, for the service's own)")
-		}
+// target points the run at the --url service, or seeds a store and starts
+// the service locally; the function returned stops what it started.
+func (r *run) target(ctx context.Context) (func(), error) {
+	if r.cfg.URL != "" {
+		r.base = strings.TrimRight(r.cfg.URL, "/")
+		r.rep.Config.Target = r.base
+		r.note("remote target: seeding, start time, memory and the raw loop are measured only in-process")
+		return func() {}, nil
 	}
-	if cfg.URL == "" && cfg.Separate {
-		cfg.BareURL = r.bare
+	stop, err := r.local(ctx)
+	if err != nil || r.cfg.SeedOnly {
+		return stop, err
 	}
-	if cfg.BareURL != "" {
-		r.bare = strings.TrimRight(cfg.BareURL, "/")
-		switch {
-		case (cfg.URL == "" && !cfg.Separate) || cfg.GeneratorGC == 0:
-		case cfg.GeneratorGC < 0:
-			defer debug.SetGCPercent(debug.SetGCPercent(-1))
-			defer debug.SetMemoryLimit(debug.SetMemoryLimit(GeneratorMemoryLimit))
-			r.collectBetween = true
-			rep.Notes = append(rep.Notes, fmt.Sprintf("load generator alone in this process: its collector is off during attacks (up to %d MiB) and runs between them (--generator-gc -1)", GeneratorMemoryLimit>>20))
-		default:
-			defer debug.SetGCPercent(debug.SetGCPercent(cfg.GeneratorGC))
-			rep.Notes = append(rep.Notes, fmt.Sprintf("load generator alone in this process: its GC percent is %d (--generator-gc)", cfg.GeneratorGC))
-		}
+	if r.cfg.Separate {
+		r.note("service and bare handler each in a process of its own (--separate): the memory is the service's process's")
 	} else {
+		r.note("service and load generator share this process's Go runtime: the latencies include the generator's garbage collections, and the memory is theirs together (--separate, or --url and --bare-url, for the service's own)")
+	}
+	return stop, nil
+}
+
+// bareTarget points the run at the bare handler of another process, or
+// serves one in this process; the function returned undoes it.
+func (r *run) bareTarget() (func(), error) {
+	bareURL := r.cfg.BareURL
+	if r.cfg.URL == "" && r.cfg.Separate {
+		bareURL = r.bare
+	}
+	if bareURL == "" {
 		bare, err := serveLoopback(BareHandler())
 		if err != nil {
 			return nil, err
 		}
-		defer bare.close()
 		r.bare = bare.URL
+		return bare.close, nil
 	}
+	r.bare = strings.TrimRight(bareURL, "/")
+	if r.cfg.URL == "" && !r.cfg.Separate {
+		return func() {}, nil
+	}
+	return r.generatorGC(), nil
+}
 
+// generatorGC sets the collector of a process that only generates load
+// (Config.GeneratorGC) and returns the function that puts it back.
+func (r *run) generatorGC() func() {
+	gc := r.cfg.GeneratorGC
+	switch {
+	case gc == 0:
+		return func() {}
+	case gc < 0:
+		percent := debug.SetGCPercent(-1)
+		limit := debug.SetMemoryLimit(GeneratorMemoryLimit)
+		r.collectBetween = true
+		r.note(fmt.Sprintf("load generator alone in this process: its collector is off during attacks (up to %d MiB) and runs between them (--generator-gc -1)", GeneratorMemoryLimit>>20))
+		return func() {
+			debug.SetMemoryLimit(limit)
+			debug.SetGCPercent(percent)
+		}
+	default:
+		percent := debug.SetGCPercent(gc)
+		r.note(fmt.Sprintf("load generator alone in this process: its GC percent is %d (--generator-gc)", gc))
+		return func() { debug.SetGCPercent(percent) }
+	}
+}
+
+// startSampler samples the memory of the service's process, or of this
+// one when the service runs in it; a remote service is not sampled.
+func (r *run) startSampler() {
 	switch {
 	case r.servicePID != 0:
 		r.mem = startSamplerOf(strconv.Itoa(r.servicePID), 100*time.Millisecond)
-	case cfg.URL == "":
+	case r.cfg.URL == "":
 		r.mem = startSampler(100 * time.Millisecond)
 	}
-	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
-		if err != nil {
-			return nil, fmt.Errorf("cpu profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, fmt.Errorf("cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	err := r.scenarios(ctx)
-	if r.mem != nil {
-		m := r.mem.Stop()
-		rep.Memory = &m
-	}
-	rep.Machine.LoadAfter = loadavg()
-	return rep, err
 }
 
-// local seeds the store and starts the service in this process.
-func (r *run) local(ctx context.Context) (func(), error) {
-	cfg := r.cfg
-	dir := cfg.Dir
-	var cleanup func()
-	path := cfg.DBPath
+// startCPUProfile profiles this process into path (nothing when empty)
+// until the function returned is called.
+func startCPUProfile(path string) (func(), error) {
 	if path == "" {
-		tmp, err := os.MkdirTemp(dir, "prereg-bench-*")
-		if err != nil {
-			return nil, fmt.Errorf("temporary directory: %w", err)
-		}
-		dir = tmp
-		path = filepath.Join(tmp, "prereg.db")
-		cleanup = func() {
-			if !cfg.Keep {
-				os.RemoveAll(tmp)
-			}
-		}
-	} else {
-		if dir == "" {
-			dir = filepath.Dir(path)
-		}
-		cleanup = func() { os.Remove(filepath.Join(dir, "raw.db")) }
+		return func() {}, nil
 	}
-	fail := func(err error) (func(), error) { cleanup(); return nil, err }
-
-	if _, err := os.Stat(path); err == nil {
-		return fail(fmt.Errorf("%s already exists: the run seeds a new store", path))
-	}
-	r.logf("seeding %d registrations into %s", cfg.Dataset.Records, path)
-	t0 := time.Now()
-	step := max(cfg.Dataset.Records/10, SeedBatch)
-	err := Seed(ctx, path, cfg.Dataset, func(done int) {
-		if done%step == 0 || done == cfg.Dataset.Records {
-			r.logf("  %d rows, %s", done, since(t0).Round(time.Millisecond))
-		}
-	})
+	f, err := os.Create(path)
 	if err != nil {
-		return fail(err)
+		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
-	el := time.Since(t0).Seconds()
-	sr := &SeedResult{Records: cfg.Dataset.Records, Seconds: el, PerSecond: float64(cfg.Dataset.Records) / el}
-	if fi, err := os.Stat(path); err == nil {
-		sr.FileMiB = mib(uint64(fi.Size()))
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
-	r.rep.Seed = sr
-	if cfg.SeedOnly {
-		return cleanup, nil
-	}
-	if r.want(ScGranted) {
-		r.rawDB = filepath.Join(dir, "raw.db")
-		if err := copyFile(r.rawDB, path); err != nil {
-			return fail(fmt.Errorf("copy the store for the raw loop: %w", err))
-		}
-	}
-	if cfg.HookSecret == "" {
-		cfg.HookSecret = boltstore.NewSecret("phs_")
-		r.cfg.HookSecret = cfg.HookSecret
-	}
-	if cfg.AdminToken == "" {
-		cfg.AdminToken = boltstore.NewSecret("prt_")
-		r.cfg.AdminToken = cfg.AdminToken
-	}
-	opts := serviceOptions{HookSecret: cfg.HookSecret, AdminToken: cfg.AdminToken}
-	if cfg.LogRequests {
-		opts.LogPath = filepath.Join(dir, "requests.log")
-	}
-	var svc *service
-	for n := range max(cfg.StartRuns, 1) {
-		s, st, err := startService(ctx, path, opts)
-		if err != nil {
-			return fail(fmt.Errorf("start the service: %w", err))
-		}
-		r.rep.Start = append(r.rep.Start, st)
-		r.logf("service start %d: store open %s, ready %s", n+1, st.Open, st.Ready)
-		if n+1 < max(cfg.StartRuns, 1) {
-			s.close()
-			continue
-		}
-		svc = s
-	}
-	if !cfg.Separate {
-		r.base = svc.URL
-		return func() { svc.close(); cleanup() }, nil
-	}
-	svc.close()
-	env := []string{childDB + "=" + path, childHookSecret + "=" + cfg.HookSecret, childAdminToken + "=" + cfg.AdminToken}
-	if opts.LogPath != "" {
-		env = append(env, childLog+"="+opts.LogPath)
-	}
-	service, err := startChild(ctx, "service", env, filepath.Join(dir, "service.stderr"))
-	if err != nil {
-		return fail(err)
-	}
-	bare, err := startChild(ctx, "bare", nil, filepath.Join(dir, "bare.stderr"))
-	if err != nil {
-		service.close()
-		return fail(err)
-	}
-	r.base, r.bare, r.servicePID = service.URL, bare.URL, service.cmd.Process.Pid
-	r.logf("service (pid %d) on %s and bare handler (pid %d) on %s, each in a process of its own",
-		r.servicePID, service.URL, bare.cmd.Process.Pid, bare.URL)
-	return func() { bare.close(); service.close(); cleanup() }, nil
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
-// scenarios runs every wanted scenario in order.
-func (r *run) scenarios(ctx context.Context) error {
-	cfg := r.cfg
-	d := cfg.Dataset
-	if r.want(ScAlreadyGranted) && cfg.PreGranted > 0 {
-		r.logf("pre-granting %d registrations", cfg.PreGranted)
-		pre := counter(0, cfg.PreGranted, false)
-		res := r.attack(ctx, "pre-grant", hookTargeter(r.base, cfg.HookSecret, pre, func(i int) []byte {
-			return loginBody(d.UserID(i), d.Email(i), d.Org(i), true)
-		}), Load{Concurrency: cfg.Concurrency, Duration: 10 * time.Minute, MaxRequests: uint64(cfg.PreGranted)}, outcomeIs("granted"))
-		if res.Errors+res.Mismatches > 0 {
-			return fmt.Errorf("pre-granting failed: %d errors, %d unexpected answers: %v", res.Errors, res.Mismatches, res.ErrorSamples)
-		}
-	}
-	type hookScenario struct {
-		name    string
-		body    func(i int) []byte
-		next    func(bare bool) func() int
-		outcome string
-		rate    int
-	}
-	scenarios := []hookScenario{
-		{ScNoMatch, func(i int) []byte {
-			return loginBody("auth0|nobody"+pad(i, 8), d.NoMatchEmail(i), "", true)
-		}, func(bool) func() int { return counter(0, 1<<30, true) }, "no_match", cfg.Rate},
-		{ScAlreadyGranted, func(i int) []byte {
-			return loginBody(d.UserID(i), d.Email(i), d.Org(i), true)
-		}, func(bool) func() int { return counter(0, max(cfg.PreGranted, 1), true) }, "already_granted", cfg.Rate},
-		{ScGranted, func(i int) []byte {
-			return loginBody(d.UserID(i), d.Email(i), d.Org(i), true)
-		}, func(bare bool) func() int {
-			if bare {
-				return counter(cfg.PreGranted, d.Records, true)
-			}
-			return func() int { return int(r.granted.Add(1)) - 1 }
-		}, "granted", cfg.GrantedRate},
-	}
-	for _, sc := range scenarios {
-		if !r.want(sc.name) {
-			continue
-		}
-		if sc.name == ScAlreadyGranted && cfg.PreGranted == 0 {
-			r.rep.Notes = append(r.rep.Notes, "already_granted skipped: --pre-granted is 0")
-			continue
-		}
-		var preregSum, bareSum float64
-		for round := 1; round <= cfg.Rounds; round++ {
-			// ABBA order: drift over the run favours neither side.
-			order := []bool{false, true}
-			if round%2 == 0 {
-				order = []bool{true, false}
-			}
-			for _, bare := range order {
-				res := r.hookAttack(ctx, sc.name, sc.body, sc.next(bare), sc.outcome, bare, Load{Concurrency: cfg.Concurrency, Duration: cfg.Duration, MaxRequests: r.budget(sc.name, bare, 0)})
-				res.Round = round
-				if bare {
-					bareSum += res.Throughput
-				} else {
-					preregSum += res.Throughput
-				}
-				r.add(res)
-			}
-			if sc.name == ScGranted && r.rawDB != "" {
-				if err := r.rawRound(ctx, round); err != nil {
-					return err
-				}
-			}
-		}
-		ratio := Ratio{Scenario: sc.name, Prereg: preregSum / float64(cfg.Rounds), Bare: bareSum / float64(cfg.Rounds)}
-		if bareSum > 0 {
-			ratio.Ratio = preregSum / bareSum
-		}
-		r.rep.Ratios = append(r.rep.Ratios, ratio)
-		if sc.rate > 0 {
-			for _, bare := range []bool{false, true} {
-				r.add(r.hookAttack(ctx, sc.name, sc.body, sc.next(bare), sc.outcome, bare, Load{Rate: sc.rate, Duration: cfg.Duration, MaxRequests: r.budget(sc.name, bare, sc.rate)}))
-			}
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-	if r.rawDB != "" && len(r.rep.Raw) > 0 {
-		var grants, raw float64
-		for _, l := range r.rep.Loads {
-			if l.Scenario == ScGranted && l.Target == "prereg" && l.Mode == "max" {
-				grants += l.Throughput / float64(cfg.Rounds)
-			}
-		}
-		for _, x := range r.rep.Raw {
-			raw += x.PerSecond / float64(len(r.rep.Raw))
-		}
-		g := &GrantsVsRaw{GrantsPerSecond: grants, RawPerSecond: raw}
-		if raw > 0 {
-			g.Ratio = grants / raw
-		}
-		r.rep.Grants = g
-	}
-	if err := r.admin(ctx); err != nil {
-		return err
-	}
-	if r.want(ScImport) && cfg.ImportRows > 0 {
-		if err := r.importCSV(ctx); err != nil {
-			return err
-		}
-	}
-	return ctx.Err()
-}
-
-// budget bounds an attack's request count: time × a generous rate, and for
-// prereg's granted scenario the pending rows left.
-func (r *run) budget(sc string, bare bool, rate int) uint64 {
-	n := uint64(r.cfg.Duration.Seconds() * 200000)
-	if rate > 0 {
-		n = uint64(r.cfg.Duration.Seconds()*float64(rate)) + 1
-	}
-	if sc == ScGranted && !bare {
-		// Each request claims a row of its own: never more than are left.
-		n = min(n, uint64(max(int64(r.cfg.Dataset.Records)-r.granted.Load(), 0)))
-	}
-	return n
-}
-
-func (r *run) hookAttack(ctx context.Context, name string, body func(int) []byte, next func() int, outcome string, bare bool, l Load) LoadResult {
-	base, target, check := r.base, "prereg", outcomeIs(outcome)
-	secret := r.cfg.HookSecret
-	if bare {
-		base, target, check = r.bare, "bare", outcomeIs("no_match")
-	}
-	res := r.attack(ctx, name, hookTargeter(base, secret, next, body), l, check)
-	res.Target = target
-	r.logf("%-16s %-6s %-4s %8d req %9.0f/s p50 %6.2fms p99 %7.2fms max %7.2fms errors %d mismatches %d gc %d",
-		name, target, res.Mode, res.Requests, res.Throughput, res.P50, res.P99, res.Max, res.Errors, res.Mismatches, res.GCs)
-	return res
-}
+// note adds a line to the report's notes.
+func (r *run) note(n string) { r.rep.Notes = append(r.rep.Notes, n) }
 
 // add records an attack's result with the memory peak of its phase.
 func (r *run) add(l LoadResult) {
 	m := r.mem.Phase()
 	l.RSSMiB, l.HeapMiB = m.RSSMax, m.HeapInuseMax
 	r.rep.Loads = append(r.rep.Loads, l)
-}
-
-func (r *run) rawRound(ctx context.Context, round int) error {
-	db, err := openRaw(r.rawDB)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	res, err := rawGrants(ctx, db, r.cfg.Dataset, r.raw, r.cfg.Concurrency, r.cfg.Duration, 0)
-	if err != nil {
-		return err
-	}
-	db.Close() // unmap the copy before the memory phase ends
-	res.Round = round
-	res.RSSMiB = r.mem.Phase().RSSMax
-	r.rep.Raw = append(r.rep.Raw, res)
-	r.logf("%-16s %-6s %-4s %8d ops %9.0f/s", ScRaw, "bbolt", "max", res.Batches, res.PerSecond)
-	return nil
-}
-
-// admin runs the list, filtered list and stats scenarios.
-func (r *run) admin(ctx context.Context) error {
-	cfg := r.cfg
-	walks := []struct {
-		name  string
-		query string
-	}{
-		{ScList, "limit=100"},
-		{ScListFiltered, "limit=100&status=pending&organization_id=" + OrgID(0)},
-	}
-	for _, w := range walks {
-		if !r.want(w.name) {
-			continue
-		}
-		walk, urls, err := r.walk(ctx, w.name, w.query)
-		if err != nil {
-			return err
-		}
-		r.rep.ListWalk = append(r.rep.ListWalk, walk)
-		r.logf("%-16s walk   %4d pages p50 %6.2fms p99 %7.2fms", w.name, walk.Pages, walk.P50, walk.P99)
-		res := r.attack(ctx, w.name, getTargeter(urls, cfg.AdminToken),
-			Load{Concurrency: cfg.AdminConcurrency, Duration: cfg.Duration, MaxRequests: r.budget(w.name, false, 0)},
-			func(b []byte) bool { return bytes.Contains(b, []byte(`"items":[{`)) })
-		res.Target = "prereg"
-		r.logf("%-16s %-6s %-4s %8d req %9.0f/s p50 %6.2fms p99 %7.2fms max %7.2fms errors %d", w.name, "prereg", res.Mode, res.Requests, res.Throughput, res.P50, res.P99, res.Max, res.Errors)
-		r.add(res)
-	}
-	if r.want(ScStats) {
-		res := r.attack(ctx, ScStats, getTargeter([]string{r.base + "/v1/stats"}, cfg.AdminToken),
-			Load{Concurrency: cfg.AdminConcurrency, Duration: cfg.Duration, MaxRequests: r.budget(ScStats, false, 0)},
-			func(b []byte) bool { return bytes.Contains(b, []byte(`"overall"`)) })
-		res.Target = "prereg"
-		r.logf("%-16s %-6s %-4s %8d req %9.0f/s p50 %6.2fms p99 %7.2fms max %7.2fms errors %d", ScStats, "prereg", res.Mode, res.Requests, res.Throughput, res.P50, res.P99, res.Max, res.Errors)
-		r.add(res)
-	}
-	return nil
-}
-
-// walk reads up to ListPages pages one after the other, following
-// next_cursor, timing each, and returns the page URLs for the attack.
-func (r *run) walk(ctx context.Context, name, query string) (WalkResult, []string, error) {
-	c := &http.Client{Timeout: 30 * time.Second}
-	res := WalkResult{Scenario: name}
-	var lat []time.Duration
-	first := r.base + "/v1/registrations?" + query
-	urls := []string{first}
-	next := first
-	for res.Pages < r.cfg.ListPages && next != "" {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, next, nil)
-		if err != nil {
-			return res, nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+r.cfg.AdminToken)
-		t := time.Now()
-		resp, err := c.Do(req)
-		if err != nil {
-			return res, nil, fmt.Errorf("list page %d: %w", res.Pages+1, err)
-		}
-		var page struct {
-			Items      []json.RawMessage `json:"items"`
-			NextCursor string            `json:"next_cursor"`
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page)
-		resp.Body.Close()
-		lat = append(lat, time.Since(t))
-		res.Pages++
-		if err != nil || resp.StatusCode != http.StatusOK {
-			res.Errors++
-			break
-		}
-		res.Items += len(page.Items)
-		next = ""
-		if page.NextCursor != "" {
-			next = r.base + "/v1/registrations?" + query + "&cursor=" + url.QueryEscape(page.NextCursor)
-			urls = append(urls, next)
-		}
-	}
-	if len(urls) > res.Pages {
-		urls = urls[:res.Pages]
-	}
-	slices.Sort(lat)
-	if len(lat) > 0 {
-		res.P50, res.P99, res.Max = ms(lat[len(lat)/2]), ms(lat[min(len(lat)*99/100, len(lat)-1)]), ms(lat[len(lat)-1])
-	}
-	if res.Errors > 0 {
-		return res, nil, fmt.Errorf("list walk %s failed on page %d", name, res.Pages)
-	}
-	return res, urls, nil
-}
-
-// importCSV posts a generated CSV of new addresses to /v1/imports.
-func (r *run) importCSV(ctx context.Context) error {
-	var buf bytes.Buffer
-	if err := csvgen.Write(&buf, csvgen.Options{Rows: r.cfg.ImportRows, OrgShare: r.cfg.Dataset.OrgShare, Roles: r.cfg.Dataset.Roles, Seed: uint64(time.Now().UnixNano())}); err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.base+"/v1/imports", &buf)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+r.cfg.AdminToken)
-	req.Header.Set("Content-Type", "text/csv")
-	res := &ImportResult{Rows: r.cfg.ImportRows}
-	r.rep.Import = res
-	t := time.Now()
-	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	defer resp.Body.Close()
-	var rep struct {
-		Created  int `json:"created"`
-		Rejected int `json:"rejected"`
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	res.Seconds = time.Since(t).Seconds()
-	res.Status = resp.StatusCode
-	switch {
-	case resp.StatusCode == http.StatusServiceUnavailable:
-		res.Skipped = "the service answered 503: imports are not wired in"
-		r.rep.Notes = append(r.rep.Notes, "import skipped: "+res.Skipped)
-		return nil
-	case resp.StatusCode != http.StatusOK:
-		res.Skipped = fmt.Sprintf("the service answered %d: %s", resp.StatusCode, truncate(body))
-		return nil
-	}
-	_ = json.Unmarshal(body, &rep)
-	res.Created, res.Rejected = rep.Created, rep.Rejected
-	if res.Seconds > 0 {
-		res.PerSecond = float64(res.Rows) / res.Seconds
-	}
-	r.logf("%-16s %-6s %8d rows in %.2fs: %.0f rows/s (%d created, %d rejected)", ScImport, "prereg", res.Rows, res.Seconds, res.PerSecond, res.Created, res.Rejected)
-	return nil
-}
-
-func machine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, LoadBefore: loadavg()}
-	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(raw)) {
-			if name, val, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
-				m.Model = strings.TrimSpace(val)
-				break
-			}
-		}
-	}
-	return m
-}
-
-func loadavg() string {
-	raw, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(raw))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }

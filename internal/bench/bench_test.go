@@ -50,29 +50,55 @@ func TestRunInProcess(t *testing.T) {
 	}
 	// The report says that its latencies and memory are the service's and
 	// the generator's together.
-	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "share this process's Go runtime") }) {
+	if !hasNote(rep, "share this process's Go runtime") {
 		t.Errorf("notes %q do not say the service shares the generator's runtime", rep.Notes)
 	}
-	seen := map[string]bool{}
-	for _, l := range rep.Loads {
-		seen[l.Scenario+"/"+l.Target+"/"+l.Mode] = true
-		if l.Requests == 0 {
-			t.Errorf("%s %s %s: no requests", l.Scenario, l.Target, l.Mode)
-		}
-		if l.Errors != 0 || l.Mismatches != 0 {
-			t.Errorf("%s %s %s: %d errors, %d unexpected answers: %v", l.Scenario, l.Target, l.Mode, l.Errors, l.Mismatches, l.ErrorSamples)
-		}
-	}
-	for _, want := range []string{
+	checkLoads(t, rep.Loads)
+	checkRan(t, rep.Loads,
 		"no_match/prereg/max", "no_match/bare/max", "no_match/prereg/rate", "no_match/bare/rate",
 		"already_granted/prereg/max", "already_granted/bare/max", "already_granted/prereg/rate",
 		"granted/prereg/max", "granted/bare/max", "granted/prereg/rate",
 		"list/prereg/max", "list_filtered/prereg/max", "stats/prereg/max",
-	} {
-		if !seen[want] {
-			t.Errorf("no result for %s", want)
+	)
+	checkComparisons(t, rep)
+	checkLocalSteps(t, rep)
+	checkOutputs(t, rep)
+}
+
+// hasNote reports whether a note of the report contains s.
+func hasNote(rep *bench.Report, s string) bool {
+	return slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, s) })
+}
+
+// checkLoads fails every attack that sent nothing or got an error or an
+// unexpected answer.
+func checkLoads(t *testing.T, loads []bench.LoadResult) {
+	t.Helper()
+	for _, l := range loads {
+		if l.Requests == 0 || l.Errors+l.Mismatches != 0 {
+			t.Errorf("%s %s %s: %d requests, %d errors, %d unexpected answers: %v", l.Scenario, l.Target, l.Mode, l.Requests, l.Errors, l.Mismatches, l.ErrorSamples)
 		}
 	}
+}
+
+// checkRan checks that each scenario/target/mode has a result.
+func checkRan(t *testing.T, loads []bench.LoadResult, want ...string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, l := range loads {
+		seen[l.Scenario+"/"+l.Target+"/"+l.Mode] = true
+	}
+	for _, w := range want {
+		if !seen[w] {
+			t.Errorf("no result for %s", w)
+		}
+	}
+}
+
+// checkComparisons checks the prereg/bare ratios and the grants against
+// the raw loop.
+func checkComparisons(t *testing.T, rep *bench.Report) {
+	t.Helper()
 	if len(rep.Ratios) != 3 {
 		t.Errorf("ratios = %+v, want one per hook scenario", rep.Ratios)
 	}
@@ -87,6 +113,12 @@ func TestRunInProcess(t *testing.T) {
 	if rep.Grants == nil || rep.Grants.GrantsPerSecond <= 0 || rep.Grants.RawPerSecond <= 0 {
 		t.Errorf("grants vs raw = %+v", rep.Grants)
 	}
+}
+
+// checkLocalSteps checks what tiny's in-process run measures besides the
+// attacks: start, list walks, import, seeding and memory.
+func checkLocalSteps(t *testing.T, rep *bench.Report) {
+	t.Helper()
 	if len(rep.Start) != 1 || rep.Start[0].Ready <= 0 || rep.Start[0].Open > rep.Start[0].Ready {
 		t.Errorf("start = %+v", rep.Start)
 	}
@@ -102,7 +134,12 @@ func TestRunInProcess(t *testing.T) {
 	if rep.Memory == nil || (rep.Memory.Available && rep.Memory.RSSMax <= 0) {
 		t.Errorf("memory = %+v", rep.Memory)
 	}
+}
 
+// checkOutputs checks that the table has every section and that the JSON
+// report reads back.
+func checkOutputs(t *testing.T, rep *bench.Report) {
+	t.Helper()
 	var table bytes.Buffer
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
@@ -166,6 +203,73 @@ func TestGrantedClaimsEachRowOnce(t *testing.T) {
 // TestRunAgainstURL seeds a store with --seed-only's path, serves it as a
 // separate service would, and runs the read scenarios against its URL.
 func TestRunAgainstURL(t *testing.T) {
+	r := remoteTargets(t)
+	t.Run("GC percent", func(t *testing.T) { runSetsGCPercent(t, r) })
+	t.Run("collector off", func(t *testing.T) { runTurnsCollectorOff(t, r) })
+}
+
+// runSetsGCPercent runs against remote targets with GeneratorGC 700.
+func runSetsGCPercent(t *testing.T, r bench.Config) {
+	// With both targets elsewhere, the run sets its own collector's
+	// percent and puts it back.
+	r.Scenarios = []string{bench.ScNoMatch, bench.ScAlreadyGranted, bench.ScList}
+	r.GeneratorGC = 700
+	gcBefore := gcPercent()
+	rep, err := bench.Run(context.Background(), r)
+	if err != nil {
+		t.Fatalf("Run against URL: %v", err)
+	}
+	if gcAfter := debug.SetGCPercent(gcBefore); gcAfter != gcBefore {
+		t.Errorf("GC percent after the run %d, before %d", gcAfter, gcBefore)
+	}
+	if !hasNote(rep, "GC percent is 700") {
+		t.Errorf("notes %q do not name the generator's GC percent", rep.Notes)
+	}
+	if hasNote(rep, "share this process's Go runtime") {
+		t.Errorf("notes %q say a remote service shares the generator's runtime", rep.Notes)
+	}
+	if rep.Seed != nil || rep.Memory != nil || len(rep.Raw) != 0 {
+		t.Errorf("remote run measured local things: seed %v memory %v raw %v", rep.Seed, rep.Memory, rep.Raw)
+	}
+	checkLoads(t, rep.Loads)
+	got := map[string]int{}
+	for _, l := range rep.Loads {
+		got[l.Scenario]++
+	}
+	if got[bench.ScNoMatch] != 4 || got[bench.ScAlreadyGranted] != 4 || got[bench.ScList] != 1 || got[bench.ScGranted] != 0 {
+		t.Errorf("scenarios run = %v", got)
+	}
+}
+
+// runTurnsCollectorOff runs against remote targets with GeneratorGC -1.
+func runTurnsCollectorOff(t *testing.T, r bench.Config) {
+	// With -1 the generator's collector is off during every attack and
+	// runs between them; both settings are put back after the run.
+	r.GeneratorGC = -1
+	r.Scenarios = []string{bench.ScNoMatch, bench.ScList}
+	gcBefore := gcPercent()
+	limitBefore := debug.SetMemoryLimit(-1)
+	rep, err := bench.Run(context.Background(), r)
+	if err != nil {
+		t.Fatalf("Run against URL, collector off: %v", err)
+	}
+	if gcAfter, limitAfter := debug.SetGCPercent(gcBefore), debug.SetMemoryLimit(-1); gcAfter != gcBefore || limitAfter != limitBefore {
+		t.Errorf("after the run: GC percent %d, memory limit %d; before %d, %d", gcAfter, limitAfter, gcBefore, limitBefore)
+	}
+	if !hasNote(rep, "collector is off during attacks") {
+		t.Errorf("notes %q do not say the generator's collector was off", rep.Notes)
+	}
+	for _, l := range rep.Loads {
+		if l.GCs != 0 || l.Requests == 0 {
+			t.Errorf("%s %s %s: %d collections during %d requests, want none", l.Scenario, l.Target, l.Mode, l.GCs, l.Requests)
+		}
+	}
+}
+
+// remoteTargets seeds a store with --seed-only, serves it and a bare
+// handler over HTTP, and returns a tiny run aimed at both.
+func remoteTargets(t *testing.T) bench.Config {
+	t.Helper()
 	c := tiny(t)
 	c.DBPath = filepath.Join(t.TempDir(), "seeded.db")
 	c.SeedOnly = true
@@ -176,69 +280,24 @@ func TestRunAgainstURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	api := httpapi.New(httpapi.Config{HookSecrets: []string{"hook-secret"}, AdminToken: "admin-token",
 		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}, st)
 	srv := httptest.NewServer(api.Handler())
-	defer srv.Close()
-
+	t.Cleanup(srv.Close)
 	bare := httptest.NewServer(bench.BareHandler())
-	defer bare.Close()
+	t.Cleanup(bare.Close)
 
 	r := tiny(t)
 	r.URL, r.HookSecret, r.AdminToken, r.BareURL = srv.URL, "hook-secret", "admin-token", bare.URL
-	r.Scenarios = []string{bench.ScNoMatch, bench.ScAlreadyGranted, bench.ScList}
-	// With both targets elsewhere, the run sets its own collector's
-	// percent and puts it back.
-	r.GeneratorGC = 700
-	gcBefore := debug.SetGCPercent(100)
-	debug.SetGCPercent(gcBefore)
-	rep, err := bench.Run(context.Background(), r)
-	if err != nil {
-		t.Fatalf("Run against URL: %v", err)
-	}
-	if gcAfter := debug.SetGCPercent(gcBefore); gcAfter != gcBefore {
-		t.Errorf("GC percent after the run %d, before %d", gcAfter, gcBefore)
-	}
-	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "GC percent is 700") }) {
-		t.Errorf("notes %q do not name the generator's GC percent", rep.Notes)
-	}
-	if slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "share this process's Go runtime") }) {
-		t.Errorf("notes %q say a remote service shares the generator's runtime", rep.Notes)
-	}
-	if rep.Seed != nil || rep.Memory != nil || len(rep.Raw) != 0 {
-		t.Errorf("remote run measured local things: seed %v memory %v raw %v", rep.Seed, rep.Memory, rep.Raw)
-	}
-	got := map[string]int{}
-	for _, l := range rep.Loads {
-		got[l.Scenario]++
-		if l.Requests == 0 || l.Errors+l.Mismatches != 0 {
-			t.Errorf("%s %s %s: %d requests, %d errors, %d unexpected: %v", l.Scenario, l.Target, l.Mode, l.Requests, l.Errors, l.Mismatches, l.ErrorSamples)
-		}
-	}
-	if got[bench.ScNoMatch] != 4 || got[bench.ScAlreadyGranted] != 4 || got[bench.ScList] != 1 || got[bench.ScGranted] != 0 {
-		t.Errorf("scenarios run = %v", got)
-	}
+	return r
+}
 
-	// With -1 the generator's collector is off during every attack and
-	// runs between them; both settings are put back after the run.
-	r.GeneratorGC = -1
-	r.Scenarios = []string{bench.ScNoMatch, bench.ScList}
-	limitBefore := debug.SetMemoryLimit(-1)
-	if rep, err = bench.Run(context.Background(), r); err != nil {
-		t.Fatalf("Run against URL, collector off: %v", err)
-	}
-	if gcAfter, limitAfter := debug.SetGCPercent(gcBefore), debug.SetMemoryLimit(-1); gcAfter != gcBefore || limitAfter != limitBefore {
-		t.Errorf("after the run: GC percent %d, memory limit %d; before %d, %d", gcAfter, limitAfter, gcBefore, limitBefore)
-	}
-	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "collector is off during attacks") }) {
-		t.Errorf("notes %q do not say the generator's collector was off", rep.Notes)
-	}
-	for _, l := range rep.Loads {
-		if l.GCs != 0 || l.Requests == 0 {
-			t.Errorf("%s %s %s: %d collections during %d requests, want none", l.Scenario, l.Target, l.Mode, l.GCs, l.Requests)
-		}
-	}
+// gcPercent reads the collector's percent without changing it.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
 }
 
 func TestRunRefusesBadConfig(t *testing.T) {

@@ -12,17 +12,8 @@ import (
 	"time"
 )
 
-// A Separate run serves the seeded store and the bare handler each from a
-// process of its own, started from this executable: the load generator
-// then shares no Go runtime (scheduler, collector) with either target, as
-// when --url and --bare-url point at processes started by hand, and the
-// memory sampled is the service's alone.
-//
-// ChildEnv tells a started process what to serve ("service" or "bare");
-// the store, the secrets and the log path go in the environment too (not
-// on a command line, which other users can read). The child prints its
-// URL on a line of its own and serves until its standard input closes,
-// which also happens when the run dies.
+// ChildEnv tells a process started for a Separate run what to serve
+// ("service" or "bare"); the package documentation describes the protocol.
 const ChildEnv = "PREREG_BENCH_CHILD"
 
 const (

@@ -1,8 +1,3 @@
-// Package bench is prereg's load generator and benchmark harness: it seeds
-// a store, starts the real service (or targets a running one), drives it
-// with vegeta next to a bare gin handler that does only the unavoidable
-// HTTP and JSON work, and reports latency, throughput, the prereg/bare
-// ratio, start time and memory. It asserts no timings: it measures.
 package bench
 
 import (

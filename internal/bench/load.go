@@ -79,32 +79,13 @@ func ms(d time.Duration) Millis { return Millis(float64(d.Microseconds()) / 1000
 // attack runs one vegeta attack and summarises it. check, when set, must
 // accept every 2xx body.
 func attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check func([]byte) bool) LoadResult {
-	workers, maxWorkers := uint64(l.Concurrency), uint64(l.Concurrency)
-	pacer := vegeta.Pacer(vegeta.ConstantPacer{})
-	mode := "max"
+	mode, pacer := "max", vegeta.Pacer(vegeta.ConstantPacer{})
 	if l.Rate > 0 {
-		mode = "rate"
-		workers, maxWorkers = 32, maxRateWorkers
-		pacer = vegeta.ConstantPacer{Freq: l.Rate, Per: time.Second}
+		mode, pacer = "rate", vegeta.ConstantPacer{Freq: l.Rate, Per: time.Second}
 	}
 	bounded := boundedPacer{Pacer: pacer, limit: l.MaxRequests}
-	// vegeta's own transport, but ours, so that its connections can be
-	// closed after the attack: left open, each attack's connections
-	// stayed idle in the target until its idle timeout (2 minutes for
-	// prereg serve), and a run's attacks piled up hundreds of them, with
-	// their buffers, in the memory measured of the target.
-	transport := &http.Transport{
-		Proxy:           http.ProxyFromEnvironment,
-		DialContext:     (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig: vegeta.DefaultTLSConfig,
-	}
+	a, transport := newAttacker(l)
 	defer transport.CloseIdleConnections()
-	a := vegeta.NewAttacker(
-		vegeta.Client(&http.Client{Transport: transport}),
-		vegeta.Workers(workers), vegeta.MaxWorkers(maxWorkers),
-		vegeta.Timeout(10*time.Second), vegeta.KeepAlive(true),
-		vegeta.Connections(int(maxWorkers)), vegeta.Redirects(vegeta.NoFollow),
-	)
 	stop := context.AfterFunc(ctx, func() { a.Stop() })
 	defer stop()
 
@@ -116,18 +97,7 @@ func attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check 
 	}
 	for r := range a.Attack(tr, bounded, l.Duration, name) {
 		m.Add(r)
-		switch {
-		case r.Error != "":
-			res.Errors++
-			if len(res.ErrorSamples) < 3 {
-				res.ErrorSamples = append(res.ErrorSamples, r.Error+": "+string(truncate(r.Body)))
-			}
-		case check != nil && !check(r.Body):
-			res.Mismatches++
-			if len(res.ErrorSamples) < 3 {
-				res.ErrorSamples = append(res.ErrorSamples, "unexpected answer: "+string(truncate(r.Body)))
-			}
-		}
+		res.count(r, check)
 	}
 	m.Close()
 	res.GCs = gcCycles() - gcs
@@ -140,12 +110,56 @@ func attack(ctx context.Context, name string, tr vegeta.Targeter, l Load, check 
 	return res
 }
 
+// newAttacker makes an attacker with the workers l calls for: exactly
+// Concurrency at maximum throughput, as many as a fixed rate needs up to
+// maxRateWorkers otherwise.
+func newAttacker(l Load) (*vegeta.Attacker, *http.Transport) {
+	workers, maxWorkers := uint64(l.Concurrency), uint64(l.Concurrency)
+	if l.Rate > 0 {
+		workers, maxWorkers = 32, maxRateWorkers
+	}
+	// vegeta's own transport, but ours, so that its connections are closed
+	// after the attack: idle ones would stay in the target until its idle
+	// timeout and pile up, with their buffers, in the memory measured.
+	transport := &http.Transport{
+		Proxy:           http.ProxyFromEnvironment,
+		DialContext:     (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig: vegeta.DefaultTLSConfig,
+	}
+	a := vegeta.NewAttacker(
+		vegeta.Client(&http.Client{Transport: transport}),
+		vegeta.Workers(workers), vegeta.MaxWorkers(maxWorkers),
+		vegeta.Timeout(10*time.Second), vegeta.KeepAlive(true),
+		vegeta.Connections(int(maxWorkers)), vegeta.Redirects(vegeta.NoFollow),
+	)
+	return a, transport
+}
+
+// count tallies an answer that failed (a transport error or a non-2xx
+// status) or that check rejects, keeping the first few as samples.
+func (res *LoadResult) count(r *vegeta.Result, check func([]byte) bool) {
+	switch {
+	case r.Error != "":
+		res.Errors++
+		if len(res.ErrorSamples) < 3 {
+			res.ErrorSamples = append(res.ErrorSamples, r.Error+": "+string(truncate(r.Body)))
+		}
+	case check != nil && !check(r.Body):
+		res.Mismatches++
+		if len(res.ErrorSamples) < 3 {
+			res.ErrorSamples = append(res.ErrorSamples, "unexpected answer: "+string(truncate(r.Body)))
+		}
+	}
+}
+
 // boundedPacer stops an attack after limit hits.
 type boundedPacer struct {
 	vegeta.Pacer
 	limit uint64
 }
 
+// Pace stops once limit hits were paced, and paces as the wrapped pacer
+// until then.
 func (p boundedPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
 	if hits >= p.limit {
 		return 0, true
@@ -180,17 +194,30 @@ func hookTargeter(base, secret string, next func() int, body func(i int) []byte)
 	}
 }
 
-// counter hands out consecutive integers from start, wrapping at end when
-// wrap is set (end is exclusive).
-func counter(start, end int, wrap bool) func() int {
-	var n atomic.Int64
-	return func() int {
-		i := int(n.Add(1)) - 1
-		if wrap && end > start {
-			i %= end - start
-		}
-		return start + i
+// counter hands out consecutive integers from start to concurrent
+// workers, wrapping at end when wrap is set (end is exclusive).
+type counter struct {
+	n          atomic.Int64
+	start, end int
+	wrap       bool
+}
+
+func newCounter(start, end int, wrap bool) *counter {
+	return &counter{start: start, end: end, wrap: wrap}
+}
+
+// next returns the next integer.
+func (c *counter) next() int {
+	i := int(c.n.Add(1)) - 1
+	if c.wrap && c.end > c.start {
+		i %= c.end - c.start
 	}
+	return c.start + i
+}
+
+// left is how many integers a counter that does not wrap has before end.
+func (c *counter) left() int {
+	return max(c.end-c.start-int(c.n.Load()), 0)
 }
 
 // loginBody is the Action's request for a user and address.
@@ -213,7 +240,7 @@ func loginBody(userID, email, org string, verified bool) []byte {
 // getTargeter round-robins GET requests over urls with a bearer token.
 func getTargeter(urls []string, token string) vegeta.Targeter {
 	hdr := http.Header{"Authorization": {"Bearer " + token}}
-	next := counter(0, len(urls), true)
+	next := newCounter(0, len(urls), true).next
 	return func(t *vegeta.Target) error {
 		if t == nil {
 			return vegeta.ErrNilTarget

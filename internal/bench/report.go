@@ -4,10 +4,108 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
+
+// Report is everything a run measured.
+type Report struct {
+	Machine  Machine       `json:"machine"`
+	Config   ReportConfig  `json:"config"`
+	Seed     *SeedResult   `json:"seed,omitempty"`
+	Start    []StartTime   `json:"start,omitempty"`
+	Loads    []LoadResult  `json:"loads"`
+	Ratios   []Ratio       `json:"ratios"`
+	Raw      []RawResult   `json:"raw,omitempty"`
+	Grants   *GrantsVsRaw  `json:"grants_vs_raw,omitempty"`
+	ListWalk []WalkResult  `json:"list_walks,omitempty"`
+	Import   *ImportResult `json:"import,omitempty"`
+	Memory   *Memory       `json:"memory,omitempty"`
+	Notes    []string      `json:"notes,omitempty"`
+}
+
+// Machine says where the figures come from.
+type Machine struct {
+	CPUs       int    `json:"cpus"`
+	Model      string `json:"model"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Go         string `json:"go"`
+	OS         string `json:"os"`
+	// LoadBefore and LoadAfter are /proc/loadavg: other work on the
+	// machine skews the figures.
+	LoadBefore string `json:"loadavg_before"`
+	LoadAfter  string `json:"loadavg_after"`
+}
+
+// ReportConfig is the part of Config a report repeats.
+type ReportConfig struct {
+	Records     int     `json:"records"`
+	OrgShare    float64 `json:"org_share"`
+	Roles       int     `json:"roles"`
+	Target      string  `json:"target"`
+	Rate        int     `json:"rate"`
+	GrantedRate int     `json:"granted_rate"`
+	Duration    string  `json:"duration"`
+	Concurrency int     `json:"concurrency"`
+	Rounds      int     `json:"rounds"`
+}
+
+// SeedResult is how the store was filled.
+type SeedResult struct {
+	Records   int     `json:"records"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"per_second"`
+	FileMiB   float64 `json:"file_mib"`
+}
+
+// StartTime is one service start on the seeded store: Open is the store
+// opening, Ready the time until /readyz answered 200.
+type StartTime struct {
+	Open  time.Duration `json:"open_ns"`
+	Ready time.Duration `json:"ready_ns"`
+}
+
+// Ratio is prereg's maximum throughput over the bare handler's for one
+// hook scenario, summed over the rounds.
+type Ratio struct {
+	Scenario string  `json:"scenario"`
+	Prereg   float64 `json:"prereg_rps"`
+	Bare     float64 `json:"bare_rps"`
+	Ratio    float64 `json:"ratio"`
+}
+
+// GrantsVsRaw compares grants through the service with the raw loop.
+type GrantsVsRaw struct {
+	GrantsPerSecond float64 `json:"grants_per_second"`
+	RawPerSecond    float64 `json:"raw_per_second"`
+	Ratio           float64 `json:"ratio"`
+}
+
+// WalkResult is a sequential walk through list pages following cursors.
+type WalkResult struct {
+	Scenario string `json:"scenario"`
+	Pages    int    `json:"pages"`
+	Items    int    `json:"items"`
+	P50      Millis `json:"p50_ms"`
+	P99      Millis `json:"p99_ms"`
+	Max      Millis `json:"max_ms"`
+	Errors   int    `json:"errors"`
+}
+
+// ImportResult is the CSV import through the service.
+type ImportResult struct {
+	Rows      int     `json:"rows"`
+	Status    int     `json:"status"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"rows_per_second"`
+	Created   int     `json:"created"`
+	Rejected  int     `json:"rejected"`
+	Skipped   string  `json:"skipped,omitempty"`
+}
 
 // WriteJSON writes the report as indented JSON.
 func (rep *Report) WriteJSON(w io.Writer) error {
@@ -18,6 +116,22 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report as aligned text tables.
 func (rep *Report) WriteTable(w io.Writer) error {
+	rep.writeRun(w)
+	fmt.Fprintln(w)
+	if err := rep.writeLoads(w); err != nil {
+		return err
+	}
+	rep.writeRatios(w)
+	rep.writeSummaries(w)
+	rep.writeMemory(w)
+	for _, n := range slices.Compact(slices.Clone(rep.Notes)) {
+		fmt.Fprintln(w, "note:", n)
+	}
+	return nil
+}
+
+// writeRun describes the machine, the run, the seeding and the starts.
+func (rep *Report) writeRun(w io.Writer) {
 	m := rep.Machine
 	fmt.Fprintf(w, "machine: %d CPUs (%s), GOMAXPROCS %d, %s %s, load average %s before, %s after\n",
 		m.CPUs, m.Model, m.GOMAXPROCS, m.Go, m.OS, m.LoadBefore, m.LoadAfter)
@@ -34,40 +148,64 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w)
+}
+
+// writeLoads writes the table of attacks, then the raw loop's rounds.
+func (rep *Report) writeLoads(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\ttarget\tmode\tround\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\terrors\twrong\tRSS MiB\t")
 	for _, l := range rep.Loads {
-		mode := fmt.Sprintf("c=%d", l.Concurrency)
-		if l.Mode == "rate" {
-			mode = fmt.Sprintf("%d/s", l.Rate)
-		}
-		round := ""
-		if l.Round > 0 {
-			round = fmt.Sprint(l.Round)
-		}
-		rss := ""
-		if l.RSSMiB > 0 {
-			rss = fmt.Sprintf("%.0f", l.RSSMiB)
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%s\t\n",
-			l.Scenario, l.Target, mode, round, l.Requests, l.Throughput, l.P50, l.P90, l.P99, l.Max, l.Errors, l.Mismatches, rss)
+			l.Scenario, l.Target, l.modeCell(), l.roundCell(), l.Requests, l.Throughput, l.P50, l.P90, l.P99, l.Max, l.Errors, l.Mismatches, l.rssCell())
 	}
 	for _, x := range rep.Raw {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t\t\t\t\t\t\t%.0f\t\n", ScRaw, "bbolt", fmt.Sprintf("c=%d", x.Workers), x.Round, x.Batches, x.PerSecond, x.RSSMiB)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	return tw.Flush()
+}
+
+// modeCell is the concurrency of a maximum-throughput attack, or the rate
+// of a fixed-rate one.
+func (l LoadResult) modeCell() string {
+	if l.Mode == "rate" {
+		return fmt.Sprintf("%d/s", l.Rate)
 	}
-	if len(rep.Ratios) > 0 {
-		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "hook scenario\tprereg req/s\tbare req/s\tprereg/bare\t")
-		for _, r := range rep.Ratios {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t\n", r.Scenario, r.Prereg, r.Bare, r.Ratio)
-		}
-		tw.Flush()
+	return fmt.Sprintf("c=%d", l.Concurrency)
+}
+
+// roundCell is empty for an attack outside the rounds.
+func (l LoadResult) roundCell() string {
+	if l.Round > 0 {
+		return fmt.Sprint(l.Round)
 	}
+	return ""
+}
+
+// rssCell is empty where the RSS was not measured.
+func (l LoadResult) rssCell() string {
+	if l.RSSMiB > 0 {
+		return fmt.Sprintf("%.0f", l.RSSMiB)
+	}
+	return ""
+}
+
+// writeRatios writes prereg's throughput over the bare handler's.
+func (rep *Report) writeRatios(w io.Writer) {
+	if len(rep.Ratios) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "hook scenario\tprereg req/s\tbare req/s\tprereg/bare\t")
+	for _, r := range rep.Ratios {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t\n", r.Scenario, r.Prereg, r.Bare, r.Ratio)
+	}
+	tw.Flush()
+}
+
+// writeSummaries writes the grants comparison, the list walks and the
+// import.
+func (rep *Report) writeSummaries(w io.Writer) {
 	if g := rep.Grants; g != nil {
 		fmt.Fprintf(w, "\ngrants: %.0f/s through the service vs %.0f/s raw db.Batch grant writes: %.2f\n", g.GrantsPerSecond, g.RawPerSecond, g.Ratio)
 	}
@@ -84,15 +222,43 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(w, "import: %d rows through POST /v1/imports in %.2fs: %.0f rows/s (%d created, %d rejected)\n", im.Rows, im.Seconds, im.PerSecond, im.Created, im.Rejected)
 		}
 	}
-	if mem := rep.Memory; mem != nil && mem.Available && mem.Separate {
+}
+
+// writeMemory writes the memory under load, saying whose it is.
+func (rep *Report) writeMemory(w io.Writer) {
+	mem := rep.Memory
+	switch {
+	case mem == nil || !mem.Available:
+	case mem.Separate:
 		fmt.Fprintf(w, "memory under load (the service's own process): RSS max %.0f MiB (anon %.0f, mapped files %.0f), peak %.0f MiB\n",
 			mem.RSSMax, mem.RSSAnonMax, mem.RSSFileMax, mem.HWM)
-	} else if mem != nil && mem.Available {
+	default:
 		fmt.Fprintf(w, "memory under load (service + load generator + the raw loop's map, one process): RSS max %.0f MiB (anon %.0f, mapped files %.0f), peak %.0f MiB, Go heap in use max %.0f MiB\n",
 			mem.RSSMax, mem.RSSAnonMax, mem.RSSFileMax, mem.HWM, mem.HeapInuseMax)
 	}
-	for _, n := range slices.Compact(slices.Clone(rep.Notes)) {
-		fmt.Fprintln(w, "note:", n)
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, LoadBefore: loadavg()}
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(raw)) {
+			if name, val, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
+				m.Model = strings.TrimSpace(val)
+				break
+			}
+		}
 	}
-	return nil
+	return m
+}
+
+func loadavg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
