@@ -31,15 +31,15 @@ func TestGroupCommit(t *testing.T) {
 	boom := errors.New("boom")
 	const n = 200
 	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
+		wg sync.WaitGroup
+		mu sync.Mutex
 		// Transactions that ran a function, and those that committed.
 		// Not by tx.ID(): bbolt gives a rolled-back write transaction's
 		// ID to the next one.
 		txs     = map[*bolt.Tx]bool{}
 		commits atomic.Int64
-		errs   = make([]error, n)
-		panics = make([]any, n)
+		errs    = make([]error, n)
+		panics  = make([]any, n)
 	)
 	for i := range n {
 		wg.Go(func() {
