@@ -24,75 +24,87 @@ type LoginResult struct {
 //
 // A read transaction decides first: most logins claim nothing, and they
 // never wait for the writer. Only when something is claimable does a write
-// transaction run, which re-checks every candidate, so two logins racing
-// for one registration produce exactly one owner. The answer is built from
-// what that transaction committed, after it returned.
+// transaction run, which looks again, so two logins racing for one
+// registration produce exactly one owner. The answer is built from what
+// one transaction saw; doc.go says why it is linearizable when the login
+// sets and the grant cache answer instead.
 func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (LoginResult, error) {
-	var (
-		grants    []prereg.Registration
-		claimable []prereg.Key
-	)
 	email := prereg.EmailKey(l.Email)
 	if email == "" {
 		// CONTRACT §2: without an address the answer is no_match, even for
 		// a user with earlier grants (the Action keeps what app_metadata has).
 		return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 	}
-	// Most logins have nothing pending under their address, and many are
-	// of users never granted anything: what the sets rule out is not read
-	// (see keySet), and a login they rule out entirely opens no
-	// transaction.
 	prefix := prereg.EmailPrefix(email)
-	scan := s.pendingAddrs.has(prefixKey(prefix))
-	uk := userKey(l.UserID)
-	readGrants := s.grantedUsers.has(uk)
-	var gen uint64
-	if readGrants {
-		// The grants of users who logged in lately are in memory (see
-		// grantCache); a miss reads them and keeps them.
-		var hit bool
-		if grants, gen, hit = s.grants.get(uk, l.UserID); hit {
-			readGrants = false
-		}
-	}
-	if scan || readGrants {
-		err := s.view(ctx, func(tx *bolt.Tx) error {
-			// Only the buckets this login reads are opened (each is a
-			// search of the root).
-			t := &regTx{tx: tx}
-			var err error
-			if scan {
-				t.recs = tx.Bucket(bRecs)
-				if claimable, err = claimableKeys(t, prefix, email, l, s.now()); err != nil {
-					return err
-				}
-			}
-			if readGrants {
-				t.user = tx.Bucket(bByUser)
-				grants, err = userGrants(t, l.UserID)
-			}
-			return err
-		})
+	pk := prefixKey(prefix)
+	// Most logins have nothing pending under their address: those read at
+	// most the user's grants, and from memory when the user logged in
+	// lately.
+	if scan, gen := s.pendingAddrs.hasGen(pk); !scan {
+		grants, err := s.userGrants(ctx, l.UserID)
 		if err != nil {
 			return LoginResult{}, err
 		}
-		if readGrants {
-			s.grants.put(uk, l.UserID, gen, grants)
+		if s.pendingAddrs.unchanged(pk, gen) {
+			return LoginResult{HookResult: prereg.Result(settledOutcome(grants), verified, grants, l.OrganizationID)}, nil
 		}
+		// A record was written under the address's shard meanwhile.
+	}
+	var (
+		grants    []prereg.Registration
+		claimable bool
+	)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		// Only the buckets this login reads are opened (each is a search
+		// of the root).
+		t := &regTx{tx: tx, recs: tx.Bucket(bRecs), user: tx.Bucket(bByUser)}
+		keys, err := claimableKeys(t, prefix, email, l, s.now())
+		if err != nil {
+			return err
+		}
+		claimable = len(keys) > 0
+		grants, err = userGrants(t, l.UserID)
+		return err
+	})
+	if err != nil {
+		return LoginResult{}, err
 	}
 	switch {
-	case len(claimable) > 0 && verified:
-		return s.claim(ctx, l, verified, prefix, claimable)
-	case len(grants) > 0:
-		return LoginResult{HookResult: prereg.Result(prereg.OutcomeAlreadyGranted, verified, grants, l.OrganizationID)}, nil
-	case len(claimable) > 0:
+	case claimable && verified:
+		return s.claim(ctx, l, verified, prefix, email)
+	case claimable && len(grants) == 0:
 		return LoginResult{HookResult: prereg.Result(prereg.OutcomeEmailUnverified, verified, nil, l.OrganizationID)}, nil
 	}
-	return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
+	return LoginResult{HookResult: prereg.Result(settledOutcome(grants), verified, grants, l.OrganizationID)}, nil
 }
 
-// claim claims the keys found claimable, all under the address prefix.
-func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix []byte, keys []prereg.Key) (LoginResult, error) {
+// userGrants returns the grants of userID as of one moment during the
+// call: none when grantedUsers rules the user out, the cached ones on a
+// hit, else those of a read transaction (then cached).
+func (s *Store) userGrants(ctx context.Context, userID string) ([]prereg.Registration, error) {
+	uk := userKey(userID)
+	if !s.grantedUsers.has(uk) {
+		return nil, nil
+	}
+	grants, gen, hit := s.grants.get(uk, userID)
+	if hit {
+		return grants, nil
+	}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		grants, err = userGrants(&regTx{tx: tx, user: tx.Bucket(bByUser)}, userID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.grants.put(uk, userID, gen, grants)
+	return grants, nil
+}
+
+// claim claims every registration of the address (email, under prefix)
+// that the login may claim when its write transaction runs.
+func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix []byte, email string) (LoginResult, error) {
 	var (
 		claimed int
 		grants  []prereg.Registration
@@ -105,13 +117,16 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix
 		claimed, grants, jobs, settled = 0, nil, nil, keyMark{}
 		t := s.regTx(tx)
 		now := s.now().UTC()
+		// Looked for again: some may have been claimed, revoked or written
+		// since the read transaction.
+		keys, err := claimableKeys(t, prefix, email, l, now)
+		if err != nil {
+			return err
+		}
 		for _, k := range keys {
 			r, err := t.load(k[:])
 			if err != nil {
 				return err
-			}
-			if r == nil || !prereg.Claimable(r, l, now) {
-				continue // lost a race, revoked or expired meanwhile
 			}
 			summary := fmt.Sprintf("granted to %s with roles %s", l.UserID, strings.Join(r.Roles, "|"))
 			job, err := s.grant(t, r, l.UserID, now, "hook", summary)
@@ -121,7 +136,6 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix
 			claimed++
 			jobs = append(jobs, job...)
 		}
-		var err error
 		if claimed > 0 {
 			if settled, err = t.noPendingUnder(prefix); err != nil {
 				return err
@@ -136,12 +150,18 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix
 	s.pendingAddrs.removeIf(settled)
 	outcome := prereg.OutcomeGranted
 	if claimed == 0 {
-		outcome = prereg.OutcomeNoMatch
-		if len(grants) > 0 {
-			outcome = prereg.OutcomeAlreadyGranted
-		}
+		outcome = settledOutcome(grants)
 	}
 	return LoginResult{HookResult: prereg.Result(outcome, verified, grants, l.OrganizationID), Jobs: jobs}, nil
+}
+
+// settledOutcome is the outcome of a login that claims nothing and finds
+// nothing claimable.
+func settledOutcome(grants []prereg.Registration) prereg.Outcome {
+	if len(grants) > 0 {
+		return prereg.OutcomeAlreadyGranted
+	}
+	return prereg.OutcomeNoMatch
 }
 
 // GrantTo claims one registration for userID outside a login (reconcile).

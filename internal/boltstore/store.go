@@ -1,6 +1,3 @@
-// Package boltstore keeps prereg's registrations, grants, tokens, sync
-// queue, import reports and audit trail in one bbolt file. It translates
-// bbolt's errors into *prereg.Error and owns every key layout.
 package boltstore
 
 import (
@@ -234,6 +231,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// every record, and until it is filled logins read the records.
 		// A walk that fails (a record it cannot read) leaves it so.
 		s.pendingAddrs, s.grantedUsers, s.grants = &keySet{}, &keySet{}, &grantCache{}
+		s.group.grants = s.grants
 		s.bg.Go(func() { _ = s.fillSets() })
 		every := recheckEvery // read here: tests set it around Open
 		s.loops.Go(func() { s.recheckLoop(every) })
@@ -520,7 +518,7 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	defer s.markUsed()
-	return s.noteWrite(s.db.Update(fn))
+	return s.noteWrite(s.grants.update(s.db, fn))
 }
 
 // batch is update with concurrent callers sharing one commit and one
