@@ -54,13 +54,7 @@ func TestDiskFullFailsFastAndRecovers(t *testing.T) {
 	}
 	// Give the file system room: the store resumes by itself.
 	testfs.Grow(t, dir, "64m")
-	deadline := time.Now().Add(5 * time.Second)
-	for !s.Writable() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !s.Writable() {
-		t.Fatal("store did not resume after the disk got room")
-	}
+	s.WaitWritableForTest(t)
 	if _, _, err := s.Put(ctx, prereg.Input{Email: "late@example.com", Roles: []string{"r"}}, "api", "test"); err != nil {
 		t.Fatalf("write after recovery: %v", err)
 	}

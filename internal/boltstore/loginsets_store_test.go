@@ -354,11 +354,8 @@ func TestRecheckRemovesOnlyStaleAddresses(t *testing.T) {
 	}
 	// The loop does it on its own.
 	s.StalePendingForTest("claimed@x.io")
-	deadline := time.Now().Add(5 * time.Second)
-	for s.PendingSizeForTest() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d addresses 5 s after a stale one was left to the loop", s.PendingSizeForTest())
-		}
-		time.Sleep(5 * time.Millisecond)
+	s.WaitRecheckLoopForTest(t)
+	if n := s.PendingSizeForTest(); n != 0 {
+		t.Fatalf("%d addresses after the loop ran with a stale one left to it", n)
 	}
 }

@@ -103,7 +103,12 @@ type Store struct {
 	// succeeds again.
 	unwritable atomic.Bool
 	probing    atomic.Bool
-	closed     chan struct{}
+	// probed is notified when a probe ends; rechecked after each run of
+	// the recheck loop; filled is closed when the fill of the login sets
+	// ends.
+	probed, rechecked broadcast
+	filled            chan struct{}
+	closed            chan struct{}
 
 	// released is when mapped pages were last given back (UnixNano).
 	released atomic.Int64
@@ -232,7 +237,11 @@ func Open(path string, opts Options) (*Store, error) {
 		// A walk that fails (a record it cannot read) leaves it so.
 		s.pendingAddrs, s.grantedUsers, s.grants = &keySet{}, &keySet{}, &grantCache{}
 		s.group.grants = s.grants
-		s.bg.Go(func() { _ = s.fillSets() })
+		s.filled = make(chan struct{})
+		s.bg.Go(func() {
+			defer close(s.filled)
+			_ = s.fillSets()
+		})
 		every := recheckEvery // read here: tests set it around Open
 		s.loops.Go(func() { s.recheckLoop(every) })
 	}
@@ -255,6 +264,7 @@ func (s *Store) recheckLoop(d time.Duration) {
 		if s.pendingAddrs.settled.Load() {
 			_ = s.recheckPending(context.Background())
 		}
+		s.rechecked.notify()
 		return true
 	})
 }
@@ -568,6 +578,7 @@ func (s *Store) startProbe() {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
+		defer s.probed.notify()
 		defer s.probing.Store(false)
 		s.every(500*time.Millisecond, func() bool {
 			s.mu.RLock()
