@@ -58,11 +58,11 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 		// Only the buckets this login reads are opened (each is a search
 		// of the root).
 		t := &regTx{tx: tx, recs: tx.Bucket(bRecs), user: tx.Bucket(bByUser)}
-		keys, err := claimableKeys(t, prefix, email, l, s.now())
+		regs, err := claimableRegs(t, prefix, email, l, s.now())
 		if err != nil {
 			return err
 		}
-		claimable = len(keys) > 0
+		claimable = len(regs) > 0
 		grants, err = userGrants(t, l.UserID)
 		return err
 	})
@@ -119,15 +119,11 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix
 		now := s.now().UTC()
 		// Looked for again: some may have been claimed, revoked or written
 		// since the read transaction.
-		keys, err := claimableKeys(t, prefix, email, l, now)
+		regs, err := claimableRegs(t, prefix, email, l, now)
 		if err != nil {
 			return err
 		}
-		for _, k := range keys {
-			r, err := t.load(k[:])
-			if err != nil {
-				return err
-			}
+		for _, r := range regs {
 			summary := fmt.Sprintf("granted to %s with roles %s", l.UserID, strings.Join(r.Roles, "|"))
 			job, err := s.grant(t, r, l.UserID, now, "hook", summary)
 			if err != nil {
@@ -244,12 +240,12 @@ func userGrants(t *regTx, userID string) ([]prereg.Registration, error) {
 	return out, nil
 }
 
-// claimableKeys returns the keys of the registrations of the address that
-// this login may claim. They all start with the address's prefix; a
-// prefix shared with another address (a 56-bit hash) is told apart by the
-// address itself.
-func claimableKeys(t *regTx, prefix []byte, email string, l prereg.Login, now time.Time) ([]prereg.Key, error) {
-	var out []prereg.Key
+// claimableRegs returns the registrations of the address that this login
+// may claim. Their keys all start with the address's prefix; a prefix
+// shared with another address (a 56-bit hash) is told apart by the address
+// itself.
+func claimableRegs(t *regTx, prefix []byte, email string, l prereg.Login, now time.Time) ([]*prereg.Registration, error) {
+	var out []*prereg.Registration
 	c := t.recs.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		r, err := t.decode(k, v)
@@ -257,7 +253,7 @@ func claimableKeys(t *regTx, prefix []byte, email string, l prereg.Login, now ti
 			return nil, err
 		}
 		if prereg.EmailKey(r.Email) == email && prereg.Claimable(r, l, now) {
-			out = append(out, prereg.Key(k))
+			out = append(out, r)
 		}
 	}
 	return out, nil
