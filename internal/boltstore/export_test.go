@@ -240,3 +240,10 @@ func SetRecheckEveryForTest(d time.Duration) func() {
 	recheckEvery = d
 	return func() { recheckEvery = old }
 }
+
+// ReadTxForTest is the number of read transactions begun so far.
+func (s *Store) ReadTxForTest() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.Stats().TxN
+}

@@ -359,3 +359,36 @@ func TestRecheckRemovesOnlyStaleAddresses(t *testing.T) {
 		t.Fatalf("%d addresses after the loop ran with a stale one left to it", n)
 	}
 }
+
+// TestCachedLoginsReadNothing: with the login sets filled, a login of a
+// user answered lately, with nothing pending under the address, opens no
+// transaction; nor does one of an unknown user and address. Something
+// pending under the address makes the login read the file.
+func TestCachedLoginsReadNothing(t *testing.T) {
+	s := open(t, boltstore.Options{LoginSets: true})
+	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+	if res := loginAs(t, s, "u", "a@x.io", ""); res.Outcome != prereg.OutcomeGranted {
+		t.Fatalf("claim: %s", res.Outcome)
+	}
+	loginAs(t, s, "u", "a@x.io", "") // caches the grants
+	before := s.ReadTxForTest()
+	for range 10 {
+		if res := loginAs(t, s, "u", "a@x.io", ""); res.Outcome != prereg.OutcomeAlreadyGranted || len(res.Grants) != 1 {
+			t.Fatalf("cached login: %s %+v", res.Outcome, res.Grants)
+		}
+		if res := loginAs(t, s, "nobody", "nobody@x.io", ""); res.Outcome != prereg.OutcomeNoMatch {
+			t.Fatalf("unknown login: %s", res.Outcome)
+		}
+	}
+	if n := s.ReadTxForTest() - before; n != 0 {
+		t.Fatalf("%d read transactions for 20 logins answered from memory", n)
+	}
+	put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_1", Roles: []string{"o"}, Connection: "google"})
+	before = s.ReadTxForTest()
+	if res := loginAs(t, s, "u", "a@x.io", ""); res.Outcome != prereg.OutcomeAlreadyGranted {
+		t.Fatalf("login with a pinned registration pending: %s", res.Outcome)
+	}
+	if n := s.ReadTxForTest() - before; n != 1 {
+		t.Fatalf("%d read transactions for a login with something pending under its address, want 1", n)
+	}
+}
