@@ -247,3 +247,7 @@ func (s *Store) ReadTxForTest() int {
 	defer s.mu.RUnlock()
 	return s.db.Stats().TxN
 }
+
+// ErrUnwritableForTest is the error of a write refused while the store is
+// marked unwritable.
+var ErrUnwritableForTest = errUnwritable
