@@ -15,12 +15,13 @@
 //     looks for claimable ones again in its write transaction and answers
 //     from what that transaction wrote.
 //   - Otherwise nothing was pending under the address when the set was
-//     read. The user's grants are then taken (none if grantedUsers, which
-//     never loses a user, lacks it; else from the cache or a read
-//     transaction), and the answer stands only if nothing was added to the
-//     address's shard of pendingAddrs meanwhile: a write adds the address
-//     of a pending record before it commits, so nothing was pending up to
-//     the instant the grants held. Else the login reads the file as above.
+//     read. If grantedUsers then lacks the user, the user had no grant
+//     either (a user never leaves it): no_match. Else the user's grants are
+//     taken from the cache or a read transaction, and the answer stands
+//     only if nothing was added to the address's shard of pendingAddrs
+//     meanwhile: a write adds the address of a pending record before it
+//     commits, so nothing was pending up to the instant the grants held.
+//     Else the login reads the file as above.
 //
 // The grant cache holds, per shard, busy (writes in flight that change a
 // user of the shard) and gen. Its invariant: while busy is 0, every entry

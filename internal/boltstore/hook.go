@@ -41,7 +41,11 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 	// most the user's grants, and from memory when the user logged in
 	// lately.
 	if scan, gen := s.pendingAddrs.hasGen(pk); !scan {
-		grants, err := s.userGrants(ctx, l.UserID)
+		uk := userKey(l.UserID)
+		if !s.grantedUsers.has(uk) {
+			return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
+		}
+		grants, err := s.userGrants(ctx, uk, l.UserID)
 		if err != nil {
 			return LoginResult{}, err
 		}
@@ -78,14 +82,10 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 	return LoginResult{HookResult: prereg.Result(settledOutcome(grants), verified, grants, l.OrganizationID)}, nil
 }
 
-// userGrants returns the grants of userID as of one moment during the
-// call: none when grantedUsers rules the user out, the cached ones on a
-// hit, else those of a read transaction (then cached).
-func (s *Store) userGrants(ctx context.Context, userID string) ([]prereg.Registration, error) {
-	uk := userKey(userID)
-	if !s.grantedUsers.has(uk) {
-		return nil, nil
-	}
+// userGrants returns the grants of userID (uk is userKey(userID)) as of
+// one moment during the call: the cached ones on a hit, else those of a
+// read transaction (then cached).
+func (s *Store) userGrants(ctx context.Context, uk uint64, userID string) ([]prereg.Registration, error) {
 	grants, gen, hit := s.grants.get(uk, userID)
 	if hit {
 		return grants, nil
