@@ -3,6 +3,7 @@ module github.com/prereg/prereg
 go 1.26.0
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/auth0/go-auth0 v1.45.0
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/gin-gonic/gin v1.12.0

@@ -25,10 +25,43 @@ func (s *Store) SetSchemaForTest(v uint64) error {
 // (Options.LoginSets) and the removals asked for meanwhile tried again.
 func (s *Store) WaitLoginSetsForTest(tb testing.TB) {
 	tb.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !s.pendingAddrs.settled.Load() || !s.grantedUsers.ready.Load(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatal("the login sets were not filled within 10 s")
+	if s.filled == nil {
+		tb.Fatal("the store was opened without login sets")
+	}
+	waitForTest(tb, s.filled, "the fill of the login sets")
+	if !s.pendingAddrs.settled.Load() || !s.grantedUsers.ready.Load() {
+		tb.Fatal("the fill of the login sets stopped before the end")
+	}
+}
+
+// WaitWritableForTest waits until a probe has found the store writable
+// again.
+func (s *Store) WaitWritableForTest(tb testing.TB) {
+	tb.Helper()
+	for !s.Writable() {
+		next := s.probed.next()
+		if s.Writable() {
+			return
 		}
+		waitForTest(tb, next, "the end of a probe")
+	}
+}
+
+// WaitRecheckLoopForTest waits for a whole run of the recheck loop that
+// began after the call.
+func (s *Store) WaitRecheckLoopForTest(tb testing.TB) {
+	tb.Helper()
+	waitForTest(tb, s.rechecked.next(), "a run of the recheck loop")
+	waitForTest(tb, s.rechecked.next(), "a run of the recheck loop")
+}
+
+// waitForTest waits for ch to close, at most 10 s.
+func waitForTest(tb testing.TB, ch <-chan struct{}, what string) {
+	tb.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("%s did not come within 10 s", what)
 	}
 }
 
@@ -207,3 +240,14 @@ func SetRecheckEveryForTest(d time.Duration) func() {
 	recheckEvery = d
 	return func() { recheckEvery = old }
 }
+
+// ReadTxForTest is the number of read transactions begun so far.
+func (s *Store) ReadTxForTest() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.Stats().TxN
+}
+
+// ErrUnwritableForTest is the error of a write refused while the store is
+// marked unwritable.
+var ErrUnwritableForTest = errUnwritable

@@ -4,38 +4,40 @@ import (
 	"slices"
 	"sync"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/prereg/prereg/internal/prereg"
 )
 
 // grantCache remembers, for users who logged in lately, the grants the
 // hook answers with, so that the login of an already granted user opens
-// no transaction. A profile of the service under such logins put the read
-// transaction at 8 % of its CPU, the largest part of the store's share.
-// It is on with Options.LoginSets; 16 384 users at most (a grant is a
-// few hundred bytes: some MiB at worst).
-//
-// An entry must never outlive a change to that user's grants (a revoked
-// grant must not be answered again). Every write that stores or deletes a
-// record granted to a user drops the user's entry once it has committed
-// (tx.OnCommit, which runs before the write returns). Each drop moves its
-// shard's generation, and a login that read the grants from the file
-// stores them only if the generation has not moved since before its read.
-// So a login that read the file before the commit either stores before
-// the drop (which then removes it) or finds the generation moved and
-// stores nothing; one that reads after the drop reads the new grants.
+// no transaction. It is on with Options.LoginSets; 16 384 users at most
+// (a grant is a few hundred bytes: some MiB at worst). Why a hit is never
+// stale: see "The login path" in doc.go.
 type grantCache struct {
 	shards [64]grantShard
+
+	// open lists the writes begun by transactions that have not ended.
+	mu   sync.Mutex
+	open []openWrite
 }
 
 type grantShard struct {
-	mu  sync.Mutex
-	gen uint64
-	m   map[uint64]grantEntry
+	mu sync.Mutex
+	// busy counts the writes in flight that change a user of this shard;
+	// gen moves whenever one begins or ends.
+	busy, gen uint64
+	m         map[uint64]grantEntry
 }
 
 type grantEntry struct {
 	user   string // the key is a hash: two users may share it
 	grants []prereg.Registration
+}
+
+type openWrite struct {
+	tx *bolt.Tx
+	k  uint64
 }
 
 const grantShardMax = 256
@@ -51,15 +53,15 @@ func (c *grantCache) get(k uint64, user string) (grants []prereg.Registration, g
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e, hit := sh.m[k]; hit && e.user == user {
+	if e, hit := sh.m[k]; hit && e.user == user && sh.busy == 0 {
 		// A copy: prereg.Result sorts the slice it is given.
 		return slices.Clone(e.grants), 0, true
 	}
 	return nil, sh.gen, false
 }
 
-// put stores user's grants as read from the file, unless a drop in the
-// shard came after get returned gen.
+// put stores user's grants as read by a transaction begun after get
+// returned gen, unless a write began or ended in the shard since.
 func (c *grantCache) put(k uint64, user string, gen uint64, grants []prereg.Registration) {
 	if c == nil {
 		return
@@ -82,30 +84,74 @@ func (c *grantCache) put(k uint64, user string, gen uint64, grants []prereg.Regi
 	sh.m[k] = grantEntry{user: user, grants: slices.Clone(grants)}
 }
 
-// drop forgets the entry of the user with key k.
-func (c *grantCache) drop(k uint64) {
-	if c == nil {
-		return
-	}
+// begin notes, inside write transaction tx and before it commits, that tx
+// changes the grants of the user with key k. The write ends when tx has
+// committed (OnCommit) or when update sees it end otherwise.
+func (c *grantCache) begin(tx *bolt.Tx, k uint64) {
 	sh := c.shard(k)
 	sh.mu.Lock()
+	sh.busy++
 	sh.gen++
 	delete(sh.m, k)
 	sh.mu.Unlock()
+
+	c.mu.Lock()
+	first := !slices.ContainsFunc(c.open, func(w openWrite) bool { return w.tx == tx })
+	c.open = append(c.open, openWrite{tx, k})
+	c.mu.Unlock()
+	if first {
+		tx.OnCommit(func() { c.end(tx) })
+	}
 }
 
-// dropGrants drops the cached grants of the users of records a write
-// changes, once the write has committed (see grantCache).
+// end ends the writes begun in tx, which has committed or rolled back.
+func (c *grantCache) end(tx *bolt.Tx) {
+	if c == nil || tx == nil {
+		return
+	}
+	c.mu.Lock()
+	var ended []uint64
+	c.open = slices.DeleteFunc(c.open, func(w openWrite) bool {
+		if w.tx == tx {
+			ended = append(ended, w.k)
+		}
+		return w.tx == tx
+	})
+	c.mu.Unlock()
+	for _, k := range ended {
+		sh := c.shard(k)
+		sh.mu.Lock()
+		sh.busy--
+		sh.gen++
+		delete(sh.m, k)
+		sh.mu.Unlock()
+	}
+}
+
+// update is db.Update that also ends the writes fn began when the
+// transaction rolls back (an error or a panic), which OnCommit does not
+// see. Every store write goes through it.
+func (c *grantCache) update(db *bolt.DB, fn func(*bolt.Tx) error) error {
+	if c == nil {
+		return db.Update(fn)
+	}
+	var cur *bolt.Tx
+	defer func() { c.end(cur) }()
+	return db.Update(func(tx *bolt.Tx) error {
+		cur = tx
+		return fn(tx)
+	})
+}
+
+// dropGrants begins, for the cached grants of the users of records a
+// write changes, the write (see begin).
 func (t *regTx) dropGrants(rs ...*prereg.Registration) {
-	if t.grants == nil {
+	if t.grants == nil || !t.tx.Writable() {
 		return
 	}
 	for _, r := range rs {
-		if r == nil || r.GrantedTo == "" {
-			continue
+		if r != nil && r.GrantedTo != "" {
+			t.grants.begin(t.tx, userKey(r.GrantedTo))
 		}
-		k := userKey(r.GrantedTo)
-		c := t.grants
-		t.tx.OnCommit(func() { c.drop(k) })
 	}
 }

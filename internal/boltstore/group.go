@@ -27,6 +27,8 @@ type groupCommit struct {
 	// after, when set, runs on the leading goroutine after each commit,
 	// between two commits (the store gives mapped pages back there).
 	after func(db *bolt.DB)
+	// grants, when set, learns of every transaction's end.
+	grants *grantCache
 }
 
 // maxGroup bounds one transaction's calls, as DB.MaxBatchSize does.
@@ -57,7 +59,7 @@ func (g *groupCommit) do(db *bolt.DB, fn func(*bolt.Tx) error) error {
 	}
 	err := <-c.err
 	if err == errTrySolo {
-		err = db.Update(fn)
+		err = g.grants.update(db, fn)
 	}
 	return err
 }
@@ -72,7 +74,7 @@ func (g *groupCommit) lead() {
 	db := g.db
 	g.mu.Unlock()
 
-	run(db, calls)
+	g.run(db, calls)
 	if g.after != nil {
 		g.after(db)
 	}
@@ -90,10 +92,10 @@ func (g *groupCommit) lead() {
 
 // run commits calls in one transaction; a call whose function fails is
 // told to run alone and the others are tried again without it.
-func run(db *bolt.DB, calls []*groupCall) {
+func (g *groupCommit) run(db *bolt.DB, calls []*groupCall) {
 	for len(calls) > 0 {
 		failed := -1
-		err := db.Update(func(tx *bolt.Tx) error {
+		err := g.grants.update(db, func(tx *bolt.Tx) error {
 			for i, c := range calls {
 				if err := safely(c.fn, tx); err != nil {
 					failed = i

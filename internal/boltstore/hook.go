@@ -24,14 +24,11 @@ type LoginResult struct {
 //
 // A read transaction decides first: most logins claim nothing, and they
 // never wait for the writer. Only when something is claimable does a write
-// transaction run, which re-checks every candidate, so two logins racing
-// for one registration produce exactly one owner. The answer is built from
-// what that transaction committed, after it returned.
+// transaction run, which looks again, so two logins racing for one
+// registration produce exactly one owner. The answer is built from what
+// one transaction saw; doc.go says why it is linearizable when the login
+// sets and the grant cache answer instead.
 func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (LoginResult, error) {
-	var (
-		grants    []prereg.Registration
-		claimable []prereg.Key
-	)
 	email := l.MatchKey()
 	if email == "" {
 		// CONTRACT §2: without an address (or with one no registration
@@ -39,61 +36,76 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 		// earlier grants (the Action keeps what app_metadata has).
 		return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 	}
-	// Most logins have nothing pending under their address, and many are
-	// of users never granted anything: what the sets rule out is not read
-	// (see keySet), and a login they rule out entirely opens no
-	// transaction.
 	prefix := prereg.EmailPrefix(email)
-	scan := s.pendingAddrs.has(prefixKey(prefix))
-	uk := userKey(l.UserID)
-	readGrants := s.grantedUsers.has(uk)
-	var gen uint64
-	if readGrants {
-		// The grants of users who logged in lately are in memory (see
-		// grantCache); a miss reads them and keeps them.
-		var hit bool
-		if grants, gen, hit = s.grants.get(uk, l.UserID); hit {
-			readGrants = false
+	pk := prefixKey(prefix)
+	// Most logins have nothing pending under their address: those read at
+	// most the user's grants, and from memory when the user logged in
+	// lately.
+	if scan, gen := s.pendingAddrs.hasGen(pk); !scan {
+		uk := userKey(l.UserID)
+		if !s.grantedUsers.has(uk) {
+			return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 		}
-	}
-	if scan || readGrants {
-		err := s.view(ctx, func(tx *bolt.Tx) error {
-			// Only the buckets this login reads are opened (each is a
-			// search of the root).
-			t := &regTx{tx: tx}
-			var err error
-			if scan {
-				t.recs = tx.Bucket(bRecs)
-				if claimable, err = claimableKeys(t, prefix, email, l, s.now()); err != nil {
-					return err
-				}
-			}
-			if readGrants {
-				t.user = tx.Bucket(bByUser)
-				grants, err = userGrants(t, l.UserID)
-			}
-			return err
-		})
+		grants, err := s.userGrants(ctx, uk, l.UserID)
 		if err != nil {
 			return LoginResult{}, err
 		}
-		if readGrants {
-			s.grants.put(uk, l.UserID, gen, grants)
+		if s.pendingAddrs.unchanged(pk, gen) {
+			return LoginResult{HookResult: prereg.Result(settledOutcome(grants), verified, grants, l.OrganizationID)}, nil
 		}
+		// A record was written under the address's shard meanwhile.
+	}
+	var (
+		grants    []prereg.Registration
+		claimable bool
+	)
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		// Only the buckets this login reads are opened (each is a search
+		// of the root).
+		t := &regTx{tx: tx, recs: tx.Bucket(bRecs), user: tx.Bucket(bByUser)}
+		regs, err := claimableRegs(t, prefix, email, l, s.now())
+		if err != nil {
+			return err
+		}
+		claimable = len(regs) > 0
+		grants, err = userGrants(t, l.UserID)
+		return err
+	})
+	if err != nil {
+		return LoginResult{}, err
 	}
 	switch {
-	case len(claimable) > 0 && verified:
-		return s.claim(ctx, l, verified, prefix, claimable)
-	case len(grants) > 0:
-		return LoginResult{HookResult: prereg.Result(prereg.OutcomeAlreadyGranted, verified, grants, l.OrganizationID)}, nil
-	case len(claimable) > 0:
+	case claimable && verified:
+		return s.claim(ctx, l, verified, prefix, email)
+	case claimable && len(grants) == 0:
 		return LoginResult{HookResult: prereg.Result(prereg.OutcomeEmailUnverified, verified, nil, l.OrganizationID)}, nil
 	}
-	return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
+	return LoginResult{HookResult: prereg.Result(settledOutcome(grants), verified, grants, l.OrganizationID)}, nil
 }
 
-// claim claims the keys found claimable, all under the address prefix.
-func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix []byte, keys []prereg.Key) (LoginResult, error) {
+// userGrants returns the grants of userID (uk is userKey(userID)) as of
+// one moment during the call: the cached ones on a hit, else those of a
+// read transaction (then cached).
+func (s *Store) userGrants(ctx context.Context, uk uint64, userID string) ([]prereg.Registration, error) {
+	grants, gen, hit := s.grants.get(uk, userID)
+	if hit {
+		return grants, nil
+	}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		grants, err = userGrants(&regTx{tx: tx, user: tx.Bucket(bByUser)}, userID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.grants.put(uk, userID, gen, grants)
+	return grants, nil
+}
+
+// claim claims every registration of the address (email, under prefix)
+// that the login may claim when its write transaction runs.
+func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix []byte, email string) (LoginResult, error) {
 	var (
 		claimed int
 		grants  []prereg.Registration
@@ -106,14 +118,13 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix
 		claimed, grants, jobs, settled = 0, nil, nil, keyMark{}
 		t := s.regTx(tx)
 		now := s.now().UTC()
-		for _, k := range keys {
-			r, err := t.load(k[:])
-			if err != nil {
-				return err
-			}
-			if r == nil || !prereg.Claimable(r, l, now) {
-				continue // lost a race, revoked or expired meanwhile
-			}
+		// Looked for again: some may have been claimed, revoked or written
+		// since the read transaction.
+		regs, err := claimableRegs(t, prefix, email, l, now)
+		if err != nil {
+			return err
+		}
+		for _, r := range regs {
 			summary := fmt.Sprintf("granted to %s with roles %s", l.UserID, strings.Join(r.Roles, "|"))
 			job, err := s.grant(t, r, l.UserID, now, "hook", summary)
 			if err != nil {
@@ -122,7 +133,6 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix
 			claimed++
 			jobs = append(jobs, job...)
 		}
-		var err error
 		if claimed > 0 {
 			if settled, err = t.noPendingUnder(prefix); err != nil {
 				return err
@@ -137,12 +147,18 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix
 	s.pendingAddrs.removeIf(settled)
 	outcome := prereg.OutcomeGranted
 	if claimed == 0 {
-		outcome = prereg.OutcomeNoMatch
-		if len(grants) > 0 {
-			outcome = prereg.OutcomeAlreadyGranted
-		}
+		outcome = settledOutcome(grants)
 	}
 	return LoginResult{HookResult: prereg.Result(outcome, verified, grants, l.OrganizationID), Jobs: jobs}, nil
+}
+
+// settledOutcome is the outcome of a login that claims nothing and finds
+// nothing claimable.
+func settledOutcome(grants []prereg.Registration) prereg.Outcome {
+	if len(grants) > 0 {
+		return prereg.OutcomeAlreadyGranted
+	}
+	return prereg.OutcomeNoMatch
 }
 
 // GrantTo claims one registration for userID outside a login (reconcile).
@@ -225,12 +241,12 @@ func userGrants(t *regTx, userID string) ([]prereg.Registration, error) {
 	return out, nil
 }
 
-// claimableKeys returns the keys of the registrations of the address that
-// this login may claim. They all start with the address's prefix; a
-// prefix shared with another address (a 56-bit hash) is told apart by the
-// address itself.
-func claimableKeys(t *regTx, prefix []byte, email string, l prereg.Login, now time.Time) ([]prereg.Key, error) {
-	var out []prereg.Key
+// claimableRegs returns the registrations of the address that this login
+// may claim. Their keys all start with the address's prefix; a prefix
+// shared with another address (a 56-bit hash) is told apart by the address
+// itself.
+func claimableRegs(t *regTx, prefix []byte, email string, l prereg.Login, now time.Time) ([]*prereg.Registration, error) {
+	var out []*prereg.Registration
 	c := t.recs.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		r, err := t.decode(k, v)
@@ -238,7 +254,7 @@ func claimableKeys(t *regTx, prefix []byte, email string, l prereg.Login, now ti
 			return nil, err
 		}
 		if prereg.EmailKey(r.Email) == email && prereg.Claimable(r, l, now) {
-			out = append(out, prereg.Key(k))
+			out = append(out, r)
 		}
 	}
 	return out, nil

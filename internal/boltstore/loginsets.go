@@ -122,17 +122,32 @@ func (sh *keyShard) find(w uint64) (int, bool) {
 
 // has reports whether k may be in the file.
 func (p *keySet) has(k uint64) bool {
+	ok, _ := p.hasGen(k)
+	return ok
+}
+
+// hasGen is has, with the generation of k's shard for unchanged.
+func (p *keySet) hasGen(k uint64) (bool, uint64) {
 	if p == nil || !p.ready.Load() {
-		return true
+		return true, 0
 	}
 	sh, w := p.shard(k)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	if sh.n == 0 {
-		return false
+		return false, sh.gen
 	}
 	_, ok := sh.find(w)
-	return ok
+	return ok, sh.gen
+}
+
+// unchanged reports whether nothing was added to k's shard since hasGen
+// returned gen: then k, absent then, was absent all along.
+func (p *keySet) unchanged(k, gen uint64) bool {
+	sh, _ := p.shard(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.gen == gen
 }
 
 // add records that k is in the file.

@@ -1,6 +1,3 @@
-// Package boltstore keeps prereg's registrations, grants, tokens, sync
-// queue, import reports and audit trail in one bbolt file. It translates
-// bbolt's errors into *prereg.Error and owns every key layout.
 package boltstore
 
 import (
@@ -106,7 +103,12 @@ type Store struct {
 	// succeeds again.
 	unwritable atomic.Bool
 	probing    atomic.Bool
-	closed     chan struct{}
+	// probed is notified when a probe ends; rechecked after each run of
+	// the recheck loop; filled is closed when the fill of the login sets
+	// ends.
+	probed, rechecked broadcast
+	filled            chan struct{}
+	closed            chan struct{}
 
 	// released is when mapped pages were last given back (UnixNano).
 	released atomic.Int64
@@ -234,7 +236,12 @@ func Open(path string, opts Options) (*Store, error) {
 		// every record, and until it is filled logins read the records.
 		// A walk that fails (a record it cannot read) leaves it so.
 		s.pendingAddrs, s.grantedUsers, s.grants = &keySet{}, &keySet{}, &grantCache{}
-		s.bg.Go(func() { _ = s.fillSets() })
+		s.group.grants = s.grants
+		s.filled = make(chan struct{})
+		s.bg.Go(func() {
+			defer close(s.filled)
+			_ = s.fillSets()
+		})
 		every := recheckEvery // read here: tests set it around Open
 		s.loops.Go(func() { s.recheckLoop(every) })
 	}
@@ -257,6 +264,7 @@ func (s *Store) recheckLoop(d time.Duration) {
 		if s.pendingAddrs.settled.Load() {
 			_ = s.recheckPending(context.Background())
 		}
+		s.rechecked.notify()
 		return true
 	})
 }
@@ -526,7 +534,7 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	defer s.markUsed()
-	return s.noteWrite(s.db.Update(fn))
+	return s.noteWrite(s.grants.update(s.db, fn))
 }
 
 // batch is update with concurrent callers sharing one commit and one
@@ -576,6 +584,7 @@ func (s *Store) startProbe() {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
+		defer s.probed.notify()
 		defer s.probing.Store(false)
 		s.every(500*time.Millisecond, func() bool {
 			s.mu.RLock()

@@ -113,42 +113,45 @@ func TestClaimRaceManyUsersOneWinner(t *testing.T) {
 	})
 }
 
+// TestClaimRaceSameUserSameRoles logs one new user in from many goroutines
+// at once, round after round, for registrations just written: one call
+// claims them and every other answers already_granted with the same roles
+// (CONTRACT §2: the same user_id racing with itself gets the same roles,
+// and reads are monotonic), never no_match.
 func TestClaimRaceSameUserSameRoles(t *testing.T) {
 	eachSets(t, func(t *testing.T, opts boltstore.Options) {
 		s := open(t, opts)
-		put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin", "rol_abc"}})
-		put(t, s, prereg.Input{Email: "ana@example.com", OrganizationID: "org_a1", Roles: []string{"org-reader"}})
-		const n = 16
-		var wg sync.WaitGroup
-		results := make([]prereg.HookResult, n)
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				res, err := s.Login(context.Background(), prereg.Login{UserID: "auth0|1", Email: "ana@example.com", EmailVerified: true, OrganizationID: "org_a1"}, true)
-				if err != nil {
-					t.Error(err)
+		const rounds, n = 30, 24
+		for round := range rounds {
+			email := fmt.Sprintf("ana%d@example.com", round)
+			put(t, s, prereg.Input{Email: email, Roles: []string{"admin", "rol_abc"}})
+			put(t, s, prereg.Input{Email: email, OrganizationID: "org_a1", Roles: []string{"org-reader"}})
+			user := fmt.Sprintf("auth0|%d", round)
+			var wg sync.WaitGroup
+			results := make([]prereg.HookResult, n)
+			for i := range n {
+				wg.Go(func() {
+					res, err := s.Login(context.Background(), prereg.Login{UserID: user, Email: email, EmailVerified: true, OrganizationID: "org_a1"}, true)
+					if err != nil {
+						t.Error(err)
+					}
+					results[i] = res.HookResult
+				})
+			}
+			wg.Wait()
+			granted := 0
+			for i, r := range results {
+				if r.Outcome == prereg.OutcomeGranted {
+					granted++
 				}
-				results[i] = res.HookResult
-			}()
-		}
-		wg.Wait()
-		granted := 0
-		for _, r := range results {
-			if r.Outcome == prereg.OutcomeGranted {
-				granted++
-			} else if r.Outcome != prereg.OutcomeAlreadyGranted {
-				t.Errorf("outcome %s", r.Outcome)
+				want := []string{"admin", "rol_abc", "org-reader"}
+				if r.Outcome != prereg.OutcomeGranted && r.Outcome != prereg.OutcomeAlreadyGranted || !slices.Equal(r.Roles, want) || len(r.Grants) != 2 {
+					t.Errorf("round %d, login %d: %s with roles %v and %d grants, want granted or already_granted with roles %v and 2 grants", round, i, r.Outcome, r.Roles, len(r.Grants), want)
+				}
 			}
-			if want := []string{"admin", "rol_abc", "org-reader"}; !slices.Equal(r.Roles, want) {
-				t.Errorf("roles %v, want %v", r.Roles, want)
+			if granted != 1 {
+				t.Fatalf("round %d: %d calls answered granted, want exactly 1", round, granted)
 			}
-			if len(r.Grants) != 2 {
-				t.Errorf("grants %d, want 2", len(r.Grants))
-			}
-		}
-		if granted < 1 {
-			t.Fatalf("no call reported granted")
 		}
 	})
 }
