@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,19 +65,6 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	}
 	defer store.Close()
 
-	hookSecret, adminToken, err := store.Bootstrap(ctx, len(cfg.HookSecrets) == 0, cfg.AdminToken == "")
-	if err != nil {
-		return err
-	}
-	if hookSecret != "" || adminToken != "" {
-		fmt.Fprintln(e.stdout, "First start: generated secrets (shown this once; only their hashes are stored):")
-		if hookSecret != "" {
-			fmt.Fprintf(e.stdout, "  hook secret (PREREG_SECRET of the Action): %s\n", hookSecret)
-		}
-		if adminToken != "" {
-			fmt.Fprintf(e.stdout, "  admin token (tenant-wide, read-write):     %s\n", adminToken)
-		}
-	}
 	api := httpapi.Config{
 		HookSecrets:        cfg.HookSecrets,
 		AdminToken:         cfg.AdminToken,
@@ -87,15 +75,6 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		Logger:             log,
 		Registry:           prometheus.NewRegistry(),
 	}
-	if len(cfg.HookSecrets) == 0 {
-		h, err := store.GeneratedHookSecret(ctx)
-		if err != nil {
-			return err
-		}
-		if h != nil {
-			api.HookSecretHashes = [][]byte{h}
-		}
-	}
 	stopExtras, err := wireExtras(ctx, cfg, store, &api, log)
 	if err != nil {
 		return err
@@ -103,7 +82,6 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	defer stopExtras()
 
 	srv := &http.Server{
-		Handler:           httpapi.New(api, store).Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		// Imports stream large bodies; slow clients are still cut off.
 		ReadTimeout:    10 * time.Minute,
@@ -112,21 +90,30 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		MaxHeaderBytes: 32 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
 	scheme := "http"
-	serveFn := func() error { return srv.Serve(ln) }
 	if cfg.TLSCert != "" {
 		scheme = "https"
 		tlsCfg, stopTLS, err := tlsConfig(ctx, cfg.TLSCert, cfg.TLSKey, log)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		defer stopTLS()
 		srv.TLSConfig = tlsCfg
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	// Only now, every setting valid and the address ours, may a first start
+	// generate secrets: printed by a start that then fails, they would be
+	// lost with it, and never generated again.
+	if err := bootstrap(ctx, cfg, store, &api, e.stdout); err != nil {
+		ln.Close()
+		return err
+	}
+	srv.Handler = httpapi.New(api, store).Handler()
+	serveFn := func() error { return srv.Serve(ln) }
+	if srv.TLSConfig != nil {
 		serveFn = func() error { return srv.ServeTLS(ln, "", "") }
 	}
 	errc := make(chan error, 1)
@@ -147,6 +134,34 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutdown", slog.String("error", err.Error()))
+	}
+	return nil
+}
+
+// bootstrap generates, stores and prints the secrets a first start needs
+// (those not configured), and accepts the generated hook secret.
+func bootstrap(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, stdout io.Writer) error {
+	hookSecret, adminToken, err := store.Bootstrap(ctx, len(cfg.HookSecrets) == 0, cfg.AdminToken == "")
+	if err != nil {
+		return err
+	}
+	if hookSecret != "" || adminToken != "" {
+		fmt.Fprintln(stdout, "First start: generated secrets (shown this once; only their hashes are stored):")
+		if hookSecret != "" {
+			fmt.Fprintf(stdout, "  hook secret (PREREG_SECRET of the Action): %s\n", hookSecret)
+		}
+		if adminToken != "" {
+			fmt.Fprintf(stdout, "  admin token (tenant-wide, read-write):     %s\n", adminToken)
+		}
+	}
+	if len(cfg.HookSecrets) == 0 {
+		h, err := store.GeneratedHookSecret(ctx)
+		if err != nil {
+			return err
+		}
+		if h != nil {
+			api.HookSecretHashes = [][]byte{h}
+		}
 	}
 	return nil
 }
