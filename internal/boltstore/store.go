@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"sync"
@@ -322,9 +323,20 @@ func openDB(path string, opts Options) (*bolt.DB, error) {
 		if errors.Is(err, os.ErrNotExist) && opts.ReadOnly {
 			return nil, prereg.Wrap(prereg.NotFound, err, fmt.Sprintf("no store at %s", path))
 		}
-		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot open the store %s", path))
+		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot open the store %s: %s", path, osCause(err)))
 	}
 	return db, nil
+}
+
+// osCause is the operating system's reason for a failed file operation
+// ("permission denied", "no such file or directory"), without the path
+// the caller names already.
+func osCause(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // Path is the file the store lives in.
