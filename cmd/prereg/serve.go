@@ -29,7 +29,10 @@ func serveCmd(e *env) *cobra.Command {
 (e.g. PREREG_HOOK_SECRETS); the flag wins. Secrets may come from files:
 PREREG_HOOK_SECRETS_FILE, PREREG_ADMIN_TOKEN_FILE, PREREG_SIGNING_SECRETS_FILE.
 With no hook secret and no admin token configured, the first start generates
-both, keeps their hashes in the store and prints them once.`,
+both, keeps their hashes in the store and prints them once (only after every
+setting was checked and the address bound). One value given as two kinds of
+secret is refused. A lost admin token: stop the service, then
+prereg tokens create --db PATH --name NAME.`,
 		Args: cobra.NoArgs,
 	}
 	b := config.Bind(cmd.Flags())

@@ -638,6 +638,8 @@ func translate(err error, commit bool) error {
 		return prereg.Wrap(prereg.Unavailable, err, "the store is closed")
 	case errors.Is(err, berrors.ErrDatabaseReadOnly), errors.Is(err, berrors.ErrTxNotWritable):
 		return prereg.Wrap(prereg.Unavailable, err, "the store is read-only")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return prereg.Wrap(prereg.Unavailable, err, "request cancelled")
 	case commit:
 		return prereg.Wrap(prereg.Unavailable, err, "the store cannot be written right now")
 	}
