@@ -13,11 +13,7 @@ import (
 // serveMetrics serves /metrics alone on a listener of its own
 // (--metrics-addr), so the scrape can stay on an internal address while the
 // main listener faces Auth0. It is plain HTTP. stop shuts it down.
-func serveMetrics(addr string, h http.Handler, log *slog.Logger, e *env) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s (--metrics-addr): %w", addr, err)
-	}
+func serveMetrics(ln net.Listener, h http.Handler, log *slog.Logger, e *env) (stop func()) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
 	srv := &http.Server{
@@ -44,5 +40,5 @@ func serveMetrics(addr string, h http.Handler, log *slog.Logger, e *env) (stop f
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		<-done
-	}, nil
+	}
 }

@@ -9,9 +9,15 @@ import (
 	"testing"
 )
 
-func get(t *testing.T, url string) (int, string) {
+// get calls url, with the bearer token unless it is empty, and returns the
+// status and body.
+func get(t *testing.T, url, bearer string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest("GET", url, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,14 +56,14 @@ func TestMetricsAddr(t *testing.T) {
 			metricsURL := s.url
 			if tt.separate {
 				metricsURL = m[1]
-				if code, body := get(t, s.url+"/metrics"); code != 404 || !strings.Contains(body, `"not_found"`) {
+				if code, body := get(t, s.url+"/metrics", ""); code != 404 || !strings.Contains(body, `"not_found"`) {
 					t.Fatalf("/metrics on the main listener: %d %s", code, body)
 				}
-				if code, _ := get(t, metricsURL+"/v1/openapi.json"); code != 404 {
+				if code, _ := get(t, metricsURL+"/v1/openapi.json", ""); code != 404 {
 					t.Fatalf("the metrics listener serves the API: %d", code)
 				}
 			}
-			code, body := get(t, metricsURL+"/metrics")
+			code, body := get(t, metricsURL+"/metrics", "")
 			if want := `prereg_http_requests_total{method="GET",route="/v1/stats",status="200"} 1`; code != 200 || !strings.Contains(body, want) {
 				t.Fatalf("%s/metrics: %d, want %s in\n%s", metricsURL, code, want, body)
 			}

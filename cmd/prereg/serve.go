@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,7 +29,10 @@ func serveCmd(e *env) *cobra.Command {
 (e.g. PREREG_HOOK_SECRETS); the flag wins. Secrets may come from files:
 PREREG_HOOK_SECRETS_FILE, PREREG_ADMIN_TOKEN_FILE, PREREG_SIGNING_SECRETS_FILE.
 With no hook secret and no admin token configured, the first start generates
-both, keeps their hashes in the store and prints them once.
+both, keeps their hashes in the store and prints them once (only after every
+setting was checked and the address bound). One value given as two kinds of
+secret is refused. A lost admin token: stop the service, then
+prereg tokens create --db PATH --name NAME.
 
 Writing grants into Auth0 (Management API) is on when these are set:
 ` + auth0EnvHelp,
@@ -67,19 +71,6 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	}
 	defer store.Close()
 
-	hookSecret, adminToken, err := store.Bootstrap(ctx, len(cfg.HookSecrets) == 0, cfg.AdminToken == "")
-	if err != nil {
-		return err
-	}
-	if hookSecret != "" || adminToken != "" {
-		fmt.Fprintln(e.stdout, "First start: generated secrets (shown this once; only their hashes are stored):")
-		if hookSecret != "" {
-			fmt.Fprintf(e.stdout, "  hook secret (PREREG_SECRET of the Action): %s\n", hookSecret)
-		}
-		if adminToken != "" {
-			fmt.Fprintf(e.stdout, "  admin token (tenant-wide, read-write):     %s\n", adminToken)
-		}
-	}
 	api := httpapi.Config{
 		HookSecrets:        cfg.HookSecrets,
 		AdminToken:         cfg.AdminToken,
@@ -90,15 +81,6 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		Logger:             log,
 		Registry:           prometheus.NewRegistry(),
 	}
-	if len(cfg.HookSecrets) == 0 {
-		h, err := store.GeneratedHookSecret(ctx)
-		if err != nil {
-			return err
-		}
-		if h != nil {
-			api.HookSecretHashes = [][]byte{h}
-		}
-	}
 	stopExtras, err := wireExtras(ctx, cfg, store, &api, log)
 	if err != nil {
 		return err
@@ -106,9 +88,7 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	defer stopExtras()
 
 	api.MetricsElsewhere = cfg.MetricsAddr != ""
-	h := httpapi.New(api, store)
 	srv := &http.Server{
-		Handler:           h.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		// Imports stream large bodies; slow clients are still cut off.
 		ReadTimeout:    10 * time.Minute,
@@ -117,30 +97,45 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		MaxHeaderBytes: 32 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
 	scheme := "http"
-	serveFn := func() error { return srv.Serve(ln) }
 	if cfg.TLSCert != "" {
 		scheme = "https"
 		tlsCfg, stopTLS, err := tlsConfig(ctx, cfg.TLSCert, cfg.TLSKey, log)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		defer stopTLS()
 		srv.TLSConfig = tlsCfg
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	var mln net.Listener
+	if cfg.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (--metrics-addr): %w", cfg.MetricsAddr, err)
+		}
+	}
+	// Only now, every setting valid and the addresses ours, may a first
+	// start generate secrets: printed by a start that then fails, they
+	// would be lost with it, and never generated again.
+	if err := bootstrap(ctx, cfg, store, &api, e.stdout); err != nil {
+		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
+		return err
+	}
+	h := httpapi.New(api, store)
+	srv.Handler = h.Handler()
+	serveFn := func() error { return srv.Serve(ln) }
+	if srv.TLSConfig != nil {
 		serveFn = func() error { return srv.ServeTLS(ln, "", "") }
 	}
-	if cfg.MetricsAddr != "" {
-		stopMetrics, err := serveMetrics(cfg.MetricsAddr, h.MetricsHandler(), log, e)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		defer stopMetrics()
+	if mln != nil {
+		defer serveMetrics(mln, h.MetricsHandler(), log, e)()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- serveFn() }()
@@ -160,6 +155,34 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutdown", slog.String("error", err.Error()))
+	}
+	return nil
+}
+
+// bootstrap generates, stores and prints the secrets a first start needs
+// (those not configured), and accepts the generated hook secret.
+func bootstrap(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, stdout io.Writer) error {
+	hookSecret, adminToken, err := store.Bootstrap(ctx, len(cfg.HookSecrets) == 0, cfg.AdminToken == "")
+	if err != nil {
+		return err
+	}
+	if hookSecret != "" || adminToken != "" {
+		fmt.Fprintln(stdout, "First start: generated secrets (shown this once; only their hashes are stored):")
+		if hookSecret != "" {
+			fmt.Fprintf(stdout, "  hook secret (PREREG_SECRET of the Action): %s\n", hookSecret)
+		}
+		if adminToken != "" {
+			fmt.Fprintf(stdout, "  admin token (tenant-wide, read-write):     %s\n", adminToken)
+		}
+	}
+	if len(cfg.HookSecrets) == 0 {
+		h, err := store.GeneratedHookSecret(ctx)
+		if err != nil {
+			return err
+		}
+		if h != nil {
+			api.HookSecretHashes = [][]byte{h}
+		}
 	}
 	return nil
 }

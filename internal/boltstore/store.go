@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"sync"
@@ -161,7 +162,7 @@ func (s *Store) release(db *bolt.DB) error {
 	// (which takes that lock too) cannot unmap it either.
 	tx, err := db.Begin(true)
 	if err != nil {
-		return translate(err)
+		return translate(err, false)
 	}
 	defer func() { _ = tx.Rollback() }()
 	dropMapped(db.Info().Data, tx.Size())
@@ -330,9 +331,20 @@ func openDB(path string, opts Options) (*bolt.DB, error) {
 		if errors.Is(err, os.ErrNotExist) && opts.ReadOnly {
 			return nil, prereg.Wrap(prereg.NotFound, err, fmt.Sprintf("no store at %s", path))
 		}
-		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot open the store %s", path))
+		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot open the store %s: %s", path, osCause(err)))
 	}
 	return db, nil
+}
+
+// osCause is the operating system's reason for a failed file operation
+// ("permission denied", "no such file or directory"), without the path
+// the caller names already.
+func osCause(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // Path is the file the store lives in.
@@ -524,7 +536,7 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	defer s.markUsed() // after the reads, for the tick that follows them
-	return translate(s.db.View(fn))
+	return translate(s.db.View(fn), false)
 }
 
 func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
@@ -534,7 +546,7 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	defer s.markUsed()
-	return s.noteWrite(s.grants.update(s.db, fn))
+	return s.noteWrite(s.grants.update(s.db, tagged(fn)))
 }
 
 // batch is update with concurrent callers sharing one commit and one
@@ -547,7 +559,24 @@ func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	defer s.markUsed()
-	return s.noteWrite(s.group.do(s.db, fn))
+	return s.noteWrite(s.group.do(s.db, tagged(fn)))
+}
+
+// fnError marks an error returned by a transaction's own function, to tell
+// it from one of bbolt's commit: only the commit does I/O.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+func (e fnError) Unwrap() error { return e.err }
+
+// tagged wraps fn so that its errors come back as fnError.
+func tagged(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return fnError{err}
+		}
+		return nil
+	}
 }
 
 var errUnwritable = prereg.Errorf(prereg.Unavailable, "the store cannot be written right now (disk full or read-only?); it is retried in the background")
@@ -566,13 +595,17 @@ func (s *Store) writeGate(ctx context.Context) error {
 // refusing (an errno from a write or fsync), marks the store unwritable and
 // starts the probe that will clear the mark.
 func (s *Store) noteWrite(err error) error {
+	var fe fnError
+	if errors.As(err, &fe) {
+		return translate(fe.err, false)
+	}
 	var errno syscall.Errno
 	if err != nil && errors.As(err, &errno) {
 		if s.unwritable.CompareAndSwap(false, true) {
 			s.startProbe()
 		}
 	}
-	return translate(err)
+	return translate(err, true)
 }
 
 // startProbe retries a tiny commit until one succeeds, then lets writes
@@ -603,7 +636,11 @@ func (s *Store) startProbe() {
 // Writable reports whether writes are currently accepted.
 func (s *Store) Writable() bool { return !s.unwritable.Load() }
 
-func translate(err error) error {
+// translate gives a bbolt error its code. commit says err came from
+// committing a write: only that is I/O the caller may retry later (disk
+// full, read-only file system). Anything else unknown (a record that does
+// not decode) is a fault of ours: Internal, its cause kept for the log.
+func translate(err error, commit bool) error {
 	if err == nil {
 		return nil
 	}
@@ -616,10 +653,12 @@ func translate(err error) error {
 		return prereg.Wrap(prereg.Unavailable, err, "the store is closed")
 	case errors.Is(err, berrors.ErrDatabaseReadOnly), errors.Is(err, berrors.ErrTxNotWritable):
 		return prereg.Wrap(prereg.Unavailable, err, "the store is read-only")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return prereg.Wrap(prereg.Unavailable, err, "request cancelled")
+	case commit:
+		return prereg.Wrap(prereg.Unavailable, err, "the store cannot be written right now")
 	}
-	// Anything else from a commit is an I/O problem (disk full, read-only
-	// file system): the caller may retry later.
-	return prereg.Wrap(prereg.Unavailable, err, "the store cannot be written right now")
+	return prereg.Wrap(prereg.Internal, err, "internal error")
 }
 
 func be64(v uint64) []byte {

@@ -52,12 +52,12 @@ func parseMeta(b []byte) (fileMeta, bool) {
 func VerifyFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return prereg.Wrap(prereg.NotFound, err, fmt.Sprintf("cannot open %s", path))
+		return prereg.Wrap(prereg.NotFound, err, fmt.Sprintf("cannot open %s: %s", path, osCause(err)))
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return prereg.Wrap(prereg.Invalid, err, fmt.Sprintf("cannot read %s", path))
+		return prereg.Wrap(prereg.Invalid, err, fmt.Sprintf("cannot read %s: %s", path, osCause(err)))
 	}
 	head := make([]byte, 4096)
 	n, err := io.ReadFull(f, head)
@@ -65,7 +65,7 @@ func VerifyFile(path string) error {
 		return prereg.Errorf(prereg.Invalid, "%s is empty, not a prereg store", path)
 	}
 	if err != nil && err != io.ErrUnexpectedEOF {
-		return prereg.Wrap(prereg.Invalid, err, fmt.Sprintf("cannot read %s", path))
+		return prereg.Wrap(prereg.Invalid, err, fmt.Sprintf("cannot read %s: %s", path, osCause(err)))
 	}
 	head = head[:n]
 	best, ok := parseMeta(head)

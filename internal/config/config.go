@@ -179,6 +179,7 @@ func (c Serve) Validate() error {
 			errs = append(errs, fmt.Errorf("the admin token is %d bytes; at least %d are required (generate one with: openssl rand -base64 32), or pass --insecure-dev for local development", len(c.AdminToken), MinSecretBytes))
 		}
 	}
+	errs = append(errs, c.checkReuse()...)
 	if c.RequireSignature && len(c.SigningSecrets) == 0 {
 		errs = append(errs, errors.New("--require-signature needs --signing-secrets"))
 	}
@@ -205,6 +206,37 @@ func (c Serve) Validate() error {
 		errs = append(errs, errors.New("AUTH0_AUDIENCE is set but AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET are not"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkReuse refuses one value given as two kinds of secret: a hook
+// secret (which sits in Auth0's Action settings) must never also open the
+// admin API, nor sign hook calls. Errors name the secrets, never the value.
+func (c Serve) checkReuse() []error {
+	type use struct{ kind, label string }
+	seen := map[string]use{}
+	var errs []error
+	add := func(value string, u use) {
+		if value == "" {
+			return
+		}
+		if first, ok := seen[value]; ok && first.kind != u.kind {
+			errs = append(errs, fmt.Errorf("the same value is given as %s and as %s: each kind of secret needs a value of its own", first.label, u.label))
+			return
+		}
+		seen[value] = u
+	}
+	for i, v := range c.HookSecrets {
+		add(v, use{"hook", fmt.Sprintf("hook secret #%d", i+1)})
+	}
+	add(c.AdminToken, use{"admin", "the admin token"})
+	for i, v := range c.SigningSecrets {
+		add(v, use{"signing", fmt.Sprintf("signing secret #%d", i+1)})
+		// Its key alone is the same secret.
+		if key, ok := strings.CutPrefix(v, "whsec_"); ok {
+			add(key, use{"signing", fmt.Sprintf("signing secret #%d (its key)", i+1)})
+		}
+	}
+	return errs
 }
 
 // Auth0Enabled reports whether Management API credentials are set.

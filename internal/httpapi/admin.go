@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -320,7 +321,13 @@ func (s *Server) backup(c *gin.Context) {
 		}
 		return
 	}
-	_ = s.store.Audit(ctx, p.TokenID, prereg.AuditBackup, "", "", fmt.Sprintf("backup of %d bytes taken", n))
+	// The copy is already with the client: a lost audit entry cannot change
+	// the answer any more, but the operator must learn of it.
+	if err := s.store.Audit(ctx, p.TokenID, prereg.AuditBackup, "", "", fmt.Sprintf("backup of %d bytes taken", n)); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "audit entry not written",
+			slog.String("request_id", requestID(c)), slog.String("action", string(prereg.AuditBackup)),
+			slog.String("actor", p.TokenID), slog.String("error", err.Error()))
+	}
 }
 
 type createdToken struct {

@@ -541,7 +541,7 @@ func TestHealth(t *testing.T) {
 		`prereg_hook_outcomes_total{outcome="no_match"} 2`,
 		`prereg_http_requests_total{method="POST",route="/v1/hooks/post-login",status="200"} 2`,
 		`prereg_http_request_duration_seconds_count{route="/v1/hooks/post-login"} 2`,
-		`prereg_http_requests_total{method="other",route="unmatched",status="400"} 2`,
+		`prereg_http_requests_total{method="other",route="unmatched",status="405"} 2`,
 	} {
 		if code != 200 || !bytes.Contains(raw, []byte(want)) {
 			t.Fatalf("metrics: %d, want %s in\n%s", code, want, raw)

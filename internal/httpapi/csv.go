@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -26,13 +27,12 @@ func (s *Server) importCSV(c *gin.Context) {
 		s.fail(c, prereg.Errorf(prereg.Unavailable, "imports are not available"))
 		return
 	}
-	select {
-	case s.imports <- struct{}{}:
-		defer func() { <-s.imports }()
-	default:
-		s.failRetry(c, prereg.Errorf(prereg.RateLimited, "too many imports running; retry when one has finished"), 5*1e9)
+	release, ok := s.imports.TryAcquire(p.TokenID)
+	if !ok {
+		s.failRetry(c, prereg.Errorf(prereg.RateLimited, "an import of this token is already running, or the service runs as many as it allows; retry when it has finished"), 5*time.Second)
 		return
 	}
+	defer release()
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxImportBytes)
 	mt, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil {

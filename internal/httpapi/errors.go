@@ -21,6 +21,7 @@ var statusOf = map[prereg.Code]struct {
 	prereg.Unauthorized:     {http.StatusUnauthorized, "unauthorized"},
 	prereg.Forbidden:        {http.StatusForbidden, "forbidden"},
 	prereg.NotFound:         {http.StatusNotFound, "not_found"},
+	prereg.MethodNotAllowed: {http.StatusMethodNotAllowed, "method_not_allowed"},
 	prereg.Conflict:         {http.StatusConflict, "conflict"},
 	prereg.TooLarge:         {http.StatusRequestEntityTooLarge, "payload_too_large"},
 	prereg.UnsupportedMedia: {http.StatusUnsupportedMediaType, "unsupported_media_type"},
@@ -62,10 +63,11 @@ func (s *Server) fail(c *gin.Context, err error) {
 
 // failRetry answers a 429 or 503 with Retry-After.
 func (s *Server) failRetry(c *gin.Context, err error, after time.Duration) {
-	secs := int(after.Round(time.Second) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	c.Header("Retry-After", strconv.Itoa(secs))
+	c.Header("Retry-After", retryAfter(after))
 	s.fail(c, err)
+}
+
+// retryAfter is a wait as a Retry-After value: whole seconds, at least 1.
+func retryAfter(after time.Duration) string {
+	return strconv.Itoa(max(int(after.Round(time.Second)/time.Second), 1))
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -134,7 +135,19 @@ func (s *Server) authFailed(c *gin.Context, msg string) {
 	if s.cfg.FailureLimiter != nil {
 		s.cfg.FailureLimiter.Fail(netallow.LimitKey(s.cfg.ClientIP(c.Request)))
 	}
-	s.fail(c, prereg.Errorf(prereg.Unauthorized, "%s", msg))
+	s.failUnread(c, prereg.Errorf(prereg.Unauthorized, "%s", msg))
+}
+
+// failUnread answers a request refused before authentication without
+// reading its body: the connection is closed after the answer and its read
+// deadline moved to now, so the server neither waits for nor drains a body
+// that a slow (or hostile) client may never finish sending.
+func (s *Server) failUnread(c *gin.Context, err error) {
+	if c.Request.ContentLength != 0 && c.Request.ProtoMajor == 1 {
+		c.Header("Connection", "close")
+		_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now())
+	}
+	s.fail(c, err)
 }
 
 // blocked refuses a source that has used up its failed authentications.
@@ -143,7 +156,8 @@ func (s *Server) blocked(c *gin.Context) bool {
 		return false
 	}
 	if b, after := s.cfg.FailureLimiter.Blocked(netallow.LimitKey(s.cfg.ClientIP(c.Request))); b {
-		s.failRetry(c, prereg.Errorf(prereg.RateLimited, "too many failed authentications from this address; retry later"), after)
+		c.Header("Retry-After", retryAfter(after))
+		s.failUnread(c, prereg.Errorf(prereg.RateLimited, "too many failed authentications from this address; retry later"))
 		return true
 	}
 	return false
@@ -155,7 +169,7 @@ func (s *Server) blocked(c *gin.Context) bool {
 func (s *Server) hookAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if s.cfg.HookAllow != nil && !s.cfg.HookAllow(s.cfg.ClientIP(c.Request)) {
-			s.fail(c, prereg.Errorf(prereg.Forbidden, "this source address may not call the hook"))
+			s.failUnread(c, prereg.Errorf(prereg.Forbidden, "this source address may not call the hook"))
 			return
 		}
 		// A valid secret always passes, even from an address over its

@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/limits"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -125,7 +127,8 @@ type Config struct {
 	Importer       Importer
 	Exporter       Exporter
 	MaxImportBytes int64
-	// MaxConcurrentImports bounds imports running at once.
+	// MaxConcurrentImports bounds imports running at once; each token may
+	// run one at a time.
 	MaxConcurrentImports int
 
 	Logger   *slog.Logger
@@ -133,6 +136,8 @@ type Config struct {
 	// MetricsElsewhere leaves /metrics off the router: the caller serves
 	// MetricsHandler on a listener of its own (--metrics-addr).
 	MetricsElsewhere bool
+	// Now is the clock (time.Now unless a test sets it).
+	Now func() time.Time
 }
 
 // Limits on request bodies.
@@ -151,7 +156,8 @@ type Server struct {
 	adminHash  *[32]byte
 	trusted    map[string]bool
 	metrics    *metrics
-	imports    chan struct{}
+	imports    *limits.Slots
+	ready      readiness
 }
 
 // New builds the router. It registers its metrics on cfg.Registry.
@@ -178,7 +184,10 @@ func New(cfg Config, store Store) *Server {
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
 	}
-	s := &Server{cfg: cfg, store: store, log: cfg.Logger, trusted: map[string]bool{}, imports: make(chan struct{}, cfg.MaxConcurrentImports)}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, trusted: map[string]bool{}, imports: limits.NewSlots(cfg.MaxConcurrentImports, 1)}
 	for _, sec := range cfg.HookSecrets {
 		s.hookHashes = append(s.hookHashes, sha256.Sum256([]byte(sec)))
 	}
@@ -209,8 +218,9 @@ func (s *Server) routes() *gin.Engine {
 	_ = r.SetTrustedProxies(nil) // the source address comes from ClientIP
 	r.Use(s.recoverer(), s.requestIDAndLog())
 	r.NoRoute(func(c *gin.Context) { s.fail(c, prereg.Errorf(prereg.NotFound, "no such route")) })
+	// gin has set the Allow header by the time NoMethod runs.
 	r.NoMethod(func(c *gin.Context) {
-		s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: "method not allowed on this route"})
+		s.fail(c, prereg.Errorf(prereg.MethodNotAllowed, "%s is not allowed on this route; allowed: %s", c.Request.Method, c.Writer.Header().Get("Allow")))
 	})
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -244,13 +254,36 @@ func (s *Server) routes() *gin.Engine {
 }
 
 func (s *Server) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
+	if err := s.ready.check(c.Request.Context(), s.store, s.cfg.Now); err != nil {
 		s.fail(c, prereg.Wrap(prereg.Unavailable, err, "the store is not writable"))
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// readiness keeps the last store probe for readyEvery: each probe commits
+// a write, and probes are cheap to ask for, so however often /readyz is
+// called the store sees at most one probe a second. Callers that arrive
+// during a probe wait for it and share its result.
+type readiness struct {
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
+const readyEvery = time.Second
+
+func (r *readiness) check(ctx context.Context, store Store, now func() time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := now(); !r.at.IsZero() && t.Sub(r.at) < readyEvery && !t.Before(r.at) {
+		return r.err
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	r.err = store.Ping(pctx)
+	r.at = now()
+	return r.err
 }
 
 func remoteIP(r *http.Request) netip.Addr {

@@ -328,3 +328,42 @@ func (f *InFlight) InUse() int {
 	}
 	return int(f.n.Load())
 }
+
+// Slots caps work that holds a slot for a long time (an import): at most
+// total at once, and at most perKey for any one key, so that one caller
+// cannot take every slot and lock the others out. TryAcquire never waits.
+type Slots struct {
+	total, perKey int
+	mu            sync.Mutex
+	used          int
+	byKey         map[string]int
+}
+
+// NewSlots returns total slots, at most perKey of them per key; a value
+// <= 0 means no cap of that kind.
+func NewSlots(total, perKey int) *Slots {
+	return &Slots{total: total, perKey: perKey, byKey: make(map[string]int)}
+}
+
+// TryAcquire takes a slot for key if one is free for it. release gives it
+// back; calling it more than once has no further effect.
+func (s *Slots) TryAcquire(key string) (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if (s.total > 0 && s.used >= s.total) || (s.perKey > 0 && s.byKey[key] >= s.perKey) {
+		return nil, false
+	}
+	s.used++
+	s.byKey[key]++
+	var once sync.Once
+	return func() { once.Do(func() { s.release(key) }) }, true
+}
+
+func (s *Slots) release(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.used--
+	if s.byKey[key]--; s.byKey[key] <= 0 {
+		delete(s.byKey, key) // the map holds only keys with a slot
+	}
+}

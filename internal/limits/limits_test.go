@@ -297,3 +297,33 @@ func TestInFlightConcurrent(t *testing.T) {
 		t.Fatalf("InUse = %d after all released", f.InUse())
 	}
 }
+
+func TestSlots(t *testing.T) {
+	s := limits.NewSlots(2, 1)
+	relA, ok := s.TryAcquire("a")
+	if !ok {
+		t.Fatal("first slot of a refused")
+	}
+	if _, ok := s.TryAcquire("a"); ok {
+		t.Fatal("a took a second slot")
+	}
+	relB, ok := s.TryAcquire("b")
+	if !ok {
+		t.Fatal("b refused while a holds one of two slots")
+	}
+	if _, ok := s.TryAcquire("c"); ok {
+		t.Fatal("c took a third slot of two")
+	}
+	relA()
+	relA() // a second release gives nothing more back
+	if _, ok := s.TryAcquire("c"); !ok {
+		t.Fatal("c refused after a released")
+	}
+	if _, ok := s.TryAcquire("a"); ok {
+		t.Fatal("a double release freed two slots")
+	}
+	relB()
+	if _, ok := s.TryAcquire("a"); !ok {
+		t.Fatal("a refused after b released")
+	}
+}

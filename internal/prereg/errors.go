@@ -19,6 +19,7 @@ const (
 	Unauthorized     Code = "unauthorized"
 	Forbidden        Code = "forbidden"
 	NotFound         Code = "not_found"
+	MethodNotAllowed Code = "method_not_allowed"
 	Conflict         Code = "conflict"
 	TooLarge         Code = "too_large"
 	UnsupportedMedia Code = "unsupported_media"

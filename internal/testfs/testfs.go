@@ -32,3 +32,22 @@ func Grow(t testing.TB, dir, size string) {
 		t.Fatalf("remount %s: %v %s", dir, err, out)
 	}
 }
+
+// ReadOnly returns a directory no store can be created in: a read-only
+// tmpfs when running as root (whom permissions do not stop), otherwise a
+// directory without write permission. It returns the error text expected.
+func ReadOnly(t testing.TB) (dir, cause string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		return dir, "permission denied"
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a read-only tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	return dir, "read-only file system"
+}
