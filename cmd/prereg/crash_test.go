@@ -537,9 +537,9 @@ func addCount(c *boltstore.Counts, st prereg.Status) {
 }
 
 // checkRawIndexes reads the store's buckets with bbolt directly and
-// compares them with the records, in internal/boltstore's schema 3 layout:
-// records under their 15-byte prereg.Key in "recs", index keys ending in
-// "\x00" and that key, and IDs from before schema 3 in "idx_legacy_id".
+// compares them with the records, in internal/boltstore's layout: records
+// under their 15-byte prereg.Key in "recs" (which is their ID), index keys
+// ending in "\x00" and that key.
 func checkRawIndexes(t *testing.T, path string, regs map[string]prereg.Registration) {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
@@ -576,7 +576,7 @@ func checkRawIndexes(t *testing.T, path string, regs map[string]prereg.Registrat
 		byKey[string(k[:])] = id
 	}
 	err = db.View(func(tx *bolt.Tx) error {
-		for _, name := range []string{"recs", "idx_user", "idx_org", "idx_legacy_id"} {
+		for _, name := range []string{"recs", "idx_user", "idx_org"} {
 			if tx.Bucket([]byte(name)) == nil {
 				return fmt.Errorf("bucket %s missing", name)
 			}
@@ -584,20 +584,16 @@ func checkRawIndexes(t *testing.T, path string, regs map[string]prereg.Registrat
 		n := 0
 		_ = tx.Bucket([]byte("recs")).ForEach(func(k, _ []byte) error {
 			n++
-			if _, ok := byKey[string(k)]; !ok {
+			if id, ok := byKey[string(k)]; !ok {
 				bad("recs holds key %x, which is no record the store lists", k)
+			} else if id != prereg.Key(k).ID() {
+				bad("recs holds %s under key %x, which is another ID", id, k)
 			}
 			return nil
 		})
 		if n != len(regs) {
 			bad("recs has %d records, the store lists %d", n, len(regs))
 		}
-		_ = tx.Bucket([]byte("idx_legacy_id")).ForEach(func(id, k []byte) error {
-			if byKey[string(k)] != string(id) {
-				bad("idx_legacy_id maps %s to key %x, which holds %q", id, k, byKey[string(k)])
-			}
-			return nil
-		})
 		// parse splits an index key into its leading parts and the
 		// registration it points at.
 		parse := func(k []byte) ([]string, string, bool) {

@@ -34,4 +34,18 @@
 // before it: no write began or ended in between, so every write had
 // either ended before the get (and the read, begun after it, saw its
 // commit) or is still in flight (and drops the entry when it ends).
+//
+// # Schema versions and migrations
+//
+// The meta bucket holds the schema version (SchemaVersion). Open refuses
+// a store of a newer schema, or of one older than oldestSchema, naming
+// the file and what to do (schemaError), and migrates one in between
+// step by step, inside the transaction that creates missing buckets, so
+// a failed migration leaves the file as it was. To change the layout:
+// raise SchemaVersion, append to migrations a function that brings the
+// previous schema to the new one (migrate4 is the pattern: read, fix in
+// key order, rebuild what it must), and add a fixture written by the
+// previous code under testdata/store with a test that opens it
+// (TestOpenMigratesSchema4Store). A bucket new in a schema needs only
+// its place in allBuckets.
 package boltstore

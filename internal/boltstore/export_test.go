@@ -152,9 +152,9 @@ func SetFillChunkForTest(n int) func() {
 	return func() { fillChunk = old }
 }
 
-// CheckIndexesForTest checks that the four registration indexes hold
-// exactly the entries indexEntries gives for the records: none missing,
-// none stray, every value as written.
+// CheckIndexesForTest checks that every record's ID is its key and that
+// the four registration indexes hold exactly the entries indexEntries
+// gives for the records: none missing, none stray, every value as written.
 func (s *Store) CheckIndexesForTest() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -168,6 +168,9 @@ func (s *Store) CheckIndexesForTest() error {
 			r, err := decodeReg(v)
 			if err != nil {
 				return err
+			}
+			if r.ID != prereg.Key(k).ID() {
+				return fmt.Errorf("record %x has ID %s, not its key", k, r.ID)
 			}
 			for _, e := range indexEntries(r, prereg.Key(k)) {
 				want[e.ix][string(e.k)] = string(e.v)

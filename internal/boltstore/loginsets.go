@@ -425,11 +425,7 @@ func (s *Store) fillSets() error {
 // the rest of it.
 func recordPending(raw []byte) (bool, error) {
 	if len(raw) == 0 || raw[0] != recordV1 && raw[0] != recordV2 {
-		r, err := decodeReg(raw) // the earlier JSON form, or an error
-		if err != nil {
-			return false, err
-		}
-		return r.Status == prereg.StatusPending, nil
+		return false, errBadRecord
 	}
 	d := &recordReader{b: raw[1:]}
 	for range 3 { // ID, address, organization

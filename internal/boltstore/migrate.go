@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -12,16 +13,51 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// migrate4 brings a schema 4 store to schema 5, where three things
+// oldestSchema is the oldest layout Open still migrates. Earlier ones
+// were never released; Open refuses them (schemaError).
+const oldestSchema = 4
+
+// migrations[i] brings a store of schema oldestSchema+i to the next one,
+// so SchemaVersion is oldestSchema+len(migrations).
+var migrations = []func(tx *bolt.Tx) error{migrate4}
+
+// migrate upgrades a store of schema from to SchemaVersion, one step at a
+// time. It runs at open inside the one transaction that also creates any
+// new bucket, so a failed migration leaves the file exactly as it was.
+func migrate(tx *bolt.Tx, from uint64) error {
+	for v := from; v < SchemaVersion; v++ {
+		if err := migrations[v-oldestSchema](tx); err != nil {
+			return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+		}
+	}
+	return nil
+}
+
+// schemaError is nil when this code opens a store of schema have, and
+// otherwise says why not and what to do.
+func schemaError(path string, have uint64) error {
+	switch {
+	case have > SchemaVersion:
+		return prereg.Errorf(prereg.Unavailable, "the store %s was written by a newer prereg (schema %d, this one knows %d): upgrade prereg", path, have, SchemaVersion)
+	case have < oldestSchema:
+		return prereg.Errorf(prereg.Unavailable, "the store %s has schema %d, which this version cannot open (the oldest it opens is %d); that layout was never released: export it with the prereg that wrote it and import the CSV into a new store", path, have, oldestSchema)
+	}
+	return nil
+}
+
+// migrate4 brings a schema 4 store to schema 5, where four things
 // changed:
 //   - a record's key hashes prereg.EmailKey's ASCII-only fold (schema 4
 //     folded Unicode case): a record whose address that changes moves to
-//     its new key and keeps its ID, which the legacy table then maps;
+//     its new key, and as an ID is its key, takes the new one as ID; sync
+//     jobs that name the old ID are rewritten to name the new one;
 //   - records are written as recordV2: a pending record whose expiry
 //     recordV1 wrapped (outside 1678 to 2262, or exactly 1970-01-01, which
 //     read as none) gets it back, from the expiry index that held its true
 //     Unix second;
-//   - the expiry index sorts by expirySecond, so it is rewritten.
+//   - the expiry index sorts by expirySecond, so it is rewritten;
+//   - the table of IDs that were not keys is gone: a record that had such
+//     an ID takes its key as ID, like a moved one.
 //
 // Records of other statuses have no index entry to recover a wrapped
 // expiry from; they keep what recordV1 reads.
@@ -29,7 +65,7 @@ func migrate4(tx *bolt.Tx) error {
 	seconds := map[prereg.Key]int64{}
 	err := tx.Bucket(bByExpiry).ForEach(func(k, _ []byte) error {
 		if len(k) != 9+prereg.KeySize {
-			return fmt.Errorf("migrate schema 4 to %d: expiry index entry %x", SchemaVersion, k)
+			return fmt.Errorf("expiry index entry %x", k)
 		}
 		seconds[prereg.Key(keySuffix(k))] = int64(binary.BigEndian.Uint64(k[:8]))
 		return nil
@@ -38,7 +74,7 @@ func migrate4(tx *bolt.Tx) error {
 		return err
 	}
 	if err := tx.DeleteBucket(bByExpiry); err != nil {
-		return fmt.Errorf("migrate schema 4 to %d: %w", SchemaVersion, err)
+		return err
 	}
 	exp, err := tx.CreateBucket(bByExpiry)
 	if err != nil {
@@ -58,12 +94,12 @@ func migrate4(tx *bolt.Tx) error {
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		r, err := decodeReg(v)
 		if err != nil {
-			return fmt.Errorf("migrate schema 4 to %d: decode record %x: %w", SchemaVersion, k, err)
+			return fmt.Errorf("decode record %x: %w", k, err)
 		}
 		key := prereg.Key(k)
 		sec, indexed := seconds[key]
 		repaired := indexed && repairExpiry(r, sec)
-		if prereg.RegistrationKey(r.OrganizationID, r.Email) != key {
+		if prereg.RegistrationKey(r.OrganizationID, r.Email) != key || r.ID != key.ID() {
 			moves = append(moves, fix{key, r})
 			continue
 		}
@@ -91,19 +127,64 @@ func migrate4(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	ids := map[string]string{} // old ID -> new
 	for _, f := range moves {
 		// Out with the old key's entries, in under the new one.
 		t.keys[f.r.ID] = f.k
 		if err := t.delete(f.r); err != nil {
-			return fmt.Errorf("migrate schema 4 to %d: %w", SchemaVersion, err)
+			return err
 		}
 		to := prereg.RegistrationKey(f.r.OrganizationID, f.r.Email)
-		t.keys[f.r.ID] = to
 		if t.recs.Get(to[:]) != nil {
-			return fmt.Errorf("migrate schema 4 to %d: registration %s and another one share the key of %s", SchemaVersion, f.r.ID, prereg.MaskEmail(f.r.Email))
+			return fmt.Errorf("registration %s and another one share the key of %s", f.r.ID, prereg.MaskEmail(f.r.Email))
 		}
-		if err := t.put(nil, f.r); err != nil {
-			return fmt.Errorf("migrate schema 4 to %d: %w", SchemaVersion, err)
+		ids[f.r.ID] = to.ID()
+		f.r.ID = to.ID()
+		if err := t.putKey(to, nil, f.r); err != nil {
+			return err
+		}
+	}
+	if err := renameJobRegistrations(tx, ids); err != nil {
+		return err
+	}
+	if tx.Bucket(bLegacyID4) == nil {
+		return nil
+	}
+	return tx.DeleteBucket(bLegacyID4)
+}
+
+// bLegacyID4 is schema 4's table of IDs that were not keys (ID -> key).
+var bLegacyID4 = []byte("idx_legacy_id")
+
+// renameJobRegistrations makes the sync jobs that name a registration by
+// an old ID of ids name it by its new one.
+func renameJobRegistrations(tx *bolt.Tx, ids map[string]string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	jobs := tx.Bucket(bJobs)
+	type job struct {
+		k []byte
+		j prereg.SyncJob
+	}
+	var renamed []job
+	err := jobs.ForEach(func(k, v []byte) error {
+		var j prereg.SyncJob
+		if err := json.Unmarshal(v, &j); err != nil {
+			return fmt.Errorf("decode job %s: %w", k, err)
+		}
+		if id, ok := ids[j.RegistrationID]; ok {
+			j.RegistrationID = id
+			renamed = append(renamed, job{bytes.Clone(k), j})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range renamed {
+		if err := putJSON(jobs, r.k, r.j); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -20,9 +19,8 @@ import (
 // prereg accepts (years 2000 to 9999) round-trips. recordV1, written
 // before, held varint Unix nanoseconds with 0 for none, which wraps
 // outside the years 1678 to 2262 (migrate4 repairs what it can of that);
-// it is still read, as are records that start with '{', the JSON form
-// written before it. Grant entries of the user index keep recordV1's tag:
-// they hold no time.
+// it is still read, as schema 4 stores hold it. Grant entries of the user
+// index keep recordV1's tag: they hold no time.
 //
 // Optional sections follow the fixed fields, each a tag byte and its
 // content; a record written before a section existed ends earlier.
@@ -33,24 +31,7 @@ const (
 	tagSyncedRoles = 'R'
 )
 
-// storedReg is the earlier JSON form of a record.
-type storedReg struct {
-	ID         string           `json:"i"`
-	Email      string           `json:"e"`
-	Org        string           `json:"o,omitempty"`
-	Roles      []string         `json:"r"`
-	Connection string           `json:"c,omitempty"`
-	ExpiresAt  int64            `json:"x,omitempty"`
-	Status     prereg.Status    `json:"s"`
-	GrantedTo  string           `json:"g,omitempty"`
-	GrantedAt  int64            `json:"ga,omitempty"`
-	CreatedAt  int64            `json:"ca"`
-	UpdatedAt  int64            `json:"ua"`
-	Source     string           `json:"src,omitempty"`
-	Sync       prereg.SyncState `json:"sy,omitempty"`
-	SyncError  string           `json:"se,omitempty"`
-}
-
+// timePtr reads recordV1's optional time: Unix nanoseconds, 0 for none.
 func timePtr(n int64) *time.Time {
 	if n == 0 {
 		return nil
@@ -182,9 +163,6 @@ func (d *recordReader) view() []byte {
 }
 
 func decodeReg(raw []byte) (*prereg.Registration, error) {
-	if len(raw) > 0 && raw[0] == '{' {
-		return decodeJSONReg(raw)
-	}
 	if len(raw) == 0 || raw[0] != recordV1 && raw[0] != recordV2 {
 		return nil, errBadRecord
 	}
@@ -227,22 +205,6 @@ func (d *recordReader) sections(r *prereg.Registration) {
 			d.err = errBadRecord
 		}
 	}
-}
-
-func decodeJSONReg(raw []byte) (*prereg.Registration, error) {
-	var s storedReg
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, err
-	}
-	if s.Roles == nil {
-		s.Roles = []string{}
-	}
-	return &prereg.Registration{
-		ID: s.ID, Email: s.Email, OrganizationID: s.Org, Roles: s.Roles, Connection: s.Connection,
-		ExpiresAt: timePtr(s.ExpiresAt), Status: s.Status, GrantedTo: s.GrantedTo, GrantedAt: timePtr(s.GrantedAt),
-		CreatedAt: time.Unix(0, s.CreatedAt).UTC(), UpdatedAt: time.Unix(0, s.UpdatedAt).UTC(), Source: s.Source,
-		Sync: s.Sync, SyncError: s.SyncError,
-	}, nil
 }
 
 // encodeGrant is a grant as the user index carries it: what the login

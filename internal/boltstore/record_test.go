@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
@@ -54,12 +53,22 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
-func TestRecordReadsEarlierJSONForm(t *testing.T) {
+// Only the binary forms are records: the JSON form written before
+// schema 3 (never released) and unknown version bytes are errors.
+func TestRecordRefusesOtherForms(t *testing.T) {
 	now := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
-	raw, _ := json.Marshal(storedReg{ID: "reg_j", Email: "j@x.io", Roles: []string{"r"}, Status: prereg.StatusPending, CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()})
-	got, err := decodeReg(raw)
-	if err != nil || got.ID != "reg_j" || got.Email != "j@x.io" || !got.CreatedAt.Equal(now) {
-		t.Fatalf("%v %+v", err, got)
+	raw, err := encodeReg(&prereg.Registration{ID: "reg_j", Email: "j@x.io", Roles: []string{"r"}, Status: prereg.StatusPending, CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []byte{0, recordV2 + 1, '{'} {
+		bad := append([]byte{v}, raw[1:]...)
+		if r, err := decodeReg(bad); err == nil {
+			t.Errorf("version byte %d decoded: %+v", v, r)
+		}
+	}
+	if r, err := decodeReg([]byte(`{"i":"reg_j","e":"j@x.io","r":["r"],"s":"pending","ca":1,"ua":1}`)); err == nil {
+		t.Errorf("JSON record decoded: %+v", r)
 	}
 }
 

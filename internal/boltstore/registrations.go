@@ -28,8 +28,8 @@ import (
 // back. The indexes (user, organization and status, expiry, sync state)
 // are keys ending in the record's 15-byte key.
 type regTx struct {
-	tx                                          *bolt.Tx
-	recs, legacy, user, org, exp, count, syncIx *bolt.Bucket
+	tx                                  *bolt.Tx
+	recs, user, org, exp, count, syncIx *bolt.Bucket
 	// keys remembers the key of every record read in a write transaction
 	// (by ID), so a read-modify-write hashes nothing twice.
 	keys map[string]prereg.Key
@@ -67,23 +67,16 @@ func newRegTx(tx *bolt.Tx) *regTx {
 // all opens the buckets newRegTx left closed.
 func (t *regTx) all() *regTx {
 	if t.org == nil {
-		t.legacy, t.org, t.exp = t.tx.Bucket(bLegacyID), t.tx.Bucket(bByOrg), t.tx.Bucket(bByExpiry)
+		t.org, t.exp = t.tx.Bucket(bByOrg), t.tx.Bucket(bByExpiry)
 		t.count, t.syncIx = t.tx.Bucket(bCounts), t.tx.Bucket(bBySync)
 	}
 	return t
 }
 
-// keyOf finds the key of an ID: IDs handed out before schema 3 are looked
-// up in the legacy table, the others are their key.
+// keyOf finds the key of an ID: an ID is its record's key.
 func (t *regTx) keyOf(id string) (prereg.Key, bool) {
 	if k, ok := t.keys[id]; ok {
 		return k, true
-	}
-	if t.legacy == nil {
-		t.legacy = t.tx.Bucket(bLegacyID)
-	}
-	if v := t.legacy.Get([]byte(id)); len(v) == prereg.KeySize {
-		return prereg.Key(v), true
 	}
 	return prereg.ParseKey(id)
 }
@@ -100,7 +93,7 @@ func (t *regTx) get(id string) (*prereg.Registration, error) {
 	}
 	if r.ID != id {
 		// A string that decodes to some record's key without being its
-		// ID (a legacy ID of an erased record, say): not found.
+		// ID: not found.
 		return nil, nil
 	}
 	return r, nil
@@ -231,12 +224,6 @@ func (t *regTx) insert(k prereg.Key, r *prereg.Registration, raw []byte, entries
 	t.dropGrants(r)
 	if err := t.putRaw(k, raw); err != nil {
 		return err
-	}
-	if r.ID != k.ID() {
-		// Only migrated records keep an ID that is not their key.
-		if err := t.legacy.Put([]byte(r.ID), k[:]); err != nil {
-			return err
-		}
 	}
 	for _, e := range entries {
 		if err := t.indexOp(e, false); err != nil {
@@ -406,11 +393,6 @@ func (t *regTx) delete(r *prereg.Registration) error {
 	k := t.recordKey(r)
 	if err := t.unindex(r, k); err != nil {
 		return err
-	}
-	if r.ID != k.ID() {
-		if err := t.legacy.Delete([]byte(r.ID)); err != nil {
-			return err
-		}
 	}
 	delete(t.keys, r.ID)
 	return t.recs.Delete(k[:])

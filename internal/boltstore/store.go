@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,35 +20,26 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes. Open refuses a
-// file written by a newer version and migrates an older one.
+// file written by a newer version and migrates an older one (migrate).
 const SchemaVersion = 5
 
 // Bucket names. Index keys are "<part>\x00<part>…" so prefix scans with
 // Cursor.Seek stay within one value of the leading parts.
 var (
 	bMeta      = []byte("meta")
-	bRecs      = []byte("recs")          // prereg.Key -> record (schema 3)
-	bLegacyID  = []byte("idx_legacy_id") // ID handed out before schema 3 -> prereg.Key
-	bByUser    = []byte("idx_user")      // user_id \0 key -> the grant (granted only)
-	bByOrg     = []byte("idx_org")       // org \0 orgClass(status) \0 key
-	bByExpiry  = []byte("idx_expiry")    // be64(unix) \0 key -> org (pending with expiry)
-	bCounts    = []byte("counts")        // org \0 status -> be64 count
-	bTokens    = []byte("tokens")        // id -> JSON token record
-	bTokenHash = []byte("token_hash")    // sha256 -> id
-	bJobs      = []byte("jobs")          // job id -> JSON SyncJob
-	bImports   = []byte("imports")       // import id -> JSON ImportReport
-	bAudit     = []byte("audit")         // be64 seq -> JSON AuditEntry
-	bVerify    = []byte("verify_sent")   // user_id -> be64 unix
-	bBySync    = []byte("idx_sync")      // sync state \0 key (granted with Auth0 sync)
-	allBuckets = [][]byte{bMeta, bRecs, bLegacyID, bByUser, bByOrg, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify, bBySync}
-
-	// regIndexes are rebuilt from the records by a migration.
-	regIndexes = [][]byte{bLegacyID, bByUser, bByOrg, bByExpiry, bCounts, bBySync}
-
-	// Buckets of earlier schemas: 1 kept records in "registrations" under
-	// their ID, 2 in "regs" under a sequence with ID, address and status
-	// indexes.
-	oldBuckets = [][]byte{[]byte("registrations"), []byte("regs"), []byte("idx_id"), []byte("idx_email"), []byte("idx_status")}
+	bRecs      = []byte("recs")        // prereg.Key -> record
+	bByUser    = []byte("idx_user")    // user_id \0 key -> the grant (granted only)
+	bByOrg     = []byte("idx_org")     // org \0 orgClass(status) \0 key
+	bByExpiry  = []byte("idx_expiry")  // be64(unix) \0 key -> org (pending with expiry)
+	bCounts    = []byte("counts")      // org \0 status -> be64 count
+	bTokens    = []byte("tokens")      // id -> JSON token record
+	bTokenHash = []byte("token_hash")  // sha256 -> id
+	bJobs      = []byte("jobs")        // job id -> JSON SyncJob
+	bImports   = []byte("imports")     // import id -> JSON ImportReport
+	bAudit     = []byte("audit")       // be64 seq -> JSON AuditEntry
+	bVerify    = []byte("verify_sent") // user_id -> be64 unix
+	bBySync    = []byte("idx_sync")    // sync state \0 key (granted with Auth0 sync)
+	allBuckets = [][]byte{bMeta, bRecs, bByUser, bByOrg, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify, bBySync}
 
 	keySchema = []byte("schema_version")
 )
@@ -380,11 +369,11 @@ func (s *Store) init() error {
 			return meta.Put(keySchema, be64(SchemaVersion))
 		}
 		have := binary.BigEndian.Uint64(v)
-		if have > SchemaVersion {
-			return prereg.Errorf(prereg.Unavailable, "the store was written by a newer prereg (schema %d, this one knows %d): upgrade prereg", have, SchemaVersion)
+		if err := schemaError(s.path, have); err != nil {
+			return err
 		}
 		if have < SchemaVersion {
-			if err := migrate(tx, int(have)); err != nil {
+			if err := migrate(tx, have); err != nil {
 				return err
 			}
 			return meta.Put(keySchema, be64(SchemaVersion))
@@ -400,132 +389,11 @@ func (s *Store) checkSchema() error {
 			return prereg.Errorf(prereg.Invalid, "%s is not a prereg store", s.path)
 		}
 		v := meta.Get(keySchema)
-		if v == nil || binary.BigEndian.Uint64(v) > SchemaVersion {
+		if v == nil {
 			return prereg.Errorf(prereg.Invalid, "%s has an unknown schema version", s.path)
 		}
-		return nil
+		return schemaError(s.path, binary.BigEndian.Uint64(v))
 	})
-}
-
-// migrate upgrades a store of schema from to SchemaVersion. It runs at
-// open inside the one transaction that also creates any new bucket, so a
-// failed migration leaves the file exactly as it was.
-//
-// Schema 3 needs its granted records' organization entries moved
-// (migrate3), then what schema 4 needs (migrate4). Schemas 1 and 2 go
-// straight to the current layout: records move to their prereg.Key (1
-// kept them under their ID as JSON, 2 under a sequence) and every index
-// is rebuilt. IDs do not change: each record
-// keeps the ID it was given, and the legacy table maps it to the key.
-func migrate(tx *bolt.Tx, from int) error {
-	if from >= SchemaVersion {
-		return nil
-	}
-	if from < 1 {
-		return prereg.Errorf(prereg.Unavailable, "no migration from schema %d", from)
-	}
-	if from >= 3 {
-		if from == 3 {
-			if err := migrate3(tx); err != nil {
-				return err
-			}
-		}
-		return migrate4(tx)
-	}
-	for _, name := range regIndexes {
-		if err := tx.DeleteBucket(name); err != nil {
-			return fmt.Errorf("migrate schema %d to %d: drop %s: %w", from, SchemaVersion, name, err)
-		}
-		if _, err := tx.CreateBucket(name); err != nil {
-			return err
-		}
-	}
-	// Records go in in key order, so the new tree fills front to back.
-	type move struct {
-		k   prereg.Key
-		raw []byte
-		v1  bool // schema 1's JSON of prereg.Registration
-	}
-	decode := func(m move) (*prereg.Registration, error) {
-		if !m.v1 {
-			return decodeReg(m.raw)
-		}
-		var r prereg.Registration
-		if err := json.Unmarshal(m.raw, &r); err != nil {
-			return nil, err
-		}
-		return &r, nil
-	}
-	var moves []move
-	for _, name := range oldBuckets[:2] {
-		old := tx.Bucket(name)
-		if old == nil {
-			continue
-		}
-		v1 := bytes.Equal(name, oldBuckets[0])
-		err := old.ForEach(func(k, v []byte) error {
-			m := move{raw: v, v1: v1}
-			r, err := decode(m)
-			if err != nil {
-				return fmt.Errorf("migrate schema %d to %d: decode record %x: %w", from, SchemaVersion, k, err)
-			}
-			m.k = prereg.RegistrationKey(r.OrganizationID, r.Email)
-			moves = append(moves, m)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	slices.SortFunc(moves, func(a, b move) int { return bytes.Compare(a.k[:], b.k[:]) })
-	t := newRegTx(tx)
-	for _, m := range moves {
-		r, err := decode(m)
-		if err != nil {
-			return err
-		}
-		t.keys[r.ID] = m.k
-		if err := t.put(nil, r); err != nil {
-			return fmt.Errorf("migrate schema %d to %d: %w", from, SchemaVersion, err)
-		}
-	}
-	for _, name := range oldBuckets {
-		if tx.Bucket(name) == nil {
-			continue
-		}
-		if err := tx.DeleteBucket(name); err != nil {
-			return fmt.Errorf("migrate schema %d to %d: drop %s: %w", from, SchemaVersion, name, err)
-		}
-	}
-	return nil
-}
-
-// migrate3 files schema 3's granted records where schema 4 keeps them in
-// the organization index: org \0 granted \0 key becomes
-// org \0 pending \0 key (orgClass). Nothing else changed. It reads the whole
-// index rather than trusting the counters to name the organizations, once.
-func migrate3(tx *bolt.Tx) error {
-	org := tx.Bucket(bByOrg)
-	mid := key(string(prereg.StatusGranted), "")
-	var moves [][]byte
-	c := org.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		i := bytes.IndexByte(k, 0)
-		if i >= 0 && len(k) == i+1+len(mid)+prereg.KeySize && bytes.HasPrefix(k[i+1:], mid) {
-			moves = append(moves, bytes.Clone(k))
-		}
-	}
-	for _, k := range moves {
-		i := bytes.IndexByte(k, 0)
-		to := append(key(string(k[:i]), orgClass(prereg.StatusGranted), ""), keySuffix(k)...)
-		if err := org.Delete(k); err != nil {
-			return fmt.Errorf("migrate schema 3 to %d: %w", SchemaVersion, err)
-		}
-		if err := org.Put(to, []byte{}); err != nil {
-			return fmt.Errorf("migrate schema 3 to %d: %w", SchemaVersion, err)
-		}
-	}
-	return nil
 }
 
 // view and update run fn under the shared lock and translate bbolt errors.
