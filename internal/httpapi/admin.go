@@ -259,10 +259,6 @@ func (s *Server) erase(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if strings.TrimSpace(b.Email) == "" {
-		s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: "email is required", Details: []prereg.FieldError{{Field: "email", Message: "is required"}}})
-		return
-	}
 	if p.ReadOnly {
 		s.fail(c, prereg.Errorf(prereg.Forbidden, "this token is read-only"))
 		return
