@@ -279,3 +279,24 @@ func TestErasureDuringLogins(t *testing.T) {
 		}
 	}
 }
+
+// The wipe reads the free pages from the freelist page on the file
+// rather than asking bbolt about every page: both must agree.
+func TestWipeReadsTheFreelist(t *testing.T) {
+	for _, n := range []int{10, 20000} {
+		s := open(t, boltstore.Options{})
+		var items []prereg.Input
+		for i := range n {
+			items = append(items, prereg.Input{Email: fmt.Sprintf("f%d@example.com", i), Roles: []string{"r"}})
+		}
+		if _, err := s.ApplyBatch(context.Background(), items, "import:imp_f", "test", false); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			putAddr(t, s, fmt.Sprintf("f%d@example.com", i*n/5), "org_x")
+		}
+		if err := s.FreelistAgreesForTest(); err != nil {
+			t.Errorf("%d records: %v", n, err)
+		}
+	}
+}

@@ -3,8 +3,11 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +102,16 @@ func (s *Store) wipeFreed(ctx context.Context, needles [][]byte) error {
 		return prereg.Wrap(prereg.Unavailable, err, "cannot open the store file to wipe it")
 	}
 	defer f.Close()
+	ids, pageSize, err := s.freePages(f)
+	if err != nil {
+		return err
+	}
+	// Searched without any lock: a page reused meanwhile holds data
+	// written after the erasure's commit, which cannot hold the address.
+	pages, err := findNeedles(ctx, f, ids, pageSize, needles)
+	if err != nil || len(pages) == 0 {
+		return err
+	}
 	for {
 		// Long reads end without the writer lock held; what began since
 		// is a few logins, waited for under it.
@@ -111,7 +124,7 @@ func (s *Store) wipeFreed(ctx context.Context, needles [][]byte) error {
 		}
 		ok, err := s.readers.synchronize(ctx, wipeWait)
 		if ok && err == nil {
-			err = wipePages(tx, f, s.db.Info().PageSize, needles)
+			err = zeroPages(tx, f, pageSize, pages)
 		}
 		_ = tx.Rollback()
 		if ok || err != nil {
@@ -120,69 +133,78 @@ func (s *Store) wipeFreed(ctx context.Context, needles [][]byte) error {
 	}
 }
 
-// wipeChunk is how many pages wipePages reads at a time.
+// freePages lists the pages bbolt's freelist holds (free or pending):
+// those of no tree the last commit left, and the page size. It holds the
+// writer lock only while it reads the freelist page.
+func (s *Store) freePages(f *os.File) ([]int, int, error) {
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return nil, 0, translate(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	// Info reads the mapping, which only a commit (excluded here) moves.
+	pageSize := s.db.Info().PageSize
+	st := s.db.Stats()
+	if ids, ok := freelistFromFile(tx, f, pageSize); ok && len(ids) == st.FreePageN+st.PendingPageN {
+		return ids, pageSize, nil
+	}
+	ids, err := scanFree(tx, pageSize)
+	return ids, pageSize, err
+}
+
+// wipeChunk is how many pages findNeedles reads at a time.
 const wipeChunk = 256
 
-// wipePages zeroes the free pages of the file (as tx, which holds the
-// writer lock, sees them) on which one of needles begins or ends, and
-// syncs the file if it wrote any.
-func wipePages(tx *bolt.Tx, f *os.File, pageSize int, needles [][]byte) error {
+// findNeedles returns the pages among ids (sorted) on which one of
+// needles begins or ends, in any ASCII letter case.
+func findNeedles(ctx context.Context, f *os.File, ids []int, pageSize int, needles [][]byte) ([]int, error) {
 	overlap := 0
 	for _, n := range needles {
 		overlap = max(overlap, len(n)-1)
 	}
-	hwm := int(tx.Size() / int64(pageSize))
-	dirty := map[int]bool{}
+	found := map[int]bool{}
 	var buf, low []byte
-	// Runs of consecutive free pages, read a chunk at a time with the
-	// start of the next chunk of the run, so no occurrence is cut in two.
-	for start := 2; start < hwm; {
-		free, err := isFree(tx, start)
-		if err != nil {
-			return err
+	// Runs of consecutive pages, a chunk at a time with the start of the
+	// next page, so that no occurrence is cut in two.
+	for i := 0; i < len(ids); {
+		if err := ctx.Err(); err != nil {
+			return nil, prereg.Wrap(prereg.Unavailable, err, "request cancelled")
 		}
-		if !free {
-			start++
-			continue
-		}
-		end := start + 1
-		for end < hwm && end < start+wipeChunk {
-			if free, err = isFree(tx, end); err != nil {
-				return err
-			} else if !free {
-				break
-			}
+		start, end := ids[i], ids[i]+1
+		for i++; i < len(ids) && ids[i] == end && end-start < wipeChunk; i++ {
 			end++
 		}
 		n := (end - start) * pageSize
-		buf = append(buf[:0], make([]byte, n+overlap)...)
+		buf = slices.Grow(buf[:0], n+overlap)[:n+overlap]
 		got, err := f.ReadAt(buf, int64(start)*int64(pageSize))
 		if got < n {
-			return err
+			return nil, err
 		}
 		low = lowerInto(low, buf[:got])
 		for _, needle := range needles {
-			for i := 0; ; {
-				j := bytes.Index(low[i:], needle)
-				if j < 0 || i+j >= n {
+			for at := 0; ; {
+				j := bytes.Index(low[at:], needle)
+				if j < 0 || at+j >= n {
 					break
 				}
-				at := start*pageSize + i + j
-				for p := at / pageSize; p <= (at+len(needle)-1)/pageSize; p++ {
-					dirty[p] = true
+				first := start*pageSize + at + j
+				for p := first / pageSize; p <= (first+len(needle)-1)/pageSize; p++ {
+					found[p] = true
 				}
-				i += j + 1
+				at += j + 1
 			}
 		}
-		start = end
 	}
-	if len(dirty) == 0 {
-		return nil
-	}
+	return slices.Sorted(maps.Keys(found)), nil
+}
+
+// zeroPages overwrites with zeros those of pages that are free as tx,
+// which holds the writer lock, sees them, and syncs the file.
+func zeroPages(tx *bolt.Tx, f *os.File, pageSize int, pages []int) error {
 	zero := make([]byte, pageSize)
-	for p := range dirty {
-		// An occurrence may run past its run of free pages into a page
-		// of the tree, which stays as it is.
+	for _, p := range pages {
+		// Reused since it was searched, or an occurrence that ran past
+		// the free pages into a page of the tree: it stays as it is.
 		if free, err := isFree(tx, p); err != nil || !free {
 			if err != nil {
 				return err
@@ -196,6 +218,22 @@ func wipePages(tx *bolt.Tx, f *os.File, pageSize int, needles [][]byte) error {
 	return f.Sync()
 }
 
+// scanFree asks Tx.Page of every page whether it is free: every page's
+// header is read, which maps the whole file in.
+func scanFree(tx *bolt.Tx, pageSize int) ([]int, error) {
+	var ids []int
+	for id := 2; id < int(tx.Size()/int64(pageSize)); id++ {
+		free, err := isFree(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if free {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
 // isFree reports whether page id is free or pending in bbolt's freelist:
 // not part of the tree the latest commit left.
 func isFree(tx *bolt.Tx, id int) (bool, error) {
@@ -204,4 +242,49 @@ func isFree(tx *bolt.Tx, id int) (bool, error) {
 		return false, err
 	}
 	return info.Type == "free", nil
+}
+
+// boltFreelistFlag marks a freelist page in its page header (bbolt's
+// file format; see verify.go for the meta page).
+const boltFreelistFlag = 0x10
+
+// freelistFromFile reads the page IDs listed by the freelist page of the
+// meta of the last commit (the one before tx); ok is false if anything
+// does not read as expected.
+func freelistFromFile(tx *bolt.Tx, f *os.File, pageSize int) (ids []int, ok bool) {
+	ord := binary.LittleEndian // as parseMeta reads it
+	var freelist uint64
+	for m := range 2 {
+		b := make([]byte, pageHeaderSize+metaChecksumEnd+8)
+		if _, err := f.ReadAt(b, int64(m*pageSize)); err != nil {
+			return nil, false
+		}
+		meta, valid := parseMeta(b)
+		if valid && int(meta.txid) == tx.ID()-1 && int64(meta.pages)*int64(pageSize) == tx.Size() {
+			freelist = ord.Uint64(b[pageHeaderSize+32:])
+		}
+	}
+	if freelist < 2 {
+		return nil, false
+	}
+	head := make([]byte, pageHeaderSize)
+	if _, err := f.ReadAt(head, int64(freelist)*int64(pageSize)); err != nil || ord.Uint16(head[8:])&boltFreelistFlag == 0 {
+		return nil, false
+	}
+	page := make([]byte, (int(ord.Uint32(head[12:]))+1)*pageSize)
+	if _, err := f.ReadAt(page, int64(freelist)*int64(pageSize)); err != nil {
+		return nil, false
+	}
+	body, count := page[pageHeaderSize:], int(ord.Uint16(page[10:]))
+	if count == 0xFFFF {
+		count, body = int(ord.Uint64(body)), body[8:]
+	}
+	if count*8 > len(body) {
+		return nil, false
+	}
+	ids = make([]int, count)
+	for i := range ids {
+		ids[i] = int(ord.Uint64(body[i*8:]))
+	}
+	return ids, slices.IsSorted(ids)
 }
