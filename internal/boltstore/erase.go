@@ -60,8 +60,20 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasu
 		out     Erasure
 		settled keyMark
 	)
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		e := &eraser{t: s.regTx(tx), org: limitOrg, addr: addr, needles: needles, erased: map[string]bool{}, now: s.now().UTC()}
+	// What holds the address is searched for in a snapshot first, so
+	// that the write transaction (which logins' claims wait for) only
+	// revisits what was found there.
+	var found *eraseFound
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		e := &eraser{t: s.regTx(tx).all(), org: limitOrg, addr: addr, needles: needles, erased: map[string]bool{}, collect: &eraseFound{keys: map[string][][]byte{}}}
+		found = e.collect
+		return e.run()
+	})
+	if err != nil {
+		return Erasure{Registrations: []string{}}, err
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		e := &eraser{t: s.regTx(tx), org: limitOrg, addr: addr, needles: needles, erased: map[string]bool{}, now: s.now().UTC(), found: found}
 		if err := e.run(); err != nil {
 			return err
 		}
@@ -86,7 +98,9 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasu
 	return out, nil
 }
 
-// eraser is one erasure's write transaction.
+// eraser is one erasure's search (collect set, in a read transaction)
+// or its write transaction (found set: only what the search found is
+// revisited, and the audit entries written since).
 type eraser struct {
 	t       *regTx
 	org     string // the limited token's organization; "" for tenant-wide
@@ -97,6 +111,25 @@ type eraser struct {
 	out     Erasure
 	settled keyMark
 	low     []byte // scratch for holds
+
+	collect, found *eraseFound
+}
+
+// eraseFound is what an erasure's search found: by bucket (or "grants",
+// "revoked" for records), the keys that may hold a trace.
+type eraseFound struct {
+	keys map[string][][]byte
+	// auditLast is the newest audit entry the search saw.
+	auditLast []byte
+}
+
+// candidates returns the keys the search found under name, or all keys
+// from's iteration when there was no search.
+func (e *eraser) candidates(name string) ([][]byte, bool) {
+	if e.found == nil {
+		return nil, false
+	}
+	return e.found.keys[name], true
 }
 
 // holds reports whether b holds one of needles in any ASCII letter case.
@@ -143,11 +176,18 @@ func (e *eraser) registrations() error {
 		}
 	}
 	for _, r := range regs {
+		if e.collect != nil {
+			e.erased[r.ID] = true
+			continue
+		}
 		if err := t.delete(r); err != nil {
 			return err
 		}
 		e.erased[r.ID] = true
 		e.out.Registrations = append(e.out.Registrations, r.ID)
+	}
+	if e.collect != nil {
+		return nil
 	}
 	// The service's memory of the address goes too (unless another
 	// address shares its hash prefix, or another organization's
@@ -160,6 +200,9 @@ func (e *eraser) registrations() error {
 // grants gives the grants of user_ids holding the address (of other
 // addresses: the address's own are gone) the user_id without it.
 func (e *eraser) grants() error {
+	if keys, ok := e.candidates("grants"); ok {
+		return e.rewriteUsers(keys, "")
+	}
 	var keys [][]byte
 	c := e.t.user.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -167,12 +210,15 @@ func (e *eraser) grants() error {
 			keys = append(keys, bytes.Clone(keySuffix(k)))
 		}
 	}
-	return e.rewriteUsers(keys)
+	return e.rewriteUsers(keys, "grants")
 }
 
 // revoked does for revoked registrations (which keep granted_to but are
 // in no user index) what grants does for granted ones.
 func (e *eraser) revoked() error {
+	if keys, ok := e.candidates("revoked"); ok {
+		return e.rewriteUsers(keys, "")
+	}
 	class := orgClass(prereg.StatusRevoked)
 	var keys [][]byte
 	cc := e.t.count.Cursor()
@@ -187,23 +233,28 @@ func (e *eraser) revoked() error {
 			keys = append(keys, bytes.Clone(keySuffix(k)))
 		}
 	}
-	return e.rewriteUsers(keys)
+	return e.rewriteUsers(keys, "revoked")
 }
 
 // rewriteUsers cuts the address out of the granted_to and sync error of
-// the records under keys that hold it and are in scope.
-func (e *eraser) rewriteUsers(keys [][]byte) error {
+// the records under keys that hold it and are in scope; a search notes
+// their keys under name instead.
+func (e *eraser) rewriteUsers(keys [][]byte, name string) error {
 	for _, k := range keys {
 		r, err := e.t.load(k)
-		if err != nil || r == nil {
+		if err != nil {
 			return err
 		}
-		if !e.inScope(r.OrganizationID) {
+		if r == nil || !e.inScope(r.OrganizationID) {
 			continue
 		}
 		user, cutUser := replaceFold(r.GrantedTo, e.addr)
 		syncErr, cutErr := replaceFold(r.SyncError, e.addr)
 		if !cutUser && !cutErr {
+			continue
+		}
+		if e.collect != nil {
+			e.collect.keys[name] = append(e.collect.keys[name], k)
 			continue
 		}
 		old := *r
@@ -299,12 +350,22 @@ func (e *eraser) mentionsErased(v []byte) bool {
 // rewriteJSON runs fn on every value of bucket name that holds the
 // address (or that also matches), deleting it when fn returns nil and
 // putting what it returns otherwise; changed counts the values fn changed.
+// A search only notes the keys of those values.
 func (e *eraser) rewriteJSON(name []byte, fn func(raw []byte) ([]byte, bool, error), also func(v []byte) bool, changed *int) error {
+	return e.rewrite(name, func(_, v []byte) bool { return e.holds(v, e.needles) || also(v) }, fn, changed)
+}
+
+// rewrite is rewriteJSON with the match on key and value given.
+func (e *eraser) rewrite(name []byte, match func(k, v []byte) bool, fn func(raw []byte) ([]byte, bool, error), changed *int) error {
 	b := e.t.tx.Bucket(name)
 	type change struct{ k, v []byte }
 	var changes []change
-	err := b.ForEach(func(k, v []byte) error {
-		if !e.holds(v, e.needles) && !also(v) {
+	visit := func(k, v []byte) error {
+		if !match(k, v) {
+			return nil
+		}
+		if e.collect != nil {
+			e.collect.keys[string(name)] = append(e.collect.keys[string(name)], bytes.Clone(k))
 			return nil
 		}
 		out, ok, err := fn(v)
@@ -315,11 +376,12 @@ func (e *eraser) rewriteJSON(name []byte, fn func(raw []byte) ([]byte, bool, err
 			changes = append(changes, change{bytes.Clone(k), out})
 		}
 		return nil
-	})
-	if err != nil {
+	}
+	if err := e.each(b, name, visit); err != nil {
 		return err
 	}
 	for _, c := range changes {
+		var err error
 		if c.v == nil {
 			err = b.Delete(c.k)
 		} else {
@@ -333,24 +395,48 @@ func (e *eraser) rewriteJSON(name []byte, fn func(raw []byte) ([]byte, bool, err
 	return nil
 }
 
+// each visits the values of bucket b (named name) that may hold a trace:
+// all of them in a search; in the write transaction, those the search
+// found and the audit entries written since.
+func (e *eraser) each(b *bolt.Bucket, name []byte, visit func(k, v []byte) error) error {
+	keys, ok := e.candidates(string(name))
+	if !ok {
+		if e.collect != nil && bytes.Equal(name, bAudit) {
+			e.collect.auditLast, _ = b.Cursor().Last()
+			e.collect.auditLast = bytes.Clone(e.collect.auditLast)
+		}
+		return b.ForEach(visit)
+	}
+	for _, k := range keys {
+		if v := b.Get(k); v != nil {
+			if err := visit(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	if !bytes.Equal(name, bAudit) {
+		return nil
+	}
+	c := b.Cursor()
+	k, v := c.First()
+	if last := e.found.auditLast; last != nil {
+		if k, v = c.Seek(last); bytes.Equal(k, last) {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		if err := visit(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // verifyMarks forgets the verification emails sent to user_ids holding
 // the address.
 func (e *eraser) verifyMarks() error {
-	b := e.t.tx.Bucket(bVerify)
-	var del [][]byte
-	err := b.ForEach(func(k, _ []byte) error {
-		if e.holds(k, e.needles[:1]) {
-			del = append(del, bytes.Clone(k))
-		}
-		return nil
-	})
-	for _, k := range del {
-		if err == nil {
-			err = b.Delete(k)
-		}
-	}
-	e.out.Other += len(del)
-	return err
+	return e.rewrite(bVerify, func(k, _ []byte) bool { return e.holds(k, e.needles[:1]) },
+		func([]byte) ([]byte, bool, error) { return nil, true, nil }, &e.out.Other)
 }
 
 // tokens cuts the address out of token names.
