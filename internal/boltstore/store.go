@@ -1,6 +1,3 @@
-// Package boltstore keeps prereg's registrations, grants, tokens, sync
-// queue, import reports and audit trail in one bbolt file. It translates
-// bbolt's errors into *prereg.Error and owns every key layout.
 package boltstore
 
 import (
