@@ -300,3 +300,71 @@ func TestWipeReadsTheFreelist(t *testing.T) {
 		}
 	}
 }
+
+// A read transaction that began before an erasure still reads the
+// records it began with, erased ones included: the erasure overwrites
+// freed pages only once no such transaction is open, and answers after.
+func TestErasureWaitsForOlderReaders(t *testing.T) {
+	s := open(t, boltstore.Options{})
+	ctx := context.Background()
+	const n = 3000
+	var items []prereg.Input
+	for i := range n {
+		items = append(items, prereg.Input{Email: fmt.Sprintf("reader%d@example.com", i), Roles: []string{"r"}})
+	}
+	if _, err := s.ApplyBatch(ctx, items, "import:imp_r", "test", false); err != nil {
+		t.Fatal(err)
+	}
+	const erased = "reader1500@example.com"
+	started, release, read := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	defer letGo() // a failure must not leave the reader (and the store's Close) waiting
+	seen := map[string]bool{}
+	go func() {
+		read <- s.Each(ctx, boltstore.Filter{}, func(r prereg.Registration) error {
+			if len(seen) == 0 {
+				close(started)
+				<-release
+			}
+			if !strings.HasPrefix(r.Email, "reader") || !strings.HasSuffix(r.Email, "@example.com") {
+				return fmt.Errorf("record %s reads %q", r.ID, r.Email)
+			}
+			seen[r.Email] = true
+			return nil
+		})
+	}()
+	<-started
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Erase(ctx, erased, "", "test")
+		done <- err
+	}()
+	id := prereg.RegistrationID("", erased)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := s.Get(ctx, id); prereg.ErrorCode(err) == prereg.NotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the erasure did not commit within 10 s")
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the erasure answered (%v) while a read transaction that sees its freed pages was open", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	letGo()
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != n || !seen[erased] {
+		t.Fatalf("the older read saw %d records (the erased one: %v), want all %d", len(seen), seen[erased], n)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if file, _ := storeBytes(t, s); holdsFold(file, erased) {
+		t.Error("the address is still in the file")
+	}
+}
