@@ -514,6 +514,8 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	defer s.markUsed() // after the reads, for the tick that follows them
+	// Counted for erasures, which overwrite freed pages only once no read
+	// transaction can see them: every read transaction comes through here.
 	defer s.readers.enter().Add(-1)
 	return translate(s.db.View(fn))
 }

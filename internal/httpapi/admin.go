@@ -263,6 +263,7 @@ func (s *Server) erase(c *gin.Context) {
 		s.fail(c, prereg.Errorf(prereg.Forbidden, "this token is read-only"))
 		return
 	}
+	// Erase refuses anything but a valid address (prereg.ValidateEmail).
 	out, err := s.store.Erase(c.Request.Context(), b.Email, p.OrganizationID, p.TokenID)
 	if err != nil {
 		s.fail(c, err)
