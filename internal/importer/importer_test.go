@@ -69,7 +69,7 @@ func readCorpus(t testing.TB, name string) []byte {
 	return b
 }
 
-func run[P any](t testing.TB, s importer.Store[P], data []byte, opts importer.Options) prereg.ImportReport {
+func run(t testing.TB, s importer.Store, data []byte, opts importer.Options) prereg.ImportReport {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = clock
@@ -424,7 +424,7 @@ type countingStore struct {
 	maxBatch       atomic.Int64
 }
 
-func (c *countingStore) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) *boltstore.Prepared {
+func (c *countingStore) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) prereg.PreparedBatch {
 	c.batches.Add(1)
 	c.items.Add(int64(len(items)))
 	if int64(len(items)) > c.maxBatch.Load() {
@@ -555,13 +555,14 @@ type recordedBatch struct {
 
 // recorderBatch is a batch the recorder prepared.
 type recorderBatch struct {
+	r     *recorder
 	items []prereg.Input
-	inner *boltstore.Prepared
+	inner prereg.PreparedBatch
 	err   error
 }
 
-func (r *recorder) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) recorderBatch {
-	b := recorderBatch{items: slices.Clone(items)}
+func (r *recorder) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) prereg.PreparedBatch {
+	b := &recorderBatch{r: r, items: slices.Clone(items)}
 	for i, in := range items {
 		if keys[i] != prereg.RegistrationKey(in.OrganizationID, in.Email) {
 			b.err = fmt.Errorf("the key handed over with %s (line order %d) is not its key", in.Email, i)
@@ -573,16 +574,16 @@ func (r *recorder) PrepareBatch(items []prereg.Input, keys []prereg.Key, source 
 	return b
 }
 
-func (r *recorder) ApplyPrepared(ctx context.Context, b recorderBatch, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+func (b *recorderBatch) Apply(ctx context.Context, actor string, dryRun bool) ([]prereg.WriteResult, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	items := b.items
+	r, items := b.r, b.items
 	r.mu.Lock()
 	r.calls = append(r.calls, recordedBatch{dryRun: dryRun, items: items})
 	r.mu.Unlock()
 	if r.inner != nil {
-		return r.inner.ApplyPrepared(ctx, b.inner, actor, dryRun)
+		return b.inner.Apply(ctx, actor, dryRun)
 	}
 	res := make([]prereg.WriteResult, len(items))
 	for i, in := range items {
