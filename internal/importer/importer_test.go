@@ -341,13 +341,18 @@ func TestImportStrict(t *testing.T) {
 
 func assertEmpty(t *testing.T, s *boltstore.Store) {
 	t.Helper()
+	if n := countRegistrations(t, s); n != 0 {
+		t.Errorf("store holds %d registrations, want none", n)
+	}
+}
+
+func countRegistrations(t *testing.T, s *boltstore.Store) int {
+	t.Helper()
 	n := 0
 	if err := s.Each(context.Background(), boltstore.Filter{}, func(prereg.Registration) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if n != 0 {
-		t.Errorf("store holds %d registrations, want none", n)
-	}
+	return n
 }
 
 func TestImportDryRun(t *testing.T) {
@@ -424,6 +429,8 @@ type countingStore struct {
 	maxBatch       atomic.Int64
 }
 
+var _ importer.Store = (*countingStore)(nil)
+
 func (c *countingStore) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) prereg.PreparedBatch {
 	c.batches.Add(1)
 	c.items.Add(int64(len(items)))
@@ -458,6 +465,38 @@ func TestImportBatchesAndProgress(t *testing.T) {
 	}
 	if calls < 3 || lastRows != 2*rows || lastBytes != 2*int64(buf.Len()) {
 		t.Errorf("progress: %d calls, last %d rows %d bytes; want the end at %d, %d", calls, lastRows, lastBytes, 2*rows, 2*buf.Len())
+	}
+}
+
+// TestImportStrictProbeIsAModeOfTheRun: a strict import's dry run before
+// it writes walks every winner without reporting progress (which would go
+// back) and leaves every winner for the pass that writes.
+func TestImportStrictProbeIsAModeOfTheRun(t *testing.T) {
+	const rows = 2_345
+	var buf bytes.Buffer
+	if err := csvgen.Write(&buf, csvgen.Options{Rows: rows, OrgShare: 0.5, Roles: 2, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	s := &countingStore{Store: openStore(t)}
+	var lastRows int
+	var lastBytes int64
+	rep := run(t, s, buf.Bytes(), importer.Options{Strict: true, BatchSize: 1000, Progress: func(r int, b int64) {
+		if r < lastRows || b < lastBytes {
+			t.Errorf("progress went back: %d,%d after %d,%d", r, b, lastRows, lastBytes)
+		}
+		lastRows, lastBytes = r, b
+	}})
+	if got, want := summarize(rep), (counts{rows: rows, created: rows}); !reflect.DeepEqual(got, want) {
+		t.Errorf("report = %+v, want %+v", got, want)
+	}
+	if got := s.batches.Load(); got != 6 || s.items.Load() != 2*rows {
+		t.Errorf("%d batches, %d items; want 6 (3 probed, 3 written), %d", got, s.items.Load(), 2*rows)
+	}
+	if lastRows != 2*rows || lastBytes != 2*int64(buf.Len()) {
+		t.Errorf("progress ended at %d rows %d bytes; want %d, %d", lastRows, lastBytes, 2*rows, 2*buf.Len())
+	}
+	if n := countRegistrations(t, s.Store); n != rows {
+		t.Errorf("%d registrations stored, want %d", n, rows)
 	}
 }
 
