@@ -440,6 +440,23 @@ func (c *countingStore) PrepareBatch(items []prereg.Input, keys []prereg.Key, so
 	return c.Store.PrepareBatch(items, keys, source)
 }
 
+// progress records an import's Progress calls and fails the test when one
+// goes back.
+type progress struct {
+	t     *testing.T
+	calls int
+	rows  int
+	bytes int64
+}
+
+func (p *progress) record(rows int, bytes int64) {
+	p.calls++
+	if rows < p.rows || bytes < p.bytes {
+		p.t.Errorf("progress went back: %d,%d after %d,%d", rows, bytes, p.rows, p.bytes)
+	}
+	p.rows, p.bytes = rows, bytes
+}
+
 func TestImportBatchesAndProgress(t *testing.T) {
 	const rows = 4_321
 	var buf bytes.Buffer
@@ -447,16 +464,9 @@ func TestImportBatchesAndProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &countingStore{Store: openStore(t)}
-	var lastRows int
-	var lastBytes int64
-	calls := 0
-	rep := run(t, s, buf.Bytes(), importer.Options{BatchSize: 500, Progress: func(r int, b int64) {
-		calls++
-		if r < lastRows || b < lastBytes {
-			t.Errorf("progress went back: %d,%d after %d,%d", r, b, lastRows, lastBytes)
-		}
-		lastRows, lastBytes = r, b
-	}})
+	pr := &progress{t: t}
+	rep := run(t, s, buf.Bytes(), importer.Options{BatchSize: 500, Progress: pr.record})
+	calls, lastRows, lastBytes := pr.calls, pr.rows, pr.bytes
 	if rep.Rows != rows || rep.Created != rows || rep.Rejected != 0 {
 		t.Errorf("report = %+v", summarize(rep))
 	}
@@ -478,14 +488,9 @@ func TestImportStrictProbeIsAModeOfTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &countingStore{Store: openStore(t)}
-	var lastRows int
-	var lastBytes int64
-	rep := run(t, s, buf.Bytes(), importer.Options{Strict: true, BatchSize: 1000, Progress: func(r int, b int64) {
-		if r < lastRows || b < lastBytes {
-			t.Errorf("progress went back: %d,%d after %d,%d", r, b, lastRows, lastBytes)
-		}
-		lastRows, lastBytes = r, b
-	}})
+	pr := &progress{t: t}
+	rep := run(t, s, buf.Bytes(), importer.Options{Strict: true, BatchSize: 1000, Progress: pr.record})
+	lastRows, lastBytes := pr.rows, pr.bytes
 	if got, want := summarize(rep), (counts{rows: rows, created: rows}); !reflect.DeepEqual(got, want) {
 		t.Errorf("report = %+v, want %+v", got, want)
 	}
