@@ -840,61 +840,13 @@ func TestImportWritesInKeyOrder(t *testing.T) {
 			}
 			for _, p := range passes {
 				checkKeyOrder(t, p, batch)
-				// Each pass writes each winner once, as its last row says.
-				got := map[prereg.Key]prereg.Input{}
-				for _, b := range p {
-					for _, in := range b.items {
-						got[prereg.RegistrationKey(in.OrganizationID, in.Email)] = in
-					}
-				}
-				if len(got) != len(m.winners) {
-					t.Errorf("a pass wrote %d keys, want %d", len(got), len(m.winners))
-				}
-				for k, i := range m.winners {
-					if want := rows[i].input(t); !reflect.DeepEqual(got[k], want) {
-						t.Errorf("key of line %d: wrote %+v, want %+v", i+2, got[k], want)
-					}
-				}
+				checkPassWritesWinners(t, p, rows, m)
 			}
 
 			// The report: bad rows, store refusals at the winner's line,
 			// and the duplicate warnings of one pass down the file.
-			var wantErrLines []int
-			wantErrLines = append(wantErrLines, m.badLines...)
-			refused := 0
-			if len(m.badLines) == 0 || !tt.strict {
-				for _, i := range m.winners {
-					if strings.Contains(rows[i].email, "+reject") {
-						wantErrLines = append(wantErrLines, i+2)
-						refused++
-					}
-				}
-			}
-			slices.Sort(wantErrLines)
-			var gotErrLines []int
-			for _, e := range rep.Errors {
-				gotErrLines = append(gotErrLines, e.Line)
-			}
-			if !slices.Equal(gotErrLines, wantErrLines) {
-				t.Errorf("error lines %v, want %v", gotErrLines, wantErrLines)
-			}
-			wantWarnings := m.warnings
-			if rep.Rejected > 0 && tt.strict {
-				wantWarnings = append(slices.Clone(wantWarnings), prereg.RowWarning{Line: 0, Message: fmt.Sprintf("strict import: nothing was written because %d rows were rejected; fix them and import the file again", rep.Rejected)})
-				slices.SortStableFunc(wantWarnings, func(a, b prereg.RowWarning) int { return a.Line - b.Line })
-			}
-			if len(wantWarnings) > prereg.MaxReportIssues {
-				t.Fatalf("test case gives %d warnings: make it fit under the cap with the strict warning", len(wantWarnings))
-			}
-			if !reflect.DeepEqual(rep.Warnings, wantWarnings) || rep.WarningsTruncated != m.truncated {
-				t.Errorf("warnings (%d + %d truncated) differ from one pass down the file (%d + %d truncated)", len(rep.Warnings), rep.WarningsTruncated, len(wantWarnings), m.truncated)
-				for i := range min(len(rep.Warnings), len(wantWarnings)) {
-					if rep.Warnings[i] != wantWarnings[i] {
-						t.Errorf("first difference at %d: got %+v, want %+v", i, rep.Warnings[i], wantWarnings[i])
-						break
-					}
-				}
-			}
+			refused := checkErrorLines(t, rep, rows, m, tt.strict)
+			checkWarnings(t, rep, m, tt.strict)
 			wantRejected := len(m.badLines) + refused
 			written := len(m.winners) - refused
 			if tt.strict && wantRejected > 0 {
@@ -904,6 +856,76 @@ func TestImportWritesInKeyOrder(t *testing.T) {
 				t.Errorf("rows %d rejected %d created %d; want %d, %d, %d", rep.Rows, rep.Rejected, rep.Created, tt.rows, wantRejected, written)
 			}
 		})
+	}
+}
+
+// checkPassWritesWinners: a pass over the winners writes each winner
+// once, as its last row says.
+func checkPassWritesWinners(t *testing.T, p []recordedBatch, rows []genRow, m onePassModel) {
+	t.Helper()
+	got := map[prereg.Key]prereg.Input{}
+	for _, b := range p {
+		for _, in := range b.items {
+			got[prereg.RegistrationKey(in.OrganizationID, in.Email)] = in
+		}
+	}
+	if len(got) != len(m.winners) {
+		t.Errorf("a pass wrote %d keys, want %d", len(got), len(m.winners))
+	}
+	for k, i := range m.winners {
+		if want := rows[i].input(t); !reflect.DeepEqual(got[k], want) {
+			t.Errorf("key of line %d: wrote %+v, want %+v", i+2, got[k], want)
+		}
+	}
+}
+
+// checkErrorLines: the report's errors are at the bad rows' lines and, for
+// the winners the store refused, at the winner's line (none in a strict
+// import with a bad row, which never reaches the store). It returns how
+// many winners the store refused.
+func checkErrorLines(t *testing.T, rep prereg.ImportReport, rows []genRow, m onePassModel, strict bool) (refused int) {
+	t.Helper()
+	var wantErrLines []int
+	wantErrLines = append(wantErrLines, m.badLines...)
+	if len(m.badLines) == 0 || !strict {
+		for _, i := range m.winners {
+			if strings.Contains(rows[i].email, "+reject") {
+				wantErrLines = append(wantErrLines, i+2)
+				refused++
+			}
+		}
+	}
+	slices.Sort(wantErrLines)
+	var gotErrLines []int
+	for _, e := range rep.Errors {
+		gotErrLines = append(gotErrLines, e.Line)
+	}
+	if !slices.Equal(gotErrLines, wantErrLines) {
+		t.Errorf("error lines %v, want %v", gotErrLines, wantErrLines)
+	}
+	return refused
+}
+
+// checkWarnings: the report's warnings are the duplicate warnings of one
+// pass down the file, plus a strict import's warning that it wrote nothing.
+func checkWarnings(t *testing.T, rep prereg.ImportReport, m onePassModel, strict bool) {
+	t.Helper()
+	wantWarnings := m.warnings
+	if rep.Rejected > 0 && strict {
+		wantWarnings = append(slices.Clone(wantWarnings), prereg.RowWarning{Line: 0, Message: fmt.Sprintf("strict import: nothing was written because %d rows were rejected; fix them and import the file again", rep.Rejected)})
+		slices.SortStableFunc(wantWarnings, func(a, b prereg.RowWarning) int { return a.Line - b.Line })
+	}
+	if len(wantWarnings) > prereg.MaxReportIssues {
+		t.Fatalf("test case gives %d warnings: make it fit under the cap with the strict warning", len(wantWarnings))
+	}
+	if !reflect.DeepEqual(rep.Warnings, wantWarnings) || rep.WarningsTruncated != m.truncated {
+		t.Errorf("warnings (%d + %d truncated) differ from one pass down the file (%d + %d truncated)", len(rep.Warnings), rep.WarningsTruncated, len(wantWarnings), m.truncated)
+		for i := range min(len(rep.Warnings), len(wantWarnings)) {
+			if rep.Warnings[i] != wantWarnings[i] {
+				t.Errorf("first difference at %d: got %+v, want %+v", i, rep.Warnings[i], wantWarnings[i])
+				break
+			}
+		}
 	}
 }
 
