@@ -17,6 +17,7 @@ import (
 	"github.com/prereg/prereg/internal/config"
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/logio"
+	"github.com/prereg/prereg/internal/prereg"
 )
 
 var _ httpapi.Store = (*boltstore.Store)(nil)
@@ -162,7 +163,7 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 // bootstrap generates, stores and prints the secrets a first start needs
 // (those not configured), and accepts the generated hook secret.
 func bootstrap(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, stdout io.Writer) error {
-	hookSecret, adminToken, err := store.Bootstrap(ctx, len(cfg.HookSecrets) == 0, cfg.AdminToken == "")
+	hookSecret, adminToken, err := store.Bootstrap(ctx, prereg.BootstrapOptions{HookSecret: len(cfg.HookSecrets) == 0, AdminToken: cfg.AdminToken == ""})
 	if err != nil {
 		return err
 	}

@@ -188,7 +188,7 @@ func TestGrantedClaimsEachRowOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	stats, err := st.Stats(context.Background(), "", false)
+	stats, err := st.Stats(context.Background(), prereg.StatsFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

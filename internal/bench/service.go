@@ -110,7 +110,7 @@ func startService(ctx context.Context, path string, o serviceOptions) (*service,
 		return nil, st, err
 	}
 	st.Open = since(t0)
-	if _, _, err := store.Bootstrap(ctx, false, false); err != nil {
+	if _, _, err := store.Bootstrap(ctx, prereg.BootstrapOptions{}); err != nil {
 		store.Close()
 		return nil, st, err
 	}

@@ -14,22 +14,15 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// Erasure says what an erasure removed.
-type Erasure struct {
-	Registrations   []string `json:"registrations"`
-	ImportsScrubbed int      `json:"imports_scrubbed"`
-	Compacted       bool     `json:"compacted"`
-}
-
 // Erase removes every registration of an address (all organizations) and
 // every other trace of it, then compacts the file: bbolt keeps freed pages
 // with their old bytes, so only a rewrite into a fresh file guarantees the
 // address is gone from disk. limitOrg, when set, restricts the erasure to
 // that organization's registrations (a limited token), and then the
 // compaction still runs.
-func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasure, error) {
+func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (prereg.Erasure, error) {
 	var (
-		out     Erasure
+		out     prereg.Erasure
 		settled keyMark
 	)
 	ekey := prereg.EmailKey(email)
@@ -37,7 +30,7 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasu
 		return out, prereg.Errorf(prereg.Invalid, "email is required")
 	}
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		out, settled = Erasure{}, keyMark{}
+		out, settled = prereg.Erasure{}, keyMark{}
 		t := s.regTx(tx)
 		prefix := prereg.EmailPrefix(ekey)
 		var regs []*prereg.Registration

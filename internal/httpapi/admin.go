@@ -12,7 +12,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -82,23 +81,15 @@ func (s *Server) createRegistration(c *gin.Context) {
 
 // listFilter reads the list/export filters and confines a limited token to
 // its organization.
-func listFilter(c *gin.Context, p prereg.Principal) (boltstore.Filter, bool, error) {
-	f := boltstore.Filter{
+func listFilter(c *gin.Context, p prereg.Principal) (prereg.Filter, bool, error) {
+	f := prereg.Filter{
 		Status: prereg.Status(c.Query("status")),
 		Email:  c.Query("email"),
+		Sync:   prereg.SyncState(c.Query("sync")),
 		Cursor: c.Query("cursor"),
 	}
-	if f.Status != "" && !prereg.ValidStatus(f.Status) {
-		return f, false, &prereg.Error{Code: prereg.Invalid, Message: "unknown status",
-			Details: []prereg.FieldError{{Field: "status", Message: "one of pending, granted, revoked, expired"}}}
-	}
-	switch st := prereg.SyncState(c.Query("sync")); st {
-	case prereg.SyncNone:
-	case prereg.SyncPending, prereg.SyncDone, prereg.SyncFailed:
-		f.Sync = st
-	default:
-		return f, false, &prereg.Error{Code: prereg.Invalid, Message: "unknown sync state",
-			Details: []prereg.FieldError{{Field: "sync", Message: "one of pending, done, failed"}}}
+	if err := f.Validate(); err != nil {
+		return f, false, err
 	}
 	var none bool
 	if f.OrganizationID, f.OrganizationSet, none = scope(c, p); none {
@@ -233,12 +224,13 @@ func (s *Server) retrySync(c *gin.Context) {
 }
 
 func (s *Server) stats(c *gin.Context) {
-	org, only, none := scope(c, principal(c))
-	if none {
-		c.JSON(http.StatusOK, boltstore.Stats{ByOrganization: map[string]boltstore.Counts{}})
+	var f prereg.StatsFilter
+	var none bool
+	if f.OrganizationID, f.OrganizationSet, none = scope(c, principal(c)); none {
+		c.JSON(http.StatusOK, prereg.Stats{ByOrganization: map[string]prereg.Counts{}})
 		return
 	}
-	st, err := s.store.Stats(c.Request.Context(), org, only)
+	st, err := s.store.Stats(c.Request.Context(), f)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -277,7 +269,7 @@ func (s *Server) erase(c *gin.Context) {
 }
 
 func (s *Server) audit(c *gin.Context) {
-	f := boltstore.AuditFilter{Action: prereg.AuditAction(c.Query("action")), Cursor: c.Query("cursor")}
+	f := prereg.AuditFilter{Action: prereg.AuditAction(c.Query("action")), Cursor: c.Query("cursor")}
 	var none bool
 	if f.OrganizationID, f.OrganizationSet, none = scope(c, principal(c)); none {
 		c.JSON(http.StatusOK, page[prereg.AuditEntry]{Items: []prereg.AuditEntry{}})
@@ -339,12 +331,6 @@ type createdToken struct {
 	CreatedAt      time.Time `json:"created_at"`
 }
 
-type tokenBody struct {
-	Name           string `json:"name"`
-	OrganizationID string `json:"organization_id"`
-	ReadOnly       bool   `json:"read_only"`
-}
-
 func (s *Server) createToken(c *gin.Context) {
 	p := principal(c)
 	if err := p.CheckTenantAdmin(); err != nil {
@@ -356,24 +342,17 @@ func (s *Server) createToken(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	var b tokenBody
-	if err := decodeJSON(body, &b, true); err != nil {
+	var req prereg.TokenRequest
+	if err := decodeJSON(body, &req, true); err != nil {
 		s.fail(c, err)
 		return
 	}
-	b.Name, b.OrganizationID = strings.TrimSpace(b.Name), strings.TrimSpace(b.OrganizationID)
-	var details []prereg.FieldError
-	if b.Name == "" || len(b.Name) > 100 {
-		details = append(details, prereg.FieldError{Field: "name", Message: "1 to 100 characters"})
-	}
-	if b.OrganizationID != "" && !prereg.ValidOrganizationID(b.OrganizationID) {
-		details = append(details, prereg.FieldError{Field: "organization_id", Message: "not an Auth0 organization ID: expected org_ followed by 1 to 64 letters and digits"})
-	}
-	if details != nil {
-		s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: "the token request is not valid", Details: details})
+	req = req.Normalize()
+	if err := req.Validate(); err != nil {
+		s.fail(c, err)
 		return
 	}
-	tok, secret, err := s.store.CreateToken(c.Request.Context(), b.Name, b.OrganizationID, b.ReadOnly, p.TokenID)
+	tok, secret, err := s.store.CreateToken(c.Request.Context(), req, p.TokenID)
 	if err != nil {
 		s.fail(c, err)
 		return

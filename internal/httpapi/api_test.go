@@ -56,7 +56,7 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 		org string
 		ro  bool
 	}{"org_a": {"org_a", false}, "org_a_ro": {"org_a", true}, "tenant_ro": {"", true}} {
-		_, secret, err := store.CreateToken(ctx, name, spec.org, spec.ro, "test")
+		_, secret, err := store.CreateToken(ctx, prereg.TokenRequest{Name: name, OrganizationID: spec.org, ReadOnly: spec.ro}, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,7 +377,7 @@ func TestLimitedTokenSeesOnlyItsOrganization(t *testing.T) {
 		}
 	}
 	code, raw := e.do("GET", "/v1/stats", e.tokens["org_a"], nil)
-	var st boltstore.Stats
+	var st prereg.Stats
 	_ = json.Unmarshal(raw, &st)
 	if code != 200 || st.Overall.Total != 2 || len(st.ByOrganization) != 1 {
 		t.Fatalf("stats: %d %s", code, raw)

@@ -112,8 +112,7 @@ func (s *Server) hook(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	verified := l.EmailVerified || (l.Connection != "" && s.trusted[l.Connection])
-	res, err := s.store.Login(ctx, l, verified)
+	res, err := s.store.Login(ctx, l, s.trusted.Verified(l))
 	if err != nil {
 		s.fail(c, err)
 		return

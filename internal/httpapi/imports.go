@@ -5,7 +5,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -17,7 +16,7 @@ func (s *Server) listImports(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	items, next, err := s.store.Imports(c.Request.Context(), boltstore.ImportFilter{Viewer: principal(c), Limit: limit, Cursor: c.Query("cursor")})
+	items, next, err := s.store.Imports(c.Request.Context(), prereg.ImportFilter{Viewer: principal(c), Limit: limit, Cursor: c.Query("cursor")})
 	if err != nil {
 		s.fail(c, err)
 		return

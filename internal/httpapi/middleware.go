@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
@@ -177,7 +176,7 @@ func (s *Server) hookAuth() gin.HandlerFunc {
 		// few addresses, so another tenant's misconfigured (or hostile)
 		// Action must not be able to lock our logins out.
 		tok := bearer(c)
-		if tok != "" && matchHash(sha256.Sum256([]byte(tok)), s.hookHashes) {
+		if tok != "" && matchHash(prereg.HashSecret(tok), s.hookHashes) {
 			c.Next()
 			return
 		}
@@ -205,7 +204,7 @@ func (s *Server) adminAuth() gin.HandlerFunc {
 			s.authFailed(c, "missing bearer admin token")
 			return
 		}
-		h := sha256.Sum256([]byte(tok))
+		h := prereg.HashSecret(tok)
 		var p prereg.Principal
 		if s.adminHash != nil && matchHash(h, [][32]byte{*s.adminHash}) {
 			p = prereg.Principal{TokenID: "bootstrap"}

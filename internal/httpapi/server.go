@@ -5,7 +5,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"io"
 	"log/slog"
@@ -17,28 +16,27 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/limits"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
 // Store is what the HTTP layer needs from storage.
 type Store interface {
-	Login(ctx context.Context, l prereg.Login, verified bool) (boltstore.LoginResult, error)
+	Login(ctx context.Context, l prereg.Login, verified bool) (prereg.LoginResult, error)
 	Put(ctx context.Context, in prereg.Input, source, actor string) (prereg.Registration, prereg.Change, error)
 	Get(ctx context.Context, id string) (prereg.Registration, error)
-	List(ctx context.Context, f boltstore.Filter) ([]prereg.Registration, string, error)
-	Each(ctx context.Context, f boltstore.Filter, fn func(prereg.Registration) error) error
+	List(ctx context.Context, f prereg.Filter) ([]prereg.Registration, string, error)
+	Each(ctx context.Context, f prereg.Filter, fn func(prereg.Registration) error) error
 	Revoke(ctx context.Context, id string, force bool, actor string) (prereg.Registration, []prereg.SyncJob, error)
 	RetrySync(ctx context.Context, registrationID, actor string) (prereg.SyncJob, error)
-	Stats(ctx context.Context, org string, onlyOrg bool) (boltstore.Stats, error)
-	Erase(ctx context.Context, email, limitOrg, actor string) (boltstore.Erasure, error)
-	AuditTrail(ctx context.Context, f boltstore.AuditFilter) ([]prereg.AuditEntry, string, error)
+	Stats(ctx context.Context, f prereg.StatsFilter) (prereg.Stats, error)
+	Erase(ctx context.Context, email, limitOrg, actor string) (prereg.Erasure, error)
+	AuditTrail(ctx context.Context, f prereg.AuditFilter) ([]prereg.AuditEntry, string, error)
 	Audit(ctx context.Context, actor string, action prereg.AuditAction, org, regID, summary string) error
 	Backup(ctx context.Context, w io.Writer, size func(int64)) (int64, error)
 	Import(ctx context.Context, id string) (prereg.ImportReport, error)
-	Imports(ctx context.Context, f boltstore.ImportFilter) ([]prereg.ImportSummary, string, error)
-	CreateToken(ctx context.Context, name, org string, readOnly bool, actor string) (prereg.Token, string, error)
+	Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.ImportSummary, string, error)
+	CreateToken(ctx context.Context, req prereg.TokenRequest, actor string) (prereg.Token, string, error)
 	Tokens(ctx context.Context) ([]prereg.Token, error)
 	RevokeToken(ctx context.Context, id, actor string) (prereg.Token, error)
 	Authenticate(ctx context.Context, h [32]byte) (prereg.Token, bool, error)
@@ -154,7 +152,7 @@ type Server struct {
 	engine     *gin.Engine
 	hookHashes [][32]byte
 	adminHash  *[32]byte
-	trusted    map[string]bool
+	trusted    prereg.TrustedConnections
 	metrics    *metrics
 	imports    *limits.Slots
 	ready      readiness
@@ -187,9 +185,9 @@ func New(cfg Config, store Store) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, store: store, log: cfg.Logger, trusted: map[string]bool{}, imports: limits.NewSlots(cfg.MaxConcurrentImports, 1)}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, trusted: prereg.NewTrustedConnections(cfg.TrustedConnections), imports: limits.NewSlots(cfg.MaxConcurrentImports, 1)}
 	for _, sec := range cfg.HookSecrets {
-		s.hookHashes = append(s.hookHashes, sha256.Sum256([]byte(sec)))
+		s.hookHashes = append(s.hookHashes, prereg.HashSecret(sec))
 	}
 	for _, h := range cfg.HookSecretHashes {
 		var a [32]byte
@@ -197,11 +195,8 @@ func New(cfg Config, store Store) *Server {
 		s.hookHashes = append(s.hookHashes, a)
 	}
 	if cfg.AdminToken != "" {
-		h := sha256.Sum256([]byte(cfg.AdminToken))
+		h := prereg.HashSecret(cfg.AdminToken)
 		s.adminHash = &h
-	}
-	for _, c := range cfg.TrustedConnections {
-		s.trusted[c] = true
 	}
 	s.metrics = newMetrics(cfg.Registry, store)
 	s.engine = s.routes()
