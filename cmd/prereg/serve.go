@@ -20,8 +20,6 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-var _ httpapi.Store = (*boltstore.Store)(nil)
-
 func serveCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -129,7 +127,7 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		}
 		return err
 	}
-	h := httpapi.New(api, store)
+	h := httpapi.New(api, apiStores(store))
 	srv.Handler = h.Handler()
 	serveFn := func() error { return srv.Serve(ln) }
 	if srv.TLSConfig != nil {

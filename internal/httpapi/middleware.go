@@ -167,7 +167,7 @@ func (s *Server) blocked(c *gin.Context) bool {
 // body is read here under its size cap.
 func (s *Server) hookAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if s.cfg.HookAllow != nil && !s.cfg.HookAllow(s.cfg.ClientIP(c.Request)) {
+		if s.cfg.HookAllow != nil && !s.cfg.HookAllow.Contains(s.cfg.ClientIP(c.Request)) {
 			s.failUnread(c, prereg.Errorf(prereg.Forbidden, "this source address may not call the hook"))
 			return
 		}
@@ -209,7 +209,7 @@ func (s *Server) adminAuth() gin.HandlerFunc {
 		if s.adminHash != nil && matchHash(h, [][32]byte{*s.adminHash}) {
 			p = prereg.Principal{TokenID: "bootstrap"}
 		} else {
-			t, ok, err := s.store.Authenticate(c.Request.Context(), h)
+			t, ok, err := s.stores.Tokens.Authenticate(c.Request.Context(), h)
 			if err != nil {
 				s.fail(c, err)
 				return
