@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -12,8 +11,8 @@ import (
 
 // Erasures remove every trace of an address.
 type Erasures interface {
-	// Erase erases email; limitOrg, when set, confines it to that
-	// organization's registrations.
+	// Erase erases every trace of email; limitOrg, when set, confines it
+	// to that organization's registrations and what refers to them.
 	Erase(ctx context.Context, email, limitOrg, actor string) (prereg.Erasure, error)
 }
 
@@ -31,14 +30,11 @@ func (s *Server) erase(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if strings.TrimSpace(b.Email) == "" {
-		s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: "email is required", Details: []prereg.FieldError{{Field: "email", Message: "is required"}}})
-		return
-	}
 	if p.ReadOnly {
 		s.fail(c, prereg.Errorf(prereg.Forbidden, "this token is read-only"))
 		return
 	}
+	// Erase refuses anything but a valid address (prereg.ValidateEmail).
 	out, err := s.stores.Erasures.Erase(c.Request.Context(), b.Email, p.OrganizationID, p.TokenID)
 	if err != nil {
 		s.fail(c, err)
