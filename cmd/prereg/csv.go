@@ -232,7 +232,7 @@ func exportCmd(e *env) *cobra.Command {
 			return cl.Request(cmd.Context(), "GET", "/v1/exports", rf.query(), nil, "", w)
 		}, func(s *boltstore.Store) error {
 			f := rf.filter()
-			return exportCSV(w, func(fn func(prereg.Registration) error) error { return s.Each(cmd.Context(), f, fn) })
+			return exportCSV(cmd.Context(), w, s, f)
 		})
 		if err != nil {
 			return err

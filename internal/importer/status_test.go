@@ -57,7 +57,7 @@ func revoke(t *testing.T, s *boltstore.Store, id string, force bool) {
 func records(t *testing.T, s *boltstore.Store) []prereg.Registration {
 	t.Helper()
 	var out []prereg.Registration
-	if err := s.Each(context.Background(), boltstore.Filter{}, func(r prereg.Registration) error {
+	if err := s.Each(context.Background(), prereg.Filter{}, func(r prereg.Registration) error {
 		out = append(out, r)
 		return nil
 	}); err != nil {
@@ -72,7 +72,7 @@ func export(t *testing.T, s *boltstore.Store) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	enc := csvio.NewEncoder(&buf)
-	if err := s.Each(context.Background(), boltstore.Filter{}, enc.Write); err != nil {
+	if err := s.Each(context.Background(), prereg.Filter{}, enc.Write); err != nil {
 		t.Fatal(err)
 	}
 	if err := enc.Flush(); err != nil {
