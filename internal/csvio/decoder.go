@@ -39,7 +39,8 @@ type Row struct {
 	Errors []prereg.RowError
 	// Status is the row's status cell, lower-cased: empty when the file
 	// has no status column or the cell is empty. A row whose status is
-	// revoked or expired is Skipped; its other cells are not checked.
+	// revoked or expired is Skipped; its other cells are not checked. An
+	// import only checks a granted row against the store, never writes it.
 	Status prereg.Status
 
 	// rolesCell is the raw roles cell, echoed when the roles as a whole
