@@ -592,7 +592,7 @@ func (p *Prepared) Apply(ctx context.Context, actor string, dryRun bool) ([]prer
 			if err != nil && prereg.ErrorCode(err) != prereg.Conflict {
 				return err
 			}
-			results[i] = prereg.WriteResult{ID: r.ID, Change: change, Err: err}
+			results[i] = prereg.WriteResult{ID: r.ID, Change: change, Status: r.Status, Err: err}
 		}
 		if dryRun {
 			return nil
