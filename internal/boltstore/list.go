@@ -1,0 +1,251 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// ErrBadCursor is returned for a cursor this store did not produce.
+var errBadCursor = prereg.Errorf(prereg.Invalid, "cursor is not valid; start again without it")
+
+// List returns one page of registrations in a stable order and the cursor
+// of the next page ("" on the last). It walks the narrowest index the
+// filter allows, so a page costs about Limit reads, not a scan.
+func (s *Store) List(ctx context.Context, f prereg.Filter) ([]prereg.Registration, string, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	items := make([]prereg.Registration, 0, min(f.Limit, 1000))
+	next := ""
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var last []byte
+		return s.scan(tx, f, func(r *prereg.Registration, pos []byte) (bool, error) {
+			if len(items) == f.Limit {
+				// There is more: resume after the last item returned.
+				next = encodeCursor(last)
+				return false, nil
+			}
+			items = append(items, *r)
+			last = append(last[:0], pos...)
+			return true, nil
+		})
+	})
+	return items, next, err
+}
+
+// Each calls fn for every registration matching f (Limit and Cursor are
+// ignored), in the List order, inside one read transaction so the result is
+// a consistent snapshot.
+func (s *Store) Each(ctx context.Context, f prereg.Filter, fn func(prereg.Registration) error) error {
+	f.Cursor = ""
+	return s.view(ctx, func(tx *bolt.Tx) error {
+		n := 0
+		return s.scan(tx, f, func(r *prereg.Registration, _ []byte) (bool, error) {
+			n++
+			if n%1024 == 0 && ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			return true, fn(*r)
+		})
+	})
+}
+
+// EachPending calls fn for every claimable-by-status registration: pending
+// and not expired.
+func (s *Store) EachPending(ctx context.Context, fn func(prereg.Registration) error) error {
+	return s.Each(ctx, prereg.Filter{Status: prereg.StatusPending}, fn)
+}
+
+// scan visits matching records from f.Cursor on; visit gets the record (as
+// it reads now) and the position to resume after it, and returns false to
+// stop. The position is the key just visited, so paging is stable while
+// records are added or removed elsewhere.
+func (s *Store) scan(tx *bolt.Tx, f prereg.Filter, visit func(r *prereg.Registration, pos []byte) (bool, error)) error {
+	now := s.now()
+	t := s.regTx(tx).all()
+	// Stored status to walk: expired lives under pending.
+	stored := f.Status
+	if stored == prereg.StatusExpired {
+		stored = prereg.StatusPending
+	}
+	w := walker{t: t, now: now, f: f, visit: visit}
+	var (
+		b      *bolt.Bucket
+		prefix []byte
+	)
+	switch {
+	case f.Sync != "":
+		b, prefix, w.tag = t.syncIx, key(string(f.Sync), ""), 'y'
+	case f.Email != "":
+		b, prefix, w.tag = t.recs, prereg.EmailPrefix(prereg.EmailKey(f.Email)), 'e'
+	case stored == prereg.StatusGranted && !(f.OrganizationSet && t.orgWalkForGrants(f)):
+		b, prefix, w.tag = t.user, nil, 'g'
+	case f.OrganizationSet && stored != "":
+		b, prefix, w.tag = t.org, key(f.OrganizationID, orgClass(stored), ""), 'o'
+	case f.OrganizationSet:
+		b, prefix, w.tag = t.org, key(f.OrganizationID, ""), 'o'
+	case stored != "":
+		w.tag = 's'
+		return w.byStatus(string(stored))
+	default:
+		b, prefix, w.tag = t.recs, nil, 'r'
+	}
+	from := prefix
+	if f.Cursor != "" {
+		pos, err := decodeCursor(f.Cursor, w.tag)
+		if err != nil || !bytes.HasPrefix(pos, prefix) {
+			return errBadCursor
+		}
+		from = append(pos, 0) // the first key after pos
+	}
+	_, err := w.walk(b, prefix, from)
+	return err
+}
+
+// orgWalkForGrants decides how one organization's granted records are
+// listed: through its part of the organization index, where they sit among
+// its pending ones (every record of that part is read), or through the
+// user index, which holds every grant of every organization (only the
+// organization's are read). The counters say which is shorter. A cursor
+// keeps the walk that made it, whatever the counters say by then.
+func (t *regTx) orgWalkForGrants(f prereg.Filter) bool {
+	if f.Cursor != "" {
+		_, err := decodeCursor(f.Cursor, 'o')
+		return err == nil
+	}
+	var part, grants uint64
+	c := t.count.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(v) != 8 {
+			continue
+		}
+		n, status := binary.BigEndian.Uint64(v), prereg.Status(k[i+1:])
+		if status == prereg.StatusGranted {
+			grants += n
+		}
+		if string(k[:i]) == f.OrganizationID && orgClass(status) == orgClass(prereg.StatusGranted) {
+			part += n
+		}
+	}
+	return part <= grants
+}
+
+// walker runs one listing: the filter, the visitor, and the cursor tag its
+// positions carry.
+type walker struct {
+	t     *regTx
+	now   time.Time
+	f     prereg.Filter
+	tag   byte
+	visit func(r *prereg.Registration, pos []byte) (bool, error)
+}
+
+// walk visits the keys of b under prefix from from on; it reports whether
+// the visitor wants more.
+func (w *walker) walk(b *bolt.Bucket, prefix, from []byte) (bool, error) {
+	f := w.f
+	c := b.Cursor()
+	for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var r *prereg.Registration
+		var err error
+		if b == w.t.recs {
+			if r, err = decodeReg(v); err != nil {
+				return false, fmt.Errorf("decode record %x: %w", k, err)
+			}
+		} else {
+			if b == w.t.user && f.OrganizationSet && !grantInOrg(v, f.OrganizationID) {
+				continue // another organization's grant: no record read
+			}
+			if r, err = w.t.indexed(k); err != nil {
+				return false, err
+			}
+		}
+		view := r.View(w.now)
+		if f.Status != "" && view.Status != f.Status {
+			continue
+		}
+		if f.OrganizationSet && view.OrganizationID != f.OrganizationID {
+			continue
+		}
+		if f.Sync != "" && view.Sync != f.Sync {
+			continue
+		}
+		if f.Email != "" && prereg.EmailKey(view.Email) != prereg.EmailKey(f.Email) {
+			continue
+		}
+		cont, err := w.visit(&view, append([]byte{cursorVersion, w.tag}, k...))
+		if err != nil || !cont {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// byStatus lists one stored status across organizations: the counters
+// name every organization that has records of it, in order, and each
+// one's range of the organization index holds them. Positions are
+// organization-index keys, so a cursor resumes inside its organization.
+func (w *walker) byStatus(status string) error {
+	var (
+		fromOrg []byte
+		from    []byte
+	)
+	if w.f.Cursor != "" {
+		pos, err := decodeCursor(w.f.Cursor, w.tag)
+		if err != nil {
+			return errBadCursor
+		}
+		i := bytes.IndexByte(pos, 0)
+		if i < 0 || !bytes.HasPrefix(pos[i+1:], key(status, "")) || len(pos) != i+1+len(status)+1+prereg.KeySize {
+			return errBadCursor
+		}
+		fromOrg, from = pos[:i], append(pos, 0)
+	}
+	cc := w.t.count.Cursor()
+	for ck, _ := cc.Seek(fromOrg); ck != nil; ck, _ = cc.Next() {
+		i := bytes.IndexByte(ck, 0)
+		if i < 0 || string(ck[i+1:]) != status {
+			continue
+		}
+		prefix := key(string(ck[:i]), status, "")
+		start := prefix
+		if from != nil && bytes.Equal(ck[:i], fromOrg) {
+			start = from
+		}
+		cont, err := w.walk(w.t.org, prefix, start)
+		if err != nil || !cont {
+			return err
+		}
+	}
+	return nil
+}
+
+// cursorVersion starts every cursor, so a later layout can tell old
+// cursors apart (2: schema 3's record keys).
+const cursorVersion = 2
+
+// Cursors are a version byte, a tag naming the walk, and the index position
+// to resume after, base64url'd: opaque to callers. The tag and a prefix
+// check on decode keep a cursor from one listing out of another.
+func encodeCursor(pos []byte) string { return base64.RawURLEncoding.EncodeToString(pos) }
+
+// decodeCursor returns the position of a cursor made for the walk tag.
+func decodeCursor(s string, tag byte) ([]byte, error) {
+	if len(s) > 2048 {
+		return nil, errBadCursor
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) < 2 || raw[0] != cursorVersion || raw[1] != tag {
+		return nil, errBadCursor
+	}
+	return raw[2:], nil
+}
