@@ -152,34 +152,17 @@ type walker struct {
 // walk visits the keys of b under prefix from from on; it reports whether
 // the visitor wants more.
 func (w *walker) walk(b *bolt.Bucket, prefix, from []byte) (bool, error) {
-	f := w.f
 	c := b.Cursor()
 	for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var r *prereg.Registration
-		var err error
-		if b == w.t.recs {
-			if r, err = decodeReg(v); err != nil {
-				return false, fmt.Errorf("decode record %x: %w", k, err)
-			}
-		} else {
-			if b == w.t.user && f.OrganizationSet && !grantInOrg(v, f.OrganizationID) {
-				continue // another organization's grant: no record read
-			}
-			if r, err = w.t.indexed(k); err != nil {
-				return false, err
-			}
+		r, err := w.record(b, k, v)
+		if err != nil {
+			return false, err
+		}
+		if r == nil {
+			continue
 		}
 		view := r.View(w.now)
-		if f.Status != "" && view.Status != f.Status {
-			continue
-		}
-		if f.OrganizationSet && view.OrganizationID != f.OrganizationID {
-			continue
-		}
-		if f.Sync != "" && view.Sync != f.Sync {
-			continue
-		}
-		if f.Email != "" && prereg.EmailKey(view.Email) != prereg.EmailKey(f.Email) {
+		if !w.matches(&view) {
 			continue
 		}
 		cont, err := w.visit(&view, append([]byte{cursorVersion, w.tag}, k...))
@@ -188,6 +171,36 @@ func (w *walker) walk(b *bolt.Bucket, prefix, from []byte) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// record reads the registration the entry k, v of b stands for: the
+// record itself in the records bucket, else the one the index entry points
+// to. It returns nil for a grant of another organization, without reading.
+func (w *walker) record(b *bolt.Bucket, k, v []byte) (*prereg.Registration, error) {
+	if b == w.t.recs {
+		r, err := decodeReg(v)
+		if err != nil {
+			return nil, fmt.Errorf("decode record %x: %w", k, err)
+		}
+		return r, nil
+	}
+	if b == w.t.user && w.f.OrganizationSet && !grantInOrg(v, w.f.OrganizationID) {
+		return nil, nil
+	}
+	return w.t.indexed(k)
+}
+
+// matches reports whether view passes the filter.
+func (w *walker) matches(view *prereg.Registration) bool {
+	f := w.f
+	switch {
+	case f.Status != "" && view.Status != f.Status,
+		f.OrganizationSet && view.OrganizationID != f.OrganizationID,
+		f.Sync != "" && view.Sync != f.Sync,
+		f.Email != "" && prereg.EmailKey(view.Email) != prereg.EmailKey(f.Email):
+		return false
+	}
+	return true
 }
 
 // byStatus lists one stored status across organizations: the counters

@@ -62,14 +62,7 @@ func schemaError(path string, have uint64) error {
 // Records of other statuses have no index entry to recover a wrapped
 // expiry from; they keep what recordV1 reads.
 func migrate4(tx *bolt.Tx) error {
-	seconds := map[prereg.Key]int64{}
-	err := tx.Bucket(bByExpiry).ForEach(func(k, _ []byte) error {
-		if len(k) != 9+prereg.KeySize {
-			return fmt.Errorf("expiry index entry %x", k)
-		}
-		seconds[prereg.Key(keySuffix(k))] = int64(binary.BigEndian.Uint64(k[:8]))
-		return nil
-	})
+	seconds, err := expirySeconds4(tx)
 	if err != nil {
 		return err
 	}
@@ -81,68 +74,16 @@ func migrate4(tx *bolt.Tx) error {
 		return err
 	}
 	t := newRegTx(tx)
-	type fix struct {
-		k prereg.Key
-		r *prereg.Registration
+	p, err := plan4(t, seconds)
+	if err != nil {
+		return err
 	}
-	var (
-		moves    []fix
-		rewrites [][2][]byte // key, record: repaired expiries
-		entries  [][2][]byte // key, organization: the expiry index
-	)
-	c := t.recs.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		r, err := decodeReg(v)
-		if err != nil {
-			return fmt.Errorf("decode record %x: %w", k, err)
-		}
-		key := prereg.Key(k)
-		sec, indexed := seconds[key]
-		repaired := indexed && repairExpiry(r, sec)
-		if prereg.RegistrationKey(r.OrganizationID, r.Email) != key || r.ID != key.ID() {
-			moves = append(moves, fix{key, r})
-			continue
-		}
-		if repaired {
-			raw, err := encodeReg(r)
-			if err != nil {
-				return err
-			}
-			rewrites = append(rewrites, [2][]byte{bytes.Clone(k), raw})
-		}
-		if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
-			entries = append(entries, [2][]byte{expiryKey(*r.ExpiresAt, key), []byte(r.OrganizationID)})
-		}
+	if err := p.write(t, exp); err != nil {
+		return err
 	}
-	for _, w := range rewrites { // in key order, as read
-		if err := t.recs.Put(w[0], w[1]); err != nil {
-			return err
-		}
-	}
-	// In key order: bbolt splits nodes only at commit, so keys put in
-	// random order into one node move its whole content each time.
-	slices.SortFunc(entries, func(a, b [2][]byte) int { return bytes.Compare(a[0], b[0]) })
-	for _, e := range entries {
-		if err := exp.Put(e[0], e[1]); err != nil {
-			return err
-		}
-	}
-	ids := map[string]string{} // old ID -> new
-	for _, f := range moves {
-		// Out with the old key's entries, in under the new one.
-		t.keys[f.r.ID] = f.k
-		if err := t.delete(f.r); err != nil {
-			return err
-		}
-		to := prereg.RegistrationKey(f.r.OrganizationID, f.r.Email)
-		if t.recs.Get(to[:]) != nil {
-			return fmt.Errorf("registration %s and another one share the key of %s", f.r.ID, prereg.MaskEmail(f.r.Email))
-		}
-		ids[f.r.ID] = to.ID()
-		f.r.ID = to.ID()
-		if err := t.putKey(to, nil, f.r); err != nil {
-			return err
-		}
+	ids, err := p.move(t)
+	if err != nil {
+		return err
 	}
 	if err := renameJobRegistrations(tx, ids); err != nil {
 		return err
@@ -151,6 +92,113 @@ func migrate4(tx *bolt.Tx) error {
 		return nil
 	}
 	return tx.DeleteBucket(bLegacyID4)
+}
+
+// expirySeconds4 reads the true Unix second of every entry of schema 4's
+// expiry index, by record key.
+func expirySeconds4(tx *bolt.Tx) (map[prereg.Key]int64, error) {
+	seconds := map[prereg.Key]int64{}
+	err := tx.Bucket(bByExpiry).ForEach(func(k, _ []byte) error {
+		if len(k) != 9+prereg.KeySize {
+			return fmt.Errorf("expiry index entry %x", k)
+		}
+		seconds[prereg.Key(keySuffix(k))] = int64(binary.BigEndian.Uint64(k[:8]))
+		return nil
+	})
+	return seconds, err
+}
+
+// migration4 is what migrate4 found to change, collected while reading
+// the records so that none is written under the cursor.
+type migration4 struct {
+	moves    []move4
+	rewrites [][2][]byte // key, record: repaired expiries
+	entries  [][2][]byte // key, organization: the expiry index
+}
+
+// move4 is a record stored under a key (or ID) that is not its own.
+type move4 struct {
+	k prereg.Key
+	r *prereg.Registration
+}
+
+// plan4 reads every record in key order and collects what migrate4 fixes.
+func plan4(t *regTx, seconds map[prereg.Key]int64) (*migration4, error) {
+	p := &migration4{}
+	c := t.recs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := p.add(k, v, seconds); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// add plans the fixes of the record v stored under k.
+func (p *migration4) add(k, v []byte, seconds map[prereg.Key]int64) error {
+	r, err := decodeReg(v)
+	if err != nil {
+		return fmt.Errorf("decode record %x: %w", k, err)
+	}
+	key := prereg.Key(k)
+	sec, indexed := seconds[key]
+	repaired := indexed && repairExpiry(r, sec)
+	if prereg.RegistrationKey(r.OrganizationID, r.Email) != key || r.ID != key.ID() {
+		p.moves = append(p.moves, move4{key, r})
+		return nil
+	}
+	if repaired {
+		raw, err := encodeReg(r)
+		if err != nil {
+			return err
+		}
+		p.rewrites = append(p.rewrites, [2][]byte{bytes.Clone(k), raw})
+	}
+	if r.Status == prereg.StatusPending && r.ExpiresAt != nil {
+		p.entries = append(p.entries, [2][]byte{expiryKey(*r.ExpiresAt, key), []byte(r.OrganizationID)})
+	}
+	return nil
+}
+
+// write stores the repaired records and the new expiry index.
+func (p *migration4) write(t *regTx, exp *bolt.Bucket) error {
+	for _, w := range p.rewrites { // in key order, as read
+		if err := t.recs.Put(w[0], w[1]); err != nil {
+			return err
+		}
+	}
+	// In key order: bbolt splits nodes only at commit, so keys put in
+	// random order into one node move its whole content each time.
+	slices.SortFunc(p.entries, func(a, b [2][]byte) int { return bytes.Compare(a[0], b[0]) })
+	for _, e := range p.entries {
+		if err := exp.Put(e[0], e[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// move stores each moved record under its own key, with that key as its
+// ID, and returns the new ID of each old one.
+func (p *migration4) move(t *regTx) (map[string]string, error) {
+	ids := map[string]string{} // old ID -> new
+	for _, f := range p.moves {
+		// Out with the old key's entries, in under the new one.
+		t.keys[f.r.ID] = f.k
+		if err := t.delete(f.r); err != nil {
+			return nil, err
+		}
+		to := prereg.RegistrationKey(f.r.OrganizationID, f.r.Email)
+		if t.recs.Get(to[:]) != nil {
+			return nil, fmt.Errorf("registration %s and another one share the key of %s", f.r.ID, prereg.MaskEmail(f.r.Email))
+		}
+		ids[f.r.ID] = to.ID()
+		f.r.ID = to.ID()
+		if err := t.putKey(to, nil, f.r); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }
 
 // bLegacyID4 is schema 4's table of IDs that were not keys (ID -> key).

@@ -59,33 +59,9 @@ func VerifyFile(path string) error {
 	if err != nil {
 		return prereg.Wrap(prereg.Invalid, err, fmt.Sprintf("cannot read %s: %s", path, osCause(err)))
 	}
-	head := make([]byte, 4096)
-	n, err := io.ReadFull(f, head)
-	if err == io.EOF {
-		return prereg.Errorf(prereg.Invalid, "%s is empty, not a prereg store", path)
-	}
-	if err != nil && err != io.ErrUnexpectedEOF {
-		return prereg.Wrap(prereg.Invalid, err, fmt.Sprintf("cannot read %s: %s", path, osCause(err)))
-	}
-	head = head[:n]
-	best, ok := parseMeta(head)
-	if ok && best.pageSize >= 512 && best.pageSize <= 1<<16 {
-		// The second meta page sits one page further.
-		second := make([]byte, pageHeaderSize+metaChecksumEnd+8)
-		if _, err := f.ReadAt(second, int64(best.pageSize)); err == nil {
-			if m2, ok2 := parseMeta(second); ok2 && m2.txid > best.txid {
-				best = m2
-			}
-		}
-	} else if !ok {
-		// The first meta page may be the damaged one: try the usual page size.
-		second := make([]byte, pageHeaderSize+metaChecksumEnd+8)
-		if _, err := f.ReadAt(second, 4096); err == nil {
-			best, ok = parseMeta(second)
-		}
-		if !ok {
-			return prereg.Errorf(prereg.Invalid, "%s is not a prereg store (no valid bbolt header)", path)
-		}
+	best, err := readMeta(f, path)
+	if err != nil {
+		return err
 	}
 	if best.pageSize < 512 || best.pageSize > 1<<16 {
 		return prereg.Errorf(prereg.Invalid, "%s has an impossible page size %d", path, best.pageSize)
@@ -95,6 +71,42 @@ func VerifyFile(path string) error {
 		return prereg.Errorf(prereg.Invalid, "%s is truncated: %d bytes, the store needs %d", path, fi.Size(), need)
 	}
 	return nil
+}
+
+// readMeta returns the newer valid one of the file's two meta pages.
+func readMeta(f *os.File, path string) (fileMeta, error) {
+	head := make([]byte, 4096)
+	n, err := io.ReadFull(f, head)
+	if err == io.EOF {
+		return fileMeta{}, prereg.Errorf(prereg.Invalid, "%s is empty, not a prereg store", path)
+	}
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return fileMeta{}, prereg.Wrap(prereg.Invalid, err, fmt.Sprintf("cannot read %s: %s", path, osCause(err)))
+	}
+	best, ok := parseMeta(head[:n])
+	if !ok {
+		// The first meta page may be the damaged one: try the usual page size.
+		if best, ok = metaAt(f, 4096); !ok {
+			return fileMeta{}, prereg.Errorf(prereg.Invalid, "%s is not a prereg store (no valid bbolt header)", path)
+		}
+		return best, nil
+	}
+	if best.pageSize >= 512 && best.pageSize <= 1<<16 {
+		// The second meta page sits one page further.
+		if m2, ok2 := metaAt(f, int64(best.pageSize)); ok2 && m2.txid > best.txid {
+			best = m2
+		}
+	}
+	return best, nil
+}
+
+// metaAt parses the meta page at offset off of f.
+func metaAt(f *os.File, off int64) (fileMeta, bool) {
+	b := make([]byte, pageHeaderSize+metaChecksumEnd+8)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return fileMeta{}, false
+	}
+	return parseMeta(b)
 }
 
 // CheckFile verifies a store file offline (prereg check, backup, restore):
