@@ -144,8 +144,14 @@ func commonEmail(s string) bool {
 	if at < 1 || at > 64 {
 		return false
 	}
+	return commonLocal(s[:at]) && commonDomain(s[at+1:])
+}
+
+// commonLocal reports whether s is a local part of commonEmail's shape:
+// letters, digits and ._%+-, with no leading, trailing or doubled dot.
+func commonLocal(s string) bool {
 	afterDot := true // a dot here would be leading
-	for i := 0; i < at; i++ {
+	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '.':
 			if afterDot {
@@ -158,32 +164,35 @@ func commonEmail(s string) bool {
 			return false
 		}
 	}
-	if afterDot {
+	return !afterDot
+}
+
+// commonDomain reports whether s is a domain of commonEmail's shape: two
+// or more ldhLabel labels, the last of two or more letters.
+func commonDomain(s string) bool {
+	dot := strings.LastIndexByte(s, '.')
+	if dot < 0 {
 		return false
 	}
-	labels, start := 0, at+1
-	for i := start; i <= len(s); i++ {
-		if i < len(s) && s[i] != '.' {
-			continue
-		}
-		if !ldhLabel(s[start:i]) {
+	tld := s[dot+1:]
+	if len(tld) < 2 {
+		return false
+	}
+	for j := 0; j < len(tld); j++ {
+		if !isAlpha(tld[j]) {
 			return false
 		}
-		labels++
-		if i == len(s) {
-			tld := s[start:]
-			if labels < 2 || len(tld) < 2 {
-				return false
-			}
-			for j := 0; j < len(tld); j++ {
-				if !isAlpha(tld[j]) {
-					return false
-				}
-			}
-		}
-		start = i + 1
 	}
-	return true
+	for {
+		i := strings.IndexByte(s, '.')
+		if i < 0 {
+			return ldhLabel(s)
+		}
+		if !ldhLabel(s[:i]) {
+			return false
+		}
+		s = s[i+1:]
+	}
 }
 
 // ldhLabel reports whether s is a DNS label of letters, digits and inner
