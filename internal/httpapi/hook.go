@@ -129,18 +129,7 @@ func (s *Server) hook(c *gin.Context) {
 		return
 	}
 	if len(res.Jobs) > 0 && s.cfg.Syncer != nil {
-		states := s.cfg.Syncer.RunNow(ctx, res.Jobs, s.cfg.SyncBudget)
-		byReg := map[string]prereg.SyncState{}
-		for _, j := range res.Jobs {
-			if st, ok := states[j.ID]; ok {
-				byReg[j.RegistrationID] = st
-			}
-		}
-		for i := range res.Grants {
-			if st, ok := byReg[res.Grants[i].RegistrationID]; ok {
-				res.Grants[i].Sync = st
-			}
-		}
+		s.syncGrants(ctx, &res)
 	}
 	if res.Outcome == prereg.OutcomeEmailUnverified && s.cfg.Verification != nil {
 		s.sendVerification(l.UserID)
@@ -151,6 +140,23 @@ func (s *Server) hook(c *gin.Context) {
 	// back to the pool.
 	*buf = appendHookResult((*buf)[:0], &res.HookResult)
 	c.Data(http.StatusOK, "application/json; charset=utf-8", *buf)
+}
+
+// syncGrants runs the login's sync jobs within the sync budget, so that
+// each grant's answer carries the state its sync reached.
+func (s *Server) syncGrants(ctx context.Context, res *prereg.LoginResult) {
+	states := s.cfg.Syncer.RunNow(ctx, res.Jobs, s.cfg.SyncBudget)
+	byReg := map[string]prereg.SyncState{}
+	for _, j := range res.Jobs {
+		if st, ok := states[j.ID]; ok {
+			byReg[j.RegistrationID] = st
+		}
+	}
+	for i := range res.Grants {
+		if st, ok := byReg[res.Grants[i].RegistrationID]; ok {
+			res.Grants[i].Sync = st
+		}
+	}
 }
 
 // hookBuffers holds the buffers a hook call reads its body and writes its

@@ -119,34 +119,8 @@ func loginFast(b []byte, l *prereg.Login) bool {
 			return false
 		}
 		i = skipSpace(b, i+1)
-		if string(key) == "email_verified" {
-			switch {
-			case hasWord(b, i, "true"):
-				l.EmailVerified, i = true, i+4
-			case hasWord(b, i, "false"):
-				l.EmailVerified, i = false, i+5
-			default:
-				return false
-			}
-		} else {
-			var dst *string
-			switch string(key) {
-			case "user_id":
-				dst = &l.UserID
-			case "email":
-				dst = &l.Email
-			case "organization_id":
-				dst = &l.OrganizationID
-			case "connection":
-				dst = &l.Connection
-			default:
-				return false
-			}
-			v, j, ok := plainString(b, i)
-			if !ok {
-				return false
-			}
-			*dst, i = string(v), j
+		if i, ok = loginValue(b, i, key, l); !ok {
+			return false
 		}
 		i = skipSpace(b, i)
 		if i >= len(b) {
@@ -161,6 +135,47 @@ func loginFast(b []byte, l *prereg.Login) bool {
 			return false
 		}
 	}
+}
+
+// loginValue reads the value of the field key at b[i] into l and returns
+// the index after it; false for an unknown field or a value of another form.
+func loginValue(b []byte, i int, key []byte, l *prereg.Login) (int, bool) {
+	if string(key) == "email_verified" {
+		switch {
+		case hasWord(b, i, "true"):
+			l.EmailVerified = true
+			return i + 4, true
+		case hasWord(b, i, "false"):
+			l.EmailVerified = false
+			return i + 5, true
+		}
+		return 0, false
+	}
+	dst := loginString(l, key)
+	if dst == nil {
+		return 0, false
+	}
+	v, j, ok := plainString(b, i)
+	if !ok {
+		return 0, false
+	}
+	*dst = string(v)
+	return j, true
+}
+
+// loginString is the string field of l that key names, nil for none.
+func loginString(l *prereg.Login, key []byte) *string {
+	switch string(key) {
+	case "user_id":
+		return &l.UserID
+	case "email":
+		return &l.Email
+	case "organization_id":
+		return &l.OrganizationID
+	case "connection":
+		return &l.Connection
+	}
+	return nil
 }
 
 // plainString reads the JSON string at b[i] if it has no escape and no
