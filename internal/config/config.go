@@ -168,17 +168,7 @@ func (b *Binder) Resolve(fl Lookup, getenv func(string) string) (Serve, error) {
 
 // Validate checks the settings; every problem is named.
 func (c Serve) Validate() error {
-	var errs []error
-	if !c.InsecureDev {
-		for i, s := range c.HookSecrets {
-			if len(s) < MinSecretBytes {
-				errs = append(errs, fmt.Errorf("hook secret #%d is %d bytes; at least %d are required (generate one with: openssl rand -base64 32), or pass --insecure-dev for local development", i+1, len(s), MinSecretBytes))
-			}
-		}
-		if c.AdminToken != "" && len(c.AdminToken) < MinSecretBytes {
-			errs = append(errs, fmt.Errorf("the admin token is %d bytes; at least %d are required (generate one with: openssl rand -base64 32), or pass --insecure-dev for local development", len(c.AdminToken), MinSecretBytes))
-		}
-	}
+	errs := c.checkLengths()
 	errs = append(errs, c.checkReuse()...)
 	if c.RequireSignature && len(c.SigningSecrets) == 0 {
 		errs = append(errs, errors.New("--require-signature needs --signing-secrets"))
@@ -192,20 +182,44 @@ func (c Serve) Validate() error {
 	if c.AdminRateLimit < 0 || c.AuthFailureLimit < 0 {
 		errs = append(errs, errors.New("rate limits cannot be negative (0 turns a limit off)"))
 	}
-	auth0 := []string{c.Auth0Domain, c.Auth0ClientID, c.Auth0ClientSecret}
+	errs = append(errs, c.checkAuth0()...)
+	return errors.Join(errs...)
+}
+
+// checkLengths refuses secrets too short to resist guessing, unless
+// --insecure-dev says the service is not exposed.
+func (c Serve) checkLengths() []error {
+	if c.InsecureDev {
+		return nil
+	}
+	var errs []error
+	for i, s := range c.HookSecrets {
+		if len(s) < MinSecretBytes {
+			errs = append(errs, fmt.Errorf("hook secret #%d is %d bytes; at least %d are required (generate one with: openssl rand -base64 32), or pass --insecure-dev for local development", i+1, len(s), MinSecretBytes))
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < MinSecretBytes {
+		errs = append(errs, fmt.Errorf("the admin token is %d bytes; at least %d are required (generate one with: openssl rand -base64 32), or pass --insecure-dev for local development", len(c.AdminToken), MinSecretBytes))
+	}
+	return errs
+}
+
+// checkAuth0 refuses a partial set of Management API credentials: sync
+// would fail on every grant instead of at start.
+func (c Serve) checkAuth0() []error {
 	set := 0
-	for _, v := range auth0 {
+	for _, v := range []string{c.Auth0Domain, c.Auth0ClientID, c.Auth0ClientSecret} {
 		if v != "" {
 			set++
 		}
 	}
 	if set != 0 && set != 3 {
-		errs = append(errs, errors.New("Auth0 sync needs all of AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET"))
+		return []error{errors.New("Auth0 sync needs all of AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET")}
 	}
 	if c.Auth0Audience != "" && set == 0 {
-		errs = append(errs, errors.New("AUTH0_AUDIENCE is set but AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET are not"))
+		return []error{errors.New("AUTH0_AUDIENCE is set but AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET are not")}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // checkReuse refuses one value given as two kinds of secret: a hook
