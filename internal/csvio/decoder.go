@@ -168,26 +168,7 @@ func detectDelimiter(head []byte) rune {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var comma, semi, tab int
-		quoted := false
-		for _, c := range line {
-			switch c {
-			case '"':
-				quoted = !quoted
-			case ',':
-				if !quoted {
-					comma++
-				}
-			case ';':
-				if !quoted {
-					semi++
-				}
-			case '\t':
-				if !quoted {
-					tab++
-				}
-			}
-		}
+		comma, semi, tab := countDelimiters(line)
 		switch {
 		case semi > comma && semi >= tab:
 			return ';'
@@ -197,6 +178,25 @@ func detectDelimiter(head []byte) rune {
 		return ','
 	}
 	return ','
+}
+
+// countDelimiters counts each candidate delimiter in line outside quotes.
+func countDelimiters(line []byte) (comma, semi, tab int) {
+	quoted := false
+	for _, c := range line {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == ',':
+			comma++
+		case c == ';':
+			semi++
+		case c == '\t':
+			tab++
+		}
+	}
+	return comma, semi, tab
 }
 
 func encodingError(msg string) *prereg.Error {
@@ -277,8 +277,22 @@ func (d *Decoder) next() (Row, error) {
 // the cell in the kept copy of the input by the position csv.Reader gives.
 func (d *Decoder) emailPrefix(i int, from int64, first int) string {
 	raw := d.src.upTo(d.cr.InputOffset())[from-d.src.keptOff:]
-	// Before the record's first line come only the blank lines csv.Reader
-	// skipped, and its other lines follow line breaks.
+	line, col := d.cr.FieldPos(i)
+	start, ok := lineStart(raw, line-first)
+	if !ok {
+		return ""
+	}
+	p := start + col - 1
+	if p == start || p > len(raw) || raw[p-1] == byte(d.delim) {
+		return "" // the usual case: nothing trimmed
+	}
+	return nonASCIISpace(raw[start:p])
+}
+
+// lineStart returns where line n (from 0) of the record in raw starts.
+// Before the record's first line come only the blank lines csv.Reader
+// skipped, and its other lines follow line breaks.
+func lineStart(raw []byte, n int) (int, bool) {
 	start := 0
 	for start < len(raw) {
 		if raw[start] == '\n' {
@@ -289,22 +303,23 @@ func (d *Decoder) emailPrefix(i int, from int64, first int) string {
 			break
 		}
 	}
-	line, col := d.cr.FieldPos(i)
-	for l := first; l < line; l++ {
-		n := bytes.IndexByte(raw[start:], '\n')
-		if n < 0 {
-			return ""
+	for ; n > 0; n-- {
+		i := bytes.IndexByte(raw[start:], '\n')
+		if i < 0 {
+			return 0, false
 		}
-		start += n + 1
+		start += i + 1
 	}
-	p := start + col - 1
-	if p == start || p > len(raw) || raw[p-1] == byte(d.delim) {
-		return "" // the usual case: nothing trimmed
-	}
-	q := p
+	return start, true
+}
+
+// nonASCIISpace returns the white space that ends b (up to the delimiter
+// before it), or "" when all of it is ASCII white space.
+func nonASCIISpace(b []byte) string {
+	q := len(b)
 	ascii := true
-	for q > start {
-		r, n := utf8.DecodeLastRune(raw[start:q])
+	for q > 0 {
+		r, n := utf8.DecodeLastRune(b[:q])
 		if !unicode.IsSpace(r) { // the delimiter
 			break
 		}
@@ -314,7 +329,7 @@ func (d *Decoder) emailPrefix(i int, from int64, first int) string {
 	if ascii {
 		return ""
 	}
-	return string(raw[q:p])
+	return string(b[q:])
 }
 
 // Skipped reports whether the row is a revoked or expired registration,

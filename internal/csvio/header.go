@@ -76,13 +76,7 @@ func (d *Decoder) parseHeader(rec []string) error {
 		}
 		k := columnIndex(n)
 		if k < 0 {
-			msg := fmt.Sprintf("unknown column %q", prereg.Truncate(rec[i]))
-			if s := nearestColumn(n); s != "" {
-				msg += fmt.Sprintf("; did you mean %q?", s)
-			} else {
-				msg += "; the known columns are " + strings.Join(Columns, ", ") + " and the read-only columns of an export (" + strings.Join(ExportColumns[len(Columns):], ", ") + ")"
-			}
-			details = append(details, prereg.FieldError{Field: prereg.Truncate(strings.TrimSpace(rec[i])), Message: msg})
+			details = append(details, unknownColumn(rec[i], n))
 			continue
 		}
 		known++
@@ -100,18 +94,36 @@ func (d *Decoder) parseHeader(rec []string) error {
 		}
 	}
 	if len(details) > 0 {
-		msg := "the header row is not valid: " + details[0].Message
-		if known == 0 {
-			msg = "the first line must be a header row naming the columns (" + strings.Join(Columns, ", ") + "): " + details[0].Message
-		}
-		if len(details) > 1 {
-			msg += fmt.Sprintf(" (and %d more)", len(details)-1)
-		}
-		return &prereg.Error{Code: prereg.Invalid, Message: msg, Details: details}
+		return headerFailure(details, known)
 	}
 	d.width = width
 	d.header = names
 	return nil
+}
+
+// unknownColumn names the unknown column cell (lower-cased: n) and
+// suggests the nearest known one, or lists them all.
+func unknownColumn(cell, n string) prereg.FieldError {
+	msg := fmt.Sprintf("unknown column %q", prereg.Truncate(cell))
+	if s := nearestColumn(n); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	} else {
+		msg += "; the known columns are " + strings.Join(Columns, ", ") + " and the read-only columns of an export (" + strings.Join(ExportColumns[len(Columns):], ", ") + ")"
+	}
+	return prereg.FieldError{Field: prereg.Truncate(strings.TrimSpace(cell)), Message: msg}
+}
+
+// headerFailure is the error for a header with problems; with no known
+// column at all, the first line was likely data, not a header.
+func headerFailure(details []prereg.FieldError, known int) error {
+	msg := "the header row is not valid: " + details[0].Message
+	if known == 0 {
+		msg = "the first line must be a header row naming the columns (" + strings.Join(Columns, ", ") + "): " + details[0].Message
+	}
+	if len(details) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(details)-1)
+	}
+	return &prereg.Error{Code: prereg.Invalid, Message: msg, Details: details}
 }
 
 func columnIndex(name string) int {
