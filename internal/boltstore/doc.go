@@ -35,6 +35,58 @@
 // either ended before the get (and the read, begun after it, saw its
 // commit) or is still in flight (and drops the entry when it ends).
 //
+// # The login sets
+//
+// With Options.LoginSets the store keeps two sets in memory (keySet):
+// pendingAddrs, the address prefix (prereg.EmailPrefix) of every pending
+// record, and grantedUsers, a hash of every user_id ever granted a
+// registration. Most logins are of people with nothing pending; with the
+// sets, such a login reads nothing of the file, and one of a granted user
+// reads only the small user index.
+//
+// The rule that keeps them correct: a key missing from a set means there
+// is no such record. A write therefore adds the key of every pending or
+// granted record it stores before it commits (a login that sees the key
+// but not yet the record just reads and finds nothing). A user never
+// leaves grantedUsers (a stale user costs a read of the user index); an
+// address prefix leaves pendingAddrs only after a commit that left no
+// pending record under it, and only if nothing was added to its shard
+// meanwhile (keySet.removeIf). A removal refused that way, or asked for
+// while the fill may still add the key back from an older snapshot, is
+// kept and tried again in a write transaction of its own (recheckPending),
+// since a stale address costs a read on every login of it. Until a set is
+// filled from the file (fillSets, in the background after Open), its has
+// method answers true for every key: logins read the file as without it.
+//
+// # Group commit
+//
+// Concurrent claims share commits (groupCommit, through Store.batch), as
+// bbolt's DB.Batch does but without its timer: when no commit runs, a
+// caller commits at once, and the callers that arrive meanwhile all go
+// into the next, which starts the moment the running one ends. Grants are
+// bound by the disk's commit time, so a timer would only leave the disk
+// idle. A function may run more than once (another in its transaction
+// failed, and each failing one is then run alone), so it must be
+// idempotent and reset what it collects at its start; side effects come
+// after the commit. Every transaction, shared or not, goes through
+// grantCache.update, which keeps the grant cache's invariant above.
+//
+// # Page release
+//
+// bbolt reads the file through a shared memory mapping: every page a read
+// touches is mapped into the process, with the neighbours the kernel's
+// fault-around maps with it, and counts in its resident set (and in the
+// OOM killer's choice of victim) although it is clean page cache.
+// Store.ReleaseMapped drops those mappings; the pages stay cached, so the
+// next read of one is a minor fault, not I/O. It runs under bbolt's writer
+// lock (a rolled-back write transaction), so no commit can remap the file
+// and Close cannot unmap it meanwhile; readers go on. The service releases
+// every Options.ReleaseEvery after a transaction ran (releaseLoop), after
+// grouped commits at most every claimReleaseEvery on the committing
+// goroutine, between two commits, where no writer waits for it, and
+// imports at most every releaseEvery. Without the login sets, random
+// logins would map the whole file back between two releases.
+//
 // # Schema versions and migrations
 //
 // The meta bucket holds the schema version (SchemaVersion). Open refuses

@@ -11,9 +11,9 @@ import (
 
 // grantCache remembers, for users who logged in lately, the grants the
 // hook answers with, so that the login of an already granted user opens
-// no transaction. It is on with Options.LoginSets; 16 384 users at most
-// (a grant is a few hundred bytes: some MiB at worst). Why a hit is never
-// stale: see "The login path" in doc.go.
+// no transaction. It is on with Options.LoginSets and holds a bounded
+// number of users. Why a hit is never stale: see "The login path" in
+// doc.go.
 type grantCache struct {
 	shards [64]grantShard
 

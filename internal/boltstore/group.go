@@ -9,16 +9,8 @@ import (
 )
 
 // groupCommit runs concurrent write functions in shared transactions, as
-// bbolt's DB.Batch does, but without its timer: when no commit is running,
-// a caller commits at once, and callers that arrive while one runs all go
-// into the next, which starts the moment the running one ends.
-//
-// DB.Batch instead waits MaxBatchDelay after the first caller before it
-// commits. Grants are bound by the disk's commit time, and that wait is
-// time the disk spends idle: with 32 concurrent logins a claim took a
-// 5 ms wait plus a commit, every time. Here the next batch is exactly
-// the logins that arrived during the last commit, and a lone login never
-// waits for company.
+// bbolt's DB.Batch does but without its timer: see "Group commit" in
+// doc.go.
 type groupCommit struct {
 	mu      sync.Mutex
 	db      *bolt.DB // the store's, as of the last call (compaction swaps it)

@@ -167,12 +167,10 @@ func indexEntries(r *prereg.Registration, k prereg.Key) []indexEntry {
 // orgClass is the part of the organization index a record of stored
 // status st is filed under. Pending and granted records share one, named
 // "pending" as schema 3 named its pending part, so that a claim leaves the
-// record's organization entry where it is: moving it (a delete and an
-// insert at random places of the index) made 3.8 of the 6.5 pages a grant
-// wrote on a store of 1 M records, and a commit's time is its pages
-// (issue 6; README, Performance). A listing of that part filters by the
-// record's status, and a listing of granted records can walk the user
-// index instead, which holds exactly them.
+// record's organization entry where it is instead of moving it (a delete
+// and an insert at random places of the index), and so writes fewer
+// pages. A listing of that part filters by the record's status, and one
+// of granted records can walk the user index instead, which holds them.
 func orgClass(st prereg.Status) string {
 	if st == prereg.StatusGranted {
 		return string(prereg.StatusPending)

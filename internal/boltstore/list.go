@@ -13,7 +13,7 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// ErrBadCursor is returned for a cursor this store did not produce.
+// errBadCursor is returned for a cursor this store did not produce.
 var errBadCursor = prereg.Errorf(prereg.Invalid, "cursor is not valid; start again without it")
 
 // List returns one page of registrations in a stable order and the cursor

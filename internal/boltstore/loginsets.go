@@ -15,46 +15,9 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// The service keeps two sets in memory (Options.LoginSets), so that
-// most logins read little or nothing of the file:
-//
-//   - pendingAddrs: the address prefix (prereg.EmailPrefix) of every
-//     pending record, and possibly a few whose records are no longer
-//     pending;
-//   - grantedUsers: a hash of every user_id that was ever granted a
-//     registration.
-//
-// Most logins are of people with nothing pending: addresses never
-// registered, or users whose registrations were claimed long ago. Without
-// the sets, each of them reads the leaf of the records tree where its
-// address would be, a random page of a file of hundreds of megabytes (under
-// that load the whole file ends up mapped into the process, see
-// ReleaseMapped), and opens a read transaction, whose locks every login
-// then queues on. With them, a login of someone with nothing pending and
-// no grant reads nothing at all, and one of a granted user reads only the
-// small user index.
-//
-// The rule that keeps them correct: a key missing from a set means there
-// is no such record. Hence a write adds the key of every pending or
-// granted record it stores before it commits (a login that sees the key
-// but not yet the record just reads and finds nothing). A user never
-// leaves grantedUsers (a stale user costs a read of the user index), and an
-// address prefix leaves pendingAddrs only after a commit that left no
-// pending record under it, and only if nothing was added to its shard
-// meanwhile (see removeIf).
-//
-// A removal refused that way, or asked for while the fill may still add
-// the key back from an older snapshot, is remembered and tried again in a
-// write transaction of its own (recheckPending): a stale address costs a
-// read on every login of that address, for as long as the process runs.
-// 5 000 claims by 32 logins right after opening a store of 1 M records
-// left 22 stale addresses without it (the fill ran under the first of
-// them), and a removal refused because an import was adding to the
-// shard stayed refused.
-//
-// Until a set is filled from the file (fillSets, in the background after
-// Open), has answers true: logins read the file as they would without it.
-// A nil set is a disabled one.
+// keySet is one of the login sets, pendingAddrs or grantedUsers: a set of
+// 56-bit key hashes. What they hold and the rule that keeps them correct:
+// see "The login sets" in doc.go. A nil set is a disabled one.
 type keySet struct {
 	ready  atomic.Bool
 	shards [256]keyShard
@@ -69,8 +32,8 @@ type keySet struct {
 // keyShard is an open-addressing hash set of the 56-bit keys whose top
 // byte is its index: the other 48 bits, with the top bit set so that 0
 // means an empty slot. Keys are hashes already, so they index the table
-// as they are. 8 bytes a key, about 16 MiB for a million, none of it
-// pointers for the garbage collector to scan.
+// as they are: 8 bytes a key, none of it pointers for the garbage
+// collector to scan.
 type keyShard struct {
 	mu    sync.RWMutex
 	slots []uint64

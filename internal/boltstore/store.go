@@ -41,7 +41,8 @@ var (
 	keySchema = []byte("schema_version")
 )
 
-// Options tune a Store; the zero value is ready for production.
+// Options tune a Store. The zero value suits a command that opens the file
+// for one job; the service also sets LoginSets and ReleaseEvery.
 type Options struct {
 	// Now is the clock; tests inject one to drive expiry.
 	Now func() time.Time

@@ -87,11 +87,8 @@ func (s *Store) applyAt(t *regTx, m writeMode, k prereg.Key, in prereg.Input, f 
 	return r, change, nil
 }
 
-// ApplyBatch writes (or, with dryRun, only evaluates) items in one
-// transaction and reports each item's change in input order. Items are
-// written in key order, so the pages they touch are few and adjacent; an
-// import that hands over its rows in key order across batches (the
-// importer does) appends to the B+tree instead of scattering over it.
+// ApplyBatch is PrepareBatch followed by Apply, for a caller that has one
+// batch and nothing to overlap with its commit.
 func (s *Store) ApplyBatch(ctx context.Context, items []prereg.Input, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
 	return s.PrepareBatch(items, nil, source).Apply(ctx, actor, dryRun)
 }
@@ -128,8 +125,11 @@ func (s *Store) PrepareBatch(items []prereg.Input, keys []prereg.Key, source str
 
 var _ prereg.PreparedBatch = (*Prepared)(nil)
 
-// Apply writes (or, with dryRun, only evaluates) the prepared batch, as
-// ApplyBatch does.
+// Apply writes (or, with dryRun, only evaluates) the prepared batch in one
+// transaction and reports each item's change in input order. Items are
+// written in key order, so the pages they touch are few and adjacent; an
+// import that hands over its rows in key order across batches (the
+// importer does) appends to the B+tree instead of scattering over it.
 func (p *Prepared) Apply(ctx context.Context, actor string, dryRun bool) ([]prereg.WriteResult, error) {
 	s, items, keys, fr, order, source, now := p.s, p.items, p.keys, p.fresh, p.order, p.source, p.now
 	results := make([]prereg.WriteResult, len(items))
@@ -188,8 +188,7 @@ type fresh struct {
 }
 
 // prepare derives the items' keys (unless known) and their fresh records,
-// spread over the cores: it would otherwise be a third of the one
-// writer's time.
+// spread over the cores, which takes that work off the one writer.
 func prepare(items []prereg.Input, known []prereg.Key, source string, now time.Time) ([]prereg.Key, []fresh) {
 	keys := known
 	if keys == nil {

@@ -160,10 +160,8 @@ func (s *Server) syncGrants(ctx context.Context, res *prereg.LoginResult) {
 }
 
 // hookBuffers holds the buffers a hook call reads its body and writes its
-// answer into, so that a login allocates neither. At a steady rate the
-// collector's work follows what each login allocates: on a 5 000/s
-// already_granted attack the server allocated 5.1 KB per login, 3.4 KB
-// with these buffers and no context keys map (see requestID).
+// answer into, so that a login allocates neither: at a steady rate the
+// collector's work follows what each login allocates.
 var hookBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // checkSignature verifies the Standard Webhooks headers when a verifier is

@@ -162,9 +162,9 @@ func (s *Server) blocked(c *gin.Context) bool {
 	return false
 }
 
-// hookAuth admits the Action: optional source allow-list, the hook secret,
-// and (when configured) a valid signature, which needs the raw body, so the
-// body is read here under its size cap.
+// hookAuth admits the Action: optional source allow-list and the hook
+// secret. It reads no body; the handler checks a signature, which needs
+// the body, once it has read it (checkSignature).
 func (s *Server) hookAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if s.cfg.HookAllow != nil && !s.cfg.HookAllow.Contains(s.cfg.ClientIP(c.Request)) {

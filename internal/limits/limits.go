@@ -17,8 +17,7 @@ import (
 )
 
 // DefaultMaxKeys bounds the keys a KeyedLimiter tracks unless WithMaxKeys
-// says otherwise. One key costs about 150 bytes plus the key string
-// (measured), so the default costs about 20 MiB when full.
+// says otherwise, so that a flood of distinct keys costs bounded memory.
 const DefaultMaxKeys = 100_000
 
 // shardCount splits a limiter into independently locked parts, so that the

@@ -23,9 +23,9 @@ const (
 
 // Writer is a buffered, periodically flushed, concurrency-safe writer.
 // Writers only append to a buffer; the output is written by the flusher
-// goroutine (or by Flush and Close), never by a writer below maxBuffered.
-// The request that happened to fill the buffer used to write 32 KiB to
-// stderr while holding the lock every other request's log line waited on.
+// goroutine (or by Flush and Close), never by a writer below maxBuffered,
+// so no request writes to the output while holding the lock every other
+// request's log line waits on.
 type Writer struct {
 	mu  sync.Mutex
 	cur []byte // lines not yet handed to the output

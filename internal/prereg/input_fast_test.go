@@ -13,10 +13,10 @@ import (
 	"github.com/go-playground/validator/v10"
 )
 
-// The tests here hold the fast paths of input.go to what they replace:
-// the regexps the custom rules used to be, validator's own email rule, and
-// the validator as it was configured before (refValidator), whose results
-// Validate must reproduce exactly.
+// The tests here hold the fast paths of input.go to reference
+// implementations: regexps of the custom rules, validator's own email
+// rule, and a validator configured with the rules alone (refValidator),
+// whose results Validate must reproduce exactly.
 
 var (
 	refOrgID      = regexp.MustCompile(`^org_[A-Za-z0-9]{1,64}$`)

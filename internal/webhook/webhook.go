@@ -66,13 +66,11 @@ const (
 // in either direction (CONTRACT §2: five minutes).
 const DefaultTolerance = 5 * time.Minute
 
-// DefaultMaxIDs bounds the replay cache when Verifier.MaxIDs is zero. An entry
-// costs about 80 bytes whatever the id's length (a 128-bit keyed digest of
-// the id, its expiry, map and heap overhead; measured), so the default costs
-// about 20 MiB when full. An id is remembered until its timestamp leaves the
-// window (about Tolerance, at most twice that), so with the default
-// tolerance the cache fills only at a sustained ~870 signed hooks per second
-// (~430 if every timestamp were at the future edge of the window).
+// DefaultMaxIDs bounds the replay cache when Verifier.MaxIDs is zero. An
+// entry is a fixed-size keyed digest of the id and its expiry, whatever the
+// id's length, and stays until its timestamp leaves the window (about
+// Tolerance, at most twice that): the default holds a sustained rate of
+// several hundred signed hooks per second in little memory.
 const DefaultMaxIDs = 1 << 18
 
 // Errors returned by Verify. Each is a *prereg.Error with code Unauthorized
