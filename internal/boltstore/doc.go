@@ -2,6 +2,30 @@
 // queue, import reports and audit trail in one bbolt file. It translates
 // bbolt's errors into *prereg.Error and owns every key layout.
 //
+// # Keys and records
+//
+// Records are keyed by their prereg.Key: a hash of the address followed by
+// a hash of the (organization, address) pair. Every registration of an
+// address therefore sits in one short run of keys, which the login hook
+// reads with a single prefix scan and no index; an ID is the key itself,
+// base32-encoded; and an import written in key order fills pages front to
+// back. The indexes (user, organization and status, expiry, sync state)
+// are keys ending in the record's key, updated in the transaction that
+// writes the record (regTx).
+//
+// A record is stored in a small binary form, far cheaper to decode than
+// JSON, which matters as the login hook decodes every registration of the
+// address and every grant of the user: a version byte, each string as a
+// uvarint length and its bytes, the roles as a count and strings, then the
+// times. recordV2 writes each time as varint Unix seconds and uvarint
+// nanoseconds, an optional one behind a presence byte, so every expiry
+// prereg accepts round-trips. recordV1, which schema 4 stores hold, has
+// varint Unix nanoseconds with 0 for none, which wraps outside the years
+// 1678 to 2262 (migrate4 repairs what it can); it is still read, and grant
+// entries of the user index keep its tag, as they hold no time. Optional
+// sections follow the fixed fields, each a tag byte and its content; a
+// record written before a section existed ends earlier.
+//
 // # The login path
 //
 // Login is linearizable (CONTRACT §2, monotonic reads): every answer is

@@ -8,22 +8,7 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// Records are stored in a small binary form: a version byte, then each
-// string as a uvarint length and its bytes, the roles as a count and
-// strings, and the times. Decoding it is several times cheaper than JSON,
-// and the login hook decodes a record for every registration of the
-// address and every grant of the user.
-//
-// recordV2 writes each time as varint Unix seconds and uvarint
-// nanoseconds, an optional one behind a presence byte, so every expiry
-// prereg accepts (years 2000 to 9999) round-trips. recordV1, written
-// before, held varint Unix nanoseconds with 0 for none, which wraps
-// outside the years 1678 to 2262 (migrate4 repairs what it can of that);
-// it is still read, as schema 4 stores hold it. Grant entries of the user
-// index keep recordV1's tag: they hold no time.
-//
-// Optional sections follow the fixed fields, each a tag byte and its
-// content; a record written before a section existed ends earlier.
+// Record versions and section tags: see "Keys and records" in doc.go.
 const (
 	recordV1 = 1
 	recordV2 = 2

@@ -11,15 +11,8 @@ import (
 )
 
 // regTx bundles the buckets a registration write touches, so one write
-// updates the record and every index in the same transaction.
-//
-// Records are keyed by their prereg.Key: a hash of the address followed by
-// a hash of the (organization, address) pair. Every registration of an
-// address therefore sits in one short run of keys, which the login hook
-// reads with a single prefix scan and no index; an ID is the key itself,
-// base32-encoded; and an import written in key order fills pages front to
-// back. The indexes (user, organization and status, expiry, sync state)
-// are keys ending in the record's 15-byte key.
+// updates the record and every index in the same transaction (key layout:
+// see "Keys and records" in doc.go).
 type regTx struct {
 	tx                                  *bolt.Tx
 	recs, user, org, exp, count, syncIx *bolt.Bucket
