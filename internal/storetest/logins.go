@@ -27,6 +27,9 @@ func testLogins(t *testing.T, open Open) {
 		} {
 			t.Run(tt.name, func(t *testing.T) { tt.test(t, open(t, Options{Serve: serve})) })
 		}
+		t.Run("GrantsFollowEveryWrite", func(t *testing.T) {
+			testGrantsFollowEveryWrite(t, open(t, Options{Serve: serve, SyncEnabled: true}))
+		})
 	})
 }
 
@@ -283,4 +286,74 @@ func testRevokeRace(t *testing.T, s Store, round int) {
 	}
 	revoked.Store(true)
 	wg.Wait()
+}
+
+// testGrantsFollowEveryWrite changes a user's grants in every way a store
+// can (claim, sync, a new registration, force-revoke, erasure, reconcile,
+// a batch) and checks each login answers with what the store holds then,
+// twice (a store that caches answers must drop them on every write).
+func testGrantsFollowEveryWrite(t *testing.T, s Store) {
+	ctx := context.Background()
+	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r1"}})
+	grants := func() []string {
+		res := loginAs(t, s, "u", "a@x.io", "org_1")
+		var ids []string
+		for _, g := range res.Grants {
+			ids = append(ids, g.RegistrationID+":"+string(g.Sync))
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	tenant, org := prereg.RegistrationID("", "a@x.io"), prereg.RegistrationID("org_1", "a@x.io")
+	other := prereg.RegistrationID("", "b@x.io")
+	steps := []struct {
+		name  string
+		write func()
+		want  []string
+	}{
+		{"claimed", nil, []string{tenant + ":pending"}},
+		{"synced by the queue", func() {
+			jobs, err := s.DueJobs(ctx, time.Now().Add(time.Hour), 10)
+			if err != nil || len(jobs) != 1 {
+				t.Fatalf("jobs %v %v", jobs, err)
+			}
+			if err := s.FinishJob(ctx, jobs[0].ID, prereg.SyncOutcome{State: prereg.SyncDone}); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{tenant + ":done"}},
+		{"a second grant", func() {
+			put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_1", Roles: []string{"r2"}})
+		}, []string{tenant + ":done", org + ":pending"}},
+		{"force-revoked", func() {
+			if _, _, err := s.Revoke(ctx, tenant, true, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{org + ":pending"}},
+		{"another address granted by reconcile", func() {
+			put(t, s, prereg.Input{Email: "b@x.io", Roles: []string{"rb"}})
+			if _, _, err := s.GrantTo(ctx, other, "u"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{other + ":pending", org + ":pending"}},
+		{"erased", func() {
+			if _, err := s.Erase(ctx, "a@x.io", "", "test"); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{other + ":pending"}},
+		{"written again by a batch, claimed again", func() {
+			applyBatch(t, s, []prereg.Input{{Email: "a@x.io", Roles: []string{"r3"}}}, "import:imp_1", false)
+		}, []string{other + ":pending", tenant + ":pending"}},
+	}
+	for _, st := range steps {
+		slices.Sort(st.want)
+		if st.write != nil {
+			st.write()
+		}
+		if got := grants(); !slices.Equal(got, st.want) {
+			t.Fatalf("%s: grants %v, want %v", st.name, got, st.want)
+		}
+		if got := grants(); !slices.Equal(got, st.want) {
+			t.Fatalf("%s, asked again: grants %v, want %v", st.name, got, st.want)
+		}
+	}
 }
