@@ -15,6 +15,7 @@ import (
 // testLogins covers CONTRACT §2's matching and outcomes.
 func testLogins(t *testing.T, open Open) {
 	t.Run("Outcomes", func(t *testing.T) { testLoginOutcomes(t, open) })
+	t.Run("VerificationMarks", func(t *testing.T) { testVerificationMarks(t, open) })
 	eachMode(t, func(t *testing.T, serve bool) {
 		for _, tt := range []struct {
 			name string
@@ -354,6 +355,38 @@ func testGrantsFollowEveryWrite(t *testing.T, s Store) {
 		}
 		if got := grants(); !slices.Equal(got, st.want) {
 			t.Fatalf("%s, asked again: grants %v, want %v", st.name, got, st.want)
+		}
+	}
+}
+
+// testVerificationMarks: a verification email is allowed once per user
+// per period; a mark forgotten after a failed send allows the next one.
+func testVerificationMarks(t *testing.T, open Open) {
+	c := newClock(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := open(t, Options{Now: c.now})
+	ctx := context.Background()
+	for _, st := range []struct {
+		name string
+		do   func()
+		user string
+		want bool
+	}{
+		{"first", nil, "u1", true},
+		{"within the period", func() { c.add(30 * time.Minute) }, "u1", false},
+		{"another user", nil, "u2", true},
+		{"after the period", func() { c.add(31 * time.Minute) }, "u1", true},
+		{"forgotten", func() {
+			if err := s.ForgetVerificationSent(ctx, "u1"); err != nil {
+				t.Fatal(err)
+			}
+		}, "u1", true},
+		{"again within the period", nil, "u1", false},
+	} {
+		if st.do != nil {
+			st.do()
+		}
+		if send, err := s.MarkVerificationSent(ctx, st.user, time.Hour); err != nil || send != st.want {
+			t.Fatalf("%s: send %v (%v), want %v", st.name, send, err, st.want)
 		}
 	}
 }
