@@ -1,6 +1,10 @@
 package storetest_test
 
 import (
+	"go/build"
+	"strings"
+	"testing"
+
 	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/importer"
@@ -24,3 +28,17 @@ var (
 	_ auth0sync.Queue          = storetest.Store(nil)
 	_ auth0sync.ReconcileStore = storetest.Store(nil)
 )
+
+// The suite speaks the domain only: no store package, so that every store
+// is held to it alike.
+func TestSuiteImportsNoStore(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range pkg.Imports {
+		if strings.HasPrefix(path, "github.com/prereg/prereg/") && path != "github.com/prereg/prereg/internal/prereg" {
+			t.Errorf("the suite imports %s", path)
+		}
+	}
+}
