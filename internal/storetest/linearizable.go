@@ -1,4 +1,4 @@
-package boltstore_test
+package storetest
 
 import (
 	"context"
@@ -15,20 +15,19 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
-	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// TestLinearizable runs random logins, writes, revokes and erasures from
+// Linearizable runs random logins, writes, revokes and erasures from
 // many goroutines against one store opened as serve opens it, and checks
 // the history against a sequential model of CONTRACT §1-3 with porcupine:
 // every answer must be one that some order of the calls, consistent with
 // their real-time order, gives. Monotonic reads (§2) are a consequence.
+// Between rounds it runs the store's own Checker, if it has one.
 //
-// It runs for a few seconds by default; for minutes by hand:
-//
-//	PREREG_LINEARIZABILITY_DURATION=5m go test -run TestLinearizable -timeout 0 ./internal/boltstore/
-func TestLinearizable(t *testing.T) {
+// It runs for 3 seconds unless PREREG_LINEARIZABILITY_DURATION says
+// otherwise (a time.Duration: 5m).
+func Linearizable(t *testing.T, open Open) {
 	d := 3 * time.Second
 	if v := os.Getenv("PREREG_LINEARIZABILITY_DURATION"); v != "" {
 		var err error
@@ -36,7 +35,7 @@ func TestLinearizable(t *testing.T) {
 			t.Fatalf("PREREG_LINEARIZABILITY_DURATION: %v", err)
 		}
 	}
-	s := open(t, boltstore.Options{LoginSets: true, ReleaseEvery: boltstore.ServiceReleaseEvery})
+	s := open(t, Options{Serve: true})
 	rounds, ops := 0, 0
 	for end := time.Now().Add(d); rounds == 0 || time.Now().Before(end); rounds++ {
 		// Each round has addresses and users of its own, so its history
@@ -55,12 +54,7 @@ func TestLinearizable(t *testing.T) {
 		case porcupine.Unknown:
 			t.Logf("round %d: the check timed out", rounds)
 		}
-		if err := s.CheckGrantCacheForTest(); err != nil {
-			t.Fatalf("round %d: %v", rounds, err)
-		}
-		if err := s.CheckLoginSetsForTest(); err != nil {
-			t.Fatalf("round %d: %v", rounds, err)
-		}
+		check(t, s, fmt.Sprintf("round %d", rounds))
 	}
 	t.Logf("%d rounds, %d operations checked", rounds, ops)
 }
@@ -252,7 +246,7 @@ func loginResult(outcome prereg.Outcome, roles, grants []string) string {
 
 // runRound makes linCalls random calls from each of linClients goroutines
 // on round's own addresses and users, and returns their history.
-func runRound(t *testing.T, s *boltstore.Store, round int) []porcupine.Operation {
+func runRound(t *testing.T, s Store, round int) []porcupine.Operation {
 	var (
 		mu      sync.Mutex
 		history []porcupine.Operation
@@ -304,7 +298,7 @@ func randomCall(rnd *rand.Rand, round int) linInput {
 
 // linCall makes one call on the store and describes its answer as the
 // model does.
-func linCall(t *testing.T, s *boltstore.Store, in linInput) linOutput {
+func linCall(t *testing.T, s Store, in linInput) linOutput {
 	ctx := context.Background()
 	var err error
 	switch in.kind {
