@@ -304,7 +304,8 @@ func eraseCmd(e *env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "erased %d registration(s) of %s; %d import report(s) scrubbed; store compacted\n", len(out.Registrations), prereg.MaskEmail(args[0]), out.ImportsScrubbed)
+		fmt.Fprintf(e.stdout, "erased %d registration(s) of %s; scrubbed %d import report(s), %d audit entr(ies), %d grant(s) to a user_id holding it, %d sync job(s), %d other trace(s); no byte of the store file holds it\n",
+			len(out.Registrations), prereg.MaskEmail(args[0]), out.ImportsScrubbed, out.AuditEntries, out.Grants, out.Jobs, out.Other)
 		return nil
 	}
 	return cmd
