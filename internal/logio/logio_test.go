@@ -20,10 +20,7 @@ func TestLinesArriveWholeAndOnTime(t *testing.T) {
 	if out.String() != "" {
 		t.Fatal("written through at once: not buffered")
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for out.String() == "" && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testio.WaitFor(t, 5*time.Second, "the flush after the interval", func() bool { return out.String() != "" })
 	if out.String() != "first\n" {
 		t.Fatalf("after the interval: %q", out.String())
 	}
