@@ -283,7 +283,9 @@ func TestRestartLosesNoJob(t *testing.T) {
 		regs = append(regs, r)
 	}
 	e.fake.FailNext(-1, auth0fake.Fault{Hang: true, Method: "POST", Path: "/api/v2/users/"})
-	s1 := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c, Concurrency: 2, JobTimeout: 100 * time.Millisecond, BaseBackoff: 5 * time.Millisecond})
+	// The two hung attempts last until the job timeout, so no job is tried
+	// again before the stop however late the test gets to it.
+	s1 := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c, Concurrency: 2, JobTimeout: time.Second, BaseBackoff: 5 * time.Millisecond})
 	stop := runSyncer(t, s1)
 	eventually(t, "attempts in flight", func() bool { return e.fake.Count("POST", "/api/v2/users/") >= 2 })
 	stop()
