@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -116,16 +117,21 @@ func (r *regFilter) bind(f *pflag.FlagSet, withSync bool) {
 	}
 }
 
-// check refuses what the store would silently answer with nothing.
+// check refuses what the store would silently answer with nothing, naming
+// the flag at fault.
 func (r *regFilter) check() error {
-	if r.status != "" && !prereg.ValidStatus(prereg.Status(r.status)) {
-		return prereg.Errorf(prereg.Invalid, "--status must be pending, granted, revoked or expired")
+	return asFlags(r.filter().Validate())
+}
+
+// asFlags rewords a prereg error about one field as one about the flag of
+// the same name ("--status must be one of ...").
+func asFlags(err error) error {
+	var pe *prereg.Error
+	if !errors.As(err, &pe) || len(pe.Details) != 1 {
+		return err
 	}
-	switch prereg.SyncState(r.sync) {
-	case prereg.SyncNone, prereg.SyncPending, prereg.SyncDone, prereg.SyncFailed:
-		return nil
-	}
-	return prereg.Errorf(prereg.Invalid, "--sync must be pending, done or failed")
+	d := pe.Details[0]
+	return &prereg.Error{Code: pe.Code, Message: fmt.Sprintf("--%s must be %s", d.Field, d.Message), Err: pe.Err}
 }
 
 // organization is the organization filter: "-" means tenant-wide only.
@@ -152,9 +158,9 @@ func (r *regFilter) query() url.Values {
 	return q
 }
 
-func (r *regFilter) filter() boltstore.Filter {
+func (r *regFilter) filter() prereg.Filter {
 	o, set := r.organization()
-	return boltstore.Filter{Status: prereg.Status(r.status), Email: r.email, Sync: prereg.SyncState(r.sync), OrganizationID: o, OrganizationSet: set}
+	return prereg.Filter{Status: prereg.Status(r.status), Email: r.email, Sync: prereg.SyncState(r.sync), OrganizationID: o, OrganizationSet: set}
 }
 
 func listCmd(e *env) *cobra.Command {
@@ -293,7 +299,7 @@ func eraseCmd(e *env) *cobra.Command {
 	}
 	c := addConn(cmd, e)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		var out boltstore.Erasure
+		var out prereg.Erasure
 		err := c.do(func(cl *client.Client) error {
 			return cl.JSON(cmd.Context(), "POST", "/v1/erasures", nil, map[string]string{"email": args[0]}, &out)
 		}, func(s *boltstore.Store) error {
@@ -323,22 +329,20 @@ func tokensCmd(e *env) *cobra.Command {
 	create.Flags().StringVar(&org, "organization", "", "limit the token to one organization")
 	create.Flags().BoolVar(&readOnly, "read-only", false, "the token may only read")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		if strings.TrimSpace(name) == "" {
-			return prereg.Errorf(prereg.Invalid, "--name is required")
-		}
-		if org != "" && !prereg.ValidOrganizationID(org) {
-			return prereg.Errorf(prereg.Invalid, "--organization %q is not an Auth0 organization ID (org_…)", org)
+		req := prereg.TokenRequest{Name: name, OrganizationID: org, ReadOnly: readOnly}.Normalize()
+		if err := req.Validate(); err != nil {
+			return err
 		}
 		var id, secret string
 		err := cc.do(func(cl *client.Client) error {
 			var out struct{ ID, Token string }
-			if err := cl.JSON(cmd.Context(), "POST", "/v1/tokens", nil, map[string]any{"name": name, "organization_id": org, "read_only": readOnly}, &out); err != nil {
+			if err := cl.JSON(cmd.Context(), "POST", "/v1/tokens", nil, req, &out); err != nil {
 				return err
 			}
 			id, secret = out.ID, out.Token
 			return nil
 		}, func(s *boltstore.Store) error {
-			tok, sec, err := s.CreateToken(cmd.Context(), name, org, readOnly, cliActor)
+			tok, sec, err := s.CreateToken(cmd.Context(), req, cliActor)
 			id, secret = tok.ID, sec
 			return err
 		})
@@ -406,12 +410,12 @@ func statsCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "stats", Short: "Counts by status, overall and per organization", Args: cobra.NoArgs}
 	c := addConn(cmd, e)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		var st boltstore.Stats
+		var st prereg.Stats
 		err := c.do(func(cl *client.Client) error {
 			return cl.JSON(cmd.Context(), "GET", "/v1/stats", nil, nil, &st)
 		}, func(s *boltstore.Store) error {
 			var err error
-			st, err = s.Stats(cmd.Context(), "", false)
+			st, err = s.Stats(cmd.Context(), prereg.StatsFilter{})
 			return err
 		})
 		if err != nil {
@@ -458,7 +462,7 @@ func auditCmd(e *env) *cobra.Command {
 			return cl.JSON(cmd.Context(), "GET", "/v1/audit", q, nil, &page)
 		}, func(s *boltstore.Store) error {
 			var err error
-			page.Items, page.NextCursor, err = s.AuditTrail(cmd.Context(), boltstore.AuditFilter{OrganizationID: o, OrganizationSet: org != "", Action: prereg.AuditAction(action), Limit: limit, Cursor: cursor})
+			page.Items, page.NextCursor, err = s.AuditTrail(cmd.Context(), prereg.AuditFilter{OrganizationID: o, OrganizationSet: org != "", Action: prereg.AuditAction(action), Limit: limit, Cursor: cursor})
 			return err
 		})
 		if err != nil {

@@ -40,8 +40,9 @@ func importCmd(e *env) *cobra.Command {
 		Short: "Import a CSV of registrations (FILE or - for standard input)",
 		Long: `Import a CSV of registrations: columns email and roles (required),
 organization_id, connection, expires_at (optional); an export's read-only
-columns are accepted, and its revoked and expired rows skipped (status);
-comma, semicolon or tab; UTF-8 with or without BOM. Exit status: 0 when no
+columns are accepted, its revoked and expired rows skipped, and its granted
+rows only checked, skipped when no longer granted (status); comma,
+semicolon or tab; UTF-8 with or without BOM. Exit status: 0 when no
 row was rejected, 1 when some rows were rejected, 2 on a fatal error (bad
 header, encoding, a quote never closed, I/O).`,
 		Args: cobra.ExactArgs(1),
@@ -232,7 +233,7 @@ func exportCmd(e *env) *cobra.Command {
 			return cl.Request(cmd.Context(), "GET", "/v1/exports", rf.query(), nil, "", w)
 		}, func(s *boltstore.Store) error {
 			f := rf.filter()
-			return exportCSV(w, func(fn func(prereg.Registration) error) error { return s.Each(cmd.Context(), f, fn) })
+			return exportCSV(cmd.Context(), w, s, f)
 		})
 		if err != nil {
 			return err

@@ -17,9 +17,8 @@ import (
 	"github.com/prereg/prereg/internal/config"
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/logio"
+	"github.com/prereg/prereg/internal/prereg"
 )
-
-var _ httpapi.Store = (*boltstore.Store)(nil)
 
 func serveCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -128,7 +127,7 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		}
 		return err
 	}
-	h := httpapi.New(api, store)
+	h := httpapi.New(api, apiStores(store))
 	srv.Handler = h.Handler()
 	serveFn := func() error { return srv.Serve(ln) }
 	if srv.TLSConfig != nil {
@@ -166,7 +165,7 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 // bootstrap generates, stores and prints the secrets a first start needs
 // (those not configured), and accepts the generated hook secret.
 func bootstrap(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, stdout io.Writer) error {
-	hookSecret, adminToken, err := store.Bootstrap(ctx, len(cfg.HookSecrets) == 0, cfg.AdminToken == "")
+	hookSecret, adminToken, err := store.Bootstrap(ctx, prereg.BootstrapOptions{HookSecret: len(cfg.HookSecrets) == 0, AdminToken: cfg.AdminToken == ""})
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func wireSecurity(cfg config.Serve, api *httpapi.Config) error {
 		prefixes = append(prefixes, more...)
 	}
 	if len(prefixes) > 0 {
-		api.HookAllow = netallow.New(prefixes...).Contains
+		api.HookAllow = netallow.New(prefixes...)
 	}
 	return nil
 }

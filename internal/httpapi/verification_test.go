@@ -35,7 +35,7 @@ func TestWaitCoversVerificationSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	sender := &heldSender{entered: make(chan string, 1), release: make(chan struct{})}
-	h := httpapi.New(httpapi.Config{HookSecrets: []string{hookSecret}, AdminToken: adminToken, Verification: sender}, store)
+	h := httpapi.New(httpapi.Config{HookSecrets: []string{hookSecret}, AdminToken: adminToken, Verification: sender}, storesOf(store))
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(func() { srv.Close(); store.Close() })
 	e := &env{t: t, srv: srv, store: store, tokens: map[string]string{}}
