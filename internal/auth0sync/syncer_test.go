@@ -179,7 +179,12 @@ func TestRunNowRespectsBudget(t *testing.T) {
 	// is still running when RunNow returns however slow the machine is.
 	release := make(chan struct{})
 	e.fake.FailNext(-1, auth0fake.Fault{Hold: release})
-	s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: e.c})
+	// The held call must end by the release, not by the client's timeout.
+	c, err := auth0sync.New(auth0sync.Config{Domain: e.fake.URL(), ClientID: e.fake.ClientID, ClientSecret: e.fake.ClientSecret, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: e.store, Client: c})
 	reg, jobs := e.grant(t, userA, "ana@example.com", "", "admin")
 	for _, budget := range []time.Duration{0, 50 * time.Millisecond} {
 		got := returnsWhileHeld(t, fmt.Sprintf("RunNow(budget %v)", budget), func() map[string]prereg.SyncState {
@@ -193,7 +198,7 @@ func TestRunNowRespectsBudget(t *testing.T) {
 		t.Errorf("sync = %q right after the budget, want pending", r.Sync)
 	}
 	close(release)
-	// The job keeps running in the background and finishes.
+	// The attempt RunNow left running finishes.
 	eventually(t, "background completion", func() bool { return e.reg(t, reg.ID).Sync == prereg.SyncDone })
 	// It ran once, although RunNow was called twice.
 	if n := e.fake.Count("POST", "/api/v2/users/"); n != 1 {
