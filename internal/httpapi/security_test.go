@@ -53,8 +53,11 @@ func TestSignedHook(t *testing.T) {
 }
 
 func TestRateLimits(t *testing.T) {
+	// A stopped clock: no token comes back however slowly the calls run.
+	at := time.Now()
+	stopped := limits.WithClock(func() time.Time { return at })
 	t.Run("admin calls per token", func(t *testing.T) {
-		e := newEnv(t, func(c *httpapi.Config) { c.AdminLimiter = limits.New(1, 2, 0) })
+		e := newEnv(t, func(c *httpapi.Config) { c.AdminLimiter = limits.New(1, 2, 0, stopped) })
 		codes := []int{}
 		for range 3 {
 			code, _ := e.do("GET", "/v1/stats", adminToken, nil)
@@ -73,7 +76,7 @@ func TestRateLimits(t *testing.T) {
 		}
 	})
 	t.Run("failed authentications per address", func(t *testing.T) {
-		e := newEnv(t, func(c *httpapi.Config) { c.FailureLimiter = limits.PerMinute(3) })
+		e := newEnv(t, func(c *httpapi.Config) { c.FailureLimiter = limits.PerMinute(3, stopped) })
 		for i := range 3 {
 			if code, _ := e.do("GET", "/v1/stats", "wrong", nil); code != 401 {
 				t.Fatalf("failure %d: %d", i, code)
@@ -94,7 +97,10 @@ func TestRateLimits(t *testing.T) {
 		}
 	})
 	t.Run("authenticated hook calls are never limited per address", func(t *testing.T) {
-		e := newEnv(t, func(c *httpapi.Config) { c.FailureLimiter = limits.PerMinute(1); c.AdminLimiter = limits.New(1, 1, 0) })
+		e := newEnv(t, func(c *httpapi.Config) {
+			c.FailureLimiter = limits.PerMinute(1, stopped)
+			c.AdminLimiter = limits.New(1, 1, 0, stopped)
+		})
 		for i := range 50 {
 			if code, raw := e.do("POST", "/v1/hooks/post-login", hookSecret, map[string]any{"user_id": "u"}); code != 200 {
 				t.Fatalf("hook call %d: %d %s", i, code, raw)
