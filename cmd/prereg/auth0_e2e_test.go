@@ -22,8 +22,13 @@ import (
 func startWithAuth0(t *testing.T, fake *auth0fake.Server, db string, extra ...string) *service {
 	t.Helper()
 	vars := map[string]string{"AUTH0_DOMAIN": fake.URL(), "AUTH0_CLIENT_ID": fake.ClientID, "AUTH0_CLIENT_SECRET": fake.ClientSecret}
-	return startServiceEnv(t, vars, append([]string{"--db", db, "--hook-secrets", testHookSecret, "--admin-token", testAdminToken}, extra...)...)
+	return startServiceEnv(t, vars, append([]string{"--db", db, "--hook-secrets", testHookSecret, "--admin-token", testAdminToken, "--sync-budget", patientBudget}, extra...)...)
 }
+
+// patientBudget lets a login wait for the fake however loaded the machine:
+// the tests that expect "sync":"done" in the answer are not about the
+// budget, which only caps the wait (a later --sync-budget overrides it).
+const patientBudget = "1m"
 
 func TestEndToEndAuth0Sync(t *testing.T) {
 	fake := auth0fake.New(t)
@@ -114,7 +119,7 @@ func TestEndToEndAuth0CustomDomain(t *testing.T) {
 	fake.AddUser(auth0fake.User{ID: "auth0|ana", Email: "ana@example.com", EmailVerified: true})
 	vars := map[string]string{"AUTH0_DOMAIN": fake.URL(), "AUTH0_CLIENT_ID": fake.ClientID, "AUTH0_CLIENT_SECRET": fake.ClientSecret,
 		"AUTH0_AUDIENCE": "https://dev-tenant.eu.auth0.com/api/v2/"}
-	s := startServiceEnv(t, vars, "--db", filepath.Join(t.TempDir(), "prereg.db"), "--hook-secrets", testHookSecret, "--admin-token", testAdminToken)
+	s := startServiceEnv(t, vars, "--db", filepath.Join(t.TempDir(), "prereg.db"), "--hook-secrets", testHookSecret, "--admin-token", testAdminToken, "--sync-budget", patientBudget)
 	if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": "ana@example.com", "roles": []string{"billing-admin"}}); code != 201 {
 		t.Fatalf("create: %d %s", code, raw)
 	}
