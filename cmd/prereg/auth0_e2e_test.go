@@ -14,6 +14,7 @@ import (
 
 	"github.com/prereg/prereg/internal/auth0fake"
 	"github.com/prereg/prereg/internal/prereg"
+	"github.com/prereg/prereg/internal/testio"
 )
 
 // startWithAuth0 runs serve with AUTH0_* pointing at a local fake of the
@@ -21,8 +22,13 @@ import (
 func startWithAuth0(t *testing.T, fake *auth0fake.Server, db string, extra ...string) *service {
 	t.Helper()
 	vars := map[string]string{"AUTH0_DOMAIN": fake.URL(), "AUTH0_CLIENT_ID": fake.ClientID, "AUTH0_CLIENT_SECRET": fake.ClientSecret}
-	return startServiceEnv(t, vars, append([]string{"--db", db, "--hook-secrets", testHookSecret, "--admin-token", testAdminToken}, extra...)...)
+	return startServiceEnv(t, vars, append([]string{"--db", db, "--hook-secrets", testHookSecret, "--admin-token", testAdminToken, "--sync-budget", patientBudget}, extra...)...)
 }
+
+// patientBudget lets a login wait for the fake however loaded the machine:
+// the tests that expect "sync":"done" in the answer are not about the
+// budget, which only caps the wait (a later --sync-budget overrides it).
+const patientBudget = "1m"
 
 func TestEndToEndAuth0Sync(t *testing.T) {
 	fake := auth0fake.New(t)
@@ -77,14 +83,13 @@ func TestEndToEndAuth0Sync(t *testing.T) {
 			t.Fatalf("unverified: %d %s", code, raw)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(fake.VerificationEmails()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond)
+	// Stopping waits for the sends the logins left running: after it no
+	// send can still come. The service then starts again on the same file.
+	s.stop()
 	if n := len(fake.VerificationEmails()); n != 1 {
 		t.Fatalf("verification emails sent: %d, want 1", n)
 	}
+	s = startWithAuth0(t, fake, db, "--send-verification-email")
 	// Force-revoke removes the organization member roles again, and the
 	// grant from what the Action recorded in app_metadata.
 	id := prereg.RegistrationID("org_dr3b5S9l3sReLayv", "ana@example.com")
@@ -95,20 +100,14 @@ func TestEndToEndAuth0Sync(t *testing.T) {
 	if code, raw := s.call(t, "DELETE", "/v1/registrations/"+id+"?force=true", testAdminToken, nil); code != 200 {
 		t.Fatalf("force revoke: %d %s", code, raw)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for len(fake.MemberRoles("org_dr3b5S9l3sReLayv", "auth0|ana")) != 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if got := fake.MemberRoles("org_dr3b5S9l3sReLayv", "auth0|ana"); len(got) != 0 {
-		t.Fatalf("member roles after force revoke: %v", got)
-	}
+	testio.WaitFor(t, 10*time.Second, "member roles removed by the force revoke", func() bool {
+		return len(fake.MemberRoles("org_dr3b5S9l3sReLayv", "auth0|ana")) == 0
+	})
 	want, _ := json.Marshal([]any{tenantGrant})
-	for deadline = time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if got, _ := json.Marshal(fake.AppMetadata("auth0|ana")["prereg"]); string(got) == string(want) {
-			return
-		}
-	}
-	t.Fatalf("app_metadata after force revoke: %v", fake.AppMetadata("auth0|ana"))
+	testio.WaitFor(t, 10*time.Second, "only the tenant grant left in app_metadata", func() bool {
+		got, _ := json.Marshal(fake.AppMetadata("auth0|ana")["prereg"])
+		return string(got) == string(want)
+	})
 }
 
 // With a custom domain, AUTH0_AUDIENCE names the canonical domain's
@@ -120,7 +119,7 @@ func TestEndToEndAuth0CustomDomain(t *testing.T) {
 	fake.AddUser(auth0fake.User{ID: "auth0|ana", Email: "ana@example.com", EmailVerified: true})
 	vars := map[string]string{"AUTH0_DOMAIN": fake.URL(), "AUTH0_CLIENT_ID": fake.ClientID, "AUTH0_CLIENT_SECRET": fake.ClientSecret,
 		"AUTH0_AUDIENCE": "https://dev-tenant.eu.auth0.com/api/v2/"}
-	s := startServiceEnv(t, vars, "--db", filepath.Join(t.TempDir(), "prereg.db"), "--hook-secrets", testHookSecret, "--admin-token", testAdminToken)
+	s := startServiceEnv(t, vars, "--db", filepath.Join(t.TempDir(), "prereg.db"), "--hook-secrets", testHookSecret, "--admin-token", testAdminToken, "--sync-budget", patientBudget)
 	if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": "ana@example.com", "roles": []string{"billing-admin"}}); code != 201 {
 		t.Fatalf("create: %d %s", code, raw)
 	}
@@ -158,10 +157,7 @@ func TestReconcileThroughService(t *testing.T) {
 	if err := run("reconcile", "--server", s.url, "--token", testAdminToken); err != nil || !strings.Contains(out.String(), "granted 1, skipped 1") {
 		t.Fatalf("reconcile: %v %s", err, out)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(fake.UserRoles("auth0|dee")) == 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testio.WaitFor(t, 10*time.Second, "roles granted by reconcile", func() bool { return len(fake.UserRoles("auth0|dee")) != 0 })
 	if got := fake.UserRoles("auth0|dee"); !slices.Equal(got, []string{"rol_B1llingAdm1n000"}) {
 		t.Fatalf("roles after reconcile: %v", got)
 	}
@@ -245,7 +241,9 @@ func TestSlowAuth0KeepsLoginsWithinBudget(t *testing.T) {
 	fake := auth0fake.New(t)
 	fake.AddRole("rol_B1llingAdm1n000", "billing-admin")
 	fake.AddUser(auth0fake.User{ID: "auth0|slow", Email: "slow@example.com", EmailVerified: true})
-	fake.SetDelay(2 * time.Second)
+	// Auth0 answers nothing until the login has been answered.
+	release := make(chan struct{})
+	fake.FailNext(-1, auth0fake.Fault{Hold: release})
 	s := startWithAuth0(t, fake, filepath.Join(t.TempDir(), "prereg.db"), "--sync-budget", "200ms")
 	if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": "slow@example.com", "roles": []string{"billing-admin"}}); code != 201 {
 		t.Fatalf("create: %d %s", code, raw)
@@ -256,14 +254,14 @@ func TestSlowAuth0KeepsLoginsWithinBudget(t *testing.T) {
 	if code != 200 || !strings.Contains(string(raw), `"outcome":"granted"`) || !strings.Contains(string(raw), `"sync":"pending"`) {
 		t.Fatalf("hook: %d %s", code, raw)
 	}
-	if took > 700*time.Millisecond {
+	// A login that waited for the held call would wait out the job
+	// timeout (30 s): far beyond this bound, which no load reaches.
+	if took > 10*time.Second {
 		t.Fatalf("login took %s with a 200ms budget", took)
 	}
 	// The job finishes in the background.
-	deadline := time.Now().Add(15 * time.Second)
-	for len(fake.UserRoles("auth0|slow")) == 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	close(release)
+	testio.WaitFor(t, 15*time.Second, "roles granted by the queue", func() bool { return len(fake.UserRoles("auth0|slow")) != 0 })
 	if got := fake.UserRoles("auth0|slow"); !slices.Equal(got, []string{"rol_B1llingAdm1n000"}) {
 		t.Fatalf("roles after the queue ran: %v", got)
 	}
@@ -276,25 +274,28 @@ func TestVerificationEmailRetriedAfterFailure(t *testing.T) {
 	fake := auth0fake.New(t)
 	fake.AddUser(auth0fake.User{ID: user, Email: "gia@example.com", Connection: "google-oauth2"})
 	fake.FailNext(1, auth0fake.Fault{Status: 503, Path: "/api/v2/jobs/verification-email"})
-	s := startWithAuth0(t, fake, filepath.Join(t.TempDir(), "prereg.db"), "--send-verification-email")
+	db := filepath.Join(t.TempDir(), "prereg.db")
+	s := startWithAuth0(t, fake, db, "--send-verification-email")
 	if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": "gia@example.com", "roles": []string{"billing-admin"}}); code != 201 {
 		t.Fatalf("create: %d %s", code, raw)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(fake.VerificationEmails()) == 0 && time.Now().Before(deadline) {
+	// Each login's send runs off the login path; stopping the service waits
+	// for it, and for the store write recording its outcome.
+	loginAndStop := func() {
+		t.Helper()
 		code, raw := s.call(t, "POST", "/v1/hooks/post-login", testHookSecret, map[string]any{"user_id": user, "email": "gia@example.com", "email_verified": false})
 		if code != 200 || !strings.Contains(string(raw), "email_unverified") {
 			t.Fatalf("unverified: %d %s", code, raw)
 		}
-		// The send runs off the login path: give it a moment.
-		for wait := time.Now().Add(300 * time.Millisecond); len(fake.VerificationEmails()) == 0 && time.Now().Before(wait); {
-			time.Sleep(10 * time.Millisecond)
-		}
+		s.stop()
 	}
-	if got := fake.VerificationEmails(); !slices.Equal(got, []string{user}) {
-		t.Fatalf("verification emails = %v after %d requests", got, fake.Count("POST", "/api/v2/jobs/verification-email"))
+	loginAndStop()
+	if got, n := fake.VerificationEmails(), fake.Count("POST", "/api/v2/jobs/verification-email"); len(got) != 0 || n != 1 {
+		t.Fatalf("after the first login: emails %v after %d requests, want none after 1", got, n)
 	}
-	if n := fake.Count("POST", "/api/v2/jobs/verification-email"); n < 2 {
-		t.Fatalf("verification requests = %d, want the failed one and a retry", n)
+	s = startWithAuth0(t, fake, db, "--send-verification-email")
+	loginAndStop()
+	if got, n := fake.VerificationEmails(), fake.Count("POST", "/api/v2/jobs/verification-email"); !slices.Equal(got, []string{user}) || n != 2 {
+		t.Fatalf("after the next login: emails %v after %d requests, want [%s] after the failed one and a retry", got, n, user)
 	}
 }

@@ -154,7 +154,11 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutdown", slog.String("error", err.Error()))
+		return nil
 	}
+	// Every handler has returned: what they left running (a verification
+	// email being sent) finishes before the store closes.
+	h.Wait()
 	return nil
 }
 

@@ -150,14 +150,15 @@ func startRun(t *testing.T, args ...string) (*testio.Buffer, func()) {
 func match(t *testing.T, out *testio.Buffer, re string) string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := rx.FindStringSubmatch(out.String()); m != nil {
-			return m[1]
+	defer func() {
+		if t.Failed() {
+			t.Logf("output:\n%s", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s in:\n%s", re, out)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}()
+	var m []string
+	testio.WaitFor(t, 10*time.Second, "a match of "+re, func() bool {
+		m = rx.FindStringSubmatch(out.String())
+		return m != nil
+	})
+	return m[1]
 }

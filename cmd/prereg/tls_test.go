@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prereg/prereg/internal/testio"
 )
 
 // writeCert writes a self-signed certificate for 127.0.0.1 with the given
@@ -77,11 +79,5 @@ func TestTLSAndReloadOnSIGHUP(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for servedName(t, addr) != "renewed" {
-		if time.Now().After(deadline) {
-			t.Fatal("certificate not reloaded after SIGHUP")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testio.WaitFor(t, 5*time.Second, "certificate reloaded after SIGHUP", func() bool { return servedName(t, addr) == "renewed" })
 }

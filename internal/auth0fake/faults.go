@@ -22,6 +22,11 @@ type Fault struct {
 	Delay time.Duration
 	// Hang blocks the call until the client gives up or the test ends.
 	Hang bool
+	// Hold, when set, keeps the call until it is closed (or the client
+	// gives up), then answers as the rest of the fault says: a call that is
+	// in flight for exactly as long as the test needs, however slow the
+	// machine.
+	Hold <-chan struct{}
 	// Path limits the fault to calls whose path starts with it; empty
 	// means every /api/v2/ call (not the token endpoint).
 	Path string
@@ -98,6 +103,9 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 		}
 		return true
 	}
+	if f.Hold != nil && !s.hold(r, f.Hold) {
+		return true
+	}
 	if f.Delay > 0 && !s.wait(r, f.Delay) {
 		return true
 	}
@@ -127,6 +135,19 @@ func (s *Server) wait(r *http.Request, d time.Duration) bool {
 	case <-s.quit:
 		return false
 	case <-t.C:
+		return true
+	}
+}
+
+// hold waits until release is closed, reporting false when the client or
+// the server gave up first.
+func (s *Server) hold(r *http.Request, release <-chan struct{}) bool {
+	select {
+	case <-r.Context().Done():
+		return false
+	case <-s.quit:
+		return false
+	case <-release:
 		return true
 	}
 }

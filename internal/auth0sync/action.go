@@ -286,20 +286,30 @@ func (c *Client) findAction(ctx context.Context, name string) (*management.Actio
 // waitBuilt polls the Action until Auth0 reports it built, with a pause
 // that doubles up to 2 s, for at most opts.BuildTimeout.
 func (c *Client) waitBuilt(ctx context.Context, id string, opts InstallOptions) error {
-	ctx, cancel := context.WithTimeout(ctx, opts.BuildTimeout)
+	bctx, cancel := context.WithTimeout(ctx, opts.BuildTimeout)
 	defer cancel()
 	pause := opts.PollInterval
+	status := "not read yet"
+	timedOut := func() error {
+		return prereg.Wrap(prereg.Unavailable, bctx.Err(), fmt.Sprintf("Auth0 did not build the Action within %s (status %q)", opts.BuildTimeout, status))
+	}
 	for {
 		var a *management.Action
-		err := c.call(ctx, "read Action", func(ctx context.Context) error {
+		err := c.call(bctx, "read Action", func(ctx context.Context) error {
 			var err error
 			a, err = c.api.Action.Read(ctx, id)
 			return err
 		})
 		if err != nil {
+			// The build timeout may run out during a read as well as
+			// between two: either way that is what stopped the wait.
+			if bctx.Err() != nil && ctx.Err() == nil {
+				return timedOut()
+			}
 			return err
 		}
-		switch a.GetStatus() {
+		status = a.GetStatus()
+		switch status {
 		case "built":
 			return nil
 		case "failed":
@@ -307,9 +317,9 @@ func (c *Client) waitBuilt(ctx context.Context, id string, opts InstallOptions) 
 		}
 		t := time.NewTimer(pause)
 		select {
-		case <-ctx.Done():
+		case <-bctx.Done():
 			t.Stop()
-			return prereg.Wrap(prereg.Unavailable, ctx.Err(), fmt.Sprintf("Auth0 did not build the Action within %s (status %q)", opts.BuildTimeout, a.GetStatus()))
+			return timedOut()
 		case <-t.C:
 		}
 		pause = min(pause*2, 2*time.Second)

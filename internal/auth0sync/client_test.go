@@ -251,7 +251,9 @@ func TestUnknownRoleNamesTheRole(t *testing.T) {
 }
 
 func TestErrorTranslation(t *testing.T) {
-	reset := time.Now().Add(3 * time.Second).Truncate(time.Second)
+	// Far enough that Retry-After: 1 stays the earlier of the two however
+	// late the call comes (a 3 s margin lost to a 2 s stall).
+	reset := time.Now().Add(time.Minute).Truncate(time.Second)
 	tests := []struct {
 		name     string
 		fault    *auth0fake.Fault
@@ -269,7 +271,13 @@ func TestErrorTranslation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := auth0fake.New(t)
 			f.AddUser(auth0fake.User{ID: userA, Email: "ana@example.com"})
-			c, err := auth0sync.New(auth0sync.Config{Domain: f.URL(), ClientID: f.ClientID, ClientSecret: f.ClientSecret, Timeout: 300 * time.Millisecond})
+			// Only the hang needs a short timeout: on a loaded machine a
+			// short one could cut off the calls the other cases answer.
+			var timeout time.Duration
+			if tt.fault != nil && tt.fault.Hang {
+				timeout = 300 * time.Millisecond
+			}
+			c, err := auth0sync.New(auth0sync.Config{Domain: f.URL(), ClientID: f.ClientID, ClientSecret: f.ClientSecret, Timeout: timeout})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,12 +2,15 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prereg/prereg/internal/testio"
 )
 
 // An attack leaves no connection open in its target: every attack makes
@@ -35,12 +38,6 @@ func TestAttackClosesItsConnections(t *testing.T) {
 		if res.Requests == 0 || opened.Load() == 0 {
 			t.Fatalf("%+v: %d requests over %d connections", l, res.Requests, opened.Load())
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for open.Load() != 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := open.Load(); n != 0 {
-			t.Errorf("%+v: %d of %d connections still open after the attack", l, n, opened.Load())
-		}
+		testio.WaitFor(t, 5*time.Second, fmt.Sprintf("%+v: every connection closed after the attack (%d opened)", l, opened.Load()), func() bool { return open.Load() == 0 })
 	}
 }

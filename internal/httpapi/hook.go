@@ -185,7 +185,7 @@ func (s *Server) checkSignature(c *gin.Context, body []byte) error {
 // at most once per user per period (remembered in the store). A failed send
 // is forgotten, so the person's next login tries again.
 func (s *Server) sendVerification(userID string) {
-	go func() {
+	s.background.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		send, err := s.stores.Logins.MarkVerificationSent(ctx, userID, s.cfg.VerificationPeriod)
@@ -201,5 +201,5 @@ func (s *Server) sendVerification(userID string) {
 				s.log.Error("verification email: clearing the failed send failed", slog.String("error", err.Error()))
 			}
 		}
-	}()
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -155,6 +156,9 @@ type Server struct {
 	metrics    *metrics
 	imports    *limits.Slots
 	ready      readiness
+	// background holds the work a request leaves running after its
+	// answer (verification sends), for Wait.
+	background sync.WaitGroup
 }
 
 // New builds the router over the stores. It registers its metrics on
@@ -206,6 +210,11 @@ func New(cfg Config, stores Stores) *Server {
 
 // Handler is the root http.Handler.
 func (s *Server) Handler() http.Handler { return s.engine }
+
+// Wait waits for the work requests left running after their answer (a
+// verification email being sent, and the store write recording it): call
+// it after the HTTP server has shut down and before closing the store.
+func (s *Server) Wait() { s.background.Wait() }
 
 func (s *Server) routes() *gin.Engine {
 	r := gin.New()

@@ -12,18 +12,25 @@ import (
 )
 
 func TestLinesArriveWholeAndOnTime(t *testing.T) {
+	// Buffered: with a timer that cannot fire during the test, a line
+	// waits for Close (a 20 ms timer could fire before the check).
+	held := &testio.Buffer{}
+	hw := logio.New(held, time.Hour)
+	if _, err := hw.Write([]byte("held\n")); err != nil {
+		t.Fatal(err)
+	}
+	if held.String() != "" {
+		t.Fatal("written through at once: not buffered")
+	}
+	if err := hw.Close(); err != nil || held.String() != "held\n" {
+		t.Fatalf("after Close: %q %v", held.String(), err)
+	}
 	out := &testio.Buffer{}
 	w := logio.New(out, 20*time.Millisecond)
 	if _, err := w.Write([]byte("first\n")); err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != "" {
-		t.Fatal("written through at once: not buffered")
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for out.String() == "" && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testio.WaitFor(t, 5*time.Second, "the flush after the interval", func() bool { return out.String() != "" })
 	if out.String() != "first\n" {
 		t.Fatalf("after the interval: %q", out.String())
 	}
