@@ -13,10 +13,6 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-func init() {
-	extraCommands = append(extraCommands, reconcileCmd, auth0Cmd)
-}
-
 // auth0EnvHelp lists the Management API settings for the commands' help.
 const auth0EnvHelp = `  AUTH0_DOMAIN         the tenant's domain or a custom domain (example.eu.auth0.com)
   AUTH0_CLIENT_ID      client ID of a machine-to-machine application

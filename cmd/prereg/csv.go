@@ -19,10 +19,6 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-func init() {
-	extraCommands = append(extraCommands, importCmd, exportCmd)
-}
-
 // isTerminal reports whether w is a terminal (no progress bar otherwise).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -15,10 +15,6 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-func init() {
-	extraCommands = append(extraCommands, importsCmd)
-}
-
 func importsCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "imports", Short: "Past imports (list)"}
 	var (

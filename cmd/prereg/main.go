@@ -102,15 +102,14 @@ func runEnv(ctx context.Context, args []string, e *env) error {
 		backupCmd(e),
 		restoreCmd(e),
 		syncCmd(e),
+		importCmd(e),
+		importsCmd(e),
+		exportCmd(e),
+		reconcileCmd(e),
+		auth0Cmd(e),
 	)
-	for _, extra := range extraCommands {
-		root.AddCommand(extra(e))
-	}
 	return root.ExecuteContext(ctx)
 }
-
-// extraCommands lets optional command files register themselves.
-var extraCommands []func(*env) *cobra.Command
 
 func versionCmd(e *env) *cobra.Command {
 	return &cobra.Command{

@@ -8,15 +8,27 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/config"
+	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/httpapi"
+	"github.com/prereg/prereg/internal/importer"
+	"github.com/prereg/prereg/internal/limits"
 	"github.com/prereg/prereg/internal/logio"
+	"github.com/prereg/prereg/internal/netallow"
+	"github.com/prereg/prereg/internal/prereg"
+	"github.com/prereg/prereg/internal/webhook"
 )
 
 var _ httpapi.Store = (*boltstore.Store)(nil)
@@ -47,17 +59,6 @@ Writing grants into Auth0 (Management API) is on when these are set:
 		return serve(cmd.Context(), cfg, e)
 	}
 	return cmd
-}
-
-// newLogger logs JSON lines to stderr through a buffer flushed every
-// 200 ms (and at close), so the request log costs no system call per login.
-func newLogger(e *env, level string) (*slog.Logger, func()) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		lv = slog.LevelInfo
-	}
-	out := logio.New(e.stderr, 200*time.Millisecond)
-	return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lv})), func() { _ = out.Close() }
 }
 
 // serve runs until ctx ends (SIGTERM/SIGINT), then lets in-flight requests
@@ -159,6 +160,138 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	return nil
 }
 
+// newLogger logs JSON lines to stderr through a buffer flushed every
+// 200 ms (and at close), so the request log costs no system call per login.
+func newLogger(e *env, level string) (*slog.Logger, func()) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	out := logio.New(e.stderr, 200*time.Millisecond)
+	return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lv})), func() { _ = out.Close() }
+}
+
+// wireExtras plugs the optional parts (limits, signatures, allow-lists,
+// CSV, Auth0 sync) into the API config. It returns a function that stops
+// whatever it started.
+func wireExtras(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, log *slog.Logger) (func(), error) {
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	if err := wireSecurity(cfg, api); err != nil {
+		return stop, err
+	}
+	wireCSV(cfg, store, api)
+	if cfg.Auth0Enabled() {
+		client, err := auth0sync.New(auth0sync.Config{Domain: cfg.Auth0Domain, ClientID: cfg.Auth0ClientID, ClientSecret: cfg.Auth0ClientSecret, Audience: cfg.Auth0Audience})
+		if err != nil {
+			return stop, err
+		}
+		syncer := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: store, Client: client, Logger: log})
+		sctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = syncer.Run(sctx)
+		}()
+		stops = append(stops, func() { cancel(); wg.Wait() })
+		api.Syncer = syncer
+		api.Reconciler = func(ctx context.Context, dryRun bool) (any, error) {
+			rep, err := auth0sync.Reconcile(ctx, store, client, dryRun)
+			if err == nil && len(rep.Jobs) > 0 {
+				syncer.Wake()
+			}
+			return rep, err
+		}
+		if cfg.SendVerification {
+			api.Verification = client
+		}
+		log.Info("Auth0 sync on", slog.String("domain", cfg.Auth0Domain))
+	}
+	return stop, nil
+}
+
+// wireSecurity plugs in rate limits, signatures, the source allow-list and
+// the trusted-proxy rule for client addresses.
+func wireSecurity(cfg config.Serve, api *httpapi.Config) error {
+	if cfg.AdminRateLimit > 0 {
+		api.AdminLimiter = limits.New(cfg.AdminRateLimit, int(2*cfg.AdminRateLimit), 0)
+	}
+	if cfg.AuthFailureLimit > 0 {
+		api.FailureLimiter = limits.PerMinute(cfg.AuthFailureLimit)
+	}
+	if cfg.HookMaxInFlight > 0 {
+		api.HookInFlight = limits.NewInFlight(cfg.HookMaxInFlight)
+	}
+	if len(cfg.SigningSecrets) > 0 {
+		keys, err := webhook.ParseSecrets(strings.Join(cfg.SigningSecrets, ","))
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if len(k) < webhook.StrongKeyLen && !cfg.InsecureDev {
+				return prereg.Errorf(prereg.Invalid, "signing secret #%d has a %d-byte key; at least %d are required (generate one with: echo whsec_$(openssl rand -base64 32)), or pass --insecure-dev", i+1, len(k), webhook.StrongKeyLen)
+			}
+		}
+		api.Signatures = &webhook.Verifier{Secrets: keys}
+	}
+	proxies, err := netallow.Parse(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	if proxies.Len() > 0 {
+		header := cfg.ProxyHeader
+		api.ClientIP = func(r *http.Request) netip.Addr {
+			return netallow.ClientIP(r.RemoteAddr, r.Header, header, proxies)
+		}
+	}
+	allow, err := netallow.Parse(cfg.HookAllowCIDRs)
+	if err != nil {
+		return err
+	}
+	prefixes := allow.Prefixes()
+	if cfg.HookAllowFile != "" {
+		f, err := os.Open(cfg.HookAllowFile)
+		if err != nil {
+			return prereg.Wrap(prereg.Invalid, err, "--hook-allow-file: "+err.Error())
+		}
+		more, err := netallow.LoadAuth0IPs(f, cfg.HookAllowRegions...)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		prefixes = append(prefixes, more...)
+	}
+	if len(prefixes) > 0 {
+		api.HookAllow = netallow.New(prefixes...).Contains
+	}
+	return nil
+}
+
+// wireCSV plugs in the importer and exporter.
+func wireCSV(cfg config.Serve, store *boltstore.Store, api *httpapi.Config) {
+	// The importer's temporary copy holds addresses: keep it beside the
+	// store (same protection, and not in a RAM-backed /tmp).
+	tmp := filepath.Dir(cfg.DB)
+	api.Importer = func(ctx context.Context, r io.Reader, p prereg.Principal, dryRun, strict bool) (prereg.ImportReport, error) {
+		return importer.Run(ctx, store, r, importer.Options{DryRun: dryRun, Strict: strict, Principal: p, TempDir: tmp})
+	}
+	api.Exporter = exportCSV
+}
+
+// exportCSV writes registrations in the import format.
+func exportCSV(w io.Writer, each func(fn func(prereg.Registration) error) error) error {
+	enc := csvio.NewEncoder(w)
+	if err := each(enc.Write); err != nil {
+		return err
+	}
+	return enc.Flush()
+}
+
 // bootstrap generates, stores and prints the secrets a first start needs
 // (those not configured), and accepts the generated hook secret.
 func bootstrap(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, stdout io.Writer) error {
@@ -185,4 +318,37 @@ func bootstrap(ctx context.Context, cfg config.Serve, store *boltstore.Store, ap
 		}
 	}
 	return nil
+}
+
+// serveMetrics serves /metrics alone on a listener of its own
+// (--metrics-addr), so the scrape can stay on an internal address while the
+// main listener faces Auth0. It is plain HTTP. stop shuts it down.
+func serveMetrics(ln net.Listener, h http.Handler, log *slog.Logger, e *env) (stop func()) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener", slog.String("error", err.Error()))
+		}
+	}()
+	bound := ln.Addr().String()
+	log.Info("metrics listening", slog.String("addr", bound))
+	fmt.Fprintf(e.stdout, "prereg metrics on http://%s/metrics\n", bound)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/client"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// regFilter is the registration filter that list and export share: as
+// flags, as the admin API's query and as a store filter.
+type regFilter struct{ status, org, email, sync string }
+
+func (r *regFilter) bind(f *pflag.FlagSet, withSync bool) {
+	f.StringVar(&r.status, "status", "", "pending, granted, revoked or expired")
+	f.StringVar(&r.org, "organization", "", "organization ID; \"-\" for tenant-wide registrations only")
+	f.StringVar(&r.email, "email", "", "exact address (case-insensitive)")
+	if withSync {
+		f.StringVar(&r.sync, "sync", "", "only grants whose Auth0 sync is pending, done or failed")
+	}
+}
+
+// check refuses what the store would silently answer with nothing.
+func (r *regFilter) check() error {
+	if r.status != "" && !prereg.ValidStatus(prereg.Status(r.status)) {
+		return prereg.Errorf(prereg.Invalid, "--status must be pending, granted, revoked or expired")
+	}
+	switch prereg.SyncState(r.sync) {
+	case prereg.SyncNone, prereg.SyncPending, prereg.SyncDone, prereg.SyncFailed:
+		return nil
+	}
+	return prereg.Errorf(prereg.Invalid, "--sync must be pending, done or failed")
+}
+
+// organization is the organization filter: "-" means tenant-wide only.
+func (r *regFilter) organization() (id string, set bool) {
+	if r.org == "" {
+		return "", false
+	}
+	if r.org == "-" {
+		return "", true
+	}
+	return strings.TrimSpace(r.org), true
+}
+
+func (r *regFilter) query() url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{"status": r.status, "email": r.email, "sync": r.sync} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if o, set := r.organization(); set {
+		q.Set("organization_id", o)
+	}
+	return q
+}
+
+func (r *regFilter) filter() boltstore.Filter {
+	o, set := r.organization()
+	return boltstore.Filter{Status: prereg.Status(r.status), Email: r.email, Sync: prereg.SyncState(r.sync), OrganizationID: o, OrganizationSet: set}
+}
+
+func listCmd(e *env) *cobra.Command {
+	var (
+		rf          regFilter
+		cursor      string
+		limit       int
+		all, asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List registrations (filters: --status, --organization, --email, --sync)",
+		Args:  cobra.NoArgs,
+	}
+	c := addConn(cmd, e)
+	f := cmd.Flags()
+	rf.bind(f, true)
+	f.IntVar(&limit, "limit", 100, "page size (1 to 1000)")
+	f.StringVar(&cursor, "cursor", "", "continue from a previous page's next_cursor")
+	f.BoolVar(&all, "all", false, "fetch every page")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := rf.check(); err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		var items []prereg.Registration
+		next := cursor
+		// pages calls page until the last page, or once without --all.
+		pages := func(page func() error) error {
+			for {
+				if err := page(); err != nil {
+					return err
+				}
+				if !all || next == "" {
+					return nil
+				}
+			}
+		}
+		err := c.do(func(cl *client.Client) error {
+			q := rf.query()
+			q.Set("limit", strconv.Itoa(limit))
+			return pages(func() error {
+				if next != "" {
+					q.Set("cursor", next)
+				}
+				var page struct {
+					Items      []prereg.Registration `json:"items"`
+					NextCursor string                `json:"next_cursor"`
+				}
+				if err := cl.JSON(ctx, "GET", "/v1/registrations", q, nil, &page); err != nil {
+					return err
+				}
+				items, next = append(items, page.Items...), page.NextCursor
+				return nil
+			})
+		}, func(s *boltstore.Store) error {
+			filter := rf.filter()
+			filter.Limit = limit
+			return pages(func() error {
+				filter.Cursor = next
+				page, n, err := s.List(ctx, filter)
+				items, next = append(items, page...), n
+				return err
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(e.stdout, map[string]any{"items": items, "next_cursor": next})
+		}
+		tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEMAIL\tORGANIZATION\tSTATUS\tROLES\tGRANTED_TO\tSYNC")
+		for _, r := range items {
+			sync := string(r.Sync)
+			if r.SyncError != "" {
+				sync += ": " + r.SyncError
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Email, dash(r.OrganizationID), r.Status, strings.Join(r.Roles, "|"), dash(r.GrantedTo), dash(sync))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if next != "" {
+			fmt.Fprintf(e.stderr, "more: --cursor %s\n", next)
+		}
+		return nil
+	}
+	return cmd
+}
+
+func revokeCmd(e *env) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a registration (a granted one needs --force)",
+		Args:  cobra.ExactArgs(1),
+	}
+	c := addConn(cmd, e)
+	cmd.Flags().BoolVar(&force, "force", false, "also revoke a granted registration (and, with Auth0 sync, remove its roles)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var r prereg.Registration
+		err := c.do(func(cl *client.Client) error {
+			q := url.Values{}
+			if force {
+				q.Set("force", "true")
+			}
+			return cl.JSON(cmd.Context(), "DELETE", "/v1/registrations/"+url.PathEscape(args[0]), q, nil, &r)
+		}, func(s *boltstore.Store) error {
+			var err error
+			r, _, err = s.Revoke(cmd.Context(), args[0], force, cliActor)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s is now %s\n", r.ID, r.Status)
+		return nil
+	}
+	return cmd
+}
+
+func eraseCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "erase EMAIL",
+		Short: "Erase every registration and stored trace of an address (right to erasure)",
+		Args:  cobra.ExactArgs(1),
+	}
+	c := addConn(cmd, e)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var out boltstore.Erasure
+		err := c.do(func(cl *client.Client) error {
+			return cl.JSON(cmd.Context(), "POST", "/v1/erasures", nil, map[string]string{"email": args[0]}, &out)
+		}, func(s *boltstore.Store) error {
+			var err error
+			out, err = s.Erase(cmd.Context(), args[0], "", cliActor)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "erased %d registration(s) of %s; %d import report(s) scrubbed; store compacted\n", len(out.Registrations), prereg.MaskEmail(args[0]), out.ImportsScrubbed)
+		return nil
+	}
+	return cmd
+}
+
+func syncCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "sync", Short: "Auth0 sync of grants (retry)"}
+	retry := &cobra.Command{Use: "retry ID", Short: "Queue the Auth0 sync of a granted registration again", Args: cobra.ExactArgs(1)}
+	c := addConn(retry, e)
+	retry.RunE = func(cmd *cobra.Command, args []string) error {
+		if c.remote() {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.JSON(cmd.Context(), "POST", "/v1/registrations/"+url.PathEscape(args[0])+"/sync", nil, nil, nil); err != nil {
+				return err
+			}
+		} else {
+			s, err := c.open(true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if _, err := s.RetrySync(cmd.Context(), args[0], cliActor); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(e.stdout, "sync of %s queued; the service works the queue\n", args[0])
+		return nil
+	}
+	cmd.AddCommand(retry)
+	return cmd
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/client"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+func statsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "stats", Short: "Counts by status, overall and per organization", Args: cobra.NoArgs}
+	c := addConn(cmd, e)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var st boltstore.Stats
+		err := c.do(func(cl *client.Client) error {
+			return cl.JSON(cmd.Context(), "GET", "/v1/stats", nil, nil, &st)
+		}, func(s *boltstore.Store) error {
+			var err error
+			st, err = s.Stats(cmd.Context(), "", false)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return printJSON(e.stdout, st)
+	}
+	return cmd
+}
+
+func auditCmd(e *env) *cobra.Command {
+	var (
+		org, action, cursor string
+		limit               int
+		asJSON              bool
+	)
+	cmd := &cobra.Command{Use: "audit", Short: "Show the audit trail, newest first", Args: cobra.NoArgs}
+	c := addConn(cmd, e)
+	cmd.Flags().StringVar(&org, "organization", "", "only this organization (\"-\" for tenant-wide)")
+	cmd.Flags().StringVar(&action, "action", "", "only this action (created, granted, erased, …)")
+	cmd.Flags().IntVar(&limit, "limit", 100, "entries (1 to 1000)")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "continue from a previous page")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var page struct {
+			Items      []prereg.AuditEntry `json:"items"`
+			NextCursor string              `json:"next_cursor"`
+		}
+		o := org
+		if o == "-" {
+			o = ""
+		}
+		err := c.do(func(cl *client.Client) error {
+			q := url.Values{"limit": {strconv.Itoa(limit)}}
+			if org != "" {
+				q.Set("organization_id", o)
+			}
+			if action != "" {
+				q.Set("action", action)
+			}
+			if cursor != "" {
+				q.Set("cursor", cursor)
+			}
+			return cl.JSON(cmd.Context(), "GET", "/v1/audit", q, nil, &page)
+		}, func(s *boltstore.Store) error {
+			var err error
+			page.Items, page.NextCursor, err = s.AuditTrail(cmd.Context(), boltstore.AuditFilter{OrganizationID: o, OrganizationSet: org != "", Action: prereg.AuditAction(action), Limit: limit, Cursor: cursor})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(e.stdout, page)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "AT\tACTOR\tACTION\tORGANIZATION\tREGISTRATION\tSUMMARY")
+		for _, a := range page.Items {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.At.Format(time.RFC3339), a.Actor, a.Action, dash(a.OrganizationID), dash(a.RegistrationID), a.Summary)
+		}
+		return tw.Flush()
+	}
+	return cmd
+}
