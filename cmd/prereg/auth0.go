@@ -33,13 +33,17 @@ func auth0Env(e *env) (*auth0sync.Client, error) {
 func reconcileCmd(e *env) *cobra.Command {
 	var dryRun, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "reconcile",
+		Use: "reconcile",
+		Example: `  prereg reconcile --dry-run --server https://prereg.example.com
+  AUTH0_DOMAIN=example.eu.auth0.com AUTH0_CLIENT_ID=… AUTH0_CLIENT_SECRET=… prereg reconcile --db prereg.db`,
 		Short: "Grant pending registrations whose address already belongs to exactly one verified Auth0 user",
 		Long: `Grant pending registrations whose address already belongs to exactly one verified
 Auth0 user. Through a running service (--server) it uses the service's Auth0
-credentials; on the file (--db) it reads them from the environment:
-` + auth0EnvHelp,
-		Args: cobra.NoArgs,
+credentials; on the file (--db) it reads them from the environment.
+
+Environment:
+` + auth0EnvHelp + "\n" + connEnvHelp,
+		Args: noArgs,
 	}
 	c := addConn(cmd, e)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be granted; write nothing")
@@ -146,15 +150,25 @@ func (a *actionSecrets) build(requireSecret bool) (map[string]string, error) {
 }
 
 func auth0Cmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "auth0", Short: "Install or print the Auth0 post-login Action"}
+	cmd := &cobra.Command{
+		Use:   "auth0",
+		Short: "Install or print the Auth0 post-login Action",
+		Example: `  prereg auth0 install-action --url https://prereg.example.com --hook-secret "$HOOK_SECRET"
+  prereg auth0 print-action --url https://prereg.example.com > prereg-action.js`,
+	}
 	var inst actionSecrets
 	install := &cobra.Command{
-		Use:   "install-action",
+		Use: "install-action",
+		Example: `  export AUTH0_DOMAIN=example.eu.auth0.com AUTH0_CLIENT_ID=… AUTH0_CLIENT_SECRET=…
+  prereg auth0 install-action --url https://prereg.example.com --hook-secret "$HOOK_SECRET"
+  prereg auth0 install-action --url https://prereg.example.com --hook-secret "$HOOK_SECRET" --on-error deny`,
 		Short: "Create or update the Action \"prereg\", deploy it and bind it to post-login (idempotent)",
 		Long: `Create or update the Action "prereg", deploy it and bind it to post-login
-(idempotent). The Management API credentials come from the environment:
+(idempotent). The Management API credentials come from the environment.
+
+Environment:
 ` + auth0EnvHelp,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	inst.flags(install)
 	install.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -179,9 +193,11 @@ func auth0Cmd(e *env) *cobra.Command {
 	}
 	var pr actionSecrets
 	print := &cobra.Command{
-		Use:   "print-action",
+		Use: "print-action",
+		Example: `  prereg auth0 print-action --url https://prereg.example.com
+  prereg auth0 print-action --url https://prereg.example.com --on-unverified allow > prereg-action.js`,
 		Short: "Print the Action's code, and the secrets to set in the Auth0 dashboard (never their values)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 	}
 	pr.flags(print)
 	// Code pasted into an Action stays in its version history, so the secret
@@ -219,6 +235,5 @@ func auth0Cmd(e *env) *cobra.Command {
 		fmt.Fprint(e.stdout, actions.PostLogin)
 		return nil
 	}
-	cmd.AddCommand(install, print)
-	return cmd
+	return group(cmd, install, print)
 }

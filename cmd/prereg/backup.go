@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,7 +18,12 @@ import (
 
 func checkCmd(e *env) *cobra.Command {
 	var db string
-	cmd := &cobra.Command{Use: "check", Short: "Run bbolt's consistency check on a store file", Args: cobra.NoArgs}
+	cmd := &cobra.Command{
+		Use:     "check",
+		Short:   "Run bbolt's consistency check on a store file",
+		Example: "  prereg check --db prereg.db",
+		Args:    noArgs,
+	}
 	cmd.Flags().StringVar(&db, "db", "prereg.db", "store file")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		errs, err := checkFile(db)
@@ -36,44 +44,38 @@ func checkCmd(e *env) *cobra.Command {
 
 // checkFile opens a store read-only and runs Tx.Check on it.
 func checkFile(path string) ([]error, error) {
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, prereg.Errorf(prereg.NotFound, "no store at %s", path)
+	} else if err != nil {
+		return nil, prereg.Wrap(prereg.Invalid, err, "cannot open the store "+path+": "+osCause(err))
 	}
 	return boltstore.CheckFile(path)
 }
 
 func backupCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "backup OUT", Short: "Write a consistent copy of the store (through the service, or from the file)", Args: cobra.ExactArgs(1)}
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "backup OUT",
+		Short: "Write a consistent copy of the store (through the service, or from the file)",
+		Example: `  prereg backup prereg-2026-12-02.db --db prereg.db
+  prereg backup /backups/prereg.db --force --server https://prereg.example.com`,
+		Args: exactArgs("output file"),
+	}
 	c := addConn(cmd, e)
+	cmd.Flags().BoolVar(&force, "force", false, "replace OUT if it exists")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		out := args[0]
+		if _, err := os.Lstat(out); err == nil && !force {
+			return prereg.Errorf(prereg.Conflict, "%s exists; pass --force to replace it", out)
+		}
 		tmp, err := os.CreateTemp(filepath.Dir(out), ".prereg-backup-*")
 		if err != nil {
 			return err
 		}
 		defer os.Remove(tmp.Name())
 		defer tmp.Close()
-		if c.remote() {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			if err := cl.Request(cmd.Context(), "GET", "/v1/backup", nil, nil, "", tmp); err != nil {
-				return err
-			}
-		} else {
-			s, err := c.open(false)
-			if err != nil {
-				return err
-			}
-			_, err = s.Backup(cmd.Context(), tmp, nil)
-			if err == nil {
-				err = s.Audit(cmd.Context(), cliActor, prereg.AuditBackup, "", "", "backup written by the CLI")
-			}
-			s.Close()
-			if err != nil {
-				return err
-			}
+		if err := writeBackup(cmd.Context(), c, tmp); err != nil {
+			return err
 		}
 		if err := tmp.Sync(); err != nil {
 			return err
@@ -88,14 +90,50 @@ func backupCmd(e *env) *cobra.Command {
 		if len(errs) > 0 {
 			return fmt.Errorf("the backup fails its consistency check: %v", errs[0])
 		}
-		if err := os.Rename(tmp.Name(), out); err != nil {
+		if err := place(tmp.Name(), out, force); err != nil {
 			return err
 		}
-		fi, _ := os.Stat(out)
-		fmt.Fprintf(e.stdout, "backup written to %s (%d bytes, checked)\n", out, fi.Size())
+		fi, err := os.Stat(out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "backup written to %s (%s, checked)\n", out, humanBytes(fi.Size()))
 		return nil
 	}
 	return cmd
+}
+
+// writeBackup copies the store into w, through the service or from the file.
+func writeBackup(ctx context.Context, c *conn, w io.Writer) error {
+	if c.remote() {
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		return cl.Request(ctx, "GET", "/v1/backup", nil, nil, "", w)
+	}
+	s, err := c.open(false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.Backup(ctx, w, nil); err != nil {
+		return err
+	}
+	return s.Audit(ctx, cliActor, prereg.AuditBackup, "", "", "backup written by the CLI")
+}
+
+// place moves the finished file tmp to out; without force a file that
+// appeared at out meanwhile is kept (a hard link never replaces).
+func place(tmp, out string, force bool) error {
+	if force {
+		return os.Rename(tmp, out)
+	}
+	err := os.Link(tmp, out)
+	if errors.Is(err, fs.ErrExist) {
+		return prereg.Errorf(prereg.Conflict, "%s exists; pass --force to replace it", out)
+	}
+	return err
 }
 
 func restoreCmd(e *env) *cobra.Command {
@@ -106,7 +144,9 @@ func restoreCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore IN --db PATH",
 		Short: "Restore a backup into a store file (offline: refuses a store in use)",
-		Args:  cobra.ExactArgs(1),
+		Example: `  prereg restore prereg-2026-12-02.db --db prereg.db
+  prereg restore prereg-2026-12-02.db --db prereg.db --force`,
+		Args: exactArgs("backup file"),
 	}
 	cmd.Flags().StringVar(&db, "db", "", "store file to restore into (required)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing store file")

@@ -16,13 +16,19 @@ import (
 )
 
 func importsCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "imports", Short: "Past imports (list)"}
+	cmd := &cobra.Command{Use: "imports", Short: "Past imports (list)", Example: "  prereg imports list --db prereg.db"}
 	var (
 		cursor      string
 		limit       int
 		all, asJSON bool
 	)
-	list := &cobra.Command{Use: "list", Short: "List past imports, newest first", Args: cobra.NoArgs}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List past imports, newest first",
+		Example: `  prereg imports list --db prereg.db --limit 10
+  prereg imports list --all --json --server https://prereg.example.com`,
+		Args: noArgs,
+	}
 	c := addConn(list, e)
 	f := list.Flags()
 	f.IntVar(&limit, "limit", 100, "page size (1 to 1000)")
@@ -89,8 +95,7 @@ func importsCmd(e *env) *cobra.Command {
 		}
 		return nil
 	}
-	cmd.AddCommand(list)
-	return cmd
+	return group(cmd, list)
 }
 
 // importOrgs names the organizations an import's rows named ("-" for

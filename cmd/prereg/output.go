@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 )
 
 func printJSON(w io.Writer, v any) error {
@@ -16,4 +18,14 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// osCause is the operating system's reason for a failed file operation
+// ("permission denied"), without the path the message names already.
+func osCause(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -19,13 +19,11 @@ import (
 // flags, as the admin API's query and as a store filter.
 type regFilter struct{ status, org, email, sync string }
 
-func (r *regFilter) bind(f *pflag.FlagSet, withSync bool) {
+func (r *regFilter) bind(f *pflag.FlagSet) {
 	f.StringVar(&r.status, "status", "", "pending, granted, revoked or expired")
 	f.StringVar(&r.org, "organization", "", "organization ID; \"-\" for tenant-wide registrations only")
 	f.StringVar(&r.email, "email", "", "exact address (case-insensitive)")
-	if withSync {
-		f.StringVar(&r.sync, "sync", "", "only grants whose Auth0 sync is pending, done or failed")
-	}
+	f.StringVar(&r.sync, "sync", "", "only grants whose Auth0 sync is pending, done or failed")
 }
 
 // check refuses what the store would silently answer with nothing.
@@ -77,13 +75,16 @@ func listCmd(e *env) *cobra.Command {
 		all, asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  prereg list --db prereg.db
+  prereg list --status pending --organization org_dr3b5S9l3sReLayv --server https://prereg.example.com
+  prereg list --sync failed --all --json`,
 		Short: "List registrations (filters: --status, --organization, --email, --sync)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 	}
 	c := addConn(cmd, e)
 	f := cmd.Flags()
-	rf.bind(f, true)
+	rf.bind(f)
 	f.IntVar(&limit, "limit", 100, "page size (1 to 1000)")
 	f.StringVar(&cursor, "cursor", "", "continue from a previous page's next_cursor")
 	f.BoolVar(&all, "all", false, "fetch every page")
@@ -139,16 +140,7 @@ func listCmd(e *env) *cobra.Command {
 		if asJSON {
 			return printJSON(e.stdout, map[string]any{"items": items, "next_cursor": next})
 		}
-		tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tEMAIL\tORGANIZATION\tSTATUS\tROLES\tGRANTED_TO\tSYNC")
-		for _, r := range items {
-			sync := string(r.Sync)
-			if r.SyncError != "" {
-				sync += ": " + r.SyncError
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Email, dash(r.OrganizationID), r.Status, strings.Join(r.Roles, "|"), dash(r.GrantedTo), dash(sync))
-		}
-		if err := tw.Flush(); err != nil {
+		if err := printRegistrations(e.stdout, items); err != nil {
 			return err
 		}
 		if next != "" {
@@ -164,7 +156,9 @@ func revokeCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke a registration (a granted one needs --force)",
-		Args:  cobra.ExactArgs(1),
+		Example: `  prereg revoke reg_3mJr7AoUXx2Wqd5q --db prereg.db
+  prereg revoke reg_3mJr7AoUXx2Wqd5q --force --server https://prereg.example.com`,
+		Args: exactArgs("registration ID"),
 	}
 	c := addConn(cmd, e)
 	cmd.Flags().BoolVar(&force, "force", false, "also revoke a granted registration (and, with Auth0 sync, remove its roles)")
@@ -181,6 +175,10 @@ func revokeCmd(e *env) *cobra.Command {
 			r, _, err = s.Revoke(cmd.Context(), args[0], force, cliActor)
 			return err
 		})
+		if prereg.ErrorCode(err) == prereg.Conflict && !force {
+			// The store and the API word this for API callers (?force=true).
+			return prereg.Wrap(prereg.Conflict, err, fmt.Sprintf("%s is granted to a user; use --force to revoke it anyway (with Auth0 sync, its roles are removed from the user too)", args[0]))
+		}
 		if err != nil {
 			return err
 		}
@@ -191,13 +189,26 @@ func revokeCmd(e *env) *cobra.Command {
 }
 
 func eraseCmd(e *env) *cobra.Command {
+	var yes bool
 	cmd := &cobra.Command{
 		Use:   "erase EMAIL",
 		Short: "Erase every registration and stored trace of an address (right to erasure)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Erase every registration and stored trace of an address (right to erasure),
+in every organization; the store file is compacted so that no byte of the
+address remains. It cannot be undone: on a terminal it asks first; elsewhere
+(scripts, pipes) pass --yes.`,
+		Example: `  prereg erase ana.silva@example.com --db prereg.db
+  prereg erase ana.silva@example.com --yes --server https://prereg.example.com`,
+		Args: exactArgs("email address"),
 	}
 	c := addConn(cmd, e)
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "erase without asking")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if !yes {
+			if err := confirm(e, cmd, fmt.Sprintf("Erase every registration of %s and every stored trace of it? This cannot be undone.", prereg.MaskEmail(args[0]))); err != nil {
+				return err
+			}
+		}
 		var out boltstore.Erasure
 		err := c.do(func(cl *client.Client) error {
 			return cl.JSON(cmd.Context(), "POST", "/v1/erasures", nil, map[string]string{"email": args[0]}, &out)
@@ -215,9 +226,25 @@ func eraseCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+// confirm asks question on the terminal and wants y or yes; off a terminal
+// it refuses, since nobody can answer (the command's --yes skips it).
+func confirm(e *env, cmd *cobra.Command, question string) error {
+	if e.stdinTerminal == nil || !e.stdinTerminal() {
+		return usageError(cmd, "%s asks for confirmation, and standard input is not a terminal: pass --yes to go ahead", cmd.CommandPath())
+	}
+	fmt.Fprintf(e.stderr, "%s [y/N] ", question)
+	answer, _ := bufio.NewReader(e.stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	return prereg.Errorf(prereg.Invalid, "not erased (the answer was not yes)")
+}
+
 func syncCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "sync", Short: "Auth0 sync of grants (retry)"}
-	retry := &cobra.Command{Use: "retry ID", Short: "Queue the Auth0 sync of a granted registration again", Args: cobra.ExactArgs(1)}
+	cmd := &cobra.Command{Use: "sync", Short: "Auth0 sync of grants (retry)", Example: "  prereg sync retry reg_3mJr7AoUXx2Wqd5q --server https://prereg.example.com"}
+	retry := &cobra.Command{Use: "retry ID", Short: "Queue the Auth0 sync of a granted registration again", Args: exactArgs("registration ID"),
+		Example: "  prereg sync retry reg_3mJr7AoUXx2Wqd5q --server https://prereg.example.com"}
 	c := addConn(retry, e)
 	retry.RunE = func(cmd *cobra.Command, args []string) error {
 		if c.remote() {
@@ -241,6 +268,5 @@ func syncCmd(e *env) *cobra.Command {
 		fmt.Fprintf(e.stdout, "sync of %s queued; the service works the queue\n", args[0])
 		return nil
 	}
-	cmd.AddCommand(retry)
-	return cmd
+	return group(cmd, retry)
 }

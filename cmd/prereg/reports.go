@@ -2,8 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,8 +19,16 @@ import (
 )
 
 func statsCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "stats", Short: "Counts by status, overall and per organization", Args: cobra.NoArgs}
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Counts by status, overall and per organization",
+		Example: `  prereg stats --db prereg.db
+  prereg stats --json --server https://prereg.example.com`,
+		Args: noArgs,
+	}
 	c := addConn(cmd, e)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var st boltstore.Stats
 		err := c.do(func(cl *client.Client) error {
@@ -29,9 +41,46 @@ func statsCmd(e *env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return printJSON(e.stdout, st)
+		if asJSON {
+			return printJSON(e.stdout, st)
+		}
+		return printStats(e.stdout, st)
 	}
 	return cmd
+}
+
+// printStats writes one row per organization ("-" for tenant-wide), in
+// order, then the overall counts.
+func printStats(w io.Writer, st boltstore.Stats) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORGANIZATION\tPENDING\tGRANTED\tREVOKED\tEXPIRED\tTOTAL")
+	row := func(name string, c boltstore.Counts) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", name, c.Pending, c.Granted, c.Revoked, c.Expired, c.Total)
+	}
+	for _, o := range slices.Sorted(maps.Keys(st.ByOrganization)) {
+		row(dash(o), st.ByOrganization[o])
+	}
+	row("all", st.Overall)
+	return tw.Flush()
+}
+
+// auditActions are the actions `audit --action` accepts (CONTRACT section 3).
+var auditActions = []prereg.AuditAction{
+	prereg.AuditCreated, prereg.AuditUpdated, prereg.AuditRevoked, prereg.AuditImported, prereg.AuditGranted,
+	prereg.AuditSynced, prereg.AuditTokenCreated, prereg.AuditTokenRevoked, prereg.AuditBackup, prereg.AuditErased,
+}
+
+// checkAuditAction refuses an action the trail never holds, which would
+// otherwise answer with an empty page.
+func checkAuditAction(action string) error {
+	if action == "" || slices.Contains(auditActions, prereg.AuditAction(action)) {
+		return nil
+	}
+	names := make([]string, len(auditActions))
+	for i, a := range auditActions {
+		names[i] = string(a)
+	}
+	return prereg.Errorf(prereg.Invalid, "--action %q is not an audit action; one of %s", action, strings.Join(names, ", "))
 }
 
 func auditCmd(e *env) *cobra.Command {
@@ -40,7 +89,13 @@ func auditCmd(e *env) *cobra.Command {
 		limit               int
 		asJSON              bool
 	)
-	cmd := &cobra.Command{Use: "audit", Short: "Show the audit trail, newest first", Args: cobra.NoArgs}
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Show the audit trail, newest first",
+		Example: `  prereg audit --db prereg.db --limit 20
+  prereg audit --action erased --organization org_dr3b5S9l3sReLayv --json --server https://prereg.example.com`,
+		Args: noArgs,
+	}
 	c := addConn(cmd, e)
 	cmd.Flags().StringVar(&org, "organization", "", "only this organization (\"-\" for tenant-wide)")
 	cmd.Flags().StringVar(&action, "action", "", "only this action (created, granted, erased, …)")
@@ -48,6 +103,9 @@ func auditCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&cursor, "cursor", "", "continue from a previous page")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkAuditAction(action); err != nil {
+			return err
+		}
 		var page struct {
 			Items      []prereg.AuditEntry `json:"items"`
 			NextCursor string              `json:"next_cursor"`

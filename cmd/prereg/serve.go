@@ -37,20 +37,27 @@ func serveCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the service (login hook and admin API)",
-		Long: `Run the service. Every flag can also be set as PREREG_<FLAG> in the environment
-(e.g. PREREG_HOOK_SECRETS); the flag wins. Secrets may come from files:
-PREREG_HOOK_SECRETS_FILE, PREREG_ADMIN_TOKEN_FILE, PREREG_SIGNING_SECRETS_FILE.
-With no hook secret and no admin token configured, the first start generates
-both, keeps their hashes in the store and prints them once (only after every
-setting was checked and the address bound). One value given as two kinds of
-secret is refused. A lost admin token: stop the service, then
-prereg tokens create --db PATH --name NAME.
+		Long: `Run the service. With no hook secret and no admin token configured, the
+first start generates both, keeps their hashes in the store and prints them
+once (only after every setting was checked and the address bound). One value
+given as two kinds of secret is refused. A lost admin token: stop the
+service, then prereg tokens create --db PATH --name NAME.
 
+Environment:
+  PREREG_<FLAG>        every flag, upper-cased with _ for - (PREREG_DB,
+                       PREREG_ADDR, PREREG_HOOK_SECRETS, PREREG_MAX_IMPORT_BYTES…);
+                       the flag wins
+  PREREG_HOOK_SECRETS_FILE, PREREG_ADMIN_TOKEN_FILE, PREREG_SIGNING_SECRETS_FILE
+                       read that secret from a file instead
 Writing grants into Auth0 (Management API) is on when these are set:
 ` + auth0EnvHelp,
-		Args: cobra.NoArgs,
+		Example: `  prereg serve --db /data/prereg.db --addr :8080
+  PREREG_HOOK_SECRETS_FILE=/run/secrets/hook prereg serve --tls-cert cert.pem --tls-key key.pem
+  prereg serve --max-import-bytes 64MiB --metrics-addr 127.0.0.1:9090`,
+		Args: noArgs,
 	}
 	b := config.Bind(cmd.Flags())
+	byteFlags(cmd.Flags(), "max-import-bytes")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := b.Resolve(pflagLookup{cmd.Flags()}, e.getenv)
 		if err != nil {

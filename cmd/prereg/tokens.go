@@ -15,12 +15,23 @@ import (
 )
 
 func tokensCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "tokens", Short: "Manage admin tokens (create, list, revoke)"}
+	cmd := &cobra.Command{
+		Use:   "tokens",
+		Short: "Manage admin tokens (create, list, revoke)",
+		Example: `  prereg tokens create --name ci --read-only --db prereg.db
+  prereg tokens list --server https://prereg.example.com`,
+	}
 	var (
 		name, org string
 		readOnly  bool
 	)
-	create := &cobra.Command{Use: "create", Short: "Create an admin token (shown once)", Args: cobra.NoArgs}
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create an admin token (shown once)",
+		Example: `  prereg tokens create --name ci --db prereg.db
+  prereg tokens create --name acme-desk --organization org_dr3b5S9l3sReLayv --read-only --server https://prereg.example.com`,
+		Args: noArgs,
+	}
 	cc := addConn(create, e)
 	create.Flags().StringVar(&name, "name", "", "what the token is for (required)")
 	create.Flags().StringVar(&org, "organization", "", "limit the token to one organization")
@@ -52,7 +63,13 @@ func tokensCmd(e *env) *cobra.Command {
 		return nil
 	}
 	var asJSON bool
-	list := &cobra.Command{Use: "list", Short: "List admin tokens (never their secrets)", Args: cobra.NoArgs}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List admin tokens (never their secrets)",
+		Example: `  prereg tokens list --db prereg.db
+  prereg tokens list --json --server https://prereg.example.com`,
+		Args: noArgs,
+	}
 	lc := addConn(list, e)
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -86,7 +103,8 @@ func tokensCmd(e *env) *cobra.Command {
 		}
 		return tw.Flush()
 	}
-	revoke := &cobra.Command{Use: "revoke ID", Short: "Revoke an admin token at once", Args: cobra.ExactArgs(1)}
+	revoke := &cobra.Command{Use: "revoke ID", Short: "Revoke an admin token at once", Args: exactArgs("token ID"),
+		Example: "  prereg tokens revoke tok_5Hq2x8Ld --db prereg.db"}
 	rc := addConn(revoke, e)
 	revoke.RunE = func(cmd *cobra.Command, args []string) error {
 		err := rc.do(func(cl *client.Client) error {
@@ -101,6 +119,5 @@ func tokensCmd(e *env) *cobra.Command {
 		fmt.Fprintf(e.stdout, "token %s revoked\n", args[0])
 		return nil
 	}
-	cmd.AddCommand(create, list, revoke)
-	return cmd
+	return group(cmd, create, list, revoke)
 }
