@@ -113,7 +113,7 @@ func TestErasureLeavesNoByteOfTheAddress(t *testing.T) {
 	if hits := filesHolding(t, dir, kept); len(hits) == 0 {
 		t.Error("the address that was not erased is gone from the store's files")
 	}
-	// The service goes on working on the compacted file.
+	// The service goes on working on the wiped file.
 	code, raw = s.call(t, "POST", "/v1/hooks/post-login", crashHookSecret,
 		map[string]any{"user_id": userID, "email": erased, "email_verified": true, "organization_id": "org_erase1"})
 	if code != 200 || !strings.Contains(string(raw), `"outcome":"no_match"`) {
@@ -141,5 +141,28 @@ func TestErasureLeavesNoByteOfTheAddress(t *testing.T) {
 		if _, ok := facts.regs[prereg.RegistrationID(org, kept)]; !ok {
 			t.Errorf("the kept registration of %s is gone", org)
 		}
+	}
+}
+
+// prereg erase on the file: a string that is not an address is refused
+// with an error naming the email field and changes nothing; an address is
+// erased, and the output counts what went without printing the address.
+func TestEraseCLIOnFile(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "prereg.db")
+	s := startService(t, "--db", db, "--hook-secrets", testHookSecret, "--admin-token", testAdminToken)
+	if code, raw := s.call(t, "POST", "/v1/registrations", testAdminToken, map[string]any{"email": "cli.erase@example.com", "roles": []string{"viewer"}}); code != 201 {
+		t.Fatalf("create: %d %s", code, raw)
+	}
+	s.stop()
+	out, err := runCLI("erase", "--db", db, "org_bbbb")
+	if exitStatus(err) == 0 || !strings.Contains(describe(err), "email") {
+		t.Fatalf("erase of a non-address: %v\n%s", err, out)
+	}
+	out, err = runCLI("erase", "--db", db, "--yes", "CLI.Erase@example.com")
+	if err != nil || !strings.Contains(out, "erased 1 registration(s)") || strings.Contains(strings.ToLower(out), "cli.erase@") {
+		t.Fatalf("erase: %v\n%s", err, out)
+	}
+	if hits := filesHolding(t, filepath.Dir(db), "cli.erase@example.com"); len(hits) > 0 {
+		t.Errorf("after prereg erase the address is still in %v", hits)
 	}
 }

@@ -204,6 +204,10 @@ address remains. It cannot be undone: on a terminal it asks first; elsewhere
 	c := addConn(cmd, e)
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "erase without asking")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		// A string that is no address is refused before anyone is asked.
+		if err := prereg.ValidateEmail(args[0]); err != nil {
+			return err
+		}
 		if !yes {
 			if err := confirm(e, cmd, fmt.Sprintf("Erase every registration of %s and every stored trace of it? This cannot be undone.", prereg.MaskEmail(args[0]))); err != nil {
 				return err
@@ -220,7 +224,8 @@ address remains. It cannot be undone: on a terminal it asks first; elsewhere
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "erased %d registration(s) of %s; %d import report(s) scrubbed; store compacted\n", len(out.Registrations), prereg.MaskEmail(args[0]), out.ImportsScrubbed)
+		fmt.Fprintf(e.stdout, "erased %d registration(s) of %s; scrubbed %d import report(s), %d audit entr(ies), %d grant(s) to a user_id holding it, %d sync job(s), %d other trace(s); no byte of the store file holds it\n",
+			len(out.Registrations), prereg.MaskEmail(args[0]), out.ImportsScrubbed, out.AuditEntries, out.Grants, out.Jobs, out.Other)
 		return nil
 	}
 	return cmd

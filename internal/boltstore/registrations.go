@@ -526,11 +526,12 @@ func (s *Store) applyAt(t *regTx, now time.Time, k prereg.Key, in prereg.Input, 
 // import that hands over its rows in key order across batches (the
 // importer does) appends to the B+tree instead of scattering over it.
 func (s *Store) ApplyBatch(ctx context.Context, items []prereg.Input, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
-	return s.ApplyPrepared(ctx, s.PrepareBatch(items, nil, source), actor, dryRun)
+	return s.PrepareBatch(items, nil, source).Apply(ctx, actor, dryRun)
 }
 
-// Prepared is a batch readied by PrepareBatch for ApplyPrepared.
+// Prepared is a batch readied by PrepareBatch; Apply writes it.
 type Prepared struct {
+	s      *Store
 	items  []prereg.Input
 	keys   []prereg.Key
 	fresh  []fresh
@@ -544,7 +545,7 @@ type Prepared struct {
 // items[i]'s prereg.RegistrationKey, or keys nil) and the record each
 // becomes if it is new, on all cores. It touches no state, so an importer
 // prepares its next batch while the store commits the current one.
-func (s *Store) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) *Prepared {
+func (s *Store) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) prereg.PreparedBatch {
 	if keys != nil && len(keys) != len(items) {
 		keys = nil // not this batch's keys: derive them
 	}
@@ -555,13 +556,15 @@ func (s *Store) PrepareBatch(items []prereg.Input, keys []prereg.Key, source str
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return bytes.Compare(keys[a][:], keys[b][:]) })
-	return &Prepared{items: items, keys: keys, fresh: fr, order: order, source: source, now: now}
+	return &Prepared{s: s, items: items, keys: keys, fresh: fr, order: order, source: source, now: now}
 }
 
-// ApplyPrepared writes (or, with dryRun, only evaluates) a prepared batch,
-// as ApplyBatch does.
-func (s *Store) ApplyPrepared(ctx context.Context, p *Prepared, actor string, dryRun bool) ([]prereg.WriteResult, error) {
-	items, keys, fr, order, source, now := p.items, p.keys, p.fresh, p.order, p.source, p.now
+var _ prereg.PreparedBatch = (*Prepared)(nil)
+
+// Apply writes (or, with dryRun, only evaluates) the prepared batch, as
+// ApplyBatch does.
+func (p *Prepared) Apply(ctx context.Context, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	s, items, keys, fr, order, source, now := p.s, p.items, p.keys, p.fresh, p.order, p.source, p.now
 	results := make([]prereg.WriteResult, len(items))
 	audit := !strings.HasPrefix(source, "import:")
 	fn := func(tx *bolt.Tx) error {

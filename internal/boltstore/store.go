@@ -72,8 +72,8 @@ type Options struct {
 
 // Store is the bbolt-backed store. Its methods are safe for concurrent use.
 type Store struct {
-	// mu guards db against the swap a compaction (erasure) does: every
-	// operation holds it shared, the swap holds it exclusively.
+	// mu guards db against Close: every operation holds it shared, Close
+	// and Check hold it exclusively.
 	mu   sync.RWMutex
 	db   *bolt.DB
 	path string
@@ -108,6 +108,13 @@ type Store struct {
 
 	// group shares commits between concurrent claims (batch).
 	group *groupCommit
+
+	// readers counts the read transactions in flight, eraseMu runs one
+	// erasure at a time and rawMu keeps backups (which copy free pages)
+	// out of an erasure's wipe: see doc.go, "Erasure".
+	readers readerEpochs
+	eraseMu sync.Mutex
+	rawMu   sync.RWMutex
 
 	// pendingAddrs, grantedUsers and grants are nil unless
 	// Options.LoginSets.
@@ -404,6 +411,9 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	defer s.markUsed() // after the reads, for the tick that follows them
+	// Counted for erasures, which overwrite freed pages only once no read
+	// transaction can see them: every read transaction comes through here.
+	defer s.readers.enter().Add(-1)
 	return translate(s.db.View(fn), false)
 }
 

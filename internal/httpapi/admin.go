@@ -260,14 +260,11 @@ func (s *Server) erase(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if strings.TrimSpace(b.Email) == "" {
-		s.fail(c, &prereg.Error{Code: prereg.Invalid, Message: "email is required", Details: []prereg.FieldError{{Field: "email", Message: "is required"}}})
-		return
-	}
 	if p.ReadOnly {
 		s.fail(c, prereg.Errorf(prereg.Forbidden, "this token is read-only"))
 		return
 	}
+	// Erase refuses anything but a valid address (prereg.ValidateEmail).
 	out, err := s.store.Erase(c.Request.Context(), b.Email, p.OrganizationID, p.TokenID)
 	if err != nil {
 		s.fail(c, err)

@@ -69,7 +69,7 @@ func readCorpus(t testing.TB, name string) []byte {
 	return b
 }
 
-func run[P any](t testing.TB, s importer.Store[P], data []byte, opts importer.Options) prereg.ImportReport {
+func run(t testing.TB, s importer.Store, data []byte, opts importer.Options) prereg.ImportReport {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = clock
@@ -341,13 +341,18 @@ func TestImportStrict(t *testing.T) {
 
 func assertEmpty(t *testing.T, s *boltstore.Store) {
 	t.Helper()
+	if n := countRegistrations(t, s); n != 0 {
+		t.Errorf("store holds %d registrations, want none", n)
+	}
+}
+
+func countRegistrations(t *testing.T, s *boltstore.Store) int {
+	t.Helper()
 	n := 0
 	if err := s.Each(context.Background(), boltstore.Filter{}, func(prereg.Registration) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if n != 0 {
-		t.Errorf("store holds %d registrations, want none", n)
-	}
+	return n
 }
 
 func TestImportDryRun(t *testing.T) {
@@ -424,13 +429,32 @@ type countingStore struct {
 	maxBatch       atomic.Int64
 }
 
-func (c *countingStore) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) *boltstore.Prepared {
+var _ importer.Store = (*countingStore)(nil)
+
+func (c *countingStore) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) prereg.PreparedBatch {
 	c.batches.Add(1)
 	c.items.Add(int64(len(items)))
 	if int64(len(items)) > c.maxBatch.Load() {
 		c.maxBatch.Store(int64(len(items)))
 	}
 	return c.Store.PrepareBatch(items, keys, source)
+}
+
+// progress records an import's Progress calls and fails the test when one
+// goes back.
+type progress struct {
+	t     *testing.T
+	calls int
+	rows  int
+	bytes int64
+}
+
+func (p *progress) record(rows int, bytes int64) {
+	p.calls++
+	if rows < p.rows || bytes < p.bytes {
+		p.t.Errorf("progress went back: %d,%d after %d,%d", rows, bytes, p.rows, p.bytes)
+	}
+	p.rows, p.bytes = rows, bytes
 }
 
 func TestImportBatchesAndProgress(t *testing.T) {
@@ -440,16 +464,9 @@ func TestImportBatchesAndProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &countingStore{Store: openStore(t)}
-	var lastRows int
-	var lastBytes int64
-	calls := 0
-	rep := run(t, s, buf.Bytes(), importer.Options{BatchSize: 500, Progress: func(r int, b int64) {
-		calls++
-		if r < lastRows || b < lastBytes {
-			t.Errorf("progress went back: %d,%d after %d,%d", r, b, lastRows, lastBytes)
-		}
-		lastRows, lastBytes = r, b
-	}})
+	pr := &progress{t: t}
+	rep := run(t, s, buf.Bytes(), importer.Options{BatchSize: 500, Progress: pr.record})
+	calls, lastRows, lastBytes := pr.calls, pr.rows, pr.bytes
 	if rep.Rows != rows || rep.Created != rows || rep.Rejected != 0 {
 		t.Errorf("report = %+v", summarize(rep))
 	}
@@ -458,6 +475,33 @@ func TestImportBatchesAndProgress(t *testing.T) {
 	}
 	if calls < 3 || lastRows != 2*rows || lastBytes != 2*int64(buf.Len()) {
 		t.Errorf("progress: %d calls, last %d rows %d bytes; want the end at %d, %d", calls, lastRows, lastBytes, 2*rows, 2*buf.Len())
+	}
+}
+
+// TestImportStrictProbeIsAModeOfTheRun: a strict import's dry run before
+// it writes walks every winner without reporting progress (which would go
+// back) and leaves every winner for the pass that writes.
+func TestImportStrictProbeIsAModeOfTheRun(t *testing.T) {
+	const rows = 2_345
+	var buf bytes.Buffer
+	if err := csvgen.Write(&buf, csvgen.Options{Rows: rows, OrgShare: 0.5, Roles: 2, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	s := &countingStore{Store: openStore(t)}
+	pr := &progress{t: t}
+	rep := run(t, s, buf.Bytes(), importer.Options{Strict: true, BatchSize: 1000, Progress: pr.record})
+	lastRows, lastBytes := pr.rows, pr.bytes
+	if got, want := summarize(rep), (counts{rows: rows, created: rows}); !reflect.DeepEqual(got, want) {
+		t.Errorf("report = %+v, want %+v", got, want)
+	}
+	if got := s.batches.Load(); got != 6 || s.items.Load() != 2*rows {
+		t.Errorf("%d batches, %d items; want 6 (3 probed, 3 written), %d", got, s.items.Load(), 2*rows)
+	}
+	if lastRows != 2*rows || lastBytes != 2*int64(buf.Len()) {
+		t.Errorf("progress ended at %d rows %d bytes; want %d, %d", lastRows, lastBytes, 2*rows, 2*buf.Len())
+	}
+	if n := countRegistrations(t, s.Store); n != rows {
+		t.Errorf("%d registrations stored, want %d", n, rows)
 	}
 }
 
@@ -555,13 +599,14 @@ type recordedBatch struct {
 
 // recorderBatch is a batch the recorder prepared.
 type recorderBatch struct {
+	r     *recorder
 	items []prereg.Input
-	inner *boltstore.Prepared
+	inner prereg.PreparedBatch
 	err   error
 }
 
-func (r *recorder) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) recorderBatch {
-	b := recorderBatch{items: slices.Clone(items)}
+func (r *recorder) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) prereg.PreparedBatch {
+	b := &recorderBatch{r: r, items: slices.Clone(items)}
 	for i, in := range items {
 		if keys[i] != prereg.RegistrationKey(in.OrganizationID, in.Email) {
 			b.err = fmt.Errorf("the key handed over with %s (line order %d) is not its key", in.Email, i)
@@ -573,16 +618,16 @@ func (r *recorder) PrepareBatch(items []prereg.Input, keys []prereg.Key, source 
 	return b
 }
 
-func (r *recorder) ApplyPrepared(ctx context.Context, b recorderBatch, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+func (b *recorderBatch) Apply(ctx context.Context, actor string, dryRun bool) ([]prereg.WriteResult, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	items := b.items
+	r, items := b.r, b.items
 	r.mu.Lock()
 	r.calls = append(r.calls, recordedBatch{dryRun: dryRun, items: items})
 	r.mu.Unlock()
 	if r.inner != nil {
-		return r.inner.ApplyPrepared(ctx, b.inner, actor, dryRun)
+		return b.inner.Apply(ctx, actor, dryRun)
 	}
 	res := make([]prereg.WriteResult, len(items))
 	for i, in := range items {
@@ -795,61 +840,13 @@ func TestImportWritesInKeyOrder(t *testing.T) {
 			}
 			for _, p := range passes {
 				checkKeyOrder(t, p, batch)
-				// Each pass writes each winner once, as its last row says.
-				got := map[prereg.Key]prereg.Input{}
-				for _, b := range p {
-					for _, in := range b.items {
-						got[prereg.RegistrationKey(in.OrganizationID, in.Email)] = in
-					}
-				}
-				if len(got) != len(m.winners) {
-					t.Errorf("a pass wrote %d keys, want %d", len(got), len(m.winners))
-				}
-				for k, i := range m.winners {
-					if want := rows[i].input(t); !reflect.DeepEqual(got[k], want) {
-						t.Errorf("key of line %d: wrote %+v, want %+v", i+2, got[k], want)
-					}
-				}
+				checkPassWritesWinners(t, p, rows, m)
 			}
 
 			// The report: bad rows, store refusals at the winner's line,
 			// and the duplicate warnings of one pass down the file.
-			var wantErrLines []int
-			wantErrLines = append(wantErrLines, m.badLines...)
-			refused := 0
-			if len(m.badLines) == 0 || !tt.strict {
-				for _, i := range m.winners {
-					if strings.Contains(rows[i].email, "+reject") {
-						wantErrLines = append(wantErrLines, i+2)
-						refused++
-					}
-				}
-			}
-			slices.Sort(wantErrLines)
-			var gotErrLines []int
-			for _, e := range rep.Errors {
-				gotErrLines = append(gotErrLines, e.Line)
-			}
-			if !slices.Equal(gotErrLines, wantErrLines) {
-				t.Errorf("error lines %v, want %v", gotErrLines, wantErrLines)
-			}
-			wantWarnings := m.warnings
-			if rep.Rejected > 0 && tt.strict {
-				wantWarnings = append(slices.Clone(wantWarnings), prereg.RowWarning{Line: 0, Message: fmt.Sprintf("strict import: nothing was written because %d rows were rejected; fix them and import the file again", rep.Rejected)})
-				slices.SortStableFunc(wantWarnings, func(a, b prereg.RowWarning) int { return a.Line - b.Line })
-			}
-			if len(wantWarnings) > prereg.MaxReportIssues {
-				t.Fatalf("test case gives %d warnings: make it fit under the cap with the strict warning", len(wantWarnings))
-			}
-			if !reflect.DeepEqual(rep.Warnings, wantWarnings) || rep.WarningsTruncated != m.truncated {
-				t.Errorf("warnings (%d + %d truncated) differ from one pass down the file (%d + %d truncated)", len(rep.Warnings), rep.WarningsTruncated, len(wantWarnings), m.truncated)
-				for i := range min(len(rep.Warnings), len(wantWarnings)) {
-					if rep.Warnings[i] != wantWarnings[i] {
-						t.Errorf("first difference at %d: got %+v, want %+v", i, rep.Warnings[i], wantWarnings[i])
-						break
-					}
-				}
-			}
+			refused := checkErrorLines(t, rep, rows, m, tt.strict)
+			checkWarnings(t, rep, m, tt.strict)
 			wantRejected := len(m.badLines) + refused
 			written := len(m.winners) - refused
 			if tt.strict && wantRejected > 0 {
@@ -859,6 +856,76 @@ func TestImportWritesInKeyOrder(t *testing.T) {
 				t.Errorf("rows %d rejected %d created %d; want %d, %d, %d", rep.Rows, rep.Rejected, rep.Created, tt.rows, wantRejected, written)
 			}
 		})
+	}
+}
+
+// checkPassWritesWinners: a pass over the winners writes each winner
+// once, as its last row says.
+func checkPassWritesWinners(t *testing.T, p []recordedBatch, rows []genRow, m onePassModel) {
+	t.Helper()
+	got := map[prereg.Key]prereg.Input{}
+	for _, b := range p {
+		for _, in := range b.items {
+			got[prereg.RegistrationKey(in.OrganizationID, in.Email)] = in
+		}
+	}
+	if len(got) != len(m.winners) {
+		t.Errorf("a pass wrote %d keys, want %d", len(got), len(m.winners))
+	}
+	for k, i := range m.winners {
+		if want := rows[i].input(t); !reflect.DeepEqual(got[k], want) {
+			t.Errorf("key of line %d: wrote %+v, want %+v", i+2, got[k], want)
+		}
+	}
+}
+
+// checkErrorLines: the report's errors are at the bad rows' lines and, for
+// the winners the store refused, at the winner's line (none in a strict
+// import with a bad row, which never reaches the store). It returns how
+// many winners the store refused.
+func checkErrorLines(t *testing.T, rep prereg.ImportReport, rows []genRow, m onePassModel, strict bool) (refused int) {
+	t.Helper()
+	var wantErrLines []int
+	wantErrLines = append(wantErrLines, m.badLines...)
+	if len(m.badLines) == 0 || !strict {
+		for _, i := range m.winners {
+			if strings.Contains(rows[i].email, "+reject") {
+				wantErrLines = append(wantErrLines, i+2)
+				refused++
+			}
+		}
+	}
+	slices.Sort(wantErrLines)
+	var gotErrLines []int
+	for _, e := range rep.Errors {
+		gotErrLines = append(gotErrLines, e.Line)
+	}
+	if !slices.Equal(gotErrLines, wantErrLines) {
+		t.Errorf("error lines %v, want %v", gotErrLines, wantErrLines)
+	}
+	return refused
+}
+
+// checkWarnings: the report's warnings are the duplicate warnings of one
+// pass down the file, plus a strict import's warning that it wrote nothing.
+func checkWarnings(t *testing.T, rep prereg.ImportReport, m onePassModel, strict bool) {
+	t.Helper()
+	wantWarnings := m.warnings
+	if rep.Rejected > 0 && strict {
+		wantWarnings = append(slices.Clone(wantWarnings), prereg.RowWarning{Line: 0, Message: fmt.Sprintf("strict import: nothing was written because %d rows were rejected; fix them and import the file again", rep.Rejected)})
+		slices.SortStableFunc(wantWarnings, func(a, b prereg.RowWarning) int { return a.Line - b.Line })
+	}
+	if len(wantWarnings) > prereg.MaxReportIssues {
+		t.Fatalf("test case gives %d warnings: make it fit under the cap with the strict warning", len(wantWarnings))
+	}
+	if !reflect.DeepEqual(rep.Warnings, wantWarnings) || rep.WarningsTruncated != m.truncated {
+		t.Errorf("warnings (%d + %d truncated) differ from one pass down the file (%d + %d truncated)", len(rep.Warnings), rep.WarningsTruncated, len(wantWarnings), m.truncated)
+		for i := range min(len(rep.Warnings), len(wantWarnings)) {
+			if rep.Warnings[i] != wantWarnings[i] {
+				t.Errorf("first difference at %d: got %+v, want %+v", i, rep.Warnings[i], wantWarnings[i])
+				break
+			}
+		}
 	}
 }
 
