@@ -94,8 +94,8 @@ a granted one is left as it is (a different write is refused).`,
 	return cmd
 }
 
-// inFlagTerms renames the API fields an error's details name to the flags
-// the user typed.
+// inFlagTerms renames the API fields an error names to the flags the user
+// typed ("organization_id: …" becomes "--organization: …").
 func inFlagTerms(err error) error {
 	var pe *prereg.Error
 	if !errors.As(err, &pe) || len(pe.Details) == 0 {
@@ -105,9 +105,15 @@ func inFlagTerms(err error) error {
 	out.Details = make([]prereg.FieldError, len(pe.Details))
 	for i, d := range pe.Details {
 		if name, ok := addFlags[d.Field]; ok {
+			if out.Message == d.Field+": "+d.Message {
+				out.Message = name + ": " + d.Message
+			}
 			d.Field = name
 		}
 		out.Details[i] = d
+	}
+	if len(out.Details) == 1 && out.Message == out.Details[0].Field+": "+out.Details[0].Message {
+		out.Details = nil // the message says it all
 	}
 	return &out
 }

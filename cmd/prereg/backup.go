@@ -13,30 +13,48 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/bytesize"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
 func checkCmd(e *env) *cobra.Command {
-	var db string
+	var (
+		db     string
+		asJSON bool
+	)
 	cmd := &cobra.Command{
-		Use:     "check",
-		Short:   "Run bbolt's consistency check on a store file",
-		Example: "  prereg check --db prereg.db",
-		Args:    noArgs,
+		Use:   "check",
+		Short: "Run bbolt's consistency check on a store file",
+		Example: `  prereg check --db prereg.db
+  prereg check --db prereg.db --json`,
+		Args: noArgs,
 	}
 	cmd.Flags().StringVar(&db, "db", "prereg.db", "store file")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: {\"file\": …, \"problems\": […]}")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		errs, err := checkFile(db)
 		if err != nil {
 			return err
 		}
-		for _, e2 := range errs {
-			fmt.Fprintln(e.stdout, "problem:", e2)
+		problems := make([]string, len(errs))
+		for i, e2 := range errs {
+			problems[i] = e2.Error()
+		}
+		if asJSON {
+			if err := printJSON(e.stdout, map[string]any{"file": db, "problems": problems}); err != nil {
+				return err
+			}
+		} else {
+			for _, p := range problems {
+				fmt.Fprintln(e.stdout, "problem:", p)
+			}
 		}
 		if len(errs) > 0 {
 			return prereg.Errorf(prereg.Invalid, "%s: %d problem(s) found", db, len(errs))
 		}
-		fmt.Fprintf(e.stdout, "%s: OK\n", db)
+		if !asJSON {
+			fmt.Fprintf(e.stdout, "%s: OK\n", db)
+		}
 		return nil
 	}
 	return cmd
@@ -97,7 +115,7 @@ func backupCmd(e *env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "backup written to %s (%s, checked)\n", out, humanBytes(fi.Size()))
+		fmt.Fprintf(e.stdout, "backup written to %s (%s, checked)\n", out, bytesize.Human(fi.Size()))
 		return nil
 	}
 	return cmd

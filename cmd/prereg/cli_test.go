@@ -73,6 +73,10 @@ func TestCLIErrorMessages(t *testing.T) {
 			[]string{"--server", "http://HOST:PORT"}, nil},
 		{"audit action", []string{"audit", "--db", db, "--action", "bogus"},
 			[]string{`--action "bogus" is not an audit action; one of created, updated, revoked, imported, granted, synced, token_created, token_revoked, backup, erased`}, nil},
+		{"server not running", []string{"list", "--server", "127.0.0.1:1", "--token", "t"},
+			[]string{"cannot reach http://127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused"}, []string{"Get "}},
+		{"add bad organization", []string{"add", "bo@example.com", "--roles", "r", "--organization", "acme", "--db", db},
+			[]string{"--organization: not an Auth0 organization ID"}, []string{"organization_id"}},
 		{"add without roles", []string{"add", "bo@example.com", "--db", db}, []string{"--roles is required"}, nil},
 		{"add bad expiry", []string{"add", "bo@example.com", "--roles", "r", "--expires-at", "soon", "--db", db}, []string{"--expires-at", "2027-01-31"}, []string{"expires_at"}},
 		{"erase off a terminal", []string{"erase", "ana@example.com", "--db", db}, []string{"standard input is not a terminal", "--yes"}, nil},
@@ -96,6 +100,12 @@ func TestCLIErrorMessages(t *testing.T) {
 				}
 			}
 		})
+	}
+	// A usage error names the command once, as its first words.
+	var stderr bytes.Buffer
+	_, err := term("", false, "revoke")
+	if exitCode(err, &stderr) != 2 || !strings.HasPrefix(stderr.String(), "prereg revoke: missing registration ID\n") {
+		t.Errorf("stderr of prereg revoke: %q", stderr.String())
 	}
 	if raw, _ := os.ReadFile(existing); string(raw) != "keep me" {
 		t.Fatalf("backup overwrote %s", existing)
@@ -137,6 +147,9 @@ func TestBackupOverwrite(t *testing.T) {
 	}
 	if msg, err := runCLI("backup", out, "--db", db, "--force"); err != nil {
 		t.Fatalf("--force: %v %s", err, msg)
+	}
+	if msg, err := runCLI("check", "--db", out, "--json"); err != nil || !strings.Contains(msg, `"problems": []`) {
+		t.Fatalf("check --json: %v %s", err, msg)
 	}
 }
 
@@ -296,29 +309,6 @@ func TestEveryCommandHasExamplesAndEnvironment(t *testing.T) {
 }
 
 func TestByteSizeFlag(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"256MiB", 256 << 20, true}, {"1GiB", 1 << 30, true}, {"512KiB", 512 << 10, true},
-		{"1000", 1000, true}, {"10MB", 10_000_000, true}, {"2 MiB", 2 << 20, true},
-		{"", 0, false}, {"MiB", 0, false}, {"-1", 0, false}, {"1.5MiB", 0, false}, {"9EiB", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := parseBytes(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("parseBytes(%q) = %d, %v", tt.in, got, err)
-		}
-		if tt.ok && tt.want%1024 == 0 {
-			if back, _ := parseBytes(formatBytes(tt.want)); back != tt.want {
-				t.Errorf("formatBytes(%d) = %q does not read back", tt.want, formatBytes(tt.want))
-			}
-		}
-	}
-	if formatBytes(256<<20) != "256MiB" || formatBytes(1500) != "1500B" {
-		t.Errorf("formatBytes: %s %s", formatBytes(256<<20), formatBytes(1500))
-	}
 	// The environment reads sizes the same way.
 	out := &bytes.Buffer{}
 	e := &env{stdin: strings.NewReader(""), stdout: out, stderr: out, getenv: func(k string) string {
@@ -327,5 +317,19 @@ func TestByteSizeFlag(t *testing.T) {
 	err := runEnv(context.Background(), []string{"serve", "--db", filepath.Join(t.TempDir(), "p.db"), "--insecure-dev", "--hook-secrets", "s"}, e)
 	if err == nil || strings.Contains(describe(err), "max-import-bytes") {
 		t.Fatalf("PREREG_MAX_IMPORT_BYTES=1KiB: %v", err)
+	}
+}
+
+func TestImportTooLargeNamesTheLimitInUnits(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "prereg.db")
+	s := startService(t, "--db", db, "--hook-secrets", testHookSecret, "--admin-token", testAdminToken, "--max-import-bytes", "1KiB")
+	csv := filepath.Join(t.TempDir(), "big.csv")
+	body := "email,roles\n" + strings.Repeat("someone@example.com,viewer\n", 100)
+	if err := os.WriteFile(csv, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCLI("import", csv, "--server", s.url, "--token", testAdminToken)
+	if msg := describe(err); err == nil || !strings.Contains(msg, "larger than 1KiB") {
+		t.Fatalf("import over the limit: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -40,7 +41,11 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "prereg:", describe(err))
+	msg := describe(err)
+	if !strings.HasPrefix(msg, "prereg ") { // usage errors name the command already
+		msg = "prereg: " + msg
+	}
+	fmt.Fprintln(stderr, msg)
 	return 2
 }
 

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -55,7 +56,7 @@ func (c *Client) request(ctx context.Context, method, path string, query url.Val
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot reach %s: %v", c.BaseURL, err))
+		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot reach %s: %v", c.BaseURL, cause(err)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -73,6 +74,16 @@ func (c *Client) request(ctx context.Context, method, path string, query url.Val
 		}
 		return resp.Header, nil
 	}
+}
+
+// cause is the reason a call failed without the method and URL that
+// url.Error repeats ("dial tcp 127.0.0.1:1: connect: connection refused").
+func cause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 var codes = map[string]prereg.Code{

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/prereg/prereg/internal/bytesize"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -32,7 +33,7 @@ func readBodyInto(c *gin.Context, buf []byte, limit int64) ([]byte, error) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, prereg.Errorf(prereg.TooLarge, "request body larger than %d bytes", limit)
+			return nil, prereg.Errorf(prereg.TooLarge, "request body larger than %s", bytesize.Format(limit))
 		}
 		return nil, prereg.Wrap(prereg.Invalid, err, "cannot read the request body")
 	}
