@@ -77,6 +77,8 @@ func TestCLIErrorMessages(t *testing.T) {
 			[]string{"cannot reach http://127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused"}, []string{"Get "}},
 		{"add bad organization", []string{"add", "bo@example.com", "--roles", "r", "--organization", "acme", "--db", db},
 			[]string{"--organization: not an Auth0 organization ID"}, []string{"organization_id"}},
+		{"list limit on the file", []string{"list", "--db", db, "--limit", "5000"}, []string{"--limit must be between 1 and 1000"}, nil},
+		{"audit limit on the file", []string{"audit", "--db", db, "--limit", "0"}, []string{"--limit must be between 1 and 1000"}, nil},
 		{"add without roles", []string{"add", "bo@example.com", "--db", db}, []string{"--roles is required"}, nil},
 		{"add bad expiry", []string{"add", "bo@example.com", "--roles", "r", "--expires-at", "soon", "--db", db}, []string{"--expires-at", "2027-01-31"}, []string{"expires_at"}},
 		{"erase off a terminal", []string{"erase", "ana@example.com", "--db", db}, []string{"standard input is not a terminal", "--yes"}, nil},

@@ -36,8 +36,8 @@ func importsCmd(e *env) *cobra.Command {
 	f.BoolVar(&all, "all", false, "fetch every page")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		if limit < 1 || limit > 1000 {
-			return prereg.Errorf(prereg.Invalid, "--limit must be between 1 and 1000")
+		if err := checkLimit(limit); err != nil {
+			return err
 		}
 		ctx := cmd.Context()
 		var items []prereg.ImportSummary

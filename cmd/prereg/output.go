@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+
+	"github.com/prereg/prereg/internal/prereg"
 )
 
 func printJSON(w io.Writer, v any) error {
@@ -28,4 +30,12 @@ func osCause(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// checkLimit refuses a page size the service refuses, on the file too.
+func checkLimit(limit int) error {
+	if limit < 1 || limit > 1000 {
+		return prereg.Errorf(prereg.Invalid, "--limit must be between 1 and 1000")
+	}
+	return nil
 }

@@ -93,6 +93,9 @@ func listCmd(e *env) *cobra.Command {
 		if err := rf.check(); err != nil {
 			return err
 		}
+		if err := checkLimit(limit); err != nil {
+			return err
+		}
 		ctx := cmd.Context()
 		var items []prereg.Registration
 		next := cursor
@@ -209,7 +212,7 @@ address remains. It cannot be undone: on a terminal it asks first; elsewhere
 			return err
 		}
 		if !yes {
-			if err := confirm(e, cmd, fmt.Sprintf("Erase every registration of %s and every stored trace of it? This cannot be undone.", prereg.MaskEmail(args[0]))); err != nil {
+			if err := confirm(e, cmd, fmt.Sprintf("Erase every registration of %s and every stored trace of it? This cannot be undone.", prereg.MaskEmail(args[0])), "not erased"); err != nil {
 				return err
 			}
 		}
@@ -231,9 +234,10 @@ address remains. It cannot be undone: on a terminal it asks first; elsewhere
 	return cmd
 }
 
-// confirm asks question on the terminal and wants y or yes; off a terminal
-// it refuses, since nobody can answer (the command's --yes skips it).
-func confirm(e *env, cmd *cobra.Command, question string) error {
+// confirm asks question on the terminal and wants y or yes (else the error
+// says declined); off a terminal it refuses, since nobody can answer (the
+// command's --yes skips it).
+func confirm(e *env, cmd *cobra.Command, question, declined string) error {
 	if e.stdinTerminal == nil || !e.stdinTerminal() {
 		return usageError(cmd, "%s asks for confirmation, and standard input is not a terminal: pass --yes to go ahead", cmd.CommandPath())
 	}
@@ -243,7 +247,7 @@ func confirm(e *env, cmd *cobra.Command, question string) error {
 	case "y", "yes":
 		return nil
 	}
-	return prereg.Errorf(prereg.Invalid, "not erased (the answer was not yes)")
+	return prereg.Errorf(prereg.Invalid, "%s (the answer was not yes)", declined)
 }
 
 func syncCmd(e *env) *cobra.Command {

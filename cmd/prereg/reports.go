@@ -106,6 +106,9 @@ func auditCmd(e *env) *cobra.Command {
 		if err := checkAuditAction(action); err != nil {
 			return err
 		}
+		if err := checkLimit(limit); err != nil {
+			return err
+		}
 		var page struct {
 			Items      []prereg.AuditEntry `json:"items"`
 			NextCursor string              `json:"next_cursor"`
