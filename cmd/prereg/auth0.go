@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -81,18 +82,15 @@ Environment:
 		if asJSON {
 			return printJSON(e.stdout, rep)
 		}
-		for _, it := range rep.Items {
-			line := fmt.Sprintf("%s\t%s\t%s", it.RegistrationID, it.Email, it.Result)
-			if it.UserID != "" {
-				line += "\t" + it.UserID
+		if len(rep.Items) > 0 {
+			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REGISTRATION\tEMAIL\tRESULT\tUSER\tREASON")
+			for _, it := range rep.Items {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.RegistrationID, it.Email, it.Result, dash(it.UserID), dash(strings.TrimSpace(it.Reason+" "+it.Error)))
 			}
-			if it.Reason != "" {
-				line += "\t" + it.Reason
+			if err := tw.Flush(); err != nil {
+				return err
 			}
-			if it.Error != "" {
-				line += "\t" + it.Error
-			}
-			fmt.Fprintln(e.stdout, line)
 		}
 		fmt.Fprintf(e.stdout, "checked %d, granted %d, skipped %d, errors %d (dry run: %v)\n", rep.Checked, rep.Granted, rep.Skipped, rep.Errors, rep.DryRun)
 		return nil
