@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -63,7 +62,7 @@ a granted one is left as it is (a different write is refused).`,
 		}
 		in = in.Normalize()
 		if err := in.Validate(); err != nil {
-			return inFlagTerms(err)
+			return inFlagTerms(err, addFlags)
 		}
 		var (
 			r      prereg.Registration
@@ -83,7 +82,7 @@ a granted one is left as it is (a different write is refused).`,
 			return err
 		})
 		if err != nil {
-			return inFlagTerms(err)
+			return inFlagTerms(err, addFlags)
 		}
 		if asJSON {
 			return printJSON(e.stdout, map[string]any{"change": change, "registration": r})
@@ -92,30 +91,6 @@ a granted one is left as it is (a different write is refused).`,
 		return printRegistrations(e.stdout, []prereg.Registration{r})
 	}
 	return cmd
-}
-
-// inFlagTerms renames the API fields an error names to the flags the user
-// typed ("organization_id: …" becomes "--organization: …").
-func inFlagTerms(err error) error {
-	var pe *prereg.Error
-	if !errors.As(err, &pe) || len(pe.Details) == 0 {
-		return err
-	}
-	out := *pe
-	out.Details = make([]prereg.FieldError, len(pe.Details))
-	for i, d := range pe.Details {
-		if name, ok := addFlags[d.Field]; ok {
-			if out.Message == d.Field+": "+d.Message {
-				out.Message = name + ": " + d.Message
-			}
-			d.Field = name
-		}
-		out.Details[i] = d
-	}
-	if len(out.Details) == 1 && out.Message == out.Details[0].Field+": "+out.Details[0].Message {
-		out.Details = nil // the message says it all
-	}
-	return &out
 }
 
 // printRegistrations writes registrations as a table.

@@ -50,7 +50,7 @@ Environment:
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be granted; write nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw report")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		var rep auth0sync.ReconcileReport
+		var rep prereg.ReconcileReport
 		if c.remote() {
 			cl, err := c.client()
 			if err != nil {

@@ -451,7 +451,7 @@ func crashKillRestart(t *testing.T, bin string) {
 // storeFacts is what verifyStoreFile read from a store.
 type storeFacts struct {
 	regs  map[string]prereg.Registration
-	stats boltstore.Stats
+	stats prereg.Stats
 }
 
 // verifyStoreFile opens a store file that no process holds and checks it
@@ -471,8 +471,8 @@ func verifyStoreFile(t *testing.T, path string) storeFacts {
 		t.Fatalf("Tx.Check on %s: %v", path, errs)
 	}
 	facts := storeFacts{regs: map[string]prereg.Registration{}}
-	want := boltstore.Stats{ByOrganization: map[string]boltstore.Counts{}}
-	err = s.Each(ctx, boltstore.Filter{}, func(r prereg.Registration) error {
+	want := prereg.Stats{ByOrganization: map[string]prereg.Counts{}}
+	err = s.Each(ctx, prereg.Filter{}, func(r prereg.Registration) error {
 		if _, dup := facts.regs[r.ID]; dup {
 			return fmt.Errorf("%s listed twice", r.ID)
 		}
@@ -489,7 +489,7 @@ func verifyStoreFile(t *testing.T, path string) storeFacts {
 	// Paging through List must see the same records as the scan.
 	paged, cursor := 0, ""
 	for {
-		page, next, err := s.List(ctx, boltstore.Filter{Limit: 1000, Cursor: cursor})
+		page, next, err := s.List(ctx, prereg.Filter{Limit: 1000, Cursor: cursor})
 		if err != nil {
 			t.Fatalf("list %s: %v", path, err)
 		}
@@ -502,7 +502,7 @@ func verifyStoreFile(t *testing.T, path string) storeFacts {
 	if paged != len(facts.regs) {
 		t.Errorf("List pages hold %d registrations, the scan %d", paged, len(facts.regs))
 	}
-	facts.stats, err = s.Stats(ctx, "", false)
+	facts.stats, err = s.Stats(ctx, prereg.StatsFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +522,7 @@ func verifyStoreFile(t *testing.T, path string) storeFacts {
 	return facts
 }
 
-func addCount(c *boltstore.Counts, st prereg.Status) {
+func addCount(c *prereg.Counts, st prereg.Status) {
 	switch st {
 	case prereg.StatusPending:
 		c.Pending++

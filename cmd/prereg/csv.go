@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/client"
+	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/importer"
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -39,8 +41,9 @@ func importCmd(e *env) *cobra.Command {
 		Short: "Import a CSV of registrations (FILE or - for standard input)",
 		Long: `Import a CSV of registrations: columns email and roles (required),
 organization_id, connection, expires_at (optional); an export's read-only
-columns are accepted, and its revoked and expired rows skipped (status);
-comma, semicolon or tab; UTF-8 with or without BOM. Exit status: 0 when no
+columns are accepted, its revoked and expired rows skipped, and its granted
+rows only checked, skipped when no longer granted (status); comma,
+semicolon or tab; UTF-8 with or without BOM. Exit status: 0 when no
 row was rejected, 1 when some rows were rejected, 2 on a fatal error (bad
 header, encoding, a quote never closed, I/O).`,
 		Args: exactArgs("CSV file"),
@@ -235,7 +238,7 @@ func exportCmd(e *env) *cobra.Command {
 			return cl.Request(cmd.Context(), "GET", "/v1/exports", rf.query(), nil, "", w)
 		}, func(s *boltstore.Store) error {
 			f := rf.filter()
-			return exportCSV(w, func(fn func(prereg.Registration) error) error { return s.Each(cmd.Context(), f, fn) })
+			return exportCSV(cmd.Context(), w, s, f)
 		})
 		if err != nil {
 			return err
@@ -252,4 +255,14 @@ func exportCmd(e *env) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// exportCSV writes the registrations f selects from the store in the
+// import format, from one read transaction.
+func exportCSV(ctx context.Context, w io.Writer, regs *boltstore.Store, f prereg.Filter) error {
+	enc := csvio.NewEncoder(w)
+	if err := regs.Each(ctx, f, enc.Write); err != nil {
+		return err
+	}
+	return enc.Flush()
 }

@@ -62,7 +62,7 @@ func importsCmd(e *env) *cobra.Command {
 			}
 		}, func(s *boltstore.Store) error {
 			for {
-				page, n, err := s.Imports(ctx, boltstore.ImportFilter{Viewer: prereg.Principal{TokenID: cliActor}, Limit: limit, Cursor: next})
+				page, n, err := s.Imports(ctx, prereg.ImportFilter{Viewer: prereg.Principal{TokenID: cliActor}, Limit: limit, Cursor: next})
 				if err != nil {
 					return err
 				}

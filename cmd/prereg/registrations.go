@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -26,16 +27,21 @@ func (r *regFilter) bind(f *pflag.FlagSet) {
 	f.StringVar(&r.sync, "sync", "", "only grants whose Auth0 sync is pending, done or failed")
 }
 
-// check refuses what the store would silently answer with nothing.
+// check refuses what the store would silently answer with nothing, naming
+// the flag at fault.
 func (r *regFilter) check() error {
-	if r.status != "" && !prereg.ValidStatus(prereg.Status(r.status)) {
-		return prereg.Errorf(prereg.Invalid, "--status must be pending, granted, revoked or expired")
+	return asFlags(r.filter().Validate())
+}
+
+// asFlags rewords a prereg error about one field as one about the flag of
+// the same name ("--status must be one of ...").
+func asFlags(err error) error {
+	var pe *prereg.Error
+	if !errors.As(err, &pe) || len(pe.Details) != 1 {
+		return err
 	}
-	switch prereg.SyncState(r.sync) {
-	case prereg.SyncNone, prereg.SyncPending, prereg.SyncDone, prereg.SyncFailed:
-		return nil
-	}
-	return prereg.Errorf(prereg.Invalid, "--sync must be pending, done or failed")
+	d := pe.Details[0]
+	return &prereg.Error{Code: pe.Code, Message: fmt.Sprintf("--%s must be %s", d.Field, d.Message), Err: pe.Err}
 }
 
 // organization is the organization filter: "-" means tenant-wide only.
@@ -62,9 +68,9 @@ func (r *regFilter) query() url.Values {
 	return q
 }
 
-func (r *regFilter) filter() boltstore.Filter {
+func (r *regFilter) filter() prereg.Filter {
 	o, set := r.organization()
-	return boltstore.Filter{Status: prereg.Status(r.status), Email: r.email, Sync: prereg.SyncState(r.sync), OrganizationID: o, OrganizationSet: set}
+	return prereg.Filter{Status: prereg.Status(r.status), Email: r.email, Sync: prereg.SyncState(r.sync), OrganizationID: o, OrganizationSet: set}
 }
 
 func listCmd(e *env) *cobra.Command {
@@ -216,7 +222,7 @@ address remains. It cannot be undone: on a terminal it asks first; elsewhere
 				return err
 			}
 		}
-		var out boltstore.Erasure
+		var out prereg.Erasure
 		err := c.do(func(cl *client.Client) error {
 			return cl.JSON(cmd.Context(), "POST", "/v1/erasures", nil, map[string]string{"email": args[0]}, &out)
 		}, func(s *boltstore.Store) error {

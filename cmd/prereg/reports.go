@@ -30,12 +30,12 @@ func statsCmd(e *env) *cobra.Command {
 	c := addConn(cmd, e)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		var st boltstore.Stats
+		var st prereg.Stats
 		err := c.do(func(cl *client.Client) error {
 			return cl.JSON(cmd.Context(), "GET", "/v1/stats", nil, nil, &st)
 		}, func(s *boltstore.Store) error {
 			var err error
-			st, err = s.Stats(cmd.Context(), "", false)
+			st, err = s.Stats(cmd.Context(), prereg.StatsFilter{})
 			return err
 		})
 		if err != nil {
@@ -51,10 +51,10 @@ func statsCmd(e *env) *cobra.Command {
 
 // printStats writes one row per organization ("-" for tenant-wide), in
 // order, then the overall counts.
-func printStats(w io.Writer, st boltstore.Stats) error {
+func printStats(w io.Writer, st prereg.Stats) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORGANIZATION\tPENDING\tGRANTED\tREVOKED\tEXPIRED\tTOTAL")
-	row := func(name string, c boltstore.Counts) {
+	row := func(name string, c prereg.Counts) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", name, c.Pending, c.Granted, c.Revoked, c.Expired, c.Total)
 	}
 	for _, o := range slices.Sorted(maps.Keys(st.ByOrganization)) {
@@ -131,7 +131,7 @@ func auditCmd(e *env) *cobra.Command {
 			return cl.JSON(cmd.Context(), "GET", "/v1/audit", q, nil, &page)
 		}, func(s *boltstore.Store) error {
 			var err error
-			page.Items, page.NextCursor, err = s.AuditTrail(cmd.Context(), boltstore.AuditFilter{OrganizationID: o, OrganizationSet: org != "", Action: prereg.AuditAction(action), Limit: limit, Cursor: cursor})
+			page.Items, page.NextCursor, err = s.AuditTrail(cmd.Context(), prereg.AuditFilter{OrganizationID: o, OrganizationSet: org != "", Action: prereg.AuditAction(action), Limit: limit, Cursor: cursor})
 			return err
 		})
 		if err != nil {

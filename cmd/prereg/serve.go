@@ -31,8 +31,6 @@ import (
 	"github.com/prereg/prereg/internal/webhook"
 )
 
-var _ httpapi.Store = (*boltstore.Store)(nil)
-
 func serveCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -136,7 +134,7 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		}
 		return err
 	}
-	h := httpapi.New(api, store)
+	h := httpapi.New(api, apiStores(store))
 	srv.Handler = h.Handler()
 	serveFn := func() error { return srv.Serve(ln) }
 	if srv.TLSConfig != nil {
@@ -207,13 +205,7 @@ func wireExtras(ctx context.Context, cfg config.Serve, store *boltstore.Store, a
 		}()
 		stops = append(stops, func() { cancel(); wg.Wait() })
 		api.Syncer = syncer
-		api.Reconciler = func(ctx context.Context, dryRun bool) (any, error) {
-			rep, err := auth0sync.Reconcile(ctx, store, client, dryRun)
-			if err == nil && len(rep.Jobs) > 0 {
-				syncer.Wake()
-			}
-			return rep, err
-		}
+		api.Reconciler = reconciler{store: store, users: client, syncer: syncer}
 		if cfg.SendVerification {
 			api.Verification = client
 		}
@@ -274,7 +266,7 @@ func wireSecurity(cfg config.Serve, api *httpapi.Config) error {
 		prefixes = append(prefixes, more...)
 	}
 	if len(prefixes) > 0 {
-		api.HookAllow = netallow.New(prefixes...).Contains
+		api.HookAllow = netallow.New(prefixes...)
 	}
 	return nil
 }
@@ -283,26 +275,66 @@ func wireSecurity(cfg config.Serve, api *httpapi.Config) error {
 func wireCSV(cfg config.Serve, store *boltstore.Store, api *httpapi.Config) {
 	// The importer's temporary copy holds addresses: keep it beside the
 	// store (same protection, and not in a RAM-backed /tmp).
-	tmp := filepath.Dir(cfg.DB)
-	api.Importer = func(ctx context.Context, r io.Reader, p prereg.Principal, dryRun, strict bool) (prereg.ImportReport, error) {
-		return importer.Run(ctx, store, r, importer.Options{DryRun: dryRun, Strict: strict, Principal: p, TempDir: tmp})
-	}
-	api.Exporter = exportCSV
+	api.Importer = csvImporter{store: store, tmp: filepath.Dir(cfg.DB)}
+	api.Exporter = csvExporter{}
 }
 
-// exportCSV writes registrations in the import format.
-func exportCSV(w io.Writer, each func(fn func(prereg.Registration) error) error) error {
-	enc := csvio.NewEncoder(w)
-	if err := each(enc.Write); err != nil {
-		return err
+// The bbolt store serves every resource of the HTTP API.
+var (
+	_ httpapi.Logins        = (*boltstore.Store)(nil)
+	_ httpapi.Registrations = (*boltstore.Store)(nil)
+	_ httpapi.SyncQueue     = (*boltstore.Store)(nil)
+	_ httpapi.Stats         = (*boltstore.Store)(nil)
+	_ httpapi.Erasures      = (*boltstore.Store)(nil)
+	_ httpapi.Audit         = (*boltstore.Store)(nil)
+	_ httpapi.Backups       = (*boltstore.Store)(nil)
+	_ httpapi.Imports       = (*boltstore.Store)(nil)
+	_ httpapi.Tokens        = (*boltstore.Store)(nil)
+	_ httpapi.Health        = (*boltstore.Store)(nil)
+)
+
+// apiStores hands the bbolt store to the API as each of its resources.
+func apiStores(s *boltstore.Store) httpapi.Stores {
+	return httpapi.Stores{Logins: s, Registrations: s, SyncQueue: s, Stats: s, Erasures: s,
+		Audit: s, Backups: s, Imports: s, Tokens: s, Health: s}
+}
+
+// csvImporter runs the API's imports with package importer over the store;
+// its temporary copies go to tmp.
+type csvImporter struct {
+	store *boltstore.Store
+	tmp   string
+}
+
+func (c csvImporter) Run(ctx context.Context, r io.Reader, p prereg.Principal, o httpapi.ImportOptions) (prereg.ImportReport, error) {
+	return importer.Run(ctx, c.store, r, importer.Options{DryRun: o.DryRun, Strict: o.Strict, Principal: p, TempDir: c.tmp})
+}
+
+// csvExporter writes the API's exports with package csvio.
+type csvExporter struct{}
+
+func (csvExporter) NewEncoder(w io.Writer) httpapi.Encoder { return csvio.NewEncoder(w) }
+
+// reconciler runs prereg reconcile for the API and wakes the sync worker
+// for the grants it made.
+type reconciler struct {
+	store  *boltstore.Store
+	users  auth0sync.UserLookup
+	syncer *auth0sync.Syncer
+}
+
+func (r reconciler) Reconcile(ctx context.Context, dryRun bool) (prereg.ReconcileReport, error) {
+	rep, err := auth0sync.Reconcile(ctx, r.store, r.users, dryRun)
+	if err == nil && len(rep.Jobs) > 0 {
+		r.syncer.Wake()
 	}
-	return enc.Flush()
+	return rep, err
 }
 
 // bootstrap generates, stores and prints the secrets a first start needs
 // (those not configured), and accepts the generated hook secret.
 func bootstrap(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, stdout io.Writer) error {
-	hookSecret, adminToken, err := store.Bootstrap(ctx, len(cfg.HookSecrets) == 0, cfg.AdminToken == "")
+	hookSecret, adminToken, err := store.Bootstrap(ctx, prereg.BootstrapOptions{HookSecret: len(cfg.HookSecrets) == 0, AdminToken: cfg.AdminToken == ""})
 	if err != nil {
 		return err
 	}

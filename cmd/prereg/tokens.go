@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/url"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,6 +12,9 @@ import (
 	"github.com/prereg/prereg/internal/client"
 	"github.com/prereg/prereg/internal/prereg"
 )
+
+// tokenFlags are the token request's fields as the CLI spells them.
+var tokenFlags = map[string]string{"name": "--name", "organization_id": "--organization", "read_only": "--read-only"}
 
 func tokensCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
@@ -37,27 +39,28 @@ func tokensCmd(e *env) *cobra.Command {
 	create.Flags().StringVar(&org, "organization", "", "limit the token to one organization")
 	create.Flags().BoolVar(&readOnly, "read-only", false, "the token may only read")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		if strings.TrimSpace(name) == "" {
-			return prereg.Errorf(prereg.Invalid, "--name is required")
+		req := prereg.TokenRequest{Name: name, OrganizationID: org, ReadOnly: readOnly}.Normalize()
+		if req.Name == "" {
+			return usageError(cmd, "--name is required: what the token is for")
 		}
-		if org != "" && !prereg.ValidOrganizationID(org) {
-			return prereg.Errorf(prereg.Invalid, "--organization %q is not an Auth0 organization ID (org_…)", org)
+		if err := req.Validate(); err != nil {
+			return inFlagTerms(err, tokenFlags)
 		}
 		var id, secret string
 		err := cc.do(func(cl *client.Client) error {
 			var out struct{ ID, Token string }
-			if err := cl.JSON(cmd.Context(), "POST", "/v1/tokens", nil, map[string]any{"name": name, "organization_id": org, "read_only": readOnly}, &out); err != nil {
+			if err := cl.JSON(cmd.Context(), "POST", "/v1/tokens", nil, req, &out); err != nil {
 				return err
 			}
 			id, secret = out.ID, out.Token
 			return nil
 		}, func(s *boltstore.Store) error {
-			tok, sec, err := s.CreateToken(cmd.Context(), name, org, readOnly, cliActor)
+			tok, sec, err := s.CreateToken(cmd.Context(), req, cliActor)
 			id, secret = tok.ID, sec
 			return err
 		})
 		if err != nil {
-			return err
+			return inFlagTerms(err, tokenFlags)
 		}
 		fmt.Fprintf(e.stdout, "token %s created; its secret (shown this once):\n%s\n", id, secret)
 		return nil

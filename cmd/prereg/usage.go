@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -96,4 +97,29 @@ func group(cmd *cobra.Command, subs ...*cobra.Command) *cobra.Command {
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	return cmd
+}
+
+// inFlagTerms renames the API fields an error names to the flags the user
+// typed ("organization_id: …" becomes "--organization: …"); flags maps
+// field to flag.
+func inFlagTerms(err error, flags map[string]string) error {
+	var pe *prereg.Error
+	if !errors.As(err, &pe) || len(pe.Details) == 0 {
+		return err
+	}
+	out := *pe
+	out.Details = make([]prereg.FieldError, len(pe.Details))
+	for i, d := range pe.Details {
+		if name, ok := flags[d.Field]; ok {
+			if out.Message == d.Field+": "+d.Message {
+				out.Message = name + ": " + d.Message
+			}
+			d.Field = name
+		}
+		out.Details[i] = d
+	}
+	if len(out.Details) == 1 && out.Message == out.Details[0].Field+": "+out.Details[0].Message {
+		out.Details = nil // the message says it all
+	}
+	return &out
 }

@@ -24,47 +24,6 @@ type UserLookup interface {
 
 var _ UserLookup = (*Client)(nil)
 
-// What Reconcile did with one registration.
-const (
-	ReconcileGranted    = "granted"
-	ReconcileWouldGrant = "would_grant"
-	ReconcileSkipped    = "skipped"
-	ReconcileError      = "error"
-)
-
-// Why Reconcile skipped a registration.
-const (
-	ReasonNoUser        = "no_user"
-	ReasonSeveralUsers  = "several_users"
-	ReasonNotVerified   = "email_not_verified"
-	ReasonAlreadyClaims = "no_longer_pending"
-)
-
-// ReconcileItem is the verdict on one pending registration. The address is
-// masked: reports end up in terminals and logs.
-type ReconcileItem struct {
-	RegistrationID string `json:"registration_id"`
-	OrganizationID string `json:"organization_id"`
-	Email          string `json:"email"`
-	Result         string `json:"result"`
-	Reason         string `json:"reason,omitempty"`
-	UserID         string `json:"user_id,omitempty"`
-	Error          string `json:"error,omitempty"`
-}
-
-// ReconcileReport sums up a Reconcile run.
-type ReconcileReport struct {
-	DryRun  bool            `json:"dry_run"`
-	Checked int             `json:"checked"`
-	Granted int             `json:"granted"`
-	Skipped int             `json:"skipped"`
-	Errors  int             `json:"errors"`
-	Items   []ReconcileItem `json:"items"`
-	// Jobs are the sync jobs the grants enqueued, for the caller to run
-	// (Syncer.RunNow) or leave to the queue.
-	Jobs []prereg.SyncJob `json:"-"`
-}
-
 // maxLookupRetries bounds the waits for a rate limit on one lookup.
 const maxLookupRetries = 5
 
@@ -76,8 +35,8 @@ const maxLookupRetries = 5
 // retried after the reset time; other lookup failures are reported per
 // registration and the run goes on. The error return is for the store or
 // ctx only.
-func Reconcile(ctx context.Context, store ReconcileStore, client UserLookup, dryRun bool) (ReconcileReport, error) {
-	rep := ReconcileReport{DryRun: dryRun, Items: []ReconcileItem{}}
+func Reconcile(ctx context.Context, store ReconcileStore, client UserLookup, dryRun bool) (prereg.ReconcileReport, error) {
+	rep := prereg.ReconcileReport{DryRun: dryRun, Items: []prereg.ReconcileItem{}}
 	// Collect first: network calls and writes inside the store's read
 	// transaction would hold it open (and bbolt can deadlock a writer
 	// waiting on a reader of the same goroutine).
@@ -98,7 +57,7 @@ func Reconcile(ctx context.Context, store ReconcileStore, client UserLookup, dry
 			return rep, err
 		}
 		rep.Checked++
-		item := ReconcileItem{RegistrationID: r.ID, OrganizationID: r.OrganizationID, Email: prereg.MaskEmail(r.Email)}
+		item := prereg.ReconcileItem{RegistrationID: r.ID, OrganizationID: r.OrganizationID, Email: prereg.MaskEmail(r.Email)}
 		lk, ok := cache[r.Email]
 		if !ok {
 			lk.users, lk.err = lookupWithRetry(ctx, client, r.Email)
@@ -108,43 +67,31 @@ func Reconcile(ctx context.Context, store ReconcileStore, client UserLookup, dry
 			cache[r.Email] = lk
 		}
 		if lk.err != nil {
-			item.Result, item.Error = ReconcileError, prereg.ErrorMessage(lk.err)
-			rep.add(item)
+			item.Result, item.Error = prereg.ReconcileError, prereg.ErrorMessage(lk.err)
+			rep.Add(item)
 			continue
 		}
 		userID, reason := pickUser(r, lk.users)
 		switch {
 		case reason != "":
-			item.Result, item.Reason = ReconcileSkipped, reason
+			item.Result, item.Reason = prereg.ReconcileSkipped, reason
 		case dryRun:
-			item.Result, item.UserID = ReconcileWouldGrant, userID
+			item.Result, item.UserID = prereg.ReconcileWouldGrant, userID
 		default:
 			_, jobs, err := store.GrantTo(ctx, r.ID, userID)
 			switch {
 			case prereg.ErrorCode(err) == prereg.Conflict:
-				item.Result, item.Reason = ReconcileSkipped, ReasonAlreadyClaims
+				item.Result, item.Reason = prereg.ReconcileSkipped, prereg.ReasonAlreadyClaims
 			case err != nil:
-				item.Result, item.Error = ReconcileError, prereg.ErrorMessage(err)
+				item.Result, item.Error = prereg.ReconcileError, prereg.ErrorMessage(err)
 			default:
-				item.Result, item.UserID = ReconcileGranted, userID
+				item.Result, item.UserID = prereg.ReconcileGranted, userID
 				rep.Jobs = append(rep.Jobs, jobs...)
 			}
 		}
-		rep.add(item)
+		rep.Add(item)
 	}
 	return rep, nil
-}
-
-func (rep *ReconcileReport) add(item ReconcileItem) {
-	switch item.Result {
-	case ReconcileGranted, ReconcileWouldGrant:
-		rep.Granted++
-	case ReconcileSkipped:
-		rep.Skipped++
-	default:
-		rep.Errors++
-	}
-	rep.Items = append(rep.Items, item)
 }
 
 // pickUser applies the rule: among the users allowed by the registration's
@@ -165,11 +112,11 @@ func pickUser(r prereg.Registration, users []User) (string, string) {
 	}
 	switch {
 	case len(candidates) == 0:
-		return "", ReasonNoUser
+		return "", prereg.ReasonNoUser
 	case len(verified) == 0:
-		return "", ReasonNotVerified
+		return "", prereg.ReasonNotVerified
 	case len(verified) > 1:
-		return "", ReasonSeveralUsers
+		return "", prereg.ReasonSeveralUsers
 	}
 	return verified[0].ID, ""
 }

@@ -93,21 +93,21 @@ type reconcileCase struct {
 // item a real run reports for each.
 func reconcileCases() map[string]reconcileCase {
 	return map[string]reconcileCase{
-		"ana":    {prereg.Input{Email: "Ana@Example.com", Roles: []string{"admin"}}, reconcileWant{auth0sync.ReconcileGranted, "", "auth0|ana"}},
-		"eve":    {prereg.Input{Email: "Eve.X@Example.com", OrganizationID: orgA, Roles: []string{"admin"}}, reconcileWant{auth0sync.ReconcileGranted, "", "google-oauth2|eve"}},
-		"bob":    {prereg.Input{Email: "bob@example.com", Roles: []string{"admin"}}, reconcileWant{auth0sync.ReconcileSkipped, auth0sync.ReasonNoUser, ""}},
-		"carl":   {prereg.Input{Email: "carl@example.com", Roles: []string{"admin"}}, reconcileWant{auth0sync.ReconcileSkipped, auth0sync.ReasonNotVerified, ""}},
-		"dana":   {prereg.Input{Email: "dana@example.com", Roles: []string{"admin"}}, reconcileWant{auth0sync.ReconcileSkipped, auth0sync.ReasonSeveralUsers, ""}},
-		"dana-g": {prereg.Input{Email: "dana@example.com", OrganizationID: orgA, Roles: []string{"admin"}, Connection: "google-oauth2"}, reconcileWant{auth0sync.ReconcileGranted, "", "google-oauth2|dana2"}},
-		"fay":    {prereg.Input{Email: "fay@example.com", Roles: []string{"admin"}}, reconcileWant{auth0sync.ReconcileGranted, "", "auth0|fay"}},
-		"ana-gh": {prereg.Input{Email: "ana@example.com", OrganizationID: "org_other1", Roles: []string{"admin"}, Connection: "github"}, reconcileWant{auth0sync.ReconcileSkipped, auth0sync.ReasonNoUser, ""}},
+		"ana":    {prereg.Input{Email: "Ana@Example.com", Roles: []string{"admin"}}, reconcileWant{prereg.ReconcileGranted, "", "auth0|ana"}},
+		"eve":    {prereg.Input{Email: "Eve.X@Example.com", OrganizationID: orgA, Roles: []string{"admin"}}, reconcileWant{prereg.ReconcileGranted, "", "google-oauth2|eve"}},
+		"bob":    {prereg.Input{Email: "bob@example.com", Roles: []string{"admin"}}, reconcileWant{prereg.ReconcileSkipped, prereg.ReasonNoUser, ""}},
+		"carl":   {prereg.Input{Email: "carl@example.com", Roles: []string{"admin"}}, reconcileWant{prereg.ReconcileSkipped, prereg.ReasonNotVerified, ""}},
+		"dana":   {prereg.Input{Email: "dana@example.com", Roles: []string{"admin"}}, reconcileWant{prereg.ReconcileSkipped, prereg.ReasonSeveralUsers, ""}},
+		"dana-g": {prereg.Input{Email: "dana@example.com", OrganizationID: orgA, Roles: []string{"admin"}, Connection: "google-oauth2"}, reconcileWant{prereg.ReconcileGranted, "", "google-oauth2|dana2"}},
+		"fay":    {prereg.Input{Email: "fay@example.com", Roles: []string{"admin"}}, reconcileWant{prereg.ReconcileGranted, "", "auth0|fay"}},
+		"ana-gh": {prereg.Input{Email: "ana@example.com", OrganizationID: "org_other1", Roles: []string{"admin"}, Connection: "github"}, reconcileWant{prereg.ReconcileSkipped, prereg.ReasonNoUser, ""}},
 	}
 }
 
 // checkReconcile checks a report against the cases: one masked item per
 // registration with its result, and the counts (granted reads
 // would_grant in a dry run).
-func checkReconcile(t *testing.T, rep auth0sync.ReconcileReport, cases map[string]reconcileCase, byID map[string]string, dry bool) {
+func checkReconcile(t *testing.T, rep prereg.ReconcileReport, cases map[string]reconcileCase, byID map[string]string, dry bool) {
 	t.Helper()
 	if rep.Checked != len(cases) || len(rep.Items) != len(cases) {
 		t.Fatalf("checked %d, %d items; want %d", rep.Checked, len(rep.Items), len(cases))
@@ -116,8 +116,8 @@ func checkReconcile(t *testing.T, rep auth0sync.ReconcileReport, cases map[strin
 	for _, it := range rep.Items {
 		name := byID[it.RegistrationID]
 		w := cases[name].want
-		if dry && w.result == auth0sync.ReconcileGranted {
-			w.result = auth0sync.ReconcileWouldGrant
+		if dry && w.result == prereg.ReconcileGranted {
+			w.result = prereg.ReconcileWouldGrant
 		}
 		if it.Result != w.result || it.Reason != w.reason || it.UserID != w.user {
 			t.Errorf("%s: got %s/%s/%s, want %s/%s/%s", name, it.Result, it.Reason, it.UserID, w.result, w.reason, w.user)

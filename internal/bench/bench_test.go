@@ -188,7 +188,7 @@ func TestGrantedClaimsEachRowOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	stats, err := st.Stats(context.Background(), "", false)
+	stats, err := st.Stats(context.Background(), prereg.StatsFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func remoteTargets(t *testing.T) bench.Config {
 	}
 	t.Cleanup(func() { st.Close() })
 	api := httpapi.New(httpapi.Config{HookSecrets: []string{"hook-secret"}, AdminToken: "admin-token",
-		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}, st)
+		Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}, bench.APIStores(st))
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	bare := httptest.NewServer(bench.BareHandler())
@@ -345,7 +345,7 @@ func BenchmarkHookHandler(b *testing.B) {
 		h    http.Handler
 	}{
 		{"bare", bench.BareHandler()},
-		{"prereg", httpapi.New(httpapi.Config{HookSecrets: []string{"s"}, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()}, st).Handler()},
+		{"prereg", httpapi.New(httpapi.Config{HookSecrets: []string{"s"}, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()}, bench.APIStores(st)).Handler()},
 	}
 	for _, sc := range []struct {
 		name, outcome string

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/prereg"
 )
 
 // local seeds the store and starts the service in this process.
@@ -63,10 +63,10 @@ func (r *run) seedAndServe(ctx context.Context, dir, path string) (func(), error
 		}
 	}
 	if r.cfg.HookSecret == "" {
-		r.cfg.HookSecret = boltstore.NewSecret("phs_")
+		r.cfg.HookSecret = prereg.NewSecret(prereg.HookSecretPrefix)
 	}
 	if r.cfg.AdminToken == "" {
-		r.cfg.AdminToken = boltstore.NewSecret("prt_")
+		r.cfg.AdminToken = prereg.NewSecret(prereg.TokenPrefix)
 	}
 	opts := serviceOptions{HookSecret: r.cfg.HookSecret, AdminToken: r.cfg.AdminToken}
 	if r.cfg.LogRequests {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prereg/prereg/internal/bench"
 	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/prereg"
 )
 
 // TestMain lets a Separate run start this test binary as its service and
@@ -82,7 +83,7 @@ func storeGrants(t *testing.T, path string) uint64 {
 		t.Fatalf("the store is still held after the run: %v", err)
 	}
 	defer st.Close()
-	stats, err := st.Stats(context.Background(), "", false)
+	stats, err := st.Stats(context.Background(), prereg.StatsFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,20 @@ type serviceOptions struct {
 	LogPath string
 }
 
+// APIStores hands a bbolt store to the HTTP API as each of its resources,
+// as prereg serve does.
+func APIStores(s *boltstore.Store) httpapi.Stores {
+	return httpapi.Stores{Logins: s, Registrations: s, SyncQueue: s, Stats: s, Erasures: s,
+		Audit: s, Backups: s, Imports: s, Tokens: s, Health: s}
+}
+
+// imports runs the API's imports with package importer over the store.
+type imports struct{ store *boltstore.Store }
+
+func (i imports) Run(ctx context.Context, r io.Reader, p prereg.Principal, o httpapi.ImportOptions) (prereg.ImportReport, error) {
+	return importer.Run(ctx, i.store, r, importer.Options{DryRun: o.DryRun, Strict: o.Strict, Principal: p})
+}
+
 // startService opens the store at path and serves prereg on loopback, wired
 // as `prereg serve` wires it with the admin rate limit and the failed-auth
 // limit off (a load test is one client hammering one token). It returns
@@ -110,7 +124,7 @@ func startService(ctx context.Context, path string, o serviceOptions) (*service,
 		return nil, st, err
 	}
 	st.Open = since(t0)
-	if _, _, err := store.Bootstrap(ctx, false, false); err != nil {
+	if _, _, err := store.Bootstrap(ctx, prereg.BootstrapOptions{}); err != nil {
 		store.Close()
 		return nil, st, err
 	}
@@ -129,13 +143,11 @@ func startService(ctx context.Context, path string, o serviceOptions) (*service,
 	cfg := httpapi.Config{
 		HookSecrets: []string{o.HookSecret},
 		AdminToken:  o.AdminToken,
-		Importer: func(ctx context.Context, r io.Reader, p prereg.Principal, dryRun, strict bool) (prereg.ImportReport, error) {
-			return importer.Run(ctx, store, r, importer.Options{DryRun: dryRun, Strict: strict, Principal: p})
-		},
-		Logger:   slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Registry: prometheus.NewRegistry(),
+		Importer:    imports{store},
+		Logger:      slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Registry:    prometheus.NewRegistry(),
 	}
-	l, err := serveLoopback(httpapi.New(cfg, store).Handler())
+	l, err := serveLoopback(httpapi.New(cfg, APIStores(store)).Handler())
 	if err != nil {
 		store.Close()
 		if logFile != nil {

@@ -34,17 +34,8 @@ func (s *Store) Audit(ctx context.Context, actor string, action prereg.AuditActi
 	})
 }
 
-// AuditFilter selects audit entries.
-type AuditFilter struct {
-	OrganizationID  string
-	OrganizationSet bool
-	Action          prereg.AuditAction
-	Limit           int
-	Cursor          string
-}
-
 // AuditTrail returns one page of the trail, newest first.
-func (s *Store) AuditTrail(ctx context.Context, f AuditFilter) ([]prereg.AuditEntry, string, error) {
+func (s *Store) AuditTrail(ctx context.Context, f prereg.AuditFilter) ([]prereg.AuditEntry, string, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}

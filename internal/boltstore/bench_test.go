@@ -138,21 +138,21 @@ func BenchmarkStore(b *testing.B) {
 
 	// A cursor about a tenth of the way in, so pages are not all at the
 	// left edge of the tree.
-	_, mid, err := st.List(ctx, boltstore.Filter{Limit: n / 10})
+	_, mid, err := st.List(ctx, prereg.Filter{Limit: n / 10})
 	if err != nil || mid == "" {
 		b.Fatalf("walk a tenth of the way: %v", err)
 	}
 	lists := []struct {
 		name string
-		f    boltstore.Filter
+		f    prereg.Filter
 	}{
-		{"list/page100", boltstore.Filter{Limit: 100, Cursor: mid}},
-		{"list/page100_status", boltstore.Filter{Limit: 100, Status: prereg.StatusPending}},
-		{"list/page100_org_status", boltstore.Filter{Limit: 100, OrganizationID: benchOrg(1), OrganizationSet: true, Status: prereg.StatusPending}},
+		{"list/page100", prereg.Filter{Limit: 100, Cursor: mid}},
+		{"list/page100_status", prereg.Filter{Limit: 100, Status: prereg.StatusPending}},
+		{"list/page100_org_status", prereg.Filter{Limit: 100, OrganizationID: benchOrg(1), OrganizationSet: true, Status: prereg.StatusPending}},
 		// Granted listings walk the user index; one organization's grants
 		// (a few among every grant so far) are its worst case.
-		{"list/page100_granted", boltstore.Filter{Limit: 100, Status: prereg.StatusGranted}},
-		{"list/org_granted", boltstore.Filter{Limit: 100, OrganizationID: benchOrg(1), OrganizationSet: true, Status: prereg.StatusGranted}},
+		{"list/page100_granted", prereg.Filter{Limit: 100, Status: prereg.StatusGranted}},
+		{"list/org_granted", prereg.Filter{Limit: 100, OrganizationID: benchOrg(1), OrganizationSet: true, Status: prereg.StatusGranted}},
 	}
 	for _, l := range lists {
 		b.Run(l.name, func(b *testing.B) {
@@ -168,7 +168,7 @@ func BenchmarkStore(b *testing.B) {
 	b.Run("stats", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			s, err := st.Stats(ctx, "", false)
+			s, err := st.Stats(ctx, prereg.StatsFilter{})
 			if err != nil || s.Overall.Total < int64(n) {
 				b.Fatalf("%+v %v", s.Overall, err)
 			}

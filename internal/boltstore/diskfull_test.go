@@ -62,7 +62,7 @@ func TestDiskFullFailsFastAndRecovers(t *testing.T) {
 		t.Fatalf("Tx.Check: %v", errs)
 	}
 	// Every batch that reported success is there.
-	st, _ := s.Stats(ctx, "", false)
+	st, _ := s.Stats(ctx, prereg.StatsFilter{})
 	if st.Overall.Total != int64(written)+1 {
 		t.Fatalf("after recovery %d registrations, want %d", st.Overall.Total, written+1)
 	}

@@ -14,31 +14,6 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// Erasure says what an erasure removed or rewrote. For an organization's
-// token every count is of that organization's things only.
-type Erasure struct {
-	// Registrations are the IDs of the registrations removed.
-	Registrations []string `json:"registrations"`
-	// ImportsScrubbed counts the import reports the address was cut from.
-	ImportsScrubbed int `json:"imports_scrubbed"`
-	// AuditEntries counts the audit entries removed (those of the removed
-	// registrations) or whose summary the address was cut from.
-	AuditEntries int `json:"audit_entries"`
-	// Grants counts the registrations of other addresses granted to a
-	// user_id holding the address, which now reads "[erased]" there.
-	Grants int `json:"grants_rewritten"`
-	// Jobs counts the Auth0 sync jobs removed: those of removed
-	// registrations and those for a user_id holding the address.
-	Jobs int `json:"jobs_removed"`
-	// Other counts verification marks and token names (tenant-wide
-	// erasures only).
-	Other int `json:"other_traces"`
-}
-
-func (e Erasure) found() bool {
-	return len(e.Registrations)+e.ImportsScrubbed+e.AuditEntries+e.Grants+e.Jobs+e.Other > 0
-}
-
 // erasedMark replaces the address wherever it is cut out of a longer text.
 const erasedMark = "[erased]"
 
@@ -47,9 +22,9 @@ const erasedMark = "[erased]"
 // (see the package documentation, "Erasure"). limitOrg, when set (an
 // organization's token), confines the erasure to that organization's
 // registrations, grants, jobs, audit entries and import reports.
-func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasure, error) {
+func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (prereg.Erasure, error) {
 	if err := prereg.ValidateEmail(email); err != nil {
-		return Erasure{Registrations: []string{}}, err
+		return prereg.Erasure{Registrations: []string{}}, err
 	}
 	addr := lowerASCII(strings.TrimSpace(email))
 	needles := eraseNeedles(addr)
@@ -57,7 +32,7 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasu
 	s.eraseMu.Lock()
 	defer s.eraseMu.Unlock()
 	var (
-		out     Erasure
+		out     prereg.Erasure
 		settled keyMark
 	)
 	// What holds the address is searched for in a snapshot first, so
@@ -70,7 +45,7 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasu
 		return e.run()
 	})
 	if err != nil {
-		return Erasure{Registrations: []string{}}, err
+		return prereg.Erasure{Registrations: []string{}}, err
 	}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		e := &eraser{t: s.regTx(tx), org: limitOrg, addr: addr, needles: needles, erased: map[string]bool{}, now: s.now().UTC(), found: found}
@@ -78,7 +53,7 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (Erasu
 			return err
 		}
 		out, settled = e.out, e.settled
-		if !out.found() {
+		if !out.Found() {
 			return nil
 		}
 		summary := fmt.Sprintf("erasure: %d registrations, %d import reports, %d audit entries, %d grants, %d sync jobs, %d other traces",
@@ -108,7 +83,7 @@ type eraser struct {
 	needles [][]byte
 	erased  map[string]bool // IDs of the registrations removed
 	now     time.Time
-	out     Erasure
+	out     prereg.Erasure
 	settled keyMark
 	low     []byte // scratch for holds
 

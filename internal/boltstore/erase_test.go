@@ -52,7 +52,7 @@ func echoingImport(t *testing.T, s *boltstore.Store, id, org, value string) {
 
 func erasedEntries(t *testing.T, s *boltstore.Store) []prereg.AuditEntry {
 	t.Helper()
-	items, _, err := s.AuditTrail(context.Background(), boltstore.AuditFilter{Action: prereg.AuditErased, Limit: 1000})
+	items, _, err := s.AuditTrail(context.Background(), prereg.AuditFilter{Action: prereg.AuditErased, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	if _, err := s.MarkVerificationSent(ctx, user, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateToken(ctx, "help desk of "+addr, "", true, "test"); err != nil {
+	if _, _, err := s.CreateToken(ctx, prereg.TokenRequest{Name: "help desk of " + addr, ReadOnly: true}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	echoingImport(t, s, "imp_1", "", "<"+strings.ToUpper(addr)+">")
@@ -322,7 +322,7 @@ func TestErasureWaitsForOlderReaders(t *testing.T) {
 	defer letGo() // a failure must not leave the reader (and the store's Close) waiting
 	seen := map[string]bool{}
 	go func() {
-		read <- s.Each(ctx, boltstore.Filter{}, func(r prereg.Registration) error {
+		read <- s.Each(ctx, prereg.Filter{}, func(r prereg.Registration) error {
 			if len(seen) == 0 {
 				close(started)
 				<-release

@@ -40,14 +40,14 @@ func TestExpiryBoundsRoundTrip(t *testing.T) {
 	s = openPath(t, path, opts) // read back from the file, not from memory
 	ctx := context.Background()
 	listed := map[string]prereg.Registration{}
-	items, _, err := s.List(ctx, boltstore.Filter{})
+	items, _, err := s.List(ctx, prereg.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range items {
 		listed[r.Email] = r
 	}
-	var want boltstore.Counts
+	var want prereg.Counts
 	for _, tt := range tests {
 		r, err := s.Get(ctx, prereg.RegistrationID("", tt.email))
 		if err != nil || prereg.FormatExpiry(r.ExpiresAt) != tt.want || r.Status != tt.status {
@@ -67,7 +67,7 @@ func TestExpiryBoundsRoundTrip(t *testing.T) {
 			want.Granted++
 		}
 	}
-	st, err := s.Stats(ctx, "", false)
+	st, err := s.Stats(ctx, prereg.StatsFilter{})
 	if err != nil || st.Overall != want {
 		t.Errorf("stats: %v %+v, want %+v", err, st.Overall, want)
 	}
@@ -98,7 +98,7 @@ func TestExpiryWithinTheSecond(t *testing.T) {
 		if err != nil || r.Status != tt.status {
 			t.Fatalf("+%v: get %v %s, want %s", tt.at, err, r.Status, tt.status)
 		}
-		st, err := s.Stats(ctx, "", false)
+		st, err := s.Stats(ctx, prereg.StatsFilter{})
 		if err != nil || (st.Overall.Expired == 1) != (tt.status == prereg.StatusExpired) || st.Overall.Pending+st.Overall.Expired != 1 {
 			t.Errorf("+%v: stats %v %+v, want the registration %s", tt.at, err, st.Overall, tt.status)
 		}

@@ -13,7 +13,7 @@ import (
 
 // cursorFilters are the listings FuzzCursor tries; sel picks one. Each
 // walks a different index (email, organization, status, records).
-var cursorFilters = []boltstore.Filter{
+var cursorFilters = []prereg.Filter{
 	{},
 	{Status: prereg.StatusPending},
 	{Status: prereg.StatusGranted},
@@ -74,7 +74,7 @@ func FuzzCursor(f *testing.F) {
 			f.Add(next, uint8(i), uint8(2))
 		}
 	}
-	if _, next, _ := s.AuditTrail(ctx, boltstore.AuditFilter{Limit: 3}); next != "" {
+	if _, next, _ := s.AuditTrail(ctx, prereg.AuditFilter{Limit: 3}); next != "" {
 		f.Add(next, uint8(0), uint8(3))
 	}
 	f.Add("", uint8(0), uint8(0))
@@ -112,7 +112,7 @@ func FuzzCursor(f *testing.F) {
 				t.Fatalf("empty page with a next cursor %q", next)
 			}
 		}
-		items, _, err := s.AuditTrail(ctx, boltstore.AuditFilter{Cursor: cursor, Limit: int(limit % 8)})
+		items, _, err := s.AuditTrail(ctx, prereg.AuditFilter{Cursor: cursor, Limit: int(limit % 8)})
 		if err != nil {
 			if prereg.ErrorCode(err) != prereg.Invalid {
 				t.Fatalf("AuditTrail(cursor %q): %v, want a page or an Invalid error", cursor, err)

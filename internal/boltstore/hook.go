@@ -12,13 +12,6 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// LoginResult is the hook's answer plus the sync jobs the claim enqueued,
-// which the caller may try to run at once.
-type LoginResult struct {
-	prereg.HookResult
-	Jobs []prereg.SyncJob
-}
-
 // Login decides a login (CONTRACT §2). verified is the email_verified the
 // service acts on (the request's, or true for a trusted connection).
 //
@@ -28,13 +21,13 @@ type LoginResult struct {
 // registration produce exactly one owner. The answer is built from what
 // one transaction saw; doc.go says why it is linearizable when the login
 // sets and the grant cache answer instead.
-func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (LoginResult, error) {
+func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (prereg.LoginResult, error) {
 	email := l.MatchKey()
 	if email == "" {
 		// CONTRACT §2: without an address (or with one no registration
 		// may hold, §1) the answer is no_match, even for a user with
 		// earlier grants (the Action keeps what app_metadata has).
-		return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
+		return prereg.LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 	}
 	prefix := prereg.EmailPrefix(email)
 	pk := prefixKey(prefix)
@@ -44,14 +37,15 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 	if scan, gen := s.pendingAddrs.hasGen(pk); !scan {
 		uk := userKey(l.UserID)
 		if !s.grantedUsers.has(uk) {
-			return LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
+			return prereg.LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 		}
 		grants, err := s.userGrants(ctx, uk, l.UserID)
 		if err != nil {
-			return LoginResult{}, err
+			return prereg.LoginResult{}, err
 		}
 		if s.pendingAddrs.unchanged(pk, gen) {
-			return LoginResult{HookResult: prereg.Result(settledOutcome(grants), verified, grants, l.OrganizationID)}, nil
+			outcome := prereg.LoginFacts{Verified: verified, Grants: len(grants)}.Outcome()
+			return prereg.LoginResult{HookResult: prereg.Result(outcome, verified, grants, l.OrganizationID)}, nil
 		}
 		// A record was written under the address's shard meanwhile.
 	}
@@ -72,15 +66,13 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (Login
 		return err
 	})
 	if err != nil {
-		return LoginResult{}, err
+		return prereg.LoginResult{}, err
 	}
-	switch {
-	case claimable && verified:
+	facts := prereg.LoginFacts{Claimable: claimable, Verified: verified, Grants: len(grants)}
+	if facts.ShouldClaim() {
 		return s.claim(ctx, l, verified, prefix, email)
-	case claimable && len(grants) == 0:
-		return LoginResult{HookResult: prereg.Result(prereg.OutcomeEmailUnverified, verified, nil, l.OrganizationID)}, nil
 	}
-	return LoginResult{HookResult: prereg.Result(settledOutcome(grants), verified, grants, l.OrganizationID)}, nil
+	return prereg.LoginResult{HookResult: prereg.Result(facts.Outcome(), verified, grants, l.OrganizationID)}, nil
 }
 
 // userGrants returns the grants of userID (uk is userKey(userID)) as of
@@ -105,7 +97,7 @@ func (s *Store) userGrants(ctx context.Context, uk uint64, userID string) ([]pre
 
 // claim claims every registration of the address (email, under prefix)
 // that the login may claim when its write transaction runs.
-func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix []byte, email string) (LoginResult, error) {
+func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix []byte, email string) (prereg.LoginResult, error) {
 	var (
 		claimed int
 		grants  []prereg.Registration
@@ -142,23 +134,11 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, verified bool, prefix
 		return err
 	})
 	if err != nil {
-		return LoginResult{}, err
+		return prereg.LoginResult{}, err
 	}
 	s.pendingAddrs.removeIf(settled)
-	outcome := prereg.OutcomeGranted
-	if claimed == 0 {
-		outcome = settledOutcome(grants)
-	}
-	return LoginResult{HookResult: prereg.Result(outcome, verified, grants, l.OrganizationID), Jobs: jobs}, nil
-}
-
-// settledOutcome is the outcome of a login that claims nothing and finds
-// nothing claimable.
-func settledOutcome(grants []prereg.Registration) prereg.Outcome {
-	if len(grants) > 0 {
-		return prereg.OutcomeAlreadyGranted
-	}
-	return prereg.OutcomeNoMatch
+	outcome := prereg.LoginFacts{Verified: verified, Claimed: claimed, Grants: len(grants)}.Outcome()
+	return prereg.LoginResult{HookResult: prereg.Result(outcome, verified, grants, l.OrganizationID), Jobs: jobs}, nil
 }
 
 // GrantTo claims one registration for userID outside a login (reconcile).

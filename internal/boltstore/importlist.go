@@ -13,19 +13,11 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// ImportFilter selects past imports.
-type ImportFilter struct {
-	// Viewer sees only the imports it may read (prereg.ImportSummary.VisibleTo).
-	Viewer prereg.Principal
-	Limit  int
-	Cursor string
-}
-
 // Imports returns one page of past imports, newest (by finish time) first,
 // and the cursor of the next page. Reports are few (one per import) and
 // kept under their ID, so it decodes the summary of each and sorts; the
 // decode skips the row errors and warnings.
-func (s *Store) Imports(ctx context.Context, f ImportFilter) ([]prereg.ImportSummary, string, error) {
+func (s *Store) Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.ImportSummary, string, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}

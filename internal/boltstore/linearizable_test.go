@@ -309,7 +309,7 @@ func linCall(t *testing.T, s *boltstore.Store, in linInput) linOutput {
 	var err error
 	switch in.kind {
 	case opLogin:
-		var res boltstore.LoginResult
+		var res prereg.LoginResult
 		res, err = s.Login(ctx, prereg.Login{UserID: in.user, Email: in.email, OrganizationID: in.org, Connection: in.conn, EmailVerified: in.verified}, in.verified)
 		if err == nil {
 			var grants []string
@@ -331,7 +331,7 @@ func linCall(t *testing.T, s *boltstore.Store, in linInput) linOutput {
 			return linOutput{string(r.Status)}
 		}
 	case opErase:
-		var e boltstore.Erasure
+		var e prereg.Erasure
 		e, err = s.Erase(ctx, in.email, "", "test")
 		if err == nil {
 			return linOutput{fmt.Sprintf("erased %d", len(e.Registrations))}

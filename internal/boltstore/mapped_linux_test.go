@@ -51,7 +51,7 @@ func TestReleaseMapped(t *testing.T) {
 	}
 	readAll := func() {
 		n := 0
-		if err := s.Each(ctx, boltstore.Filter{}, func(prereg.Registration) error { n++; return nil }); err != nil || n != len(items) {
+		if err := s.Each(ctx, prereg.Filter{}, func(prereg.Registration) error { n++; return nil }); err != nil || n != len(items) {
 			t.Errorf("read %d records: %v", n, err)
 		}
 	}
@@ -111,7 +111,7 @@ func TestReleaseEvery(t *testing.T) {
 	}
 	waitReleased("after the fill")
 	n := 0
-	if err := s.Each(ctx, boltstore.Filter{}, func(prereg.Registration) error { n++; return nil }); err != nil || n != len(items) {
+	if err := s.Each(ctx, prereg.Filter{}, func(prereg.Registration) error { n++; return nil }); err != nil || n != len(items) {
 		t.Fatalf("read %d records: %v", n, err)
 	}
 	if mapped := statmShared(t); mapped-before < size/2 {

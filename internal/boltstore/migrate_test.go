@@ -169,21 +169,21 @@ func TestOpenMigratesSchema4Store(t *testing.T) {
 		}
 	}
 	plain := id("org_fixture1", "k1@corp.example")
-	checkList := func(name string, f boltstore.Filter, want ...string) {
+	checkList := func(name string, f prereg.Filter, want ...string) {
 		t.Helper()
 		items, _, err := s.List(ctx, f)
 		if got := registrationIDs(items); err != nil || !slices.Equal(got, slices.Sorted(slices.Values(want))) {
 			t.Errorf("%s: %v %v, want %v", name, err, got, want)
 		}
 	}
-	checkList("expired", boltstore.Filter{Status: prereg.StatusExpired}, id("", "ancient@example.com"), id("", "epoch@example.com"))
-	checkList("pending", boltstore.Filter{Status: prereg.StatusPending}, id("", "never@example.com"), id("org_fixture1", "soon@example.com"), kelvin, plain, unicode)
-	checkList("the Kelvin address", boltstore.Filter{Email: "\u212A1@corp.example"}, kelvin)
-	checkList("k1@", boltstore.Filter{Email: "K1@corp.example"}, plain)
-	checkList("Ünïcode@", boltstore.Filter{Email: "Ünïcode@example.com"}, unicode)
-	checkList("ünïcode@", boltstore.Filter{Email: "ünïcode@example.com"})
-	st, err := s.Stats(ctx, "", false)
-	if want := (boltstore.Counts{Pending: 5, Granted: 1, Expired: 2, Total: 8}); err != nil || st.Overall != want {
+	checkList("expired", prereg.Filter{Status: prereg.StatusExpired}, id("", "ancient@example.com"), id("", "epoch@example.com"))
+	checkList("pending", prereg.Filter{Status: prereg.StatusPending}, id("", "never@example.com"), id("org_fixture1", "soon@example.com"), kelvin, plain, unicode)
+	checkList("the Kelvin address", prereg.Filter{Email: "\u212A1@corp.example"}, kelvin)
+	checkList("k1@", prereg.Filter{Email: "K1@corp.example"}, plain)
+	checkList("Ünïcode@", prereg.Filter{Email: "Ünïcode@example.com"}, unicode)
+	checkList("ünïcode@", prereg.Filter{Email: "ünïcode@example.com"})
+	st, err := s.Stats(ctx, prereg.StatsFilter{})
+	if want := (prereg.Counts{Pending: 5, Granted: 1, Expired: 2, Total: 8}); err != nil || st.Overall != want {
 		t.Errorf("stats: %v %+v, want %+v", err, st.Overall, want)
 	}
 	// Writing a moved record's pair again finds it under its new ID.

@@ -463,7 +463,8 @@ func (s *Store) Put(ctx context.Context, in prereg.Input, source, actor string) 
 		change prereg.Change
 	)
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		r, c, err := s.apply(s.regTx(tx), in, source, actor, true, false)
+		m := writeMode{now: s.now().UTC(), source: source, actor: actor, audit: true}
+		r, c, err := s.applyAt(s.regTx(tx), m, prereg.RegistrationKey(in.OrganizationID, in.Email), in, nil)
 		out, change = r, c
 		return err
 	})
@@ -473,15 +474,20 @@ func (s *Store) Put(ctx context.Context, in prereg.Input, source, actor string) 
 	return out.View(s.now()), change, err
 }
 
-// apply performs one write inside t. A conflict is returned as an error but
-// leaves the transaction usable (nothing was written for that item).
-func (s *Store) apply(t *regTx, in prereg.Input, source, actor string, audit, dryRun bool) (prereg.Registration, prereg.Change, error) {
-	return s.applyAt(t, s.now().UTC(), prereg.RegistrationKey(in.OrganizationID, in.Email), in, source, actor, audit, dryRun, nil)
+// writeMode is how writes are applied: when, from where and by whom,
+// whether each gets an audit entry, and whether they are only evaluated.
+type writeMode struct {
+	now           time.Time
+	source, actor string
+	audit, dryRun bool
 }
 
-// applyAt is apply at time now with the key of in already derived (a
-// batch derives the keys to sort by and reads the clock once).
-func (s *Store) applyAt(t *regTx, now time.Time, k prereg.Key, in prereg.Input, source, actor string, audit, dryRun bool, f *fresh) (prereg.Registration, prereg.Change, error) {
+// applyAt performs one write inside t, of in under its key k (a batch
+// derives the keys to sort by and reads the clock once); f, when set, is
+// the record in becomes if k is new. A conflict is returned as an error
+// but leaves the transaction usable (nothing was written for that item).
+func (s *Store) applyAt(t *regTx, m writeMode, k prereg.Key, in prereg.Input, f *fresh) (prereg.Registration, prereg.Change, error) {
+	now, dryRun := m.now, m.dryRun
 	old, err := t.load(k[:])
 	if err != nil {
 		return prereg.Registration{}, "", err
@@ -499,7 +505,7 @@ func (s *Store) applyAt(t *regTx, now time.Time, k prereg.Key, in prereg.Input, 
 			return r, change, err
 		}
 	} else {
-		r, change, err = prereg.ApplyKey(old, in, k, source, now)
+		r, change, err = prereg.ApplyKey(old, in, k, m.source, now)
 		if err != nil || dryRun || change == prereg.Unchanged {
 			return r, change, err
 		}
@@ -507,13 +513,13 @@ func (s *Store) applyAt(t *regTx, now time.Time, k prereg.Key, in prereg.Input, 
 			return r, change, err
 		}
 	}
-	if audit {
+	if m.audit {
 		action := prereg.AuditCreated
 		if change == prereg.Updated {
 			action = prereg.AuditUpdated
 		}
 		summary := fmt.Sprintf("%s for %s with roles %s", change, prereg.MaskEmail(r.Email), strings.Join(r.Roles, "|"))
-		if err := addAudit(t.tx, now, actor, action, r.OrganizationID, r.ID, summary); err != nil {
+		if err := addAudit(t.tx, now, m.actor, action, r.OrganizationID, r.ID, summary); err != nil {
 			return r, change, err
 		}
 	}
@@ -566,7 +572,7 @@ var _ prereg.PreparedBatch = (*Prepared)(nil)
 func (p *Prepared) Apply(ctx context.Context, actor string, dryRun bool) ([]prereg.WriteResult, error) {
 	s, items, keys, fr, order, source, now := p.s, p.items, p.keys, p.fresh, p.order, p.source, p.now
 	results := make([]prereg.WriteResult, len(items))
-	audit := !strings.HasPrefix(source, "import:")
+	m := writeMode{now: now, source: source, actor: actor, audit: !strings.HasPrefix(source, "import:"), dryRun: dryRun}
 	fn := func(tx *bolt.Tx) error {
 		t := s.regTx(tx)
 		t.trackLast()
@@ -582,11 +588,11 @@ func (p *Prepared) Apply(ctx context.Context, actor string, dryRun bool) ([]prer
 			if fr[i].raw != nil {
 				f = &fr[i]
 			}
-			r, change, err := s.applyAt(t, now, keys[i], items[i], source, actor, audit, dryRun, f)
+			r, change, err := s.applyAt(t, m, keys[i], items[i], f)
 			if err != nil && prereg.ErrorCode(err) != prereg.Conflict {
 				return err
 			}
-			results[i] = prereg.WriteResult{ID: r.ID, Change: change, Err: err}
+			results[i] = prereg.WriteResult{ID: r.ID, Change: change, Status: r.Status, Err: err}
 		}
 		if dryRun {
 			return nil
@@ -722,27 +728,13 @@ func revokeRoles(r *prereg.Registration) []string {
 	return r.Roles
 }
 
-// Filter selects registrations for List, Export and Stats.
-type Filter struct {
-	Status         prereg.Status
-	OrganizationID string
-	// OrganizationSet says OrganizationID is a filter even when empty
-	// (tenant-wide registrations only).
-	OrganizationSet bool
-	Email           string // matched on the normalised key
-	// Sync selects grants by Auth0 sync state (they are all granted).
-	Sync   prereg.SyncState
-	Limit  int
-	Cursor string
-}
-
 // ErrBadCursor is returned for a cursor this store did not produce.
 var errBadCursor = prereg.Errorf(prereg.Invalid, "cursor is not valid; start again without it")
 
 // List returns one page of registrations in a stable order and the cursor
 // of the next page ("" on the last). It walks the narrowest index the
 // filter allows, so a page costs about Limit reads, not a scan.
-func (s *Store) List(ctx context.Context, f Filter) ([]prereg.Registration, string, error) {
+func (s *Store) List(ctx context.Context, f prereg.Filter) ([]prereg.Registration, string, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
@@ -767,7 +759,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]prereg.Registration, stri
 // Each calls fn for every registration matching f (Limit and Cursor are
 // ignored), in the List order, inside one read transaction so the result is
 // a consistent snapshot.
-func (s *Store) Each(ctx context.Context, f Filter, fn func(prereg.Registration) error) error {
+func (s *Store) Each(ctx context.Context, f prereg.Filter, fn func(prereg.Registration) error) error {
 	f.Cursor = ""
 	return s.view(ctx, func(tx *bolt.Tx) error {
 		n := 0
@@ -784,14 +776,14 @@ func (s *Store) Each(ctx context.Context, f Filter, fn func(prereg.Registration)
 // EachPending calls fn for every claimable-by-status registration: pending
 // and not expired.
 func (s *Store) EachPending(ctx context.Context, fn func(prereg.Registration) error) error {
-	return s.Each(ctx, Filter{Status: prereg.StatusPending}, fn)
+	return s.Each(ctx, prereg.Filter{Status: prereg.StatusPending}, fn)
 }
 
 // scan visits matching records from f.Cursor on; visit gets the record (as
 // it reads now) and the position to resume after it, and returns false to
 // stop. The position is the key just visited, so paging is stable while
 // records are added or removed elsewhere.
-func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, pos []byte) (bool, error)) error {
+func (s *Store) scan(tx *bolt.Tx, f prereg.Filter, visit func(r *prereg.Registration, pos []byte) (bool, error)) error {
 	now := s.now()
 	t := s.regTx(tx).all()
 	// Stored status to walk: expired lives under pending.
@@ -839,7 +831,7 @@ func (s *Store) scan(tx *bolt.Tx, f Filter, visit func(r *prereg.Registration, p
 // user index, which holds every grant of every organization (only the
 // organization's are read). The counters say which is shorter. A cursor
 // keeps the walk that made it, whatever the counters say by then.
-func (t *regTx) orgWalkForGrants(f Filter) bool {
+func (t *regTx) orgWalkForGrants(f prereg.Filter) bool {
 	if f.Cursor != "" {
 		_, err := decodeCursor(f.Cursor, 'o')
 		return err == nil
@@ -867,7 +859,7 @@ func (t *regTx) orgWalkForGrants(f Filter) bool {
 type walker struct {
 	t     *regTx
 	now   time.Time
-	f     Filter
+	f     prereg.Filter
 	tag   byte
 	visit func(r *prereg.Registration, pos []byte) (bool, error)
 }
@@ -971,88 +963,4 @@ func decodeCursor(s string, tag byte) ([]byte, error) {
 		return nil, errBadCursor
 	}
 	return raw[2:], nil
-}
-
-// Counts are registration counts by status.
-type Counts struct {
-	Pending int64 `json:"pending"`
-	Granted int64 `json:"granted"`
-	Revoked int64 `json:"revoked"`
-	Expired int64 `json:"expired"`
-	Total   int64 `json:"total"`
-}
-
-func (c *Counts) add(st prereg.Status, n int64) {
-	switch st {
-	case prereg.StatusPending:
-		c.Pending += n
-	case prereg.StatusGranted:
-		c.Granted += n
-	case prereg.StatusRevoked:
-		c.Revoked += n
-	case prereg.StatusExpired:
-		c.Expired += n
-	}
-	c.Total += n
-}
-
-// Stats are counts overall and per organization ("" is tenant-wide).
-type Stats struct {
-	Overall        Counts            `json:"overall"`
-	ByOrganization map[string]Counts `json:"by_organization"`
-}
-
-// Stats counts registrations by status, for one organization when
-// onlyOrg is set. It reads the counters kept on every write plus the expiry
-// index up to now, never the records.
-func (s *Store) Stats(ctx context.Context, org string, onlyOrg bool) (Stats, error) {
-	st := Stats{ByOrganization: map[string]Counts{}}
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bCounts).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			i := bytes.IndexByte(k, 0)
-			o, status := string(k[:i]), prereg.Status(k[i+1:])
-			if onlyOrg && o != org {
-				continue
-			}
-			n := int64(binary.BigEndian.Uint64(v))
-			cs := st.ByOrganization[o]
-			cs.add(status, n)
-			st.ByOrganization[o] = cs
-		}
-		now := s.now()
-		nowSec := expirySecond(now)
-		t := newRegTx(tx)
-		ec := tx.Bucket(bByExpiry).Cursor()
-		for k, v := ec.First(); k != nil && binary.BigEndian.Uint64(k[:8]) <= nowSec; k, v = ec.Next() {
-			o := string(v)
-			if onlyOrg && o != org {
-				continue
-			}
-			if binary.BigEndian.Uint64(k[:8]) == nowSec {
-				// Expiring within this second: the record's nanoseconds
-				// decide, as they do for the list and the hook.
-				r, err := t.indexed(k)
-				if err != nil {
-					return err
-				}
-				if r.EffectiveStatus(now) != prereg.StatusExpired {
-					continue
-				}
-			}
-			cs := st.ByOrganization[o]
-			cs.Pending--
-			cs.Expired++
-			st.ByOrganization[o] = cs
-		}
-		return nil
-	})
-	for _, cs := range st.ByOrganization {
-		st.Overall.Pending += cs.Pending
-		st.Overall.Granted += cs.Granted
-		st.Overall.Revoked += cs.Revoked
-		st.Overall.Expired += cs.Expired
-		st.Overall.Total += cs.Total
-	}
-	return st, err
 }

@@ -268,7 +268,7 @@ func TestAlreadyGrantedWinsOverUnverified(t *testing.T) {
 			t.Fatalf("outcome %s, want already_granted", res.Outcome)
 		}
 		// The new organization registration is still pending.
-		items, _, _ := s.List(ctx, boltstore.Filter{Status: prereg.StatusPending})
+		items, _, _ := s.List(ctx, prereg.Filter{Status: prereg.StatusPending})
 		if len(items) != 1 || items[0].OrganizationID != "org_z" {
 			t.Fatalf("pending: %+v", items)
 		}
@@ -355,7 +355,7 @@ func TestPagingAndIndexesStayConsistent(t *testing.T) {
 		}
 	}
 	c.add(2 * time.Hour) // every fifth pending one expires
-	count := func(f boltstore.Filter) int {
+	count := func(f prereg.Filter) int {
 		t.Helper()
 		seen := map[string]bool{}
 		f.Limit = 37 // several pages even for the smaller listings
@@ -387,20 +387,20 @@ func TestPagingAndIndexesStayConsistent(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		f    boltstore.Filter
+		f    prereg.Filter
 		want int
 	}{
-		{"all", boltstore.Filter{}, n},
-		{"granted", boltstore.Filter{Status: prereg.StatusGranted}, 100},
-		{"revoked", boltstore.Filter{Status: prereg.StatusRevoked}, 50},
-		{"expired", boltstore.Filter{Status: prereg.StatusExpired}, expired},
-		{"pending", boltstore.Filter{Status: prereg.StatusPending}, n - 150 - expired},
-		{"org", boltstore.Filter{OrganizationID: "org_odd", OrganizationSet: true}, n / 2},
-		{"tenant-wide granted", boltstore.Filter{OrganizationSet: true, Status: prereg.StatusGranted}, 50},
-		{"org granted", boltstore.Filter{OrganizationID: "org_odd", OrganizationSet: true, Status: prereg.StatusGranted}, 50},
-		{"org pending", boltstore.Filter{OrganizationID: "org_odd", OrganizationSet: true, Status: prereg.StatusPending}, oddPending},
-		{"org revoked", boltstore.Filter{OrganizationID: "org_odd", OrganizationSet: true, Status: prereg.StatusRevoked}, 25},
-		{"email", boltstore.Filter{Email: " USER7@example.com "}, 1},
+		{"all", prereg.Filter{}, n},
+		{"granted", prereg.Filter{Status: prereg.StatusGranted}, 100},
+		{"revoked", prereg.Filter{Status: prereg.StatusRevoked}, 50},
+		{"expired", prereg.Filter{Status: prereg.StatusExpired}, expired},
+		{"pending", prereg.Filter{Status: prereg.StatusPending}, n - 150 - expired},
+		{"org", prereg.Filter{OrganizationID: "org_odd", OrganizationSet: true}, n / 2},
+		{"tenant-wide granted", prereg.Filter{OrganizationSet: true, Status: prereg.StatusGranted}, 50},
+		{"org granted", prereg.Filter{OrganizationID: "org_odd", OrganizationSet: true, Status: prereg.StatusGranted}, 50},
+		{"org pending", prereg.Filter{OrganizationID: "org_odd", OrganizationSet: true, Status: prereg.StatusPending}, oddPending},
+		{"org revoked", prereg.Filter{OrganizationID: "org_odd", OrganizationSet: true, Status: prereg.StatusRevoked}, 25},
+		{"email", prereg.Filter{Email: " USER7@example.com "}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -409,27 +409,27 @@ func TestPagingAndIndexesStayConsistent(t *testing.T) {
 			}
 		})
 	}
-	st, err := s.Stats(ctx, "", false)
+	st, err := s.Stats(ctx, prereg.StatsFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := boltstore.Counts{Pending: int64(n - 150 - expired), Granted: 100, Revoked: 50, Expired: int64(expired), Total: n}
+	want := prereg.Counts{Pending: int64(n - 150 - expired), Granted: 100, Revoked: 50, Expired: int64(expired), Total: n}
 	if st.Overall != want {
 		t.Fatalf("stats %+v, want %+v", st.Overall, want)
 	}
 	if st.ByOrganization["org_odd"].Total != n/2 {
 		t.Fatalf("org stats %+v", st.ByOrganization["org_odd"])
 	}
-	if _, _, err := s.List(ctx, boltstore.Filter{Status: prereg.StatusGranted, Cursor: "garbage!"}); prereg.ErrorCode(err) != prereg.Invalid {
+	if _, _, err := s.List(ctx, prereg.Filter{Status: prereg.StatusGranted, Cursor: "garbage!"}); prereg.ErrorCode(err) != prereg.Invalid {
 		t.Fatalf("bad cursor: %v", err)
 	}
 	// A cursor resumes only the walk it came from: a status listing walks
 	// each organization's range, and its cursor names the status.
-	_, next, err := s.List(ctx, boltstore.Filter{Status: prereg.StatusPending, Limit: 10})
+	_, next, err := s.List(ctx, prereg.Filter{Status: prereg.StatusPending, Limit: 10})
 	if err != nil || next == "" {
 		t.Fatalf("first pending page: %v %q", err, next)
 	}
-	for _, f := range []boltstore.Filter{{Status: prereg.StatusGranted}, {Status: prereg.StatusRevoked}, {OrganizationSet: true}, {}} {
+	for _, f := range []prereg.Filter{{Status: prereg.StatusGranted}, {Status: prereg.StatusRevoked}, {OrganizationSet: true}, {}} {
 		f.Cursor = next
 		if _, _, err := s.List(ctx, f); prereg.ErrorCode(err) != prereg.Invalid {
 			t.Errorf("pending cursor used for %+v: %v", f, err)
@@ -437,11 +437,11 @@ func TestPagingAndIndexesStayConsistent(t *testing.T) {
 	}
 	// Granted listings walk the user index: their cursors are its
 	// positions, and resume no other walk.
-	_, next, err = s.List(ctx, boltstore.Filter{Status: prereg.StatusGranted, Limit: 10})
+	_, next, err = s.List(ctx, prereg.Filter{Status: prereg.StatusGranted, Limit: 10})
 	if err != nil || next == "" {
 		t.Fatalf("first granted page: %v %q", err, next)
 	}
-	for _, f := range []boltstore.Filter{{Status: prereg.StatusPending}, {OrganizationID: "org_odd", OrganizationSet: true}, {}} {
+	for _, f := range []prereg.Filter{{Status: prereg.StatusPending}, {OrganizationID: "org_odd", OrganizationSet: true}, {}} {
 		f.Cursor = next
 		if _, _, err := s.List(ctx, f); prereg.ErrorCode(err) != prereg.Invalid {
 			t.Errorf("granted cursor used for %+v: %v", f, err)
@@ -481,7 +481,7 @@ func TestGrantedListingsOfOneOrganization(t *testing.T) {
 	// runs once, after the first page.
 	page := func(org string, mid func()) map[string]bool {
 		t.Helper()
-		f := boltstore.Filter{Status: prereg.StatusGranted, OrganizationID: org, OrganizationSet: true, Limit: 3}
+		f := prereg.Filter{Status: prereg.StatusGranted, OrganizationID: org, OrganizationSet: true, Limit: 3}
 		got := map[string]bool{}
 		for {
 			items, next, err := s.List(ctx, f)
@@ -526,21 +526,21 @@ func TestGrantedListingsOfOneOrganization(t *testing.T) {
 func TestTokens(t *testing.T) {
 	s := open(t, boltstore.Options{})
 	ctx := context.Background()
-	tok, secret, err := s.CreateToken(ctx, "help desk", "org_a", true, "test")
+	tok, secret, err := s.CreateToken(ctx, prereg.TokenRequest{Name: "help desk", OrganizationID: "org_a", ReadOnly: true}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok, err := s.Authenticate(ctx, boltstore.HashSecret(secret))
+	got, ok, err := s.Authenticate(ctx, prereg.HashSecret(secret))
 	if err != nil || !ok || got.ID != tok.ID || got.OrganizationID != "org_a" || !got.ReadOnly {
 		t.Fatalf("authenticate: %v %v %+v", err, ok, got)
 	}
-	if _, ok, _ := s.Authenticate(ctx, boltstore.HashSecret(secret+"x")); ok {
+	if _, ok, _ := s.Authenticate(ctx, prereg.HashSecret(secret+"x")); ok {
 		t.Fatal("wrong secret accepted")
 	}
 	if _, err := s.RevokeToken(ctx, tok.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := s.Authenticate(ctx, boltstore.HashSecret(secret)); ok {
+	if _, ok, _ := s.Authenticate(ctx, prereg.HashSecret(secret)); ok {
 		t.Fatal("revoked token accepted")
 	}
 }
@@ -551,7 +551,7 @@ func TestBootstrapOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hook, admin, err := s.Bootstrap(context.Background(), true, true)
+	hook, admin, err := s.Bootstrap(context.Background(), prereg.BootstrapOptions{HookSecret: true, AdminToken: true})
 	if err != nil || hook == "" || admin == "" {
 		t.Fatalf("first bootstrap: %v %q %q", err, hook, admin)
 	}
@@ -561,11 +561,11 @@ func TestBootstrapOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	hook2, admin2, _ := s.Bootstrap(context.Background(), true, true)
+	hook2, admin2, _ := s.Bootstrap(context.Background(), prereg.BootstrapOptions{HookSecret: true, AdminToken: true})
 	if hook2 != "" || admin2 != "" {
 		t.Fatal("secrets generated twice")
 	}
-	if _, ok, _ := s.Authenticate(context.Background(), boltstore.HashSecret(admin)); !ok {
+	if _, ok, _ := s.Authenticate(context.Background(), prereg.HashSecret(admin)); !ok {
 		t.Fatal("bootstrap admin token not accepted after restart")
 	}
 }

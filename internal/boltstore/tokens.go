@@ -2,9 +2,6 @@ package boltstore
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -21,24 +18,12 @@ type tokenRecord struct {
 	Hash string `json:"hash"`
 }
 
-// NewSecret returns a fresh high-entropy secret with a recognisable prefix
-// (so a leaked one is easy to grep for in logs and repositories).
-func NewSecret(prefix string) string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	return prefix + base64.RawURLEncoding.EncodeToString(b)
-}
-
-// HashSecret is how tokens are stored and compared.
-func HashSecret(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
-
 // CreateToken stores a new admin token and returns it with its secret,
-// which is never stored or shown again.
-func (s *Store) CreateToken(ctx context.Context, name, org string, readOnly bool, actor string) (prereg.Token, string, error) {
-	secret := NewSecret("prt_")
-	h := HashSecret(secret)
+// which is never stored or shown again; req must be normalised and valid.
+func (s *Store) CreateToken(ctx context.Context, req prereg.TokenRequest, actor string) (prereg.Token, string, error) {
+	name, org, readOnly := req.Name, req.OrganizationID, req.ReadOnly
+	secret := prereg.NewSecret(prereg.TokenPrefix)
+	h := prereg.HashSecret(secret)
 	var tok prereg.Token
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bTokens)
@@ -170,22 +155,22 @@ var (
 	keyHookSecretHash = []byte("generated_hook_secret_sha256")
 )
 
-// Bootstrap makes sure a first run needs no set-up: when asked, it creates
+// Bootstrap makes sure a first run needs no set-up: as o asks, it creates
 // a hook secret and a tenant-wide admin token once, stores only their
 // hashes, and returns the secrets (empty when they already existed).
-func (s *Store) Bootstrap(ctx context.Context, wantHook, wantAdmin bool) (hookSecret, adminToken string, err error) {
+func (s *Store) Bootstrap(ctx context.Context, o prereg.BootstrapOptions) (hookSecret, adminToken string, err error) {
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
-		if wantHook && meta.Get(keyHookSecretHash) == nil {
-			hookSecret = NewSecret("phs_")
-			h := HashSecret(hookSecret)
+		if o.HookSecret && meta.Get(keyHookSecretHash) == nil {
+			hookSecret = prereg.NewSecret(prereg.HookSecretPrefix)
+			h := prereg.HashSecret(hookSecret)
 			if err := meta.Put(keyHookSecretHash, h[:]); err != nil {
 				return err
 			}
 		}
-		if wantAdmin && tx.Bucket(bTokens).Stats().KeyN == 0 && tx.Bucket(bTokens).Sequence() == 0 {
-			adminToken = NewSecret("prt_")
-			h := HashSecret(adminToken)
+		if o.AdminToken && tx.Bucket(bTokens).Stats().KeyN == 0 && tx.Bucket(bTokens).Sequence() == 0 {
+			adminToken = prereg.NewSecret(prereg.TokenPrefix)
+			h := prereg.HashSecret(adminToken)
 			b := tx.Bucket(bTokens)
 			seq, err := b.NextSequence()
 			if err != nil {

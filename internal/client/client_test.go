@@ -24,7 +24,10 @@ func service(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{HookSecrets: []string{"client-hook-secret-0123456789-0123456789"}, AdminToken: adminToken}, store).Handler())
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{HookSecrets: []string{"client-hook-secret-0123456789-0123456789"}, AdminToken: adminToken}, httpapi.Stores{
+		Logins: store, Registrations: store, SyncQueue: store, Stats: store, Erasures: store,
+		Audit: store, Backups: store, Imports: store, Tokens: store, Health: store,
+	}).Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		if errs := store.Check(); len(errs) > 0 {

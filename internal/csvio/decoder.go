@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/prereg/prereg/internal/prereg"
@@ -38,7 +39,8 @@ type Row struct {
 	Errors []prereg.RowError
 	// Status is the row's status cell, lower-cased: empty when the file
 	// has no status column or the cell is empty. A row whose status is
-	// revoked or expired is Skipped; its other cells are not checked.
+	// revoked or expired is Skipped; its other cells are not checked. An
+	// import only checks a granted row against the store, never writes it.
 	Status prereg.Status
 
 	// rolesCell is the raw roles cell, echoed when the roles as a whole
@@ -93,6 +95,7 @@ func NewDecoder(r io.Reader) (*Decoder, error) {
 	d.cr.ReuseRecord = true
 	// A tab delimiter is white space itself: trimming it would shift cells.
 	d.cr.TrimLeadingSpace = delim != '\t'
+	d.src.keep = d.cr.TrimLeadingSpace
 
 	rec, err := d.cr.Read()
 	for err == nil && allBlank(rec) && !d.src.truncated {
@@ -238,6 +241,10 @@ func (d *Decoder) Next() (Row, error) {
 func (d *Decoder) next() (Row, error) {
 	for {
 		d.src.limit = d.src.n + MaxRecordBytes + csvBufferSlack
+		from := d.cr.InputOffset()
+		if d.src.keep {
+			d.src.release(from)
+		}
 		rec, err := d.cr.Read()
 		if err != nil || d.src.truncated {
 			return d.readError(rec, err)
@@ -253,8 +260,61 @@ func (d *Decoder) next() (Row, error) {
 		if allBlank(rec) {
 			continue
 		}
+		if i := d.idx[iEmail]; d.src.keep && i < len(rec) {
+			if p := d.emailPrefix(i, from, line); p != "" {
+				rec[i] = p + rec[i]
+			}
+		}
 		return d.decode(line, rec), nil
 	}
+}
+
+// emailPrefix returns the white space csv.Reader's TrimLeadingSpace dropped
+// in front of cell i of the record just read (which starts at stream
+// offset from, on line first), when it holds anything but ASCII white
+// space: an address is trimmed of ASCII white space only (CONTRACT §1), so
+// the decoder puts the rest back for the address rule to refuse. It finds
+// the cell in the kept copy of the input by the position csv.Reader gives.
+func (d *Decoder) emailPrefix(i int, from int64, first int) string {
+	raw := d.src.upTo(d.cr.InputOffset())[from-d.src.keptOff:]
+	// Before the record's first line come only the blank lines csv.Reader
+	// skipped, and its other lines follow line breaks.
+	start := 0
+	for start < len(raw) {
+		if raw[start] == '\n' {
+			start++
+		} else if raw[start] == '\r' && start+1 < len(raw) && raw[start+1] == '\n' {
+			start += 2
+		} else {
+			break
+		}
+	}
+	line, col := d.cr.FieldPos(i)
+	for l := first; l < line; l++ {
+		n := bytes.IndexByte(raw[start:], '\n')
+		if n < 0 {
+			return ""
+		}
+		start += n + 1
+	}
+	p := start + col - 1
+	if p == start || p > len(raw) || raw[p-1] == byte(d.delim) {
+		return "" // the usual case: nothing trimmed
+	}
+	q := p
+	ascii := true
+	for q > start {
+		r, n := utf8.DecodeLastRune(raw[start:q])
+		if !unicode.IsSpace(r) { // the delimiter
+			break
+		}
+		ascii = ascii && (r == ' ' || r == '\t' || r == '\r' || r == '\n')
+		q -= n
+	}
+	if ascii {
+		return ""
+	}
+	return string(raw[q:p])
 }
 
 // Skipped reports whether the row is a revoked or expired registration,

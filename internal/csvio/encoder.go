@@ -11,7 +11,8 @@ import (
 
 // Encoder writes registrations in the import format, followed by the
 // read-only columns status, granted_to and granted_at, so that a file it
-// writes imports back unchanged: the import skips revoked and expired rows.
+// writes imports back unchanged: the import skips revoked and expired rows
+// and only checks granted ones.
 type Encoder struct {
 	w         *csv.Writer
 	wroteHead bool

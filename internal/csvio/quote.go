@@ -25,7 +25,19 @@ type limitReader struct {
 	limit     int64
 	eof       bool // r has no more bytes
 	truncated bool // the limit, not r, ended the input
+
+	// keep makes Read keep a copy of what it passes on: kept holds the
+	// bytes from stream offset keptOff (csv.Reader's InputOffset counts
+	// the same) up to what csv.Reader has read (see emailPrefix).
+	keep    bool
+	kept    []byte
+	keptOff int64
 }
+
+// releaseAt is how many bytes before the current record the kept copy may
+// hold before they are dropped: dropping now and then, not at every
+// record, keeps the copying small.
+const releaseAt = 64 << 10
 
 // csvBufferSlack is how far csv.Reader's internal bufio may read ahead of
 // the record it parses.
@@ -45,10 +57,28 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.n += int64(n)
+	if l.keep {
+		l.kept = append(l.kept, p[:n]...)
+	}
 	if errors.Is(err, io.EOF) {
 		l.eof = true
 	}
 	return n, err
+}
+
+// release drops the kept bytes before stream offset off (a record's start)
+// once there are enough of them.
+func (l *limitReader) release(off int64) {
+	if k := off - l.keptOff; k >= releaseAt {
+		l.kept = l.kept[:copy(l.kept, l.kept[k:])]
+		l.keptOff = off
+	}
+}
+
+// upTo returns the kept bytes before stream offset off: the last record
+// read, and some bytes before it.
+func (l *limitReader) upTo(off int64) []byte {
+	return l.kept[:off-l.keptOff]
 }
 
 // readError turns what ended a csv.Reader.Read (rec and err as Read

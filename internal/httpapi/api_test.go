@@ -15,7 +15,9 @@ import (
 	"testing"
 
 	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/httpapi"
+	"github.com/prereg/prereg/internal/importer"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -42,7 +44,7 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	srv := newServer(t, cfg, store)
+	srv := newServer(t, cfg, storesOf(store))
 	t.Cleanup(func() {
 		srv.Close()
 		if errs := store.Check(); len(errs) > 0 {
@@ -56,7 +58,7 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 		org string
 		ro  bool
 	}{"org_a": {"org_a", false}, "org_a_ro": {"org_a", true}, "tenant_ro": {"", true}} {
-		_, secret, err := store.CreateToken(ctx, name, spec.org, spec.ro, "test")
+		_, secret, err := store.CreateToken(ctx, prereg.TokenRequest{Name: name, OrganizationID: spec.org, ReadOnly: spec.ro}, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,10 +67,37 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 	return e
 }
 
-func newServer(t *testing.T, cfg httpapi.Config, store httpapi.Store) *httptest.Server {
+func newServer(t *testing.T, cfg httpapi.Config, stores httpapi.Stores) *httptest.Server {
 	t.Helper()
-	return httptest.NewServer(httpapi.New(cfg, store).Handler())
+	return httptest.NewServer(httpapi.New(cfg, stores).Handler())
 }
+
+// storesOf serves every resource of the API from the bbolt store, as
+// prereg serve does.
+func storesOf(s *boltstore.Store) httpapi.Stores {
+	return httpapi.Stores{Logins: s, Registrations: s, SyncQueue: s, Stats: s, Erasures: s,
+		Audit: s, Backups: s, Imports: s, Tokens: s, Health: s}
+}
+
+// csvImporter runs imports with package importer over the store, as
+// prereg serve does; before, when set, runs first.
+type csvImporter struct {
+	store  *boltstore.Store
+	tmp    string
+	before func()
+}
+
+func (c csvImporter) Run(ctx context.Context, r io.Reader, p prereg.Principal, o httpapi.ImportOptions) (prereg.ImportReport, error) {
+	if c.before != nil {
+		c.before()
+	}
+	return importer.Run(ctx, c.store, r, importer.Options{DryRun: o.DryRun, Strict: o.Strict, Principal: p, TempDir: c.tmp})
+}
+
+// csvExporter writes exports with package csvio, as prereg serve does.
+type csvExporter struct{}
+
+func (csvExporter) NewEncoder(w io.Writer) httpapi.Encoder { return csvio.NewEncoder(w) }
 
 func (e *env) do(method, path, bearer string, body any) (int, []byte) {
 	e.t.Helper()
@@ -377,7 +406,7 @@ func TestLimitedTokenSeesOnlyItsOrganization(t *testing.T) {
 		}
 	}
 	code, raw := e.do("GET", "/v1/stats", e.tokens["org_a"], nil)
-	var st boltstore.Stats
+	var st prereg.Stats
 	_ = json.Unmarshal(raw, &st)
 	if code != 200 || st.Overall.Total != 2 || len(st.ByOrganization) != 1 {
 		t.Fatalf("stats: %d %s", code, raw)

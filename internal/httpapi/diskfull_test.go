@@ -26,7 +26,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 	}
 	e := &env{t: t, store: store, tokens: map[string]string{}}
 	var logs testio.Buffer
-	srv := newServer(t, httpapi.Config{HookSecrets: []string{hookSecret}, AdminToken: adminToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, store)
+	srv := newServer(t, httpapi.Config{HookSecrets: []string{hookSecret}, AdminToken: adminToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, storesOf(store))
 	e.srv = srv
 	t.Cleanup(func() { srv.Close(); store.Close() })
 	e.register(map[string]any{"email": "waiting@example.com", "roles": []string{"r"}})

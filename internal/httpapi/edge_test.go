@@ -15,8 +15,6 @@ import (
 
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/httpapi"
-	"github.com/prereg/prereg/internal/importer"
-	"github.com/prereg/prereg/internal/prereg"
 )
 
 // A request that fails authentication is answered 401 at once, without
@@ -68,17 +66,17 @@ func TestImportSlotPerToken(t *testing.T) {
 	entered := make(chan struct{})
 	release := make(chan struct{})
 	var first atomic.Bool
-	var e *env
-	e = newEnv(t, func(c *httpapi.Config) {
-		c.MaxConcurrentImports = 2
-		c.Importer = func(ctx context.Context, r io.Reader, p prereg.Principal, dryRun, strict bool) (prereg.ImportReport, error) {
-			if first.CompareAndSwap(false, true) {
-				close(entered)
-				<-release
-			}
-			return importer.Run(ctx, e.store, r, importer.Options{DryRun: dryRun, Strict: strict, Principal: p, TempDir: t.TempDir()})
+	imp := &csvImporter{tmp: t.TempDir(), before: func() {
+		if first.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
 		}
+	}}
+	e := newEnv(t, func(c *httpapi.Config) {
+		c.MaxConcurrentImports = 2
+		c.Importer = imp
 	})
+	imp.store = e.store
 	csv := "email,organization_id,roles\nana@example.com,org_a,r\n"
 	var once sync.Once
 	free := func() { once.Do(func() { close(release) }) }
@@ -132,7 +130,9 @@ func TestReadyzProbesAtMostOnceASecond(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	pc := &pingCounter{Store: e.store}
-	srv := newServer(t, httpapi.Config{HookSecrets: []string{hookSecret}, Now: clock}, pc)
+	stores := storesOf(e.store)
+	stores.Health = pc
+	srv := newServer(t, httpapi.Config{HookSecrets: []string{hookSecret}, Now: clock}, stores)
 	defer srv.Close()
 	poll := func() {
 		var wg sync.WaitGroup

@@ -49,7 +49,7 @@ func TestCorruptRecordIsInternal(t *testing.T) {
 	}
 	defer store.Close()
 	var logs testio.Buffer
-	srv := newServer(t, httpapi.Config{AdminToken: adminToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, store)
+	srv := newServer(t, httpapi.Config{AdminToken: adminToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, storesOf(store))
 	defer srv.Close()
 	e := &env{t: t, srv: srv, store: store}
 	code, raw := e.doHeaders("GET", "/v1/registrations/"+reg.ID, adminToken, nil, map[string]string{"X-Request-ID": "corrupt-1"})
@@ -72,7 +72,7 @@ func TestBackupAuditFailureIsLogged(t *testing.T) {
 	defer store.Close()
 	fillDisk(t, store)
 	var logs testio.Buffer
-	srv := newServer(t, httpapi.Config{AdminToken: adminToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, store)
+	srv := newServer(t, httpapi.Config{AdminToken: adminToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, storesOf(store))
 	defer srv.Close()
 	e := &env{t: t, srv: srv, store: store}
 	code, raw := e.doHeaders("GET", "/v1/backup", adminToken, nil, map[string]string{"X-Request-ID": "backup-1"})

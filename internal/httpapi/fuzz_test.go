@@ -51,7 +51,7 @@ func FuzzHookBody(f *testing.F) {
 			f.Fatal(err)
 		}
 	}
-	h := httpapi.New(httpapi.Config{HookSecrets: []string{fuzzHookSecret}, TrustedConnections: []string{"corp-saml"}}, store).Handler()
+	h := httpapi.New(httpapi.Config{HookSecrets: []string{fuzzHookSecret}, TrustedConnections: []string{"corp-saml"}}, storesOf(store)).Handler()
 	outcomes := []prereg.Outcome{prereg.OutcomeGranted, prereg.OutcomeAlreadyGranted, prereg.OutcomeEmailUnverified, prereg.OutcomeNoMatch}
 
 	// The files in testdata/fuzz/FuzzHookBody are the seed corpus; a few

@@ -104,6 +104,17 @@ func jsonTypeName(t reflect.Type) string {
 	return "another type"
 }
 
+// Logins answer the login hook.
+type Logins interface {
+	// Login decides a login; verified is the email_verified acted on.
+	Login(ctx context.Context, l prereg.Login, verified bool) (prereg.LoginResult, error)
+	// MarkVerificationSent reports whether a verification email may be
+	// sent to userID now (at most once per period) and records it.
+	MarkVerificationSent(ctx context.Context, userID string, period time.Duration) (bool, error)
+	// ForgetVerificationSent undoes the mark after a failed send.
+	ForgetVerificationSent(ctx context.Context, userID string) error
+}
+
 func (s *Server) hook(c *gin.Context) {
 	if s.cfg.HookInFlight != nil {
 		release, ok := s.cfg.HookInFlight.TryAcquire()
@@ -140,8 +151,7 @@ func (s *Server) hook(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	verified := l.EmailVerified || (l.Connection != "" && s.trusted[l.Connection])
-	res, err := s.store.Login(ctx, l, verified)
+	res, err := s.stores.Logins.Login(ctx, l, s.trusted.Verified(l))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -202,7 +212,7 @@ func (s *Server) sendVerification(userID string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		send, err := s.store.MarkVerificationSent(ctx, userID, s.cfg.VerificationPeriod)
+		send, err := s.stores.Logins.MarkVerificationSent(ctx, userID, s.cfg.VerificationPeriod)
 		if err != nil || !send {
 			return
 		}
@@ -211,7 +221,7 @@ func (s *Server) sendVerification(userID string) {
 			// A fresh context: the send may have used up ctx.
 			fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer fcancel()
-			if err := s.store.ForgetVerificationSent(fctx, userID); err != nil {
+			if err := s.stores.Logins.ForgetVerificationSent(fctx, userID); err != nil {
 				s.log.Error("verification email: clearing the failed send failed", slog.String("error", err.Error()))
 			}
 		}

@@ -4,35 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prereg/prereg/internal/boltstore"
-	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/httpapi"
-	"github.com/prereg/prereg/internal/importer"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// newImportEnv is newEnv with the real importer and exporter plugged in.
+// newImportEnv is newEnv with the importer and the exporter plugged in as
+// the service plugs them in.
 func newImportEnv(t *testing.T) *env {
-	var store *boltstore.Store
+	imp := &csvImporter{tmp: t.TempDir()}
 	e := newEnv(t, func(c *httpapi.Config) {
-		c.Importer = func(ctx context.Context, r io.Reader, p prereg.Principal, dryRun, strict bool) (prereg.ImportReport, error) {
-			return importer.Run(ctx, store, r, importer.Options{DryRun: dryRun, Strict: strict, Principal: p, TempDir: t.TempDir()})
-		}
-		c.Exporter = func(w io.Writer, each func(fn func(prereg.Registration) error) error) error {
-			enc := csvio.NewEncoder(w)
-			if err := each(enc.Write); err != nil {
-				return err
-			}
-			return enc.Flush()
-		}
+		c.Importer, c.Exporter = imp, csvExporter{}
 	})
-	store = e.store
+	imp.store = e.store
 	return e
 }
 

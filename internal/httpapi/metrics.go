@@ -37,7 +37,7 @@ type seriesPair struct {
 	latency prometheus.Observer
 }
 
-func newMetrics(reg *prometheus.Registry, store Store) *metrics {
+func newMetrics(reg *prometheus.Registry, store Backups) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prereg_http_requests_total", Help: "HTTP requests by route, method and status.",

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
@@ -168,7 +167,7 @@ func (s *Server) blocked(c *gin.Context) bool {
 // body is read here under its size cap.
 func (s *Server) hookAuth() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if s.cfg.HookAllow != nil && !s.cfg.HookAllow(s.cfg.ClientIP(c.Request)) {
+		if s.cfg.HookAllow != nil && !s.cfg.HookAllow.Contains(s.cfg.ClientIP(c.Request)) {
 			s.failUnread(c, prereg.Errorf(prereg.Forbidden, "this source address may not call the hook"))
 			return
 		}
@@ -177,7 +176,7 @@ func (s *Server) hookAuth() gin.HandlerFunc {
 		// few addresses, so another tenant's misconfigured (or hostile)
 		// Action must not be able to lock our logins out.
 		tok := bearer(c)
-		if tok != "" && matchHash(sha256.Sum256([]byte(tok)), s.hookHashes) {
+		if tok != "" && matchHash(prereg.HashSecret(tok), s.hookHashes) {
 			c.Next()
 			return
 		}
@@ -205,12 +204,12 @@ func (s *Server) adminAuth() gin.HandlerFunc {
 			s.authFailed(c, "missing bearer admin token")
 			return
 		}
-		h := sha256.Sum256([]byte(tok))
+		h := prereg.HashSecret(tok)
 		var p prereg.Principal
 		if s.adminHash != nil && matchHash(h, [][32]byte{*s.adminHash}) {
 			p = prereg.Principal{TokenID: "bootstrap"}
 		} else {
-			t, ok, err := s.store.Authenticate(c.Request.Context(), h)
+			t, ok, err := s.stores.Tokens.Authenticate(c.Request.Context(), h)
 			if err != nil {
 				s.fail(c, err)
 				return

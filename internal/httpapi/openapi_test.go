@@ -16,7 +16,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/prereg/prereg/internal/apicheck"
-	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/prereg"
@@ -85,7 +84,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	engine, ok := httpapi.New(httpapi.Config{}, store).Handler().(*gin.Engine)
+	engine, ok := httpapi.New(httpapi.Config{}, storesOf(store)).Handler().(*gin.Engine)
 	if !ok {
 		t.Fatal("Handler is not a *gin.Engine")
 	}
@@ -180,6 +179,13 @@ func TestOpenAPICheckCatchesDrift(t *testing.T) {
 	}
 }
 
+// fixedReport is a reconciler that reports the same every time.
+type fixedReport prereg.ReconcileReport
+
+func (f fixedReport) Reconcile(context.Context, bool) (prereg.ReconcileReport, error) {
+	return prereg.ReconcileReport(f), nil
+}
+
 // The routes the other tests of the package leave out, with Auth0 sync on,
 // so that their answers are checked against the description too: a retried
 // sync, grants carrying their sync state, and reconcile's report.
@@ -188,12 +194,12 @@ func TestOpenAPISyncAndReconcileAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	report := auth0sync.ReconcileReport{DryRun: true, Checked: 2, Granted: 1, Skipped: 1, Items: []auth0sync.ReconcileItem{
+	report := prereg.ReconcileReport{DryRun: true, Checked: 2, Granted: 1, Skipped: 1, Items: []prereg.ReconcileItem{
 		{RegistrationID: "reg_1", Email: "a***@example.com", Result: "granted", UserID: "auth0|1"},
-		{RegistrationID: "reg_2", OrganizationID: "org_a", Email: "b***@example.com", Result: "skipped", Reason: auth0sync.ReasonAlreadyClaims},
+		{RegistrationID: "reg_2", OrganizationID: "org_a", Email: "b***@example.com", Result: "skipped", Reason: prereg.ReasonAlreadyClaims},
 	}}
 	srv := newServer(t, httpapi.Config{HookSecrets: []string{hookSecret}, AdminToken: adminToken,
-		Reconciler: func(ctx context.Context, dryRun bool) (any, error) { return report, nil }}, store)
+		Reconciler: fixedReport(report)}, storesOf(store))
 	t.Cleanup(func() { srv.Close(); store.Close() })
 	e := &env{t: t, srv: srv, store: store}
 	reg := e.register(map[string]any{"email": "s@example.com", "organization_id": "org_a", "roles": []string{"r"}})

@@ -1,40 +1,13 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/prereg/prereg/internal/boltstore"
-	"github.com/prereg/prereg/internal/csvio"
-	"github.com/prereg/prereg/internal/httpapi"
-	"github.com/prereg/prereg/internal/importer"
 	"github.com/prereg/prereg/internal/prereg"
 )
-
-// newCSVEnv is newEnv with the importer and the exporter plugged in as
-// the service plugs them in.
-func newCSVEnv(t *testing.T) *env {
-	var store *boltstore.Store
-	tmp := t.TempDir()
-	e := newEnv(t, func(cfg *httpapi.Config) {
-		cfg.Importer = func(ctx context.Context, r io.Reader, p prereg.Principal, dryRun, strict bool) (prereg.ImportReport, error) {
-			return importer.Run(ctx, store, r, importer.Options{DryRun: dryRun, Strict: strict, Principal: p, TempDir: tmp})
-		}
-		cfg.Exporter = func(w io.Writer, each func(fn func(prereg.Registration) error) error) error {
-			enc := csvio.NewEncoder(w)
-			if err := each(enc.Write); err != nil {
-				return err
-			}
-			return enc.Flush()
-		}
-	})
-	store = e.store
-	return e
-}
 
 // fieldError checks an answer is 400 invalid_request with a detail on
 // field.
@@ -52,7 +25,7 @@ func fieldError(t *testing.T, what string, code int, raw []byte, field string) {
 // holding a control, format or other white-space character is refused
 // when registered and never matches on the hook.
 func TestLookAlikeAddressesDoNotClaim(t *testing.T) {
-	e := newCSVEnv(t)
+	e := newImportEnv(t)
 	e.register(map[string]any{"email": "k1@corp.example", "roles": []string{"k-role"}})
 	e.register(map[string]any{"email": "i1@corp.example", "roles": []string{"i-role"}})
 	lookalikes := []string{
@@ -141,7 +114,7 @@ func TestUserIDNeverMerges(t *testing.T) {
 // 9999-12-31T23:59:59Z: what is accepted is what is read back, listed,
 // exported, counted and compared on the hook; outside is a field error.
 func TestExpiresAtRange(t *testing.T) {
-	e := newCSVEnv(t)
+	e := newImportEnv(t)
 	accepted := []struct {
 		email, in, want, status string
 	}{

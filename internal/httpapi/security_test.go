@@ -12,6 +12,7 @@ import (
 
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/limits"
+	"github.com/prereg/prereg/internal/netallow"
 	"github.com/prereg/prereg/internal/webhook"
 )
 
@@ -132,7 +133,7 @@ func TestHookInFlightCapAnswers503(t *testing.T) {
 
 func TestHookAllowList(t *testing.T) {
 	e := newEnv(t, func(c *httpapi.Config) {
-		c.HookAllow = func(a netip.Addr) bool { return a == netip.MustParseAddr("192.0.2.1") }
+		c.HookAllow = netallow.New(netip.MustParsePrefix("192.0.2.1/32"))
 	})
 	code, raw := e.do("POST", "/v1/hooks/post-login", hookSecret, map[string]any{"user_id": "u"})
 	if code != 403 || decodeErr(t, raw).Error.Code != "forbidden" {

@@ -5,47 +5,44 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/limits"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// Store is what the HTTP layer needs from storage.
-type Store interface {
-	Login(ctx context.Context, l prereg.Login, verified bool) (boltstore.LoginResult, error)
-	Put(ctx context.Context, in prereg.Input, source, actor string) (prereg.Registration, prereg.Change, error)
-	Get(ctx context.Context, id string) (prereg.Registration, error)
-	List(ctx context.Context, f boltstore.Filter) ([]prereg.Registration, string, error)
-	Each(ctx context.Context, f boltstore.Filter, fn func(prereg.Registration) error) error
-	Revoke(ctx context.Context, id string, force bool, actor string) (prereg.Registration, []prereg.SyncJob, error)
-	RetrySync(ctx context.Context, registrationID, actor string) (prereg.SyncJob, error)
-	Stats(ctx context.Context, org string, onlyOrg bool) (boltstore.Stats, error)
-	Erase(ctx context.Context, email, limitOrg, actor string) (boltstore.Erasure, error)
-	AuditTrail(ctx context.Context, f boltstore.AuditFilter) ([]prereg.AuditEntry, string, error)
-	Audit(ctx context.Context, actor string, action prereg.AuditAction, org, regID, summary string) error
-	Backup(ctx context.Context, w io.Writer, size func(int64)) (int64, error)
-	Import(ctx context.Context, id string) (prereg.ImportReport, error)
-	Imports(ctx context.Context, f boltstore.ImportFilter) ([]prereg.ImportSummary, string, error)
-	CreateToken(ctx context.Context, name, org string, readOnly bool, actor string) (prereg.Token, string, error)
-	Tokens(ctx context.Context) ([]prereg.Token, error)
-	RevokeToken(ctx context.Context, id, actor string) (prereg.Token, error)
-	Authenticate(ctx context.Context, h [32]byte) (prereg.Token, bool, error)
-	MarkVerificationSent(ctx context.Context, userID string, period time.Duration) (bool, error)
-	ForgetVerificationSent(ctx context.Context, userID string) error
-	Ping(ctx context.Context) error
-	Size() int64
+// Stores are the resources the API serves, one small interface each (the
+// bbolt store implements them all). Every one is required.
+type Stores struct {
+	Logins        Logins
+	Registrations Registrations
+	SyncQueue     SyncQueue
+	Stats         Stats
+	Erasures      Erasures
+	Audit         Audit
+	Backups       Backups
+	Imports       Imports
+	Tokens        Tokens
+	Health        Health
+}
+
+// check panics naming a missing store: a wiring mistake must stop
+// the start, not fail the first request that needs it.
+func (st Stores) check() {
+	for name, v := range map[string]any{"Logins": st.Logins, "Registrations": st.Registrations, "SyncQueue": st.SyncQueue,
+		"Stats": st.Stats, "Erasures": st.Erasures, "Audit": st.Audit, "Backups": st.Backups, "Imports": st.Imports,
+		"Tokens": st.Tokens, "Health": st.Health} {
+		if v == nil {
+			panic("httpapi.New: Stores." + name + " is nil")
+		}
+	}
 }
 
 // Syncer pushes grants into Auth0 (package auth0sync). Optional.
@@ -83,11 +80,10 @@ type InFlight interface {
 	TryAcquire() (release func(), ok bool)
 }
 
-// Importer runs one CSV import for the HTTP endpoint (package importer).
-type Importer func(ctx context.Context, r io.Reader, p prereg.Principal, dryRun, strict bool) (prereg.ImportReport, error)
-
-// Exporter writes registrations in the import format (package csvio).
-type Exporter func(w io.Writer, each func(fn func(prereg.Registration) error) error) error
+// AddrSet is a set of source addresses (package netallow).
+type AddrSet interface {
+	Contains(addr netip.Addr) bool
+}
 
 // ClientIPFunc finds a request's source address (package netallow).
 type ClientIPFunc func(r *http.Request) netip.Addr
@@ -109,7 +105,7 @@ type Config struct {
 	Signatures       SignatureVerifier
 	RequireSignature bool
 	// HookAllow, when set, admits hook calls only from these sources.
-	HookAllow func(netip.Addr) bool
+	HookAllow AddrSet
 	ClientIP  ClientIPFunc
 
 	AdminLimiter   KeyedLimiter
@@ -122,8 +118,9 @@ type Config struct {
 	VerificationPeriod time.Duration
 
 	// Reconciler runs prereg reconcile through the service. Optional.
-	Reconciler func(ctx context.Context, dryRun bool) (any, error)
+	Reconciler Reconciler
 
+	// Importer and Exporter serve CSV imports and exports. Optional.
 	Importer       Importer
 	Exporter       Exporter
 	MaxImportBytes int64
@@ -149,19 +146,21 @@ const (
 // Server is the HTTP API.
 type Server struct {
 	cfg        Config
-	store      Store
+	stores     Stores
 	log        *slog.Logger
 	engine     *gin.Engine
 	hookHashes [][32]byte
 	adminHash  *[32]byte
-	trusted    map[string]bool
+	trusted    prereg.TrustedConnections
 	metrics    *metrics
 	imports    *limits.Slots
 	ready      readiness
 }
 
-// New builds the router. It registers its metrics on cfg.Registry.
-func New(cfg Config, store Store) *Server {
+// New builds the router over the stores. It registers its metrics on
+// cfg.Registry.
+func New(cfg Config, stores Stores) *Server {
+	stores.check()
 	gin.SetMode(gin.ReleaseMode)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -187,9 +186,9 @@ func New(cfg Config, store Store) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, store: store, log: cfg.Logger, trusted: map[string]bool{}, imports: limits.NewSlots(cfg.MaxConcurrentImports, 1)}
+	s := &Server{cfg: cfg, stores: stores, log: cfg.Logger, trusted: prereg.NewTrustedConnections(cfg.TrustedConnections), imports: limits.NewSlots(cfg.MaxConcurrentImports, 1)}
 	for _, sec := range cfg.HookSecrets {
-		s.hookHashes = append(s.hookHashes, sha256.Sum256([]byte(sec)))
+		s.hookHashes = append(s.hookHashes, prereg.HashSecret(sec))
 	}
 	for _, h := range cfg.HookSecretHashes {
 		var a [32]byte
@@ -197,13 +196,10 @@ func New(cfg Config, store Store) *Server {
 		s.hookHashes = append(s.hookHashes, a)
 	}
 	if cfg.AdminToken != "" {
-		h := sha256.Sum256([]byte(cfg.AdminToken))
+		h := prereg.HashSecret(cfg.AdminToken)
 		s.adminHash = &h
 	}
-	for _, c := range cfg.TrustedConnections {
-		s.trusted[c] = true
-	}
-	s.metrics = newMetrics(cfg.Registry, store)
+	s.metrics = newMetrics(cfg.Registry, stores.Backups)
 	s.engine = s.routes()
 	return s
 }
@@ -251,39 +247,6 @@ func (s *Server) routes() *gin.Engine {
 	a.DELETE("/tokens/:id", s.revokeToken)
 	a.POST("/reconcile", s.reconcile)
 	return r
-}
-
-func (s *Server) readyz(c *gin.Context) {
-	if err := s.ready.check(c.Request.Context(), s.store, s.cfg.Now); err != nil {
-		s.fail(c, prereg.Wrap(prereg.Unavailable, err, "the store is not writable"))
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
-}
-
-// readiness keeps the last store probe for readyEvery: each probe commits
-// a write, and probes are cheap to ask for, so however often /readyz is
-// called the store sees at most one probe a second. Callers that arrive
-// during a probe wait for it and share its result.
-type readiness struct {
-	mu  sync.Mutex
-	at  time.Time
-	err error
-}
-
-const readyEvery = time.Second
-
-func (r *readiness) check(ctx context.Context, store Store, now func() time.Time) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if t := now(); !r.at.IsZero() && t.Sub(r.at) < readyEvery && !t.Before(r.at) {
-		return r.err
-	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	r.err = store.Ping(pctx)
-	r.at = now()
-	return r.err
 }
 
 func remoteIP(r *http.Request) netip.Addr {

@@ -163,7 +163,7 @@ func importCorpusFile(t *testing.T, file string, batch int, want counts) {
 		t.Errorf("second import:\n got %+v\nwant %+v", got, second)
 	}
 	var sources []string
-	err = s.Each(context.Background(), boltstore.Filter{}, func(r prereg.Registration) error {
+	err = s.Each(context.Background(), prereg.Filter{}, func(r prereg.Registration) error {
 		sources = append(sources, r.Source)
 		return nil
 	})
@@ -349,7 +349,7 @@ func assertEmpty(t *testing.T, s *boltstore.Store) {
 func countRegistrations(t *testing.T, s *boltstore.Store) int {
 	t.Helper()
 	n := 0
-	if err := s.Each(context.Background(), boltstore.Filter{}, func(prereg.Registration) error { n++; return nil }); err != nil {
+	if err := s.Each(context.Background(), prereg.Filter{}, func(prereg.Registration) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -156,7 +156,7 @@ func (im *run) collect(ordered <-chan *chunk) error {
 				im.reject(row.Errors)
 				continue
 			}
-			w.add(c.keys[i], row.Line, &row.Input)
+			w.add(c.keys[i], row.Line, row.Status == prereg.StatusGranted, &row.Input)
 		}
 	}
 	if err := w.close(); err != nil {

@@ -48,13 +48,46 @@ func (im *run) write() error {
 	return nil
 }
 
-// batch is a run of winning rows for one prepared batch, in key order.
-type batch struct {
+// part is a run of winning rows for one prepared batch, in key order.
+type part struct {
 	items []prereg.Input
 	keys  []prereg.Key
 	lines []int
 	prep  prereg.PreparedBatch // the store's preparation of items
-	err   error
+}
+
+func (p *part) add(in prereg.Input, k prereg.Key, line int) {
+	p.items = append(p.items, in)
+	p.keys = append(p.keys, k)
+	p.lines = append(p.lines, line)
+}
+
+// batch is a run of winning rows: those to write, and those with status
+// granted, which are only checked (a dry run: their keys are not among
+// the written ones, so the order of the two applies does not matter).
+type batch struct {
+	write, check part
+	err          error
+}
+
+func (b *batch) len() int { return len(b.write.items) + len(b.check.items) }
+
+// add puts the row of entry e, read back as in, in the part it belongs to.
+func (b *batch) add(in prereg.Input, e entry) {
+	if e.granted {
+		b.check.add(in, e.key, int(e.line))
+	} else {
+		b.write.add(in, e.key, int(e.line))
+	}
+}
+
+// prepare has the store prepare the batch's parts that hold rows.
+func (b *batch) prepare(store Store, source string) {
+	for _, p := range []*part{&b.write, &b.check} {
+		if len(p.items) > 0 {
+			p.prep = store.PrepareBatch(p.items, p.keys, source)
+		}
+	}
 }
 
 // apply sends the winning rows to the store in batches, in key order, and
@@ -78,15 +111,16 @@ func (im *run) apply(mode writeMode, rep *prereg.ImportReport) error {
 		if err := im.ctx.Err(); err != nil {
 			return err
 		}
-		res, err := b.prep.Apply(im.ctx, im.opts.Principal.TokenID, dryRun)
+		res, err := im.applyPart(&b.write, dryRun)
 		if err != nil {
-			return fmt.Errorf("import %s: write a batch of %d rows taken from lines %d to %d: %w", im.opts.ImportID, len(b.items), slices.Min(b.lines), slices.Max(b.lines), err)
+			return err
 		}
-		if len(res) != len(b.items) {
-			return fmt.Errorf("import %s: the store answered %d results for %d rows", im.opts.ImportID, len(res), len(b.items))
+		countResults(rep, b.write.lines, res)
+		if res, err = im.applyPart(&b.check, true); err != nil {
+			return err
 		}
-		countResults(rep, b.lines, res)
-		done += len(b.items)
+		checkGranted(rep, b.check.lines, res)
+		done += b.len()
 		if mode == writeRows {
 			im.progressWritten(done)
 		}
@@ -95,6 +129,22 @@ func (im *run) apply(mode writeMode, rep *prereg.ImportReport) error {
 		im.progressWritten(im.spool.winners)
 	}
 	return nil
+}
+
+// applyPart has the store apply one prepared part of a batch; an empty
+// part has nothing to apply.
+func (im *run) applyPart(p *part, dryRun bool) ([]prereg.WriteResult, error) {
+	if len(p.items) == 0 {
+		return nil, nil
+	}
+	res, err := p.prep.Apply(im.ctx, im.opts.Principal.TokenID, dryRun)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: write a batch of %d rows taken from lines %d to %d: %w", im.opts.ImportID, len(p.items), slices.Min(p.lines), slices.Max(p.lines), err)
+	}
+	if len(res) != len(p.items) {
+		return nil, fmt.Errorf("import %s: the store answered %d results for %d rows", im.opts.ImportID, len(res), len(p.items))
+	}
+	return res, nil
 }
 
 // feed reads the winners back from the temporary file, bucket after
@@ -106,7 +156,7 @@ func (im *run) feed(mode writeMode, batches chan<- batch, quit <-chan struct{}) 
 	source := "import:" + im.opts.ImportID
 	send := func(b batch) bool {
 		if b.err == nil {
-			b.prep = im.store.PrepareBatch(b.items, b.keys, source)
+			b.prepare(im.store, source)
 		}
 		select {
 		case batches <- b:
@@ -120,7 +170,7 @@ func (im *run) feed(mode writeMode, batches chan<- batch, quit <-chan struct{}) 
 	left := sp.winners
 	newBatch := func() batch {
 		n := min(left, im.opts.BatchSize)
-		return batch{items: make([]prereg.Input, 0, n), keys: make([]prereg.Key, 0, n), lines: make([]int, 0, n)}
+		return batch{write: part{items: make([]prereg.Input, 0, n), keys: make([]prereg.Key, 0, n), lines: make([]int, 0, n)}}
 	}
 	b := newBatch()
 	for bi := range sp.buckets {
@@ -137,11 +187,9 @@ func (im *run) feed(mode writeMode, batches chan<- batch, quit <-chan struct{}) 
 				send(batch{err: err})
 				return
 			}
-			b.items = append(b.items, in)
-			b.keys = append(b.keys, e.key)
-			b.lines = append(b.lines, int(e.line))
+			b.add(in, e)
 			left--
-			if len(b.items) == im.opts.BatchSize {
+			if b.len() == im.opts.BatchSize {
 				if !send(b) {
 					return
 				}
@@ -152,7 +200,7 @@ func (im *run) feed(mode writeMode, batches chan<- batch, quit <-chan struct{}) 
 			sp.buckets[bi] = nil
 		}
 	}
-	if len(b.items) > 0 {
+	if b.len() > 0 {
 		send(b)
 	}
 }

@@ -74,14 +74,38 @@ func countResults(rep *prereg.ImportReport, lines []int, res []prereg.WriteResul
 		case prereg.Unchanged:
 			rep.Unchanged++
 		default:
-			rep.Rejected++
-			msg := "rejected by the store"
-			if wr.Err != nil {
-				msg = prereg.ErrorMessage(wr.Err)
-			}
-			rep.AddError(prereg.RowError{Line: lines[i], Message: msg})
+			rejectWrite(rep, lines[i], wr)
 		}
 	}
+}
+
+// checkGranted counts into rep what the store said of rows with status
+// granted, evaluated as dry-run writes: an export's grant is only ever
+// confirmed (unchanged) or found to conflict, never handed out again, so
+// a row whose registration is missing, pending, revoked or expired is
+// skipped (CONTRACT §4).
+func checkGranted(rep *prereg.ImportReport, lines []int, res []prereg.WriteResult) {
+	for i, wr := range res {
+		switch {
+		case wr.Change == prereg.Rejected:
+			rejectWrite(rep, lines[i], wr)
+		case wr.Change == prereg.Unchanged && wr.Status == prereg.StatusGranted:
+			rep.Unchanged++
+		default:
+			rep.Skipped++
+			rep.AddWarning(prereg.RowWarning{Line: lines[i], Message: "status granted: skipped, the registration is not granted any more (empty the status cell to write it)"})
+		}
+	}
+}
+
+// rejectWrite counts into rep a row the store refused.
+func rejectWrite(rep *prereg.ImportReport, line int, wr prereg.WriteResult) {
+	rep.Rejected++
+	msg := "rejected by the store"
+	if wr.Err != nil {
+		msg = prereg.ErrorMessage(wr.Err)
+	}
+	rep.AddError(prereg.RowError{Line: line, Message: msg})
 }
 
 // takeRejections moves the rows a strict import's probe saw rejected into

@@ -39,10 +39,13 @@ const keyBuckets = 256
 // garbage collector does not scan a slice of them). The line stands in for
 // the row's index: it grows strictly down the file.
 type entry struct {
-	key  prereg.Key
-	line uint32
-	size uint32 // of the row's record in the temporary file
-	off  int64  // of the record in its bucket's records, end to end
+	key prereg.Key
+	// granted marks a row whose status is granted: pass 2 checks it
+	// against the store and never writes it (checkGranted).
+	granted bool
+	line    uint32
+	size    uint32 // of the row's record in the temporary file
+	off     int64  // of the record in its bucket's records, end to end
 }
 
 // segment is a run of one bucket's records in the temporary file.
@@ -81,7 +84,7 @@ type spoolWriter struct {
 }
 
 // add appends the record of a good row and its entry to the key's bucket.
-func (w *spoolWriter) add(k prereg.Key, line int, in *prereg.Input) {
+func (w *spoolWriter) add(k prereg.Key, line int, granted bool, in *prereg.Input) {
 	bi := int(k[0])
 	if w.pend[bi] == nil {
 		w.pend[bi] = make([]byte, 0, segmentSize+512)
@@ -89,7 +92,7 @@ func (w *spoolWriter) add(k prereg.Key, line int, in *prereg.Input) {
 	at := w.written[bi] + int64(len(w.pend[bi]))
 	before := len(w.pend[bi])
 	w.pend[bi] = appendRecord(w.pend[bi], in)
-	w.sp.buckets[bi] = append(w.sp.buckets[bi], entry{key: k, line: uint32(line), size: uint32(len(w.pend[bi]) - before), off: at})
+	w.sp.buckets[bi] = append(w.sp.buckets[bi], entry{key: k, granted: granted, line: uint32(line), size: uint32(len(w.pend[bi]) - before), off: at})
 	if len(w.pend[bi]) >= segmentSize {
 		w.flush(bi)
 	}

@@ -1,5 +1,31 @@
 package prereg
 
+// Erasure says what an erasure removed or rewrote. For an organization's
+// token every count is of that organization's things only.
+type Erasure struct {
+	// Registrations are the IDs of the registrations removed.
+	Registrations []string `json:"registrations"`
+	// ImportsScrubbed counts the import reports the address was cut from.
+	ImportsScrubbed int `json:"imports_scrubbed"`
+	// AuditEntries counts the audit entries removed (those of the removed
+	// registrations) or whose summary the address was cut from.
+	AuditEntries int `json:"audit_entries"`
+	// Grants counts the registrations of other addresses granted to a
+	// user_id holding the address, which now reads "[erased]" there.
+	Grants int `json:"grants_rewritten"`
+	// Jobs counts the Auth0 sync jobs removed: those of removed
+	// registrations and those for a user_id holding the address.
+	Jobs int `json:"jobs_removed"`
+	// Other counts verification marks and token names (tenant-wide
+	// erasures only).
+	Other int `json:"other_traces"`
+}
+
+// Found reports whether the erasure found anything to remove or rewrite.
+func (e Erasure) Found() bool {
+	return len(e.Registrations)+e.ImportsScrubbed+e.AuditEntries+e.Grants+e.Jobs+e.Other > 0
+}
+
 // ValidateEmail checks an address on its own (an erasure's, say) by the
 // very rule a registration's email is held to, and returns an Invalid
 // *Error with one field error for "email", or nil. The address is

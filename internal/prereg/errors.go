@@ -1,7 +1,8 @@
 // Package prereg holds prereg's domain: registrations, grants, hook outcomes,
-// the rules that normalise and validate them, and the error type every other
-// package speaks. It imports no framework so that the HTTP API, the CSV
-// importer and the CLI apply exactly the same rules.
+// the filters, counts and reports the HTTP API, the CLI and a store
+// exchange, the rules that normalise, validate and decide them, and the
+// error type every other package speaks. It imports no framework so that
+// the HTTP API, the CSV importer and the CLI apply exactly the same rules.
 package prereg
 
 import (

@@ -142,3 +142,62 @@ func Result(outcome Outcome, verified bool, grants []Registration, organizationI
 	}
 	return res
 }
+
+// LoginResult is the hook's answer plus the sync jobs the claim enqueued,
+// which the caller may try to run at once.
+type LoginResult struct {
+	HookResult
+	Jobs []SyncJob
+}
+
+// LoginFacts is what a store found for one login, from which the outcome
+// follows (CONTRACT §2).
+type LoginFacts struct {
+	// Claimable says the address has registrations this login may claim.
+	Claimable bool
+	// Verified is the email_verified the service acts on.
+	Verified bool
+	// Claimed counts the registrations this login claimed.
+	Claimed int
+	// Grants counts the user's grants, after any claim.
+	Grants int
+}
+
+// ShouldClaim reports whether the login claims what is claimable: only a
+// verified address may.
+func (f LoginFacts) ShouldClaim() bool { return f.Claimable && f.Verified }
+
+// Outcome decides the login. An unverified address with something to
+// claim is told so only when the user holds no grant yet: a user who has
+// grants keeps getting them while a new registration waits.
+func (f LoginFacts) Outcome() Outcome {
+	switch {
+	case f.Claimed > 0:
+		return OutcomeGranted
+	case f.Claimable && !f.Verified && f.Grants == 0:
+		return OutcomeEmailUnverified
+	case f.Grants > 0:
+		return OutcomeAlreadyGranted
+	}
+	return OutcomeNoMatch
+}
+
+// TrustedConnections are the connections whose emails count as verified
+// whatever the login says (an enterprise directory that vouches for its
+// addresses).
+type TrustedConnections map[string]bool
+
+// NewTrustedConnections builds the set from the configured names.
+func NewTrustedConnections(names []string) TrustedConnections {
+	t := make(TrustedConnections, len(names))
+	for _, n := range names {
+		t[n] = true
+	}
+	return t
+}
+
+// Verified is the email_verified the service acts on for l: the login's
+// own, or true on a trusted connection.
+func (t TrustedConnections) Verified(l Login) bool {
+	return l.EmailVerified || (l.Connection != "" && t[l.Connection])
+}

@@ -5,9 +5,13 @@ import "time"
 // WriteResult is what one write of a batch did: Change is Rejected and Err
 // set (a *Error) when the store refused that one item, e.g. a conflict with
 // a granted registration. A batch never fails as a whole for one item.
+// Status is the record's stored status after the write (in a dry run, as
+// the write would leave it): an import tells by it whether an unchanged
+// record is a grant.
 type WriteResult struct {
 	ID     string
 	Change Change
+	Status Status
 	Err    error
 }
 
