@@ -170,7 +170,7 @@ func restoreCmd(e *env) *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing store file")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if db == "" {
-			return prereg.Errorf(prereg.Invalid, "--db is required")
+			return usageError(cmd, "--db is required: the store file to restore into")
 		}
 		errs, err := checkFile(args[0])
 		if err != nil {

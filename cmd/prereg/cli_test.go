@@ -83,6 +83,7 @@ func TestCLIErrorMessages(t *testing.T) {
 			[]string{"--organization: not an Auth0 organization ID"}, []string{"organization_id"}},
 		{"token without name", []string{"tokens", "create", "--db", db}, []string{"--name is required"}, nil},
 		{"list status", []string{"list", "--db", db, "--status", "done"}, []string{"--status must be"}, nil},
+		{"restore without --db", []string{"restore", existing}, []string{"--db is required", "Run 'prereg restore --help' for usage."}, nil},
 		{"add without roles", []string{"add", "bo@example.com", "--db", db}, []string{"--roles is required"}, nil},
 		{"add bad expiry", []string{"add", "bo@example.com", "--roles", "r", "--expires-at", "soon", "--db", db}, []string{"--expires-at", "2027-01-31"}, []string{"expires_at"}},
 		{"erase off a terminal", []string{"erase", "ana@example.com", "--db", db}, []string{"standard input is not a terminal", "--yes"}, nil},
