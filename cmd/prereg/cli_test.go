@@ -215,6 +215,9 @@ func TestAddAndListRoundTrip(t *testing.T) {
 			}
 		})
 	}
+	if out, err := runCLI("stats", "--server", host, "--token", testAdminToken); err != nil || !strings.Contains(out, "org_abc       2 ") {
+		t.Fatalf("stats through the service: %v\n%s", err, out)
+	}
 	s.stop()
 	// On the file: the same command, the same answers.
 	if out, err := runCLI("add", "cy@example.com", "--roles", "r", "--db", db); err != nil || !strings.Contains(out, "created") {
