@@ -176,44 +176,7 @@ func TestAddAndListRoundTrip(t *testing.T) {
 		{"--server", s.url, "--token", testAdminToken},
 		{"--server", host, "--token", testAdminToken}, // http:// assumed
 	} {
-		t.Run(strings.Join(where[:2], " "), func(t *testing.T) {
-			email := fmt.Sprintf("Bo.%d@Example.com", i)
-			add := append([]string{"add", email, "--roles", "admin,rol_abc", "--organization", "org_abc", "--expires-at", "2030-01-31"}, where...)
-			steps := []struct {
-				args []string
-				want string
-			}{
-				{add, "created"},
-				{add, "unchanged"},
-				{append([]string{"add", email, "--roles", "admin", "--organization", "org_abc"}, where...), "updated"},
-			}
-			for _, st := range steps {
-				out, err := runCLI(st.args...)
-				if err != nil || !strings.Contains(out, email) || !strings.Contains(out, "registration "+st.want) {
-					t.Fatalf("%v: %v\n%s", st.args, err, out)
-				}
-			}
-			out, err := runCLI(append([]string{"add", email, "--roles", "viewer", "--organization", "org_abc", "--json"}, where...)...)
-			var rec struct {
-				Change       string `json:"change"`
-				Registration struct {
-					Roles []string `json:"roles"`
-				} `json:"registration"`
-			}
-			if err != nil || json.Unmarshal([]byte(out), &rec) != nil || rec.Change != "updated" || strings.Join(rec.Registration.Roles, ",") != "viewer" {
-				t.Fatalf("add --json: %v\n%s", err, out)
-			}
-			out, err = runCLI(append([]string{"list", "--json", "--email", email}, where...)...)
-			var page struct {
-				Items []struct {
-					Email, OrganizationID string
-					Roles                 []string
-				} `json:"items"`
-			}
-			if err != nil || json.Unmarshal([]byte(out), &page) != nil || len(page.Items) != 1 || page.Items[0].Email != email || strings.Join(page.Items[0].Roles, ",") != "viewer" {
-				t.Fatalf("list --json: %v\n%s", err, out)
-			}
-		})
+		t.Run(strings.Join(where[:2], " "), func(t *testing.T) { addRoundTrip(t, fmt.Sprintf("Bo.%d@Example.com", i), where) })
 	}
 	if out, err := runCLI("stats", "--server", host, "--token", testAdminToken); err != nil || !strings.Contains(out, "org_abc       2 ") {
 		t.Fatalf("stats through the service: %v\n%s", err, out)
@@ -225,6 +188,47 @@ func TestAddAndListRoundTrip(t *testing.T) {
 	}
 	if out, err := runCLI("list", "--db", db, "--email", "cy@example.com", "--json"); err != nil || !strings.Contains(out, `"email": "cy@example.com"`) {
 		t.Fatalf("list --db: %v\n%s", err, out)
+	}
+}
+
+// addRoundTrip adds email through where (connection flags) until it is
+// created, unchanged and updated, then reads it back with list --json.
+func addRoundTrip(t *testing.T, email string, where []string) {
+	t.Helper()
+	add := append([]string{"add", email, "--roles", "admin,rol_abc", "--organization", "org_abc", "--expires-at", "2030-01-31"}, where...)
+	steps := []struct {
+		args []string
+		want string
+	}{
+		{add, "created"},
+		{add, "unchanged"},
+		{append([]string{"add", email, "--roles", "admin", "--organization", "org_abc"}, where...), "updated"},
+	}
+	for _, st := range steps {
+		out, err := runCLI(st.args...)
+		if err != nil || !strings.Contains(out, email) || !strings.Contains(out, "registration "+st.want) {
+			t.Fatalf("%v: %v\n%s", st.args, err, out)
+		}
+	}
+	out, err := runCLI(append([]string{"add", email, "--roles", "viewer", "--organization", "org_abc", "--json"}, where...)...)
+	var rec struct {
+		Change       string `json:"change"`
+		Registration struct {
+			Roles []string `json:"roles"`
+		} `json:"registration"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &rec) != nil || rec.Change != "updated" || strings.Join(rec.Registration.Roles, ",") != "viewer" {
+		t.Fatalf("add --json: %v\n%s", err, out)
+	}
+	out, err = runCLI(append([]string{"list", "--json", "--email", email}, where...)...)
+	var page struct {
+		Items []struct {
+			Email, OrganizationID string
+			Roles                 []string
+		} `json:"items"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &page) != nil || len(page.Items) != 1 || page.Items[0].Email != email || strings.Join(page.Items[0].Roles, ",") != "viewer" {
+		t.Fatalf("list --json: %v\n%s", err, out)
 	}
 }
 
