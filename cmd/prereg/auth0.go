@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -12,10 +13,6 @@ import (
 	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/prereg"
 )
-
-func init() {
-	extraCommands = append(extraCommands, reconcileCmd, auth0Cmd)
-}
 
 // auth0EnvHelp lists the Management API settings for the commands' help.
 const auth0EnvHelp = `  AUTH0_DOMAIN         the tenant's domain or a custom domain (example.eu.auth0.com)
@@ -37,13 +34,17 @@ func auth0Env(e *env) (*auth0sync.Client, error) {
 func reconcileCmd(e *env) *cobra.Command {
 	var dryRun, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "reconcile",
+		Use: "reconcile",
+		Example: `  prereg reconcile --dry-run --server https://prereg.example.com
+  AUTH0_DOMAIN=example.eu.auth0.com AUTH0_CLIENT_ID=… AUTH0_CLIENT_SECRET=… prereg reconcile --db prereg.db`,
 		Short: "Grant pending registrations whose address already belongs to exactly one verified Auth0 user",
 		Long: `Grant pending registrations whose address already belongs to exactly one verified
 Auth0 user. Through a running service (--server) it uses the service's Auth0
-credentials; on the file (--db) it reads them from the environment:
-` + auth0EnvHelp,
-		Args: cobra.NoArgs,
+credentials; on the file (--db) it reads them from the environment.
+
+Environment:
+` + auth0EnvHelp + "\n" + connEnvHelp,
+		Args: noArgs,
 	}
 	c := addConn(cmd, e)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be granted; write nothing")
@@ -81,18 +82,15 @@ credentials; on the file (--db) it reads them from the environment:
 		if asJSON {
 			return printJSON(e.stdout, rep)
 		}
-		for _, it := range rep.Items {
-			line := fmt.Sprintf("%s\t%s\t%s", it.RegistrationID, it.Email, it.Result)
-			if it.UserID != "" {
-				line += "\t" + it.UserID
+		if len(rep.Items) > 0 {
+			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REGISTRATION\tEMAIL\tRESULT\tUSER\tREASON")
+			for _, it := range rep.Items {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.RegistrationID, it.Email, it.Result, dash(it.UserID), dash(strings.TrimSpace(it.Reason+" "+it.Error)))
 			}
-			if it.Reason != "" {
-				line += "\t" + it.Reason
+			if err := tw.Flush(); err != nil {
+				return err
 			}
-			if it.Error != "" {
-				line += "\t" + it.Error
-			}
-			fmt.Fprintln(e.stdout, line)
 		}
 		fmt.Fprintf(e.stdout, "checked %d, granted %d, skipped %d, errors %d (dry run: %v)\n", rep.Checked, rep.Granted, rep.Skipped, rep.Errors, rep.DryRun)
 		return nil
@@ -150,15 +148,25 @@ func (a *actionSecrets) build(requireSecret bool) (map[string]string, error) {
 }
 
 func auth0Cmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "auth0", Short: "Install or print the Auth0 post-login Action"}
+	cmd := &cobra.Command{
+		Use:   "auth0",
+		Short: "Install or print the Auth0 post-login Action",
+		Example: `  prereg auth0 install-action --url https://prereg.example.com --hook-secret "$HOOK_SECRET"
+  prereg auth0 print-action --url https://prereg.example.com > prereg-action.js`,
+	}
 	var inst actionSecrets
 	install := &cobra.Command{
-		Use:   "install-action",
+		Use: "install-action",
+		Example: `  export AUTH0_DOMAIN=example.eu.auth0.com AUTH0_CLIENT_ID=… AUTH0_CLIENT_SECRET=…
+  prereg auth0 install-action --url https://prereg.example.com --hook-secret "$HOOK_SECRET"
+  prereg auth0 install-action --url https://prereg.example.com --hook-secret "$HOOK_SECRET" --on-error deny`,
 		Short: "Create or update the Action \"prereg\", deploy it and bind it to post-login (idempotent)",
 		Long: `Create or update the Action "prereg", deploy it and bind it to post-login
-(idempotent). The Management API credentials come from the environment:
+(idempotent). The Management API credentials come from the environment.
+
+Environment:
 ` + auth0EnvHelp,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	inst.flags(install)
 	install.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -183,9 +191,11 @@ func auth0Cmd(e *env) *cobra.Command {
 	}
 	var pr actionSecrets
 	print := &cobra.Command{
-		Use:   "print-action",
+		Use: "print-action",
+		Example: `  prereg auth0 print-action --url https://prereg.example.com
+  prereg auth0 print-action --url https://prereg.example.com --on-unverified allow > prereg-action.js`,
 		Short: "Print the Action's code, and the secrets to set in the Auth0 dashboard (never their values)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 	}
 	pr.flags(print)
 	// Code pasted into an Action stays in its version history, so the secret
@@ -223,6 +233,5 @@ func auth0Cmd(e *env) *cobra.Command {
 		fmt.Fprint(e.stdout, actions.PostLogin)
 		return nil
 	}
-	cmd.AddCommand(install, print)
-	return cmd
+	return group(cmd, install, print)
 }

@@ -148,7 +148,7 @@ func TestReconcileThroughService(t *testing.T) {
 		out.Reset()
 		return runEnv(context.Background(), args, &env{stdout: out, stderr: io.Discard, getenv: func(string) string { return "" }})
 	}
-	if err := run("reconcile", "--server", s.url, "--token", testAdminToken, "--dry-run"); err != nil || !strings.Contains(out.String(), "would_grant") {
+	if err := run("reconcile", "--server", s.url, "--token", testAdminToken, "--dry-run"); err != nil || !strings.Contains(out.String(), "would_grant") || !strings.HasPrefix(out.String(), "REGISTRATION ") {
 		t.Fatalf("dry run: %v %s", err, out)
 	}
 	if fake.UserRoles("auth0|dee") != nil {

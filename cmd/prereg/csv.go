@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/url"
@@ -15,13 +16,10 @@ import (
 
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/client"
+	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/importer"
 	"github.com/prereg/prereg/internal/prereg"
 )
-
-func init() {
-	extraCommands = append(extraCommands, importCmd, exportCmd)
-}
 
 // isTerminal reports whether w is a terminal (no progress bar otherwise).
 func isTerminal(w io.Writer) bool {
@@ -36,7 +34,10 @@ const importMemoryLimit = 90 << 20
 func importCmd(e *env) *cobra.Command {
 	var dryRun, strict, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "import FILE",
+		Use: "import FILE",
+		Example: `  prereg import users.csv --db prereg.db
+  prereg import users.csv --dry-run --server https://prereg.example.com
+  cat users.csv | prereg import - --strict --json`,
 		Short: "Import a CSV of registrations (FILE or - for standard input)",
 		Long: `Import a CSV of registrations: columns email and roles (required),
 organization_id, connection, expires_at (optional); an export's read-only
@@ -45,7 +46,7 @@ rows only checked, skipped when no longer granted (status); comma,
 semicolon or tab; UTF-8 with or without BOM. Exit status: 0 when no
 row was rejected, 1 when some rows were rejected, 2 on a fatal error (bad
 header, encoding, a quote never closed, I/O).`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs("CSV file"),
 	}
 	c := addConn(cmd, e)
 	f := cmd.Flags()
@@ -117,7 +118,8 @@ header, encoding, a quote never closed, I/O).`,
 		}
 		return nil
 	}
-	show := &cobra.Command{Use: "show ID", Short: "Show a past import's report", Args: cobra.ExactArgs(1)}
+	show := &cobra.Command{Use: "show ID", Short: "Show a past import's report", Args: exactArgs("import ID"),
+		Example: "  prereg import show imp_01J9ZQ4T7K --db prereg.db"}
 	sc := addConn(show, e)
 	var showJSON bool
 	show.Flags().BoolVar(&showJSON, "json", false, "print the raw report")
@@ -149,7 +151,7 @@ func openInput(e *env, name string) (io.ReadCloser, int64, error) {
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, 0, prereg.Wrap(prereg.Invalid, err, "cannot open "+name)
+		return nil, 0, prereg.Wrap(prereg.Invalid, err, "cannot open "+name+": "+osCause(err))
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -207,12 +209,15 @@ func exportCmd(e *env) *cobra.Command {
 		out string
 	)
 	cmd := &cobra.Command{
-		Use:   "export",
+		Use: "export",
+		Example: `  prereg export --db prereg.db > registrations.csv
+  prereg export --status pending --organization org_dr3b5S9l3sReLayv -o pending.csv
+  prereg export --sync failed --server https://prereg.example.com`,
 		Short: "Export registrations as CSV in the import format (formula-safe)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 	}
 	c := addConn(cmd, e)
-	rf.bind(cmd.Flags(), false)
+	rf.bind(cmd.Flags())
 	cmd.Flags().StringVarP(&out, "output", "o", "-", "file to write (- for standard output)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := rf.check(); err != nil {
@@ -250,4 +255,14 @@ func exportCmd(e *env) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// exportCSV writes the registrations f selects from the store in the
+// import format, from one read transaction.
+func exportCSV(ctx context.Context, w io.Writer, regs *boltstore.Store, f prereg.Filter) error {
+	enc := csvio.NewEncoder(w)
+	if err := regs.Each(ctx, f, enc.Write); err != nil {
+		return err
+	}
+	return enc.Flush()
 }

@@ -158,7 +158,7 @@ func TestEraseCLIOnFile(t *testing.T) {
 	if exitStatus(err) == 0 || !strings.Contains(describe(err), "email") {
 		t.Fatalf("erase of a non-address: %v\n%s", err, out)
 	}
-	out, err = runCLI("erase", "--db", db, "CLI.Erase@example.com")
+	out, err = runCLI("erase", "--db", db, "--yes", "CLI.Erase@example.com")
 	if err != nil || !strings.Contains(out, "erased 1 registration(s)") || strings.Contains(strings.ToLower(out), "cli.erase@") {
 		t.Fatalf("erase: %v\n%s", err, out)
 	}

@@ -15,18 +15,20 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-func init() {
-	extraCommands = append(extraCommands, importsCmd)
-}
-
 func importsCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "imports", Short: "Past imports (list)"}
+	cmd := &cobra.Command{Use: "imports", Short: "Past imports (list)", Example: "  prereg imports list --db prereg.db"}
 	var (
 		cursor      string
 		limit       int
 		all, asJSON bool
 	)
-	list := &cobra.Command{Use: "list", Short: "List past imports, newest first", Args: cobra.NoArgs}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List past imports, newest first",
+		Example: `  prereg imports list --db prereg.db --limit 10
+  prereg imports list --all --json --server https://prereg.example.com`,
+		Args: noArgs,
+	}
 	c := addConn(list, e)
 	f := list.Flags()
 	f.IntVar(&limit, "limit", 100, "page size (1 to 1000)")
@@ -34,8 +36,8 @@ func importsCmd(e *env) *cobra.Command {
 	f.BoolVar(&all, "all", false, "fetch every page")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		if limit < 1 || limit > 1000 {
-			return prereg.Errorf(prereg.Invalid, "--limit must be between 1 and 1000")
+		if err := checkLimit(limit); err != nil {
+			return err
 		}
 		ctx := cmd.Context()
 		var items []prereg.ImportSummary
@@ -93,8 +95,7 @@ func importsCmd(e *env) *cobra.Command {
 		}
 		return nil
 	}
-	cmd.AddCommand(list)
-	return cmd
+	return group(cmd, list)
 }
 
 // importOrgs names the organizations an import's rows named ("-" for

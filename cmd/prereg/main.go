@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -40,7 +41,11 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "prereg:", describe(err))
+	msg := describe(err)
+	if !strings.HasPrefix(msg, "prereg ") { // usage errors name the command already
+		msg = "prereg: " + msg
+	}
+	fmt.Fprintln(stderr, msg)
 	return 2
 }
 
@@ -69,15 +74,26 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// stdinTerminal reports whether a person can answer on stdin; nil
+	// means no (tests set it to simulate a terminal).
+	stdinTerminal func() bool
 	// ready, when set, receives the listening address of serve (tests).
 	ready func(addr string)
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return runEnv(ctx, args, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv})
+	return runEnv(ctx, args, &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv,
+		stdinTerminal: func() bool { return isTerminal(os.Stdin) }})
 }
 
 func runEnv(ctx context.Context, args []string, e *env) error {
+	root := newRoot(e)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// newRoot builds the command tree: every command of prereg is listed here.
+func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "prereg",
 		Short:         "Pre-registered Auth0 role assignments, copied onto users at their first login",
@@ -85,40 +101,45 @@ func runEnv(ctx context.Context, args []string, e *env) error {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.SetArgs(args)
+	root.SetVersionTemplate(versionLine())
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(
 		serveCmd(e),
 		versionCmd(e),
+		addCmd(e),
 		listCmd(e),
 		revokeCmd(e),
 		eraseCmd(e),
-		tokensCmd(e),
+		exportCmd(e),
+		importCmd(e),
+		importsCmd(e),
 		statsCmd(e),
 		auditCmd(e),
+		tokensCmd(e),
+		syncCmd(e),
+		reconcileCmd(e),
+		auth0Cmd(e),
 		checkCmd(e),
 		backupCmd(e),
 		restoreCmd(e),
-		syncCmd(e),
 	)
-	for _, extra := range extraCommands {
-		root.AddCommand(extra(e))
-	}
-	return root.ExecuteContext(ctx)
+	return root
 }
 
-// extraCommands lets optional command files register themselves.
-var extraCommands []func(*env) *cobra.Command
+// versionLine is what both `prereg version` and `prereg --version` print.
+func versionLine() string { return "prereg " + version + "\n" }
 
 func versionCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version",
+		Example: "  prereg version",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(e.stdout, "prereg %s\n", version)
+			fmt.Fprint(e.stdout, versionLine())
 			return nil
 		},
 	}

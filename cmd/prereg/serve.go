@@ -8,36 +8,54 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/config"
+	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/httpapi"
+	"github.com/prereg/prereg/internal/importer"
+	"github.com/prereg/prereg/internal/limits"
 	"github.com/prereg/prereg/internal/logio"
+	"github.com/prereg/prereg/internal/netallow"
 	"github.com/prereg/prereg/internal/prereg"
+	"github.com/prereg/prereg/internal/webhook"
 )
 
 func serveCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the service (login hook and admin API)",
-		Long: `Run the service. Every flag can also be set as PREREG_<FLAG> in the environment
-(e.g. PREREG_HOOK_SECRETS); the flag wins. Secrets may come from files:
-PREREG_HOOK_SECRETS_FILE, PREREG_ADMIN_TOKEN_FILE, PREREG_SIGNING_SECRETS_FILE.
-With no hook secret and no admin token configured, the first start generates
-both, keeps their hashes in the store and prints them once (only after every
-setting was checked and the address bound). One value given as two kinds of
-secret is refused. A lost admin token: stop the service, then
-prereg tokens create --db PATH --name NAME.
+		Long: `Run the service. With no hook secret and no admin token configured, the
+first start generates both, keeps their hashes in the store and prints them
+once (only after every setting was checked and the address bound). One value
+given as two kinds of secret is refused. A lost admin token: stop the
+service, then prereg tokens create --db PATH --name NAME.
 
+Environment:
+  PREREG_<FLAG>        every flag, upper-cased with _ for - (PREREG_DB,
+                       PREREG_ADDR, PREREG_HOOK_SECRETS, PREREG_MAX_IMPORT_BYTES…);
+                       the flag wins
+  PREREG_HOOK_SECRETS_FILE, PREREG_ADMIN_TOKEN_FILE, PREREG_SIGNING_SECRETS_FILE
+                       read that secret from a file instead
 Writing grants into Auth0 (Management API) is on when these are set:
 ` + auth0EnvHelp,
-		Args: cobra.NoArgs,
+		Example: `  prereg serve --db /data/prereg.db --addr :8080
+  PREREG_HOOK_SECRETS_FILE=/run/secrets/hook prereg serve --tls-cert cert.pem --tls-key key.pem
+  prereg serve --max-import-bytes 64MiB --metrics-addr 127.0.0.1:9090`,
+		Args: noArgs,
 	}
 	b := config.Bind(cmd.Flags())
+	byteFlags(cmd.Flags(), "max-import-bytes")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := b.Resolve(pflagLookup{cmd.Flags()}, e.getenv)
 		if err != nil {
@@ -46,17 +64,6 @@ Writing grants into Auth0 (Management API) is on when these are set:
 		return serve(cmd.Context(), cfg, e)
 	}
 	return cmd
-}
-
-// newLogger logs JSON lines to stderr through a buffer flushed every
-// 200 ms (and at close), so the request log costs no system call per login.
-func newLogger(e *env, level string) (*slog.Logger, func()) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		lv = slog.LevelInfo
-	}
-	out := logio.New(e.stderr, 200*time.Millisecond)
-	return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lv})), func() { _ = out.Close() }
 }
 
 // serve runs until ctx ends (SIGTERM/SIGINT), then lets in-flight requests
@@ -162,6 +169,172 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	return nil
 }
 
+// newLogger logs JSON lines to stderr through a buffer flushed every
+// 200 ms (and at close), so the request log costs no system call per login.
+func newLogger(e *env, level string) (*slog.Logger, func()) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	out := logio.New(e.stderr, 200*time.Millisecond)
+	return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: lv})), func() { _ = out.Close() }
+}
+
+// wireExtras plugs the optional parts (limits, signatures, allow-lists,
+// CSV, Auth0 sync) into the API config. It returns a function that stops
+// whatever it started.
+func wireExtras(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, log *slog.Logger) (func(), error) {
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	if err := wireSecurity(cfg, api); err != nil {
+		return stop, err
+	}
+	wireCSV(cfg, store, api)
+	if cfg.Auth0Enabled() {
+		client, err := auth0sync.New(auth0sync.Config{Domain: cfg.Auth0Domain, ClientID: cfg.Auth0ClientID, ClientSecret: cfg.Auth0ClientSecret, Audience: cfg.Auth0Audience})
+		if err != nil {
+			return stop, err
+		}
+		syncer := auth0sync.NewSyncer(auth0sync.SyncerConfig{Queue: store, Client: client, Logger: log})
+		sctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = syncer.Run(sctx)
+		}()
+		stops = append(stops, func() { cancel(); wg.Wait() })
+		api.Syncer = syncer
+		api.Reconciler = reconciler{store: store, users: client, syncer: syncer}
+		if cfg.SendVerification {
+			api.Verification = client
+		}
+		log.Info("Auth0 sync on", slog.String("domain", cfg.Auth0Domain))
+	}
+	return stop, nil
+}
+
+// wireSecurity plugs in rate limits, signatures, the source allow-list and
+// the trusted-proxy rule for client addresses.
+func wireSecurity(cfg config.Serve, api *httpapi.Config) error {
+	if cfg.AdminRateLimit > 0 {
+		api.AdminLimiter = limits.New(cfg.AdminRateLimit, int(2*cfg.AdminRateLimit), 0)
+	}
+	if cfg.AuthFailureLimit > 0 {
+		api.FailureLimiter = limits.PerMinute(cfg.AuthFailureLimit)
+	}
+	if cfg.HookMaxInFlight > 0 {
+		api.HookInFlight = limits.NewInFlight(cfg.HookMaxInFlight)
+	}
+	if len(cfg.SigningSecrets) > 0 {
+		keys, err := webhook.ParseSecrets(strings.Join(cfg.SigningSecrets, ","))
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if len(k) < webhook.StrongKeyLen && !cfg.InsecureDev {
+				return prereg.Errorf(prereg.Invalid, "signing secret #%d has a %d-byte key; at least %d are required (generate one with: echo whsec_$(openssl rand -base64 32)), or pass --insecure-dev", i+1, len(k), webhook.StrongKeyLen)
+			}
+		}
+		api.Signatures = &webhook.Verifier{Secrets: keys}
+	}
+	proxies, err := netallow.Parse(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	if proxies.Len() > 0 {
+		header := cfg.ProxyHeader
+		api.ClientIP = func(r *http.Request) netip.Addr {
+			return netallow.ClientIP(r.RemoteAddr, r.Header, header, proxies)
+		}
+	}
+	allow, err := netallow.Parse(cfg.HookAllowCIDRs)
+	if err != nil {
+		return err
+	}
+	prefixes := allow.Prefixes()
+	if cfg.HookAllowFile != "" {
+		f, err := os.Open(cfg.HookAllowFile)
+		if err != nil {
+			return prereg.Wrap(prereg.Invalid, err, "--hook-allow-file: "+err.Error())
+		}
+		more, err := netallow.LoadAuth0IPs(f, cfg.HookAllowRegions...)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		prefixes = append(prefixes, more...)
+	}
+	if len(prefixes) > 0 {
+		api.HookAllow = netallow.New(prefixes...)
+	}
+	return nil
+}
+
+// wireCSV plugs in the importer and exporter.
+func wireCSV(cfg config.Serve, store *boltstore.Store, api *httpapi.Config) {
+	// The importer's temporary copy holds addresses: keep it beside the
+	// store (same protection, and not in a RAM-backed /tmp).
+	api.Importer = csvImporter{store: store, tmp: filepath.Dir(cfg.DB)}
+	api.Exporter = csvExporter{}
+}
+
+// The bbolt store serves every resource of the HTTP API.
+var (
+	_ httpapi.Logins        = (*boltstore.Store)(nil)
+	_ httpapi.Registrations = (*boltstore.Store)(nil)
+	_ httpapi.SyncQueue     = (*boltstore.Store)(nil)
+	_ httpapi.Stats         = (*boltstore.Store)(nil)
+	_ httpapi.Erasures      = (*boltstore.Store)(nil)
+	_ httpapi.Audit         = (*boltstore.Store)(nil)
+	_ httpapi.Backups       = (*boltstore.Store)(nil)
+	_ httpapi.Imports       = (*boltstore.Store)(nil)
+	_ httpapi.Tokens        = (*boltstore.Store)(nil)
+	_ httpapi.Health        = (*boltstore.Store)(nil)
+)
+
+// apiStores hands the bbolt store to the API as each of its resources.
+func apiStores(s *boltstore.Store) httpapi.Stores {
+	return httpapi.Stores{Logins: s, Registrations: s, SyncQueue: s, Stats: s, Erasures: s,
+		Audit: s, Backups: s, Imports: s, Tokens: s, Health: s}
+}
+
+// csvImporter runs the API's imports with package importer over the store;
+// its temporary copies go to tmp.
+type csvImporter struct {
+	store *boltstore.Store
+	tmp   string
+}
+
+func (c csvImporter) Run(ctx context.Context, r io.Reader, p prereg.Principal, o httpapi.ImportOptions) (prereg.ImportReport, error) {
+	return importer.Run(ctx, c.store, r, importer.Options{DryRun: o.DryRun, Strict: o.Strict, Principal: p, TempDir: c.tmp})
+}
+
+// csvExporter writes the API's exports with package csvio.
+type csvExporter struct{}
+
+func (csvExporter) NewEncoder(w io.Writer) httpapi.Encoder { return csvio.NewEncoder(w) }
+
+// reconciler runs prereg reconcile for the API and wakes the sync worker
+// for the grants it made.
+type reconciler struct {
+	store  *boltstore.Store
+	users  auth0sync.UserLookup
+	syncer *auth0sync.Syncer
+}
+
+func (r reconciler) Reconcile(ctx context.Context, dryRun bool) (prereg.ReconcileReport, error) {
+	rep, err := auth0sync.Reconcile(ctx, r.store, r.users, dryRun)
+	if err == nil && len(rep.Jobs) > 0 {
+		r.syncer.Wake()
+	}
+	return rep, err
+}
+
 // bootstrap generates, stores and prints the secrets a first start needs
 // (those not configured), and accepts the generated hook secret.
 func bootstrap(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, stdout io.Writer) error {
@@ -188,4 +361,37 @@ func bootstrap(ctx context.Context, cfg config.Serve, store *boltstore.Store, ap
 		}
 	}
 	return nil
+}
+
+// serveMetrics serves /metrics alone on a listener of its own
+// (--metrics-addr), so the scrape can stay on an internal address while the
+// main listener faces Auth0. It is plain HTTP. stop shuts it down.
+func serveMetrics(ln net.Listener, h http.Handler, log *slog.Logger, e *env) (stop func()) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener", slog.String("error", err.Error()))
+		}
+	}()
+	bound := ln.Addr().String()
+	log.Info("metrics listening", slog.String("addr", bound))
+	fmt.Fprintf(e.stdout, "prereg metrics on http://%s/metrics\n", bound)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,13 +34,19 @@ func New(baseURL, token string) *Client {
 // the service's code and message; a 2xx answer is decoded into out (when
 // out is an io.Writer, the body is copied into it instead).
 func (c *Client) Request(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string, out any) error {
+	_, err := c.request(ctx, method, path, query, body, contentType, out)
+	return err
+}
+
+// request is Request that also returns the answer's headers.
+func (c *Client) request(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string, out any) (http.Header, error) {
 	u := c.BaseURL + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return prereg.Wrap(prereg.Invalid, err, "bad server URL "+c.BaseURL)
+		return nil, prereg.Wrap(prereg.Invalid, err, "bad server URL "+c.BaseURL)
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
@@ -49,24 +56,34 @@ func (c *Client) Request(ctx context.Context, method, path string, query url.Val
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot reach %s: %v", c.BaseURL, err))
+		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("cannot reach %s: %v", c.BaseURL, cause(err)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return decodeError(resp)
+		return resp.Header, decodeError(resp)
 	}
 	switch o := out.(type) {
 	case nil:
-		return nil
+		return resp.Header, nil
 	case io.Writer:
 		_, err := io.Copy(o, resp.Body)
-		return err
+		return resp.Header, err
 	default:
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return prereg.Wrap(prereg.Internal, err, "unexpected answer from the server")
+			return resp.Header, prereg.Wrap(prereg.Internal, err, "unexpected answer from the server")
 		}
-		return nil
+		return resp.Header, nil
 	}
+}
+
+// cause is the reason a call failed without the method and URL that
+// url.Error repeats ("dial tcp 127.0.0.1:1: connect: connection refused").
+func cause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 var codes = map[string]prereg.Code{
@@ -106,16 +123,23 @@ func decodeError(resp *http.Response) error {
 
 // JSON is a shortcut for calls with a JSON body.
 func (c *Client) JSON(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	_, err := c.JSONHeader(ctx, method, path, query, in, out)
+	return err
+}
+
+// JSONHeader is JSON that also returns the answer's headers (such as
+// X-Prereg-Change, which says what a write did).
+func (c *Client) JSONHeader(ctx context.Context, method, path string, query url.Values, in, out any) (http.Header, error) {
 	var body io.Reader
 	ct := ""
 	if in != nil {
 		raw, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body, ct = bytes.NewReader(raw), "application/json"
 	}
-	return c.Request(ctx, method, path, query, body, ct, out)
+	return c.request(ctx, method, path, query, body, ct, out)
 }
 
 // Timeout returns ctx bounded for a quick admin call.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/prereg/prereg/internal/prereg"
+	"github.com/prereg/prereg/internal/suggest"
 )
 
 // Column names of the import format, in the order the encoder writes them,
@@ -141,7 +142,7 @@ func nearestColumn(name string) string {
 	norm := strings.NewReplacer(" ", "_", "-", "_").Replace(name)
 	best, bestDist := "", 1<<30
 	for _, c := range knownColumns {
-		if dist := levenshtein(norm, c); dist < bestDist {
+		if dist := suggest.Distance(norm, c); dist < bestDist {
 			best, bestDist = c, dist
 		}
 	}
@@ -153,28 +154,4 @@ func nearestColumn(name string) string {
 		return best
 	}
 	return ""
-}
-
-func levenshtein(a, b string) int {
-	if len(a) > 64 {
-		a = a[:64]
-	}
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

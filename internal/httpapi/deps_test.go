@@ -18,6 +18,7 @@ func TestHTTPLayerImportsNoStore(t *testing.T) {
 		"github.com/prereg/prereg/internal/prereg":   true,
 		"github.com/prereg/prereg/internal/limits":   true,
 		"github.com/prereg/prereg/internal/netallow": true,
+		"github.com/prereg/prereg/internal/bytesize": true, // sizes in messages
 	}
 	files, err := filepath.Glob("*.go")
 	if err != nil || len(files) == 0 {

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/prereg/prereg/internal/bytesize"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -31,7 +33,7 @@ func readBodyInto(c *gin.Context, buf []byte, limit int64) ([]byte, error) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, prereg.Errorf(prereg.TooLarge, "request body larger than %d bytes", limit)
+			return nil, prereg.Errorf(prereg.TooLarge, "request body larger than %s", bytesize.Format(limit))
 		}
 		return nil, prereg.Wrap(prereg.Invalid, err, "cannot read the request body")
 	}
@@ -69,11 +71,37 @@ func jsonError(err error) error {
 	switch {
 	case errors.As(err, &te):
 		return &prereg.Error{Code: prereg.Invalid, Message: "wrong type for " + te.Field,
-			Details: []prereg.FieldError{{Field: te.Field, Message: "must be " + te.Type.String()}}}
+			Details: []prereg.FieldError{{Field: te.Field, Message: "must be " + jsonTypeName(te.Type)}}}
 	case errors.Is(err, io.EOF), err.Error() == "unexpected end of JSON input":
 		return prereg.Errorf(prereg.Invalid, "the request body is empty or cut short; a JSON object is expected")
 	}
 	return prereg.Wrap(prereg.Invalid, err, "the request body is not valid JSON: "+prereg.Truncate(err.Error()))
+}
+
+// jsonTypeName names a Go type in JSON's words for a caller ("a list of
+// strings", not "[]string").
+func jsonTypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonTypeName(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if e := t.Elem(); e.Kind() == reflect.String {
+			return "a list of strings"
+		}
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another type"
 }
 
 // Logins answer the login hook.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/prereg/prereg/internal/bytesize"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -80,7 +81,7 @@ func (s *Server) importCSV(c *gin.Context) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			err = prereg.Errorf(prereg.TooLarge, "the file is larger than %d bytes", s.cfg.MaxImportBytes)
+			err = prereg.Errorf(prereg.TooLarge, "the file is larger than %s (the service's --max-import-bytes)", bytesize.Format(s.cfg.MaxImportBytes))
 		}
 		s.fail(c, err)
 		return

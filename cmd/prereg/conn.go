@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"io/fs"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/client"
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// conn says where a CLI command works: through a running service
+// (--server, --token) or directly on the store file (--db).
+type conn struct {
+	server, token, db string
+	// create lets the command start a new store file (add, import).
+	create bool
+	e      *env
+}
+
+// connEnvHelp lists the environment behind --server, --token and --db.
+const connEnvHelp = `  PREREG_SERVER        --server: URL of a running service (host:port means http://)
+  PREREG_TOKEN         --token: admin token for PREREG_SERVER
+  PREREG_DB            --db: store file when no server is named (default prereg.db)`
+
+func addConn(cmd *cobra.Command, e *env) *conn {
+	c := &conn{e: e}
+	f := cmd.Flags()
+	f.StringVar(&c.server, "server", "", "URL of a running prereg service, e.g. https://prereg.example.com (host:port means http://) (env PREREG_SERVER); without it the command works on --db")
+	f.StringVar(&c.token, "token", "", "admin token for --server (env PREREG_TOKEN)")
+	f.StringVar(&c.db, "db", "", "store file to work on when no service holds it (env PREREG_DB, default prereg.db)")
+	return c
+}
+
+func (c *conn) resolve() {
+	if c.server == "" {
+		c.server = c.e.getenv("PREREG_SERVER")
+	}
+	if c.token == "" {
+		c.token = c.e.getenv("PREREG_TOKEN")
+	}
+	if c.db == "" {
+		c.db = c.e.getenv("PREREG_DB")
+	}
+	if c.db == "" {
+		c.db = "prereg.db"
+	}
+}
+
+func (c *conn) remote() bool { c.resolve(); return c.server != "" }
+
+func (c *conn) client() (*client.Client, error) {
+	base, err := serverURL(c.server)
+	if err != nil {
+		return nil, err
+	}
+	if c.token == "" {
+		return nil, prereg.Errorf(prereg.Invalid, "--server needs an admin token: --token or PREREG_TOKEN")
+	}
+	return client.New(base, c.token), nil
+}
+
+// serverURL reads --server: a URL, or host:port meaning http://host:port.
+func serverURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", prereg.Errorf(prereg.Invalid, "--server %q is not the service's address; write http://HOST:PORT or https://HOST", strings.TrimPrefix(s, "http://"))
+	}
+	return strings.TrimRight(s, "/"), nil
+}
+
+// open opens the store file; a store held by a running service fails within
+// a second with a message that says so.
+func (c *conn) open(sync bool) (*boltstore.Store, error) {
+	c.resolve()
+	if _, err := os.Stat(c.db); errors.Is(err, fs.ErrNotExist) && !c.create {
+		return nil, prereg.Errorf(prereg.NotFound, "no store at %s (use --db PATH, or --server URL for a running service)", c.db)
+	}
+	return boltstore.Open(c.db, boltstore.Options{LockTimeout: time.Second, SyncEnabled: sync})
+}
+
+// do runs remote through the service when --server is set, and local on
+// the store file otherwise (closing it afterwards).
+func (c *conn) do(remote func(*client.Client) error, local func(*boltstore.Store) error) error {
+	if c.remote() {
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		return remote(cl)
+	}
+	s, err := c.open(false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return local(s)
+}
+
+// openOrCreate is open for commands that may start a new store (import).
+func (c *conn) openOrCreate() (*boltstore.Store, error) {
+	c.resolve()
+	return boltstore.Open(c.db, boltstore.Options{LockTimeout: time.Second})
+}
+
+// cliActor names the CLI in the audit trail when it works on the file.
+const cliActor = "cli"
