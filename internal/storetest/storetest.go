@@ -226,12 +226,18 @@ type step struct {
 	run  func(t *testing.T)
 }
 
-// runSteps runs steps in order, each as a subtest, and stops at the first
-// that fails: the later ones build on what it should have left.
+// runSteps runs steps in order, each as a subtest. A step that stops
+// (t.Fatal) stops the rest, which build on what it should have left; one
+// that only reports errors lets them run, as one long test would.
 func runSteps(t *testing.T, steps ...step) {
 	t.Helper()
 	for _, st := range steps {
-		if !t.Run(st.name, st.run) {
+		finished := false
+		t.Run(st.name, func(t *testing.T) {
+			st.run(t)
+			finished = true
+		})
+		if !finished {
 			t.FailNow()
 		}
 	}
