@@ -28,52 +28,66 @@ func testRegistrations(t *testing.T, open Open) {
 // testWriteRules: created, unchanged, updated; a revoked one reopens; a
 // granted one takes only an identical write until force-revoked.
 func testWriteRules(t *testing.T, s Store) {
+	runSteps(t,
+		step{"CreatedUnchangedUpdated", func(t *testing.T) { writeChanges(t, s) }},
+		step{"RevokedReopens", func(t *testing.T) { revokedReopens(t, s) }},
+		step{"GrantedTakesOnlyIdentical", func(t *testing.T) { grantedTakesOnlyIdentical(t, s) }},
+		step{"ForceRevoke", func(t *testing.T) { forceRevokeGranted(t, s) }},
+	)
+}
+
+// writeRulesID is the registration testWriteRules writes.
+var writeRulesID = prereg.RegistrationID("", "a@x.io")
+
+func writeChanges(t *testing.T, s Store) {
 	ctx := context.Background()
 	in := prereg.Input{Email: "a@x.io", Roles: []string{"r"}}
-	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Created {
-		t.Fatalf("first write %s", ch)
+	for _, w := range []struct {
+		roles []string
+		want  prereg.Change
+		what  string
+	}{
+		{[]string{"r"}, prereg.Created, "first write"},
+		{[]string{"r"}, prereg.Unchanged, "same write"},
+		{[]string{"r", "s"}, prereg.Updated, "changed write"},
+	} {
+		in.Roles = w.roles
+		_, ch, _ := s.Put(ctx, in, "api", "t")
+		expect(t, ch == w.want, "%s %s", w.what, ch)
 	}
-	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Unchanged {
-		t.Fatalf("same write %s", ch)
-	}
-	in.Roles = []string{"r", "s"}
-	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Updated {
-		t.Fatalf("changed write %s", ch)
-	}
-	id := prereg.RegistrationID("", "a@x.io")
-	if r, _, err := s.Revoke(ctx, id, false, "t"); err != nil || r.Status != prereg.StatusRevoked {
-		t.Fatalf("revoke: %v %+v", err, r)
-	}
-	if r, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Updated || r.Status != prereg.StatusPending {
-		t.Fatalf("reopen: %s %s", ch, r.Status)
-	}
-	if res, _ := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true); res.Outcome != prereg.OutcomeGranted {
-		t.Fatal(res.Outcome)
-	}
-	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Unchanged {
-		t.Fatalf("identical write to granted: %s", ch)
-	}
+}
+
+func revokedReopens(t *testing.T, s Store) {
+	ctx := context.Background()
+	r, _, err := s.Revoke(ctx, writeRulesID, false, "t")
+	expect(t, err == nil && r.Status == prereg.StatusRevoked, "revoke: %v %+v", err, r)
+	r, ch, _ := s.Put(ctx, prereg.Input{Email: "a@x.io", Roles: []string{"r", "s"}}, "api", "t")
+	expect(t, ch == prereg.Updated && r.Status == prereg.StatusPending, "reopen: %s %s", ch, r.Status)
+}
+
+func grantedTakesOnlyIdentical(t *testing.T, s Store) {
+	ctx := context.Background()
+	res, _ := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true)
+	expect(t, res.Outcome == prereg.OutcomeGranted, "%s", res.Outcome)
+	in := prereg.Input{Email: "a@x.io", Roles: []string{"r", "s"}}
+	_, ch, _ := s.Put(ctx, in, "api", "t")
+	expect(t, ch == prereg.Unchanged, "identical write to granted: %s", ch)
 	in.Roles = []string{"other"}
 	r, ch, err := s.Put(ctx, in, "api", "t")
-	if ch != prereg.Rejected || prereg.ErrorCode(err) != prereg.Conflict {
-		t.Fatalf("different write to granted: %s %v", ch, err)
-	}
-	if r.Status != prereg.StatusGranted || !slices.Equal(r.Roles, []string{"r", "s"}) {
-		t.Fatalf("a refused write answered %+v, want the stored grant", r)
-	}
-	if _, _, err := s.Revoke(ctx, id, false, "t"); prereg.ErrorCode(err) != prereg.Conflict {
-		t.Fatalf("revoke granted without force: %v", err)
-	}
-	r, _, err = s.Revoke(ctx, id, true, "t")
-	if err != nil || r.Status != prereg.StatusRevoked || r.GrantedTo != "u" {
-		t.Fatalf("force revoke: %v %+v", err, r)
-	}
-	if res, _ := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true); res.Outcome != prereg.OutcomeNoMatch {
-		t.Fatalf("after force revoke: %s", res.Outcome)
-	}
-	if r, _, err := s.Revoke(ctx, id, false, "t"); err != nil || r.Status != prereg.StatusRevoked {
-		t.Fatalf("revoking a revoked one again: %v %+v", err, r)
-	}
+	expect(t, ch == prereg.Rejected && prereg.ErrorCode(err) == prereg.Conflict, "different write to granted: %s %v", ch, err)
+	expect(t, r.Status == prereg.StatusGranted && slices.Equal(r.Roles, []string{"r", "s"}), "a refused write answered %+v, want the stored grant", r)
+}
+
+func forceRevokeGranted(t *testing.T, s Store) {
+	ctx := context.Background()
+	_, _, err := s.Revoke(ctx, writeRulesID, false, "t")
+	expect(t, prereg.ErrorCode(err) == prereg.Conflict, "revoke granted without force: %v", err)
+	r, _, err := s.Revoke(ctx, writeRulesID, true, "t")
+	expect(t, err == nil && r.Status == prereg.StatusRevoked && r.GrantedTo == "u", "force revoke: %v %+v", err, r)
+	res, _ := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true)
+	expect(t, res.Outcome == prereg.OutcomeNoMatch, "after force revoke: %s", res.Outcome)
+	r, _, err = s.Revoke(ctx, writeRulesID, false, "t")
+	expect(t, err == nil && r.Status == prereg.StatusRevoked, "revoking a revoked one again: %v %+v", err, r)
 }
 
 // A write replaces roles, connection and expiry: a field left out is
