@@ -98,25 +98,18 @@ func testFieldsCleared(t *testing.T, open Open) {
 	ctx := context.Background()
 	exp := c.now().Add(48 * time.Hour)
 	first := put(t, s, prereg.Input{Email: "Ana@x.io", OrganizationID: "org_a", Roles: []string{"r1", "r2"}, Connection: "google-oauth2", ExpiresAt: &exp})
-	if first.Connection != "google-oauth2" || first.ExpiresAt == nil || !first.ExpiresAt.Equal(exp) || first.Source != "api" || first.Email != "Ana@x.io" {
-		t.Fatalf("first write stored %+v", first)
-	}
+	expect(t, first.Connection == "google-oauth2" && first.ExpiresAt != nil && first.ExpiresAt.Equal(exp) && first.Source == "api" && first.Email == "Ana@x.io",
+		"first write stored %+v", first)
 	c.add(time.Minute)
 	r, ch, err := s.Put(ctx, prereg.Input{Email: "ana@X.io", OrganizationID: "org_a", Roles: []string{"r3"}}, "import:imp_1", "t")
-	if err != nil || ch != prereg.Updated {
-		t.Fatalf("second write: %s %v", ch, err)
-	}
+	expect(t, err == nil && ch == prereg.Updated, "second write: %s %v", ch, err)
 	got, err := s.Get(ctx, first.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	noErr(t, err)
 	for _, g := range []prereg.Registration{r, got} {
-		if g.ID != first.ID || g.Connection != "" || g.ExpiresAt != nil || !slices.Equal(g.Roles, []string{"r3"}) {
-			t.Errorf("after a write without connection and expiry: %+v", g)
-		}
-		if !g.CreatedAt.Equal(first.CreatedAt) || !g.UpdatedAt.Equal(c.now()) || g.Source != "import:imp_1" {
-			t.Errorf("history after the update: created %v updated %v source %q", g.CreatedAt, g.UpdatedAt, g.Source)
-		}
+		report(t, g.ID == first.ID && g.Connection == "" && g.ExpiresAt == nil && slices.Equal(g.Roles, []string{"r3"}),
+			"after a write without connection and expiry: %+v", g)
+		report(t, g.CreatedAt.Equal(first.CreatedAt) && g.UpdatedAt.Equal(c.now()) && g.Source == "import:imp_1",
+			"history after the update: created %v updated %v source %q", g.CreatedAt, g.UpdatedAt, g.Source)
 	}
 }
 
@@ -170,21 +163,15 @@ func testExpiryBounds(t *testing.T, open Open) {
 	s := open(t, opts)
 	for _, tt := range tests {
 		exp, err := prereg.ParseExpiry(tt.in)
-		if err != nil {
-			t.Fatal(err)
-		}
+		noErr(t, err)
 		put(t, s, prereg.Input{Email: tt.email, Roles: []string{"r"}, ExpiresAt: exp})
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	noErr(t, s.Close())
 	s = open(t, opts) // read back from the stored data, not from memory
 	ctx := context.Background()
 	listed := map[string]prereg.Registration{}
 	items, _, err := s.List(ctx, prereg.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	noErr(t, err)
 	for _, r := range items {
 		listed[r.Email] = r
 	}
