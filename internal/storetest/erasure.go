@@ -50,85 +50,89 @@ func erasedEntries(t *testing.T, s Store) []prereg.AuditEntry {
 	return items
 }
 
+// The addresses of testErasureEverythingGone: addr is erased; alias and
+// kept are other addresses; user is a user_id holding addr.
+const (
+	goneAddr  = "Jane.Doe@Corp.Example"
+	goneAlias = "jdoe@corp.example"
+	goneKept  = "kept.person@corp.example"
+	goneUser  = "samlp|corp|JANE.DOE@corp.example"
+)
+
 // Through the store's own methods, nothing of the address is found after
 // an erasure: no registration, listing, login, grant, job, import report
 // or audit summary; the grant of another address to a user_id holding
 // the address stays a grant.
 func testErasureEverythingGone(t *testing.T, s Store) {
-	ctx := context.Background()
-	const (
-		addr  = "Jane.Doe@Corp.Example"
-		alias = "jdoe@corp.example"
-		kept  = "kept.person@corp.example"
-		user  = "samlp|corp|JANE.DOE@corp.example"
+	runSteps(t,
+		step{"Prepare", func(t *testing.T) { prepareGone(t, s) }},
+		step{"Erase", func(t *testing.T) {
+			out, err := s.Erase(context.Background(), strings.ToUpper(goneAddr), "", "tok_admin")
+			noErr(t, err)
+			expect(t, len(out.Registrations) == 2 && out.Found(), "erasure answered %+v, want 2 registrations", out)
+		}},
+		step{"NothingReadable", func(t *testing.T) { nothingReadable(t, s) }},
+		step{"Afterwards", func(t *testing.T) { afterErasure(t, s) }},
 	)
-	putAddr(t, s, addr, "")
-	putAddr(t, s, strings.ToLower(addr), "org_a")
-	putAddr(t, s, alias, "org_a")
-	putAddr(t, s, kept, "org_a")
-	if res := loginAs(t, s, user, addr, ""); res.Outcome != prereg.OutcomeGranted {
-		t.Fatalf("login: %s", res.Outcome)
-	}
-	if res := loginAs(t, s, user, alias, ""); res.Outcome != prereg.OutcomeGranted {
-		t.Fatalf("alias login: %s", res.Outcome)
-	}
-	if _, err := s.MarkVerificationSent(ctx, user, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	echoingImport(t, s, "imp_1", "", "<"+strings.ToUpper(addr)+">")
+}
 
-	out, err := s.Erase(ctx, strings.ToUpper(addr), "", "tok_admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Registrations) != 2 || !out.Found() {
-		t.Fatalf("erasure answered %+v, want 2 registrations", out)
-	}
+// prepareGone writes the address in every place the store keeps one.
+func prepareGone(t *testing.T, s Store) {
+	putAddr(t, s, goneAddr, "")
+	putAddr(t, s, strings.ToLower(goneAddr), "org_a")
+	putAddr(t, s, goneAlias, "org_a")
+	putAddr(t, s, goneKept, "org_a")
+	res := loginAs(t, s, goneUser, goneAddr, "")
+	expect(t, res.Outcome == prereg.OutcomeGranted, "login: %s", res.Outcome)
+	res = loginAs(t, s, goneUser, goneAlias, "")
+	expect(t, res.Outcome == prereg.OutcomeGranted, "alias login: %s", res.Outcome)
+	_, err := s.MarkVerificationSent(context.Background(), goneUser, time.Hour)
+	noErr(t, err)
+	echoingImport(t, s, "imp_1", "", "<"+strings.ToUpper(goneAddr)+">")
+}
+
+func nothingReadable(t *testing.T, s Store) {
+	ctx := context.Background()
 	for _, org := range []string{"", "org_a"} {
-		if _, err := s.Get(ctx, prereg.RegistrationID(org, addr)); prereg.ErrorCode(err) != prereg.NotFound {
-			t.Errorf("registration of %q after the erasure: %v", org, err)
-		}
+		_, err := s.Get(ctx, prereg.RegistrationID(org, goneAddr))
+		report(t, prereg.ErrorCode(err) == prereg.NotFound, "registration of %q after the erasure: %v", org, err)
 	}
-	if items, _, err := s.List(ctx, prereg.Filter{Email: addr}); err != nil || len(items) != 0 {
-		t.Errorf("listing the address: %d items, %v", len(items), err)
-	}
+	items, _, err := s.List(ctx, prereg.Filter{Email: goneAddr})
+	report(t, err == nil && len(items) == 0, "listing the address: %d items, %v", len(items), err)
+	all := readableDump(t, s)
+	report(t, !holdsFold(all, goneAddr), "the address is still readable:\n%s", all)
+	report(t, holdsFold(all, goneKept) && holdsFold(all, goneAlias), "the addresses that were not erased are gone")
+}
+
+// readableDump is everything the store's readers hand out, as text:
+// registrations, audit trail, the import report and the queued jobs.
+func readableDump(t *testing.T, s Store) []byte {
+	ctx := context.Background()
 	var all bytes.Buffer
-	if err := s.Each(ctx, prereg.Filter{}, func(r prereg.Registration) error { fmt.Fprintf(&all, "%+v\n", r); return nil }); err != nil {
-		t.Fatal(err)
-	}
+	noErr(t, s.Each(ctx, prereg.Filter{}, func(r prereg.Registration) error { fmt.Fprintf(&all, "%+v\n", r); return nil }))
 	trail, _, err := s.AuditTrail(ctx, prereg.AuditFilter{Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
+	noErr(t, err)
 	fmt.Fprintf(&all, "%+v\n", trail)
 	rep, err := s.Import(ctx, "imp_1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	noErr(t, err)
 	fmt.Fprintf(&all, "%+v\n", rep)
 	jobs, err := s.DueJobs(ctx, time.Now().Add(time.Hour), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	noErr(t, err)
 	fmt.Fprintf(&all, "%+v\n", jobs)
-	if holdsFold(all.Bytes(), addr) {
-		t.Errorf("the address is still readable:\n%s", all.String())
-	}
-	if !holdsFold(all.Bytes(), kept) || !holdsFold(all.Bytes(), alias) {
-		t.Error("the addresses that were not erased are gone")
-	}
+	return all.Bytes()
+}
+
+func afterErasure(t *testing.T, s Store) {
+	ctx := context.Background()
 	// The alias's grant is still a grant, of a user_id without the address.
-	r, err := s.Get(ctx, prereg.RegistrationID("org_a", alias))
-	if err != nil || r.Status != prereg.StatusGranted || holdsFold([]byte(r.GrantedTo), addr) || r.GrantedTo == "" {
-		t.Errorf("the alias's grant after the erasure: %+v %v", r, err)
-	}
+	r, err := s.Get(ctx, prereg.RegistrationID("org_a", goneAlias))
+	report(t, err == nil && r.Status == prereg.StatusGranted && !holdsFold([]byte(r.GrantedTo), goneAddr) && r.GrantedTo != "",
+		"the alias's grant after the erasure: %+v %v", r, err)
 	// The verification mark went with it: a send is allowed again.
-	if send, err := s.MarkVerificationSent(ctx, user, time.Hour); err != nil || !send {
-		t.Errorf("verification mark after the erasure: send %v, %v", send, err)
-	}
-	if res := loginAs(t, s, "auth0|new", addr, ""); res.Outcome != prereg.OutcomeNoMatch {
-		t.Errorf("login of the erased address: %s", res.Outcome)
-	}
+	send, err := s.MarkVerificationSent(ctx, goneUser, time.Hour)
+	report(t, err == nil && send, "verification mark after the erasure: send %v, %v", send, err)
+	res := loginAs(t, s, "auth0|new", goneAddr, "")
+	report(t, res.Outcome == prereg.OutcomeNoMatch, "login of the erased address: %s", res.Outcome)
 }
 
 // An organization's token erases and scrubs only that organization's

@@ -157,61 +157,64 @@ func linStep(st linState, in linInput) (string, linState) {
 	next := maps.Clone(st)
 	switch in.kind {
 	case opPut:
-		k := regKey(in.org, in.email)
-		r, ok := st[k]
-		same := ok && r.roles == in.roles && r.conn == in.conn
-		switch {
-		case !ok:
-			next[k] = linReg{status: prereg.StatusPending, roles: in.roles, conn: in.conn}
-			return string(prereg.Created), next
-		case r.status == prereg.StatusGranted && same:
-			return string(prereg.Unchanged), st
-		case r.status == prereg.StatusGranted:
-			return string(prereg.Conflict), st
-		case r.status == prereg.StatusPending && same:
-			return string(prereg.Unchanged), st
-		}
-		next[k] = linReg{status: prereg.StatusPending, roles: in.roles, conn: in.conn}
-		return string(prereg.Updated), next
+		return linPut(st, next, in)
 	case opRevoke:
-		k := regKey(in.org, in.email)
-		r, ok := st[k]
-		switch {
-		case !ok:
-			return string(prereg.NotFound), st
-		case r.status == prereg.StatusGranted && !in.force:
-			return string(prereg.Conflict), st
-		}
-		r.status = prereg.StatusRevoked
-		next[k] = r
-		return string(r.status), next
+		return linRevoke(st, next, in)
 	case opErase:
-		n := 0
-		for k := range st {
-			if strings.HasSuffix(k, " "+strings.ToLower(in.email)) {
-				delete(next, k)
-				n++
-			}
-		}
-		return fmt.Sprintf("erased %d", n), next
+		return linErase(st, next, in)
 	}
 	return linLogin(st, next, in)
+}
+
+func linPut(st, next linState, in linInput) (string, linState) {
+	k := regKey(in.org, in.email)
+	r, ok := st[k]
+	same := ok && r.roles == in.roles && r.conn == in.conn
+	switch {
+	case !ok:
+		next[k] = linReg{status: prereg.StatusPending, roles: in.roles, conn: in.conn}
+		return string(prereg.Created), next
+	case r.status == prereg.StatusGranted && same:
+		return string(prereg.Unchanged), st
+	case r.status == prereg.StatusGranted:
+		return string(prereg.Conflict), st
+	case r.status == prereg.StatusPending && same:
+		return string(prereg.Unchanged), st
+	}
+	next[k] = linReg{status: prereg.StatusPending, roles: in.roles, conn: in.conn}
+	return string(prereg.Updated), next
+}
+
+func linRevoke(st, next linState, in linInput) (string, linState) {
+	k := regKey(in.org, in.email)
+	r, ok := st[k]
+	switch {
+	case !ok:
+		return string(prereg.NotFound), st
+	case r.status == prereg.StatusGranted && !in.force:
+		return string(prereg.Conflict), st
+	}
+	r.status = prereg.StatusRevoked
+	next[k] = r
+	return string(r.status), next
+}
+
+func linErase(st, next linState, in linInput) (string, linState) {
+	n := 0
+	for k := range st {
+		if strings.HasSuffix(k, " "+strings.ToLower(in.email)) {
+			delete(next, k)
+			n++
+		}
+	}
+	return fmt.Sprintf("erased %d", n), next
 }
 
 // linLogin is CONTRACT §2 on the model: claim every claimable
 // registration of the address when verified, answer with every grant of
 // the user.
 func linLogin(st, next linState, in linInput) (string, linState) {
-	claimable := 0
-	for k, r := range st {
-		if strings.HasSuffix(k, " "+strings.ToLower(in.email)) && r.status == prereg.StatusPending && (r.conn == "" || r.conn == in.conn) {
-			claimable++
-			if in.verified {
-				r.status, r.grantedTo = prereg.StatusGranted, in.user
-				next[k] = r
-			}
-		}
-	}
+	claimable := linClaim(st, next, in)
 	var grants, roles []string
 	for k, r := range next {
 		if r.status != prereg.StatusGranted || r.grantedTo != in.user {
@@ -236,6 +239,22 @@ func linLogin(st, next linState, in linInput) (string, linState) {
 		next = st
 	}
 	return loginResult(outcome, roles, grants), next
+}
+
+// linClaim counts the registrations of st in.email's login may claim and,
+// when verified, grants them to in.user in next.
+func linClaim(st, next linState, in linInput) int {
+	claimable := 0
+	for k, r := range st {
+		if strings.HasSuffix(k, " "+strings.ToLower(in.email)) && r.status == prereg.StatusPending && (r.conn == "" || r.conn == in.conn) {
+			claimable++
+			if in.verified {
+				r.status, r.grantedTo = prereg.StatusGranted, in.user
+				next[k] = r
+			}
+		}
+	}
+	return claimable
 }
 
 func loginResult(outcome prereg.Outcome, roles, grants []string) string {

@@ -261,13 +261,9 @@ func testListWhileWriting(t *testing.T, s Store) {
 		seen := map[string]bool{}
 		for page := 0; ; page++ {
 			got, next, err := s.List(ctx, f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			noErr(t, err)
 			for _, r := range got {
-				if seen[r.ID] {
-					t.Fatalf("%+v: %s listed twice", f, r.ID)
-				}
+				expect(t, !seen[r.ID], "%+v: %s listed twice", f, r.ID)
 				seen[r.ID] = true
 			}
 			if next == "" {
@@ -279,15 +275,13 @@ func testListWhileWriting(t *testing.T, s Store) {
 			i := (page * 37) % 600
 			put(t, s, prereg.Input{Email: fmt.Sprintf("k%03d-%d@x.io", i, page), OrganizationID: "org_a", Roles: []string{"r"}})
 			put(t, s, prereg.Input{Email: items[(i+300)%600].Email, OrganizationID: items[(i+300)%600].OrganizationID, Roles: []string{"r", fmt.Sprint(page)}})
-			if _, err := s.Login(ctx, prereg.Login{UserID: fmt.Sprintf("u%d", page), Email: items[(i+150)%600].Email}, true); err != nil {
-				t.Fatal(err)
-			}
+			_, err = s.Login(ctx, prereg.Login{UserID: fmt.Sprintf("u%d", page), Email: items[(i+150)%600].Email}, true)
+			noErr(t, err)
 		}
 		for _, in := range items {
 			if (in.OrganizationID == f.OrganizationID || !f.OrganizationSet) && f.Status == "" {
-				if id := prereg.RegistrationID(in.OrganizationID, in.Email); !seen[id] {
-					t.Errorf("%+v: %s, there all along, was not listed", f, id)
-				}
+				id := prereg.RegistrationID(in.OrganizationID, in.Email)
+				report(t, seen[id], "%+v: %s, there all along, was not listed", f, id)
 			}
 		}
 	}
@@ -300,34 +294,24 @@ func testStats(t *testing.T, open Open) {
 	s := open(t, Options{Now: c.now, Serve: true})
 	ctx := context.Background()
 	seedMixed(t, s, c, 1000)
-	if _, err := s.Erase(ctx, "user200@example.com", "", "t"); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.Revoke(ctx, prereg.RegistrationID("", "user0@example.com"), true, "t"); err != nil {
-		t.Fatal(err)
-	}
+	_, err := s.Erase(ctx, "user200@example.com", "", "t")
+	noErr(t, err)
+	_, _, err = s.Revoke(ctx, prereg.RegistrationID("", "user0@example.com"), true, "t")
+	noErr(t, err)
 	put(t, s, prereg.Input{Email: "user102@example.com", Roles: []string{"again"}}) // reopens a revoked one
 	want := prereg.Stats{ByOrganization: map[string]prereg.Counts{}}
-	err := s.Each(ctx, prereg.Filter{}, func(r prereg.Registration) error {
+	noErr(t, s.Each(ctx, prereg.Filter{}, func(r prereg.Registration) error {
 		want.Overall.Add(r.Status, 1)
 		o := want.ByOrganization[r.OrganizationID]
 		o.Add(r.Status, 1)
 		want.ByOrganization[r.OrganizationID] = o
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want.Overall.Total != 999 || want.Overall.Expired == 0 || want.Overall.Revoked == 0 || want.Overall.Granted == 0 {
-		t.Fatalf("the scan found %+v: the seed is broken", want.Overall)
-	}
+	}))
+	expect(t, want.Overall.Total == 999 && want.Overall.Expired != 0 && want.Overall.Revoked != 0 && want.Overall.Granted != 0,
+		"the scan found %+v: the seed is broken", want.Overall)
 	st, err := s.Stats(ctx, prereg.StatsFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Overall != want.Overall {
-		t.Errorf("stats %+v, the scan %+v", st.Overall, want.Overall)
-	}
+	noErr(t, err)
+	report(t, st.Overall == want.Overall, "stats %+v, the scan %+v", st.Overall, want.Overall)
 	for org, w := range want.ByOrganization {
 		if st.ByOrganization[org] != w {
 			t.Errorf("organization %q: stats %+v, the scan %+v", org, st.ByOrganization[org], w)

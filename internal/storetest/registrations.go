@@ -28,52 +28,66 @@ func testRegistrations(t *testing.T, open Open) {
 // testWriteRules: created, unchanged, updated; a revoked one reopens; a
 // granted one takes only an identical write until force-revoked.
 func testWriteRules(t *testing.T, s Store) {
+	runSteps(t,
+		step{"CreatedUnchangedUpdated", func(t *testing.T) { writeChanges(t, s) }},
+		step{"RevokedReopens", func(t *testing.T) { revokedReopens(t, s) }},
+		step{"GrantedTakesOnlyIdentical", func(t *testing.T) { grantedTakesOnlyIdentical(t, s) }},
+		step{"ForceRevoke", func(t *testing.T) { forceRevokeGranted(t, s) }},
+	)
+}
+
+// writeRulesID is the registration testWriteRules writes.
+var writeRulesID = prereg.RegistrationID("", "a@x.io")
+
+func writeChanges(t *testing.T, s Store) {
 	ctx := context.Background()
 	in := prereg.Input{Email: "a@x.io", Roles: []string{"r"}}
-	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Created {
-		t.Fatalf("first write %s", ch)
+	for _, w := range []struct {
+		roles []string
+		want  prereg.Change
+		what  string
+	}{
+		{[]string{"r"}, prereg.Created, "first write"},
+		{[]string{"r"}, prereg.Unchanged, "same write"},
+		{[]string{"r", "s"}, prereg.Updated, "changed write"},
+	} {
+		in.Roles = w.roles
+		_, ch, _ := s.Put(ctx, in, "api", "t")
+		expect(t, ch == w.want, "%s %s", w.what, ch)
 	}
-	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Unchanged {
-		t.Fatalf("same write %s", ch)
-	}
-	in.Roles = []string{"r", "s"}
-	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Updated {
-		t.Fatalf("changed write %s", ch)
-	}
-	id := prereg.RegistrationID("", "a@x.io")
-	if r, _, err := s.Revoke(ctx, id, false, "t"); err != nil || r.Status != prereg.StatusRevoked {
-		t.Fatalf("revoke: %v %+v", err, r)
-	}
-	if r, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Updated || r.Status != prereg.StatusPending {
-		t.Fatalf("reopen: %s %s", ch, r.Status)
-	}
-	if res, _ := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true); res.Outcome != prereg.OutcomeGranted {
-		t.Fatal(res.Outcome)
-	}
-	if _, ch, _ := s.Put(ctx, in, "api", "t"); ch != prereg.Unchanged {
-		t.Fatalf("identical write to granted: %s", ch)
-	}
+}
+
+func revokedReopens(t *testing.T, s Store) {
+	ctx := context.Background()
+	r, _, err := s.Revoke(ctx, writeRulesID, false, "t")
+	expect(t, err == nil && r.Status == prereg.StatusRevoked, "revoke: %v %+v", err, r)
+	r, ch, _ := s.Put(ctx, prereg.Input{Email: "a@x.io", Roles: []string{"r", "s"}}, "api", "t")
+	expect(t, ch == prereg.Updated && r.Status == prereg.StatusPending, "reopen: %s %s", ch, r.Status)
+}
+
+func grantedTakesOnlyIdentical(t *testing.T, s Store) {
+	ctx := context.Background()
+	res, _ := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true)
+	expect(t, res.Outcome == prereg.OutcomeGranted, "%s", res.Outcome)
+	in := prereg.Input{Email: "a@x.io", Roles: []string{"r", "s"}}
+	_, ch, _ := s.Put(ctx, in, "api", "t")
+	expect(t, ch == prereg.Unchanged, "identical write to granted: %s", ch)
 	in.Roles = []string{"other"}
 	r, ch, err := s.Put(ctx, in, "api", "t")
-	if ch != prereg.Rejected || prereg.ErrorCode(err) != prereg.Conflict {
-		t.Fatalf("different write to granted: %s %v", ch, err)
-	}
-	if r.Status != prereg.StatusGranted || !slices.Equal(r.Roles, []string{"r", "s"}) {
-		t.Fatalf("a refused write answered %+v, want the stored grant", r)
-	}
-	if _, _, err := s.Revoke(ctx, id, false, "t"); prereg.ErrorCode(err) != prereg.Conflict {
-		t.Fatalf("revoke granted without force: %v", err)
-	}
-	r, _, err = s.Revoke(ctx, id, true, "t")
-	if err != nil || r.Status != prereg.StatusRevoked || r.GrantedTo != "u" {
-		t.Fatalf("force revoke: %v %+v", err, r)
-	}
-	if res, _ := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true); res.Outcome != prereg.OutcomeNoMatch {
-		t.Fatalf("after force revoke: %s", res.Outcome)
-	}
-	if r, _, err := s.Revoke(ctx, id, false, "t"); err != nil || r.Status != prereg.StatusRevoked {
-		t.Fatalf("revoking a revoked one again: %v %+v", err, r)
-	}
+	expect(t, ch == prereg.Rejected && prereg.ErrorCode(err) == prereg.Conflict, "different write to granted: %s %v", ch, err)
+	expect(t, r.Status == prereg.StatusGranted && slices.Equal(r.Roles, []string{"r", "s"}), "a refused write answered %+v, want the stored grant", r)
+}
+
+func forceRevokeGranted(t *testing.T, s Store) {
+	ctx := context.Background()
+	_, _, err := s.Revoke(ctx, writeRulesID, false, "t")
+	expect(t, prereg.ErrorCode(err) == prereg.Conflict, "revoke granted without force: %v", err)
+	r, _, err := s.Revoke(ctx, writeRulesID, true, "t")
+	expect(t, err == nil && r.Status == prereg.StatusRevoked && r.GrantedTo == "u", "force revoke: %v %+v", err, r)
+	res, _ := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true)
+	expect(t, res.Outcome == prereg.OutcomeNoMatch, "after force revoke: %s", res.Outcome)
+	r, _, err = s.Revoke(ctx, writeRulesID, false, "t")
+	expect(t, err == nil && r.Status == prereg.StatusRevoked, "revoking a revoked one again: %v %+v", err, r)
 }
 
 // A write replaces roles, connection and expiry: a field left out is
@@ -84,25 +98,18 @@ func testFieldsCleared(t *testing.T, open Open) {
 	ctx := context.Background()
 	exp := c.now().Add(48 * time.Hour)
 	first := put(t, s, prereg.Input{Email: "Ana@x.io", OrganizationID: "org_a", Roles: []string{"r1", "r2"}, Connection: "google-oauth2", ExpiresAt: &exp})
-	if first.Connection != "google-oauth2" || first.ExpiresAt == nil || !first.ExpiresAt.Equal(exp) || first.Source != "api" || first.Email != "Ana@x.io" {
-		t.Fatalf("first write stored %+v", first)
-	}
+	expect(t, first.Connection == "google-oauth2" && first.ExpiresAt != nil && first.ExpiresAt.Equal(exp) && first.Source == "api" && first.Email == "Ana@x.io",
+		"first write stored %+v", first)
 	c.add(time.Minute)
 	r, ch, err := s.Put(ctx, prereg.Input{Email: "ana@X.io", OrganizationID: "org_a", Roles: []string{"r3"}}, "import:imp_1", "t")
-	if err != nil || ch != prereg.Updated {
-		t.Fatalf("second write: %s %v", ch, err)
-	}
+	expect(t, err == nil && ch == prereg.Updated, "second write: %s %v", ch, err)
 	got, err := s.Get(ctx, first.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	noErr(t, err)
 	for _, g := range []prereg.Registration{r, got} {
-		if g.ID != first.ID || g.Connection != "" || g.ExpiresAt != nil || !slices.Equal(g.Roles, []string{"r3"}) {
-			t.Errorf("after a write without connection and expiry: %+v", g)
-		}
-		if !g.CreatedAt.Equal(first.CreatedAt) || !g.UpdatedAt.Equal(c.now()) || g.Source != "import:imp_1" {
-			t.Errorf("history after the update: created %v updated %v source %q", g.CreatedAt, g.UpdatedAt, g.Source)
-		}
+		report(t, g.ID == first.ID && g.Connection == "" && g.ExpiresAt == nil && slices.Equal(g.Roles, []string{"r3"}),
+			"after a write without connection and expiry: %+v", g)
+		report(t, g.CreatedAt.Equal(first.CreatedAt) && g.UpdatedAt.Equal(c.now()) && g.Source == "import:imp_1",
+			"history after the update: created %v updated %v source %q", g.CreatedAt, g.UpdatedAt, g.Source)
 	}
 }
 
@@ -156,21 +163,15 @@ func testExpiryBounds(t *testing.T, open Open) {
 	s := open(t, opts)
 	for _, tt := range tests {
 		exp, err := prereg.ParseExpiry(tt.in)
-		if err != nil {
-			t.Fatal(err)
-		}
+		noErr(t, err)
 		put(t, s, prereg.Input{Email: tt.email, Roles: []string{"r"}, ExpiresAt: exp})
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	noErr(t, s.Close())
 	s = open(t, opts) // read back from the stored data, not from memory
 	ctx := context.Background()
 	listed := map[string]prereg.Registration{}
 	items, _, err := s.List(ctx, prereg.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	noErr(t, err)
 	for _, r := range items {
 		listed[r.Email] = r
 	}

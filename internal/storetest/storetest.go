@@ -219,3 +219,50 @@ func check(t *testing.T, s Store, what string) {
 		}
 	}
 }
+
+// step is one named stage of a scenario whose stages share state.
+type step struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runSteps runs steps in order, each as a subtest. A step that stops
+// (t.Fatal) stops the rest, which build on what it should have left; one
+// that only reports errors lets them run, as one long test would.
+func runSteps(t *testing.T, steps ...step) {
+	t.Helper()
+	for _, st := range steps {
+		finished := false
+		t.Run(st.name, func(t *testing.T) {
+			st.run(t)
+			finished = true
+		})
+		if !finished {
+			t.FailNow()
+		}
+	}
+}
+
+// expect fails t at once with the message when ok is false.
+func expect(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	if !ok {
+		t.Fatalf(format, args...)
+	}
+}
+
+// report reports the message when ok is false and lets t go on.
+func report(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	if !ok {
+		t.Errorf(format, args...)
+	}
+}
+
+// noErr fails t at once when err is not nil.
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
