@@ -91,7 +91,8 @@ func (s *Store) scan(tx *bolt.Tx, f prereg.Filter, visit func(r *prereg.Registra
 	case f.OrganizationSet && stored != "":
 		b, prefix, w.tag = t.org, key(f.OrganizationID, orgClass(stored), ""), 'o'
 	case f.OrganizationSet:
-		b, prefix, w.tag = t.org, key(f.OrganizationID, ""), 'o'
+		w.tag = 'm'
+		return w.byOrg(f.OrganizationID)
 	case stored != "":
 		w.tag = 's'
 		return w.byStatus(string(stored))
@@ -240,6 +241,90 @@ func (w *walker) byStatus(status string) error {
 		}
 	}
 	return nil
+}
+
+// byOrg lists every record of one organization in key order, merging the
+// parts of its index (see orgClass) as it goes: a record that moves
+// between parts while a client pages (revoked, or reopened) keeps its
+// place in the order, so it is listed once. Positions are the
+// organization, NUL and the record's key.
+func (w *walker) byOrg(org string) error {
+	base := key(org, "")
+	var after []byte
+	if w.f.Cursor != "" {
+		pos, err := decodeCursor(w.f.Cursor, w.tag)
+		if err != nil || !bytes.HasPrefix(pos, base) || len(pos) != len(base)+prereg.KeySize {
+			return errBadCursor
+		}
+		after = pos[len(base):]
+	}
+	var parts [2]orgPart
+	for i, st := range []prereg.Status{prereg.StatusPending, prereg.StatusRevoked} {
+		parts[i].open(w.t.org, key(org, orgClass(st), ""), after)
+	}
+	for {
+		p := nextPart(&parts)
+		if p == nil {
+			return nil
+		}
+		ik, rk := p.k, p.k[len(p.prefix):]
+		p.next()
+		r, err := w.t.indexed(ik)
+		if err != nil {
+			return err
+		}
+		view := r.View(w.now)
+		if !w.matches(&view) {
+			continue
+		}
+		pos := append(append([]byte{cursorVersion, w.tag}, base...), rk...)
+		if cont, err := w.visit(&view, pos); err != nil || !cont {
+			return err
+		}
+	}
+}
+
+// orgPart is a cursor over one part of an organization's index.
+type orgPart struct {
+	c      *bolt.Cursor
+	prefix []byte
+	k      []byte // the current entry; nil past the part's end
+}
+
+// open places the cursor on the part's first entry after record key after
+// (from the start when after is nil).
+func (p *orgPart) open(b *bolt.Bucket, prefix, after []byte) {
+	p.c, p.prefix = b.Cursor(), prefix
+	seek := prefix
+	if after != nil {
+		seek = append(append(append([]byte(nil), prefix...), after...), 0)
+	}
+	p.k, _ = p.c.Seek(seek)
+	p.stopAtEnd()
+}
+
+func (p *orgPart) next() {
+	p.k, _ = p.c.Next()
+	p.stopAtEnd()
+}
+
+func (p *orgPart) stopAtEnd() {
+	if p.k != nil && !bytes.HasPrefix(p.k, p.prefix) {
+		p.k = nil
+	}
+}
+
+// nextPart returns the part whose current record key is the smallest, or
+// nil when both are done.
+func nextPart(parts *[2]orgPart) *orgPart {
+	var best *orgPart
+	for i := range parts {
+		p := &parts[i]
+		if p.k != nil && (best == nil || bytes.Compare(p.k[len(p.prefix):], best.k[len(best.prefix):]) < 0) {
+			best = p
+		}
+	}
+	return best
 }
 
 // cursorVersion starts every cursor, so a later layout can tell old

@@ -19,6 +19,7 @@ func testListing(t *testing.T, open Open) {
 	t.Run("StableOrder", func(t *testing.T) { testListStableOrder(t, open(t, Options{})) })
 	t.Run("GrantedOfOneOrganization", func(t *testing.T) { testGrantedListings(t, open(t, Options{})) })
 	t.Run("WhileWriting", func(t *testing.T) { testListWhileWriting(t, open(t, Options{Serve: true})) })
+	t.Run("StatusChangesWhilePaging", func(t *testing.T) { testListStatusChanges(t, open(t, Options{})) })
 	t.Run("BadCursor", func(t *testing.T) {
 		s := open(t, Options{})
 		put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
@@ -324,6 +325,53 @@ func testStats(t *testing.T, open Open) {
 			if o != org {
 				t.Errorf("stats of %q hold organization %q", org, o)
 			}
+		}
+	}
+}
+
+// testListStatusChanges revokes and reopens registrations between the
+// pages of each listing: every registration is listed exactly once, in
+// whatever state the page that held it saw.
+func testListStatusChanges(t *testing.T, s Store) {
+	ctx := context.Background()
+	var items []prereg.Input
+	for i := range 40 {
+		items = append(items, prereg.Input{Email: fmt.Sprintf("p%02d@x.io", i), OrganizationID: []string{"", "org_a"}[i%2], Roles: []string{"r"}})
+	}
+	applyBatch(t, s, items, "import:imp_1", false)
+	for i := 1; i < 40; i += 4 { // every other org_a one starts revoked
+		_, _, err := s.Revoke(ctx, prereg.RegistrationID("org_a", items[i].Email), false, "t")
+		noErr(t, err)
+	}
+	for _, f := range []prereg.Filter{{}, {OrganizationID: "org_a", OrganizationSet: true}} {
+		f.Limit = 3
+		seen := map[string]int{}
+		for page := 0; ; page++ {
+			got, next, err := s.List(ctx, f)
+			noErr(t, err)
+			for _, r := range got {
+				seen[r.ID]++
+				// Flip it: a revoked one is written again (reopened), a
+				// pending one revoked.
+				if r.Status == prereg.StatusRevoked {
+					_, _, err = s.Put(ctx, prereg.Input{Email: r.Email, OrganizationID: r.OrganizationID, Roles: r.Roles}, "api", "t")
+				} else {
+					_, _, err = s.Revoke(ctx, r.ID, false, "t")
+				}
+				noErr(t, err)
+			}
+			if next == "" {
+				break
+			}
+			f.Cursor = next
+		}
+		want := 40
+		if f.OrganizationSet {
+			want = 20
+		}
+		expect(t, len(seen) == want, "%+v: %d registrations listed, want %d", f, len(seen), want)
+		for id, n := range seen {
+			expect(t, n == 1, "%+v: %s listed %d times", f, id, n)
 		}
 	}
 }
