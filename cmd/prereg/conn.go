@@ -21,7 +21,9 @@ type conn struct {
 	server, token, db string
 	// create lets the command start a new store file (add, import).
 	create bool
-	e      *env
+	// sync opens the file with the Auth0 sync queue on (sync retry).
+	sync bool
+	e    *env
 }
 
 // connEnvHelp lists the environment behind --server, --token and --db.
@@ -88,6 +90,36 @@ func (c *conn) open(sync bool) (*boltstore.Store, error) {
 	return boltstore.Open(c.db, boltstore.Options{LockTimeout: time.Second, SyncEnabled: sync})
 }
 
+// admin hands out the admin operations: through the service when --server
+// is set, on the store file otherwise; done closes the file.
+func (c *conn) admin() (a admin, done func(), err error) {
+	if c.remote() {
+		cl, err := c.client()
+		if err != nil {
+			return nil, nil, err
+		}
+		return cl, func() {}, nil
+	}
+	s, err := c.open(c.sync)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &local{s: s, db: c.db, getenv: c.e.getenv}, func() { s.Close() }, nil
+}
+
+// with runs f on the admin operations admin hands out, then closes them.
+func (c *conn) with(f func(admin) error) error {
+	a, done, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return f(a)
+}
+
+// cliActor names the CLI in the audit trail when it works on the file.
+const cliActor = "cli"
+
 // do runs remote through the service when --server is set, and local on
 // the store file otherwise (closing it afterwards).
 func (c *conn) do(remote func(*client.Client) error, local func(*boltstore.Store) error) error {
@@ -111,6 +143,3 @@ func (c *conn) openOrCreate() (*boltstore.Store, error) {
 	c.resolve()
 	return boltstore.Open(c.db, boltstore.Options{LockTimeout: time.Second})
 }
-
-// cliActor names the CLI in the audit trail when it works on the file.
-const cliActor = "cli"
