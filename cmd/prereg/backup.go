@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -92,7 +91,7 @@ func backupCmd(e *env) *cobra.Command {
 		}
 		defer os.Remove(tmp.Name())
 		defer tmp.Close()
-		if err := writeBackup(cmd.Context(), c, tmp); err != nil {
+		if err := c.with(func(a admin) error { return a.Backup(cmd.Context(), tmp) }); err != nil {
 			return err
 		}
 		if err := tmp.Sync(); err != nil {
@@ -119,26 +118,6 @@ func backupCmd(e *env) *cobra.Command {
 		return nil
 	}
 	return cmd
-}
-
-// writeBackup copies the store into w, through the service or from the file.
-func writeBackup(ctx context.Context, c *conn, w io.Writer) error {
-	if c.remote() {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
-		return cl.Request(ctx, "GET", "/v1/backup", nil, nil, "", w)
-	}
-	s, err := c.open(false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if _, err := s.Backup(ctx, w, nil); err != nil {
-		return err
-	}
-	return s.Audit(ctx, cliActor, prereg.AuditBackup, "", "", "backup written by the CLI")
 }
 
 // place moves the finished file tmp to out; without force a file that

@@ -119,27 +119,3 @@ func (c *conn) with(f func(admin) error) error {
 
 // cliActor names the CLI in the audit trail when it works on the file.
 const cliActor = "cli"
-
-// do runs remote through the service when --server is set, and local on
-// the store file otherwise (closing it afterwards).
-func (c *conn) do(remote func(*client.Client) error, local func(*boltstore.Store) error) error {
-	if c.remote() {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
-		return remote(cl)
-	}
-	s, err := c.open(false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return local(s)
-}
-
-// openOrCreate is open for commands that may start a new store (import).
-func (c *conn) openOrCreate() (*boltstore.Store, error) {
-	c.resolve()
-	return boltstore.Open(c.db, boltstore.Options{LockTimeout: time.Second})
-}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -50,19 +49,6 @@ func (r *regFilter) organization() (id string, set bool) {
 		return "", true
 	}
 	return strings.TrimSpace(r.org), true
-}
-
-func (r *regFilter) query() url.Values {
-	q := url.Values{}
-	for k, v := range map[string]string{"status": r.status, "email": r.email, "sync": r.sync} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	if o, set := r.organization(); set {
-		q.Set("organization_id", o)
-	}
-	return q
 }
 
 func (r *regFilter) filter() prereg.Filter {
