@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 
+	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/client"
 	"github.com/prereg/prereg/internal/csvio"
@@ -52,6 +53,7 @@ type admin interface {
 	tokens
 	imports
 	Backup(ctx context.Context, w io.Writer) error
+	Reconcile(ctx context.Context, dryRun bool) (prereg.ReconcileReport, error)
 }
 
 var (
@@ -64,8 +66,9 @@ var (
 type local struct {
 	s *boltstore.Store
 	// db is the store file; the importer spills next to it.
-	db     string
-	getenv func(string) string
+	db string
+	// e gives the environment: GOMEMLIMIT, the Auth0 credentials.
+	e *env
 }
 
 func (l *local) Put(ctx context.Context, in prereg.Input) (prereg.Registration, prereg.Change, error) {
@@ -121,7 +124,7 @@ func (l *local) RevokeToken(ctx context.Context, id string) error {
 
 // Import runs the importer in this process, as the CLI.
 func (l *local) Import(ctx context.Context, r io.Reader, opts prereg.ImportOptions) (prereg.ImportReport, error) {
-	if l.getenv("GOMEMLIMIT") == "" {
+	if l.e.getenv("GOMEMLIMIT") == "" {
 		// A soft cap on the heap: the collector runs a little more often,
 		// and a million-row import keeps a small resident set.
 		debug.SetMemoryLimit(importMemoryLimit)
@@ -150,4 +153,15 @@ func (l *local) Backup(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	return l.s.Audit(ctx, cliActor, prereg.AuditBackup, "", "", "backup written by the CLI")
+}
+
+// Reconcile uses the Auth0 credentials of this process's environment (the
+// service uses its own); grants made here queue their Auth0 sync in the
+// store, and the service works the queue when it next runs.
+func (l *local) Reconcile(ctx context.Context, dryRun bool) (prereg.ReconcileReport, error) {
+	users, err := auth0Env(l.e)
+	if err != nil {
+		return prereg.ReconcileReport{}, err
+	}
+	return auth0sync.Reconcile(ctx, l.s, users, dryRun)
 }

@@ -21,7 +21,7 @@ type conn struct {
 	server, token, db string
 	// create lets the command start a new store file (add, import).
 	create bool
-	// sync opens the file with the Auth0 sync queue on (sync retry).
+	// sync opens the file with the Auth0 sync queue on (sync retry, reconcile).
 	sync bool
 	e    *env
 }
@@ -104,7 +104,7 @@ func (c *conn) admin() (a admin, done func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &local{s: s, db: c.db, getenv: c.e.getenv}, func() { s.Close() }, nil
+	return &local{s: s, db: c.db, e: c.e}, func() { s.Close() }, nil
 }
 
 // with runs f on the admin operations admin hands out, then closes them.

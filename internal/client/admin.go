@@ -192,3 +192,15 @@ func (c *Client) Export(ctx context.Context, w io.Writer, f prereg.Filter) error
 func (c *Client) Backup(ctx context.Context, w io.Writer) error {
 	return c.Request(ctx, "GET", "/v1/backup", nil, nil, "", w)
 }
+
+// Reconcile grants pending registrations whose address belongs to exactly
+// one verified Auth0 user, with the service's Auth0 credentials.
+func (c *Client) Reconcile(ctx context.Context, dryRun bool) (prereg.ReconcileReport, error) {
+	q := url.Values{}
+	if dryRun {
+		q.Set("dry_run", "true")
+	}
+	var rep prereg.ReconcileReport
+	err := c.JSON(ctx, "POST", "/v1/reconcile", q, nil, &rep)
+	return rep, err
+}
