@@ -94,6 +94,12 @@ func adminScenario(t *testing.T, a admin) {
 	if _, err := a.Revoke(ctx, "reg_missing", false); prereg.ErrorCode(err) != prereg.NotFound {
 		t.Fatalf("Revoke of a missing ID: %v, want not_found", err)
 	}
+	if err := a.RetrySync(ctx, "reg_missing"); prereg.ErrorCode(err) != prereg.NotFound {
+		t.Fatalf("RetrySync of a missing ID: %v, want not_found", err)
+	}
+	if err := a.RetrySync(ctx, r.ID); prereg.ErrorCode(err) != prereg.Conflict {
+		t.Fatalf("RetrySync of a revoked registration: %v, want conflict", err)
+	}
 	st, err := a.Stats(ctx, prereg.StatsFilter{})
 	if err != nil || st.Overall.Total != 2 || st.Overall.Revoked != 1 {
 		t.Fatalf("Stats: %+v %v", st, err)

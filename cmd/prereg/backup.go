@@ -16,6 +16,8 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
+// checkCmd works on the file only: the check needs the bytes of the file,
+// which the admin API does not hand out (backup checks its copy the same way).
 func checkCmd(e *env) *cobra.Command {
 	var (
 		db     string
@@ -133,6 +135,8 @@ func place(tmp, out string, force bool) error {
 	return err
 }
 
+// restoreCmd works on the file only: it replaces the store, which no
+// running service may hold.
 func restoreCmd(e *env) *cobra.Command {
 	var (
 		db    string
