@@ -9,8 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/prereg/prereg/internal/boltstore"
-	"github.com/prereg/prereg/internal/client"
 	"github.com/prereg/prereg/internal/config"
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -68,17 +66,8 @@ a granted one is left as it is (a different write is refused).`,
 			r      prereg.Registration
 			change prereg.Change
 		)
-		err := c.do(func(cl *client.Client) error {
-			body := map[string]any{"email": in.Email, "organization_id": in.OrganizationID, "roles": in.Roles, "connection": in.Connection}
-			if in.ExpiresAt != nil {
-				body["expires_at"] = prereg.FormatExpiry(in.ExpiresAt)
-			}
-			h, err := cl.JSONHeader(cmd.Context(), "POST", "/v1/registrations", nil, body, &r)
-			change = prereg.Change(h.Get("X-Prereg-Change"))
-			return err
-		}, func(s *boltstore.Store) error {
-			var err error
-			r, change, err = s.Put(cmd.Context(), in, "cli", cliActor)
+		err := c.with(func(a admin) (err error) {
+			r, change, err = a.Put(cmd.Context(), in)
 			return err
 		})
 		if err != nil {

@@ -47,37 +47,17 @@ Environment:
 		Args: noArgs,
 	}
 	c := addConn(cmd, e)
+	c.sync = true
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be granted; write nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw report")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var rep prereg.ReconcileReport
-		if c.remote() {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if dryRun {
-				q.Set("dry_run", "true")
-			}
-			if err := cl.JSON(cmd.Context(), "POST", "/v1/reconcile", q, nil, &rep); err != nil {
-				return err
-			}
-		} else {
-			client, err := auth0Env(e)
-			if err != nil {
-				return err
-			}
-			s, err := c.open(true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			// Grants made here queue their Auth0 sync in the store; the
-			// service works the queue when it next runs.
-			if rep, err = auth0sync.Reconcile(cmd.Context(), s, client, dryRun); err != nil {
-				return err
-			}
+		err := c.with(func(a admin) (err error) {
+			rep, err = a.Reconcile(cmd.Context(), dryRun)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		if asJSON {
 			return printJSON(e.stdout, rep)

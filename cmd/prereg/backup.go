@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
+// checkCmd works on the file only: the check needs the bytes of the file,
+// which the admin API does not hand out (backup checks its copy the same way).
 func checkCmd(e *env) *cobra.Command {
 	var (
 		db     string
@@ -92,7 +93,7 @@ func backupCmd(e *env) *cobra.Command {
 		}
 		defer os.Remove(tmp.Name())
 		defer tmp.Close()
-		if err := writeBackup(cmd.Context(), c, tmp); err != nil {
+		if err := c.with(func(a admin) error { return a.Backup(cmd.Context(), tmp) }); err != nil {
 			return err
 		}
 		if err := tmp.Sync(); err != nil {
@@ -121,26 +122,6 @@ func backupCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// writeBackup copies the store into w, through the service or from the file.
-func writeBackup(ctx context.Context, c *conn, w io.Writer) error {
-	if c.remote() {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
-		return cl.Request(ctx, "GET", "/v1/backup", nil, nil, "", w)
-	}
-	s, err := c.open(false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if _, err := s.Backup(ctx, w, nil); err != nil {
-		return err
-	}
-	return s.Audit(ctx, cliActor, prereg.AuditBackup, "", "", "backup written by the CLI")
-}
-
 // place moves the finished file tmp to out; without force a file that
 // appeared at out meanwhile is kept (a hard link never replaces).
 func place(tmp, out string, force bool) error {
@@ -154,6 +135,8 @@ func place(tmp, out string, force bool) error {
 	return err
 }
 
+// restoreCmd works on the file only: it replaces the store, which no
+// running service may hold.
 func restoreCmd(e *env) *cobra.Command {
 	var (
 		db    string

@@ -21,7 +21,9 @@ type conn struct {
 	server, token, db string
 	// create lets the command start a new store file (add, import).
 	create bool
-	e      *env
+	// sync opens the file with the Auth0 sync queue on (sync retry, reconcile).
+	sync bool
+	e    *env
 }
 
 // connEnvHelp lists the environment behind --server, --token and --db.
@@ -88,28 +90,31 @@ func (c *conn) open(sync bool) (*boltstore.Store, error) {
 	return boltstore.Open(c.db, boltstore.Options{LockTimeout: time.Second, SyncEnabled: sync})
 }
 
-// do runs remote through the service when --server is set, and local on
-// the store file otherwise (closing it afterwards).
-func (c *conn) do(remote func(*client.Client) error, local func(*boltstore.Store) error) error {
+// admin hands out the admin operations: through the service when --server
+// is set, on the store file otherwise; done closes the file.
+func (c *conn) admin() (a admin, done func(), err error) {
 	if c.remote() {
 		cl, err := c.client()
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		return remote(cl)
+		return cl, func() {}, nil
 	}
-	s, err := c.open(false)
+	s, err := c.open(c.sync)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &local{s: s, db: c.db, e: c.e}, func() { s.Close() }, nil
+}
+
+// with runs f on the admin operations admin hands out, then closes them.
+func (c *conn) with(f func(admin) error) error {
+	a, done, err := c.admin()
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	return local(s)
-}
-
-// openOrCreate is open for commands that may start a new store (import).
-func (c *conn) openOrCreate() (*boltstore.Store, error) {
-	c.resolve()
-	return boltstore.Open(c.db, boltstore.Options{LockTimeout: time.Second})
+	defer done()
+	return f(a)
 }
 
 // cliActor names the CLI in the audit trail when it works on the file.

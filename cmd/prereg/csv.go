@@ -1,23 +1,16 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 
 	"github.com/mattn/go-isatty"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/prereg/prereg/internal/boltstore"
-	"github.com/prereg/prereg/internal/client"
-	"github.com/prereg/prereg/internal/csvio"
-	"github.com/prereg/prereg/internal/importer"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -49,6 +42,7 @@ header, encoding, a quote never closed, I/O).`,
 		Args: exactArgs("CSV file"),
 	}
 	c := addConn(cmd, e)
+	c.create = true
 	f := cmd.Flags()
 	f.BoolVar(&dryRun, "dry-run", false, "validate and report; write nothing")
 	f.BoolVar(&strict, "strict", false, "write nothing if any row is bad")
@@ -60,47 +54,19 @@ header, encoding, a quote never closed, I/O).`,
 		}
 		defer in.Close()
 		bar := newBar(e, size)
+		opts := prereg.ImportOptions{DryRun: dryRun, Strict: strict}
+		if bar != nil {
+			// Both passes of a local import report progress: the bar counts
+			// to 2 x size.
+			opts.Progress = func(n int64) { _ = bar.Set64(n) }
+		}
 		var rep prereg.ImportReport
-		if c.remote() {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			q := url.Values{}
-			if dryRun {
-				q.Set("dry_run", "true")
-			}
-			if strict {
-				q.Set("strict", "true")
-			}
-			var body io.Reader = in
-			if bar != nil {
-				body = io.TeeReader(in, bar)
-			}
-			err = cl.Request(cmd.Context(), "POST", "/v1/imports", q, body, "text/csv", &rep)
-			if err != nil {
-				return err
-			}
-		} else {
-			s, err := c.openOrCreate()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if e.getenv("GOMEMLIMIT") == "" {
-				// A soft cap on the heap: the collector runs a little more
-				// often, and a million-row import stays near 110 MB
-				// resident instead of 140 MB.
-				debug.SetMemoryLimit(importMemoryLimit)
-			}
-			opts := importer.Options{DryRun: dryRun, Strict: strict, Principal: prereg.Principal{TokenID: cliActor}, TempDir: filepath.Dir(c.db)}
-			if bar != nil {
-				// Both passes report progress: the bar counts to 2 x size.
-				opts.Progress = func(_ int, n int64) { _ = bar.Set64(n) }
-			}
-			if rep, err = importer.Run(cmd.Context(), s, in, opts); err != nil {
-				return err
-			}
+		err = c.with(func(a admin) (err error) {
+			rep, err = a.Import(cmd.Context(), in, opts)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		if bar != nil {
 			_ = bar.Finish()
@@ -125,10 +91,8 @@ header, encoding, a quote never closed, I/O).`,
 	show.Flags().BoolVar(&showJSON, "json", false, "print the raw report")
 	show.RunE = func(cmd *cobra.Command, args []string) error {
 		var rep prereg.ImportReport
-		err := sc.do(func(cl *client.Client) error {
-			return cl.JSON(cmd.Context(), "GET", "/v1/imports/"+url.PathEscape(args[0]), nil, nil, &rep)
-		}, func(s *boltstore.Store) (err error) {
-			rep, err = s.Import(cmd.Context(), args[0])
+		err := sc.with(func(a admin) (err error) {
+			rep, err = a.ImportReport(cmd.Context(), args[0])
 			return err
 		})
 		if err != nil {
@@ -234,12 +198,7 @@ func exportCmd(e *env) *cobra.Command {
 			defer file.Close()
 			w = file
 		}
-		err := c.do(func(cl *client.Client) error {
-			return cl.Request(cmd.Context(), "GET", "/v1/exports", rf.query(), nil, "", w)
-		}, func(s *boltstore.Store) error {
-			f := rf.filter()
-			return exportCSV(cmd.Context(), w, s, f)
-		})
+		err := c.with(func(a admin) error { return a.Export(cmd.Context(), w, rf.filter()) })
 		if err != nil {
 			return err
 		}
@@ -255,14 +214,4 @@ func exportCmd(e *env) *cobra.Command {
 		return nil
 	}
 	return cmd
-}
-
-// exportCSV writes the registrations f selects from the store in the
-// import format, from one read transaction.
-func exportCSV(ctx context.Context, w io.Writer, regs *boltstore.Store, f prereg.Filter) error {
-	enc := csvio.NewEncoder(w)
-	if err := regs.Each(ctx, f, enc.Write); err != nil {
-		return err
-	}
-	return enc.Flush()
 }

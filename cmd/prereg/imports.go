@@ -2,16 +2,12 @@ package main
 
 import (
 	"fmt"
-	"net/url"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/prereg/prereg/internal/boltstore"
-	"github.com/prereg/prereg/internal/client"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -42,27 +38,9 @@ func importsCmd(e *env) *cobra.Command {
 		ctx := cmd.Context()
 		var items []prereg.ImportSummary
 		next := cursor
-		err := c.do(func(cl *client.Client) error {
+		err := c.with(func(a admin) error {
 			for {
-				q := url.Values{"limit": {strconv.Itoa(limit)}}
-				if next != "" {
-					q.Set("cursor", next)
-				}
-				var page struct {
-					Items      []prereg.ImportSummary `json:"items"`
-					NextCursor string                 `json:"next_cursor"`
-				}
-				if err := cl.JSON(ctx, "GET", "/v1/imports", q, nil, &page); err != nil {
-					return err
-				}
-				items, next = append(items, page.Items...), page.NextCursor
-				if !all || next == "" {
-					return nil
-				}
-			}
-		}, func(s *boltstore.Store) error {
-			for {
-				page, n, err := s.Imports(ctx, prereg.ImportFilter{Viewer: prereg.Principal{TokenID: cliActor}, Limit: limit, Cursor: next})
+				page, n, err := a.Imports(ctx, prereg.ImportFilter{Limit: limit, Cursor: next})
 				if err != nil {
 					return err
 				}

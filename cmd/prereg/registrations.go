@@ -4,15 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/prereg/prereg/internal/boltstore"
-	"github.com/prereg/prereg/internal/client"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -53,19 +49,6 @@ func (r *regFilter) organization() (id string, set bool) {
 		return "", true
 	}
 	return strings.TrimSpace(r.org), true
-}
-
-func (r *regFilter) query() url.Values {
-	q := url.Values{}
-	for k, v := range map[string]string{"status": r.status, "email": r.email, "sync": r.sync} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	if o, set := r.organization(); set {
-		q.Set("organization_id", o)
-	}
-	return q
 }
 
 func (r *regFilter) filter() prereg.Filter {
@@ -116,29 +99,12 @@ func listCmd(e *env) *cobra.Command {
 				}
 			}
 		}
-		err := c.do(func(cl *client.Client) error {
-			q := rf.query()
-			q.Set("limit", strconv.Itoa(limit))
-			return pages(func() error {
-				if next != "" {
-					q.Set("cursor", next)
-				}
-				var page struct {
-					Items      []prereg.Registration `json:"items"`
-					NextCursor string                `json:"next_cursor"`
-				}
-				if err := cl.JSON(ctx, "GET", "/v1/registrations", q, nil, &page); err != nil {
-					return err
-				}
-				items, next = append(items, page.Items...), page.NextCursor
-				return nil
-			})
-		}, func(s *boltstore.Store) error {
+		err := c.with(func(a admin) error {
 			filter := rf.filter()
 			filter.Limit = limit
 			return pages(func() error {
 				filter.Cursor = next
-				page, n, err := s.List(ctx, filter)
+				page, n, err := a.List(ctx, filter)
 				items, next = append(items, page...), n
 				return err
 			})
@@ -173,15 +139,8 @@ func revokeCmd(e *env) *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "also revoke a granted registration (and, with Auth0 sync, remove its roles)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var r prereg.Registration
-		err := c.do(func(cl *client.Client) error {
-			q := url.Values{}
-			if force {
-				q.Set("force", "true")
-			}
-			return cl.JSON(cmd.Context(), "DELETE", "/v1/registrations/"+url.PathEscape(args[0]), q, nil, &r)
-		}, func(s *boltstore.Store) error {
-			var err error
-			r, _, err = s.Revoke(cmd.Context(), args[0], force, cliActor)
+		err := c.with(func(a admin) (err error) {
+			r, err = a.Revoke(cmd.Context(), args[0], force)
 			return err
 		})
 		if prereg.ErrorCode(err) == prereg.Conflict && !force {
@@ -223,11 +182,8 @@ address remains. It cannot be undone: on a terminal it asks first; elsewhere
 			}
 		}
 		var out prereg.Erasure
-		err := c.do(func(cl *client.Client) error {
-			return cl.JSON(cmd.Context(), "POST", "/v1/erasures", nil, map[string]string{"email": args[0]}, &out)
-		}, func(s *boltstore.Store) error {
-			var err error
-			out, err = s.Erase(cmd.Context(), args[0], "", cliActor)
+		err := c.with(func(a admin) (err error) {
+			out, err = a.Erase(cmd.Context(), args[0])
 			return err
 		})
 		if err != nil {
@@ -261,24 +217,11 @@ func syncCmd(e *env) *cobra.Command {
 	retry := &cobra.Command{Use: "retry ID", Short: "Queue the Auth0 sync of a granted registration again", Args: exactArgs("registration ID"),
 		Example: "  prereg sync retry reg_3mJr7AoUXx2Wqd5q --server https://prereg.example.com"}
 	c := addConn(retry, e)
+	c.sync = true
 	retry.RunE = func(cmd *cobra.Command, args []string) error {
-		if c.remote() {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			if err := cl.JSON(cmd.Context(), "POST", "/v1/registrations/"+url.PathEscape(args[0])+"/sync", nil, nil, nil); err != nil {
-				return err
-			}
-		} else {
-			s, err := c.open(true)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if _, err := s.RetrySync(cmd.Context(), args[0], cliActor); err != nil {
-				return err
-			}
+		err := c.with(func(a admin) error { return a.RetrySync(cmd.Context(), args[0]) })
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(e.stdout, "sync of %s queued; the service works the queue\n", args[0])
 		return nil

@@ -4,17 +4,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/prereg/prereg/internal/boltstore"
-	"github.com/prereg/prereg/internal/client"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -31,11 +27,8 @@ func statsCmd(e *env) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var st prereg.Stats
-		err := c.do(func(cl *client.Client) error {
-			return cl.JSON(cmd.Context(), "GET", "/v1/stats", nil, nil, &st)
-		}, func(s *boltstore.Store) error {
-			var err error
-			st, err = s.Stats(cmd.Context(), prereg.StatsFilter{})
+		err := c.with(func(a admin) (err error) {
+			st, err = a.Stats(cmd.Context(), prereg.StatsFilter{})
 			return err
 		})
 		if err != nil {
@@ -117,21 +110,9 @@ func auditCmd(e *env) *cobra.Command {
 		if o == "-" {
 			o = ""
 		}
-		err := c.do(func(cl *client.Client) error {
-			q := url.Values{"limit": {strconv.Itoa(limit)}}
-			if org != "" {
-				q.Set("organization_id", o)
-			}
-			if action != "" {
-				q.Set("action", action)
-			}
-			if cursor != "" {
-				q.Set("cursor", cursor)
-			}
-			return cl.JSON(cmd.Context(), "GET", "/v1/audit", q, nil, &page)
-		}, func(s *boltstore.Store) error {
-			var err error
-			page.Items, page.NextCursor, err = s.AuditTrail(cmd.Context(), prereg.AuditFilter{OrganizationID: o, OrganizationSet: org != "", Action: prereg.AuditAction(action), Limit: limit, Cursor: cursor})
+		err := c.with(func(a admin) (err error) {
+			f := prereg.AuditFilter{OrganizationID: o, OrganizationSet: org != "", Action: prereg.AuditAction(action), Limit: limit, Cursor: cursor}
+			page.Items, page.NextCursor, err = a.AuditTrail(cmd.Context(), f)
 			return err
 		})
 		if err != nil {

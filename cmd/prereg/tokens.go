@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/prereg/prereg/internal/boltstore"
-	"github.com/prereg/prereg/internal/client"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -47,15 +44,8 @@ func tokensCmd(e *env) *cobra.Command {
 			return inFlagTerms(err, tokenFlags)
 		}
 		var id, secret string
-		err := cc.do(func(cl *client.Client) error {
-			var out struct{ ID, Token string }
-			if err := cl.JSON(cmd.Context(), "POST", "/v1/tokens", nil, req, &out); err != nil {
-				return err
-			}
-			id, secret = out.ID, out.Token
-			return nil
-		}, func(s *boltstore.Store) error {
-			tok, sec, err := s.CreateToken(cmd.Context(), req, cliActor)
+		err := cc.with(func(a admin) error {
+			tok, sec, err := a.CreateToken(cmd.Context(), req)
 			id, secret = tok.ID, sec
 			return err
 		})
@@ -77,16 +67,8 @@ func tokensCmd(e *env) *cobra.Command {
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
 		var toks []prereg.Token
-		err := lc.do(func(cl *client.Client) error {
-			var out struct{ Items []prereg.Token }
-			if err := cl.JSON(cmd.Context(), "GET", "/v1/tokens", nil, nil, &out); err != nil {
-				return err
-			}
-			toks = out.Items
-			return nil
-		}, func(s *boltstore.Store) error {
-			var err error
-			toks, err = s.Tokens(cmd.Context())
+		err := lc.with(func(a admin) (err error) {
+			toks, err = a.Tokens(cmd.Context())
 			return err
 		})
 		if err != nil {
@@ -110,12 +92,7 @@ func tokensCmd(e *env) *cobra.Command {
 		Example: "  prereg tokens revoke tok_5Hq2x8Ld --db prereg.db"}
 	rc := addConn(revoke, e)
 	revoke.RunE = func(cmd *cobra.Command, args []string) error {
-		err := rc.do(func(cl *client.Client) error {
-			return cl.JSON(cmd.Context(), "DELETE", "/v1/tokens/"+url.PathEscape(args[0]), nil, nil, nil)
-		}, func(s *boltstore.Store) error {
-			_, err := s.RevokeToken(cmd.Context(), args[0], cliActor)
-			return err
-		})
+		err := rc.with(func(a admin) error { return a.RevokeToken(cmd.Context(), args[0]) })
 		if err != nil {
 			return err
 		}
