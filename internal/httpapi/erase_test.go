@@ -15,8 +15,7 @@ import (
 func TestErasureNeedsAValidAddress(t *testing.T) {
 	e := newEnv(t)
 	// Another organization's import whose report echoes its own ID.
-	if err := e.store.SaveImport(context.Background(), prereg.ImportReport{ImportID: "imp_b", OrganizationID: "org_bbbb",
-		Errors: []prereg.RowError{{Line: 2, Column: "organization_id", Value: "org_bbbb", Message: "org_bbbb is not allowed"}}}); err != nil {
+	if err := e.store.SaveImport(context.Background(), prereg.ImportReport{ImportSummary: prereg.ImportSummary{ImportID: "imp_b", OrganizationID: "org_bbbb"}, Errors: []prereg.RowError{{Line: 2, Column: "organization_id", Value: "org_bbbb", Message: "org_bbbb is not allowed"}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, body := range []map[string]any{
@@ -55,8 +54,7 @@ func TestErasureAnswerOfALimitedToken(t *testing.T) {
 	e.register(map[string]any{"email": "both@example.com", "organization_id": "org_a", "roles": []string{"r"}})
 	e.register(map[string]any{"email": "both@example.com", "organization_id": "org_b", "roles": []string{"r"}})
 	for _, org := range []string{"org_b", ""} {
-		if err := e.store.SaveImport(context.Background(), prereg.ImportReport{ImportID: "imp_" + org, OrganizationID: org,
-			Errors: []prereg.RowError{{Line: 2, Column: "roles", Value: "both@example.com", Message: "bad"}}}); err != nil {
+		if err := e.store.SaveImport(context.Background(), prereg.ImportReport{ImportSummary: prereg.ImportSummary{ImportID: "imp_" + org, OrganizationID: org}, Errors: []prereg.RowError{{Line: 2, Column: "roles", Value: "both@example.com", Message: "bad"}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

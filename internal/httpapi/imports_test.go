@@ -60,7 +60,7 @@ func TestImportsListNewestFirstInPages(t *testing.T) {
 	// Saved in a shuffled order; two finish in the same instant.
 	for _, i := range []int{3, 0, 6, 1, 5, 2, 4} {
 		at := t0.Add(time.Duration(min(i, 5)) * time.Minute)
-		rep := prereg.ImportReport{ImportID: fmt.Sprintf("imp_%d", i), Rows: i, Errors: []prereg.RowError{{Line: 2, Message: "bad"}}, Warnings: []prereg.RowWarning{}, Organizations: []string{""}, Actor: "bootstrap", StartedAt: at, FinishedAt: at}
+		rep := prereg.ImportReport{ImportSummary: prereg.ImportSummary{ImportID: fmt.Sprintf("imp_%d", i), Rows: i, Organizations: []string{""}, Actor: "bootstrap", StartedAt: at, FinishedAt: at}, Errors: []prereg.RowError{{Line: 2, Message: "bad"}}, Warnings: []prereg.RowWarning{}}
 		if err := e.store.SaveImport(ctx, rep); err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func TestImportsListOrganizationIsolation(t *testing.T) {
 	}
 	run("by org_a token", e.tokens["org_a"], files["org_a and org_b rows"])
 	// A report saved before reports named their organizations.
-	if err := e.store.SaveImport(context.Background(), prereg.ImportReport{ImportID: "imp_older", Errors: []prereg.RowError{}, Warnings: []prereg.RowWarning{}, Actor: "bootstrap", FinishedAt: time.Now()}); err != nil {
+	if err := e.store.SaveImport(context.Background(), prereg.ImportReport{ImportSummary: prereg.ImportSummary{ImportID: "imp_older", Actor: "bootstrap", FinishedAt: time.Now()}, Errors: []prereg.RowError{}, Warnings: []prereg.RowWarning{}}); err != nil {
 		t.Fatal(err)
 	}
 	ids["older"] = "imp_older"

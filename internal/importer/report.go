@@ -11,16 +11,7 @@ import (
 
 // newReport is the report of an import that has not read a row yet.
 func newReport(opts Options) prereg.ImportReport {
-	return prereg.ImportReport{
-		ImportID:       opts.ImportID,
-		DryRun:         opts.DryRun,
-		Strict:         opts.Strict,
-		Errors:         []prereg.RowError{},
-		Warnings:       []prereg.RowWarning{},
-		OrganizationID: opts.Principal.OrganizationID,
-		Actor:          opts.Principal.TokenID,
-		StartedAt:      opts.Now().UTC(),
-	}
+	return prereg.ImportReport{ImportSummary: prereg.ImportSummary{ImportID: opts.ImportID, DryRun: opts.DryRun, Strict: opts.Strict, OrganizationID: opts.Principal.OrganizationID, Actor: opts.Principal.TokenID, StartedAt: opts.Now().UTC()}, Errors: []prereg.RowError{}, Warnings: []prereg.RowWarning{}}
 }
 
 // finishReport is the report as it is saved and returned: errors and

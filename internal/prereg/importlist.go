@@ -6,34 +6,36 @@ import (
 )
 
 // ImportSummary is an import report without its row errors and warnings:
-// what a listing of past imports shows (CONTRACT §3, GET /v1/imports).
+// what a listing of past imports shows (GET /v1/imports), and the part of
+// every ImportReport that holds its counts and scope.
 type ImportSummary struct {
-	ImportID          string    `json:"import_id"`
-	DryRun            bool      `json:"dry_run"`
-	Strict            bool      `json:"strict"`
-	Rows              int       `json:"rows"`
-	Created           int       `json:"created"`
-	Updated           int       `json:"updated"`
-	Unchanged         int       `json:"unchanged"`
-	Rejected          int       `json:"rejected"`
-	Skipped           int       `json:"skipped"`
-	ErrorsTruncated   int       `json:"errors_truncated,omitempty"`
-	WarningsTruncated int       `json:"warnings_truncated,omitempty"`
-	OrganizationID    string    `json:"organization_id"`
-	Organizations     []string  `json:"organizations"`
-	Actor             string    `json:"actor"`
-	StartedAt         time.Time `json:"started_at"`
-	FinishedAt        time.Time `json:"finished_at"`
+	ImportID  string `json:"import_id"`
+	DryRun    bool   `json:"dry_run"`
+	Strict    bool   `json:"strict"`
+	Rows      int    `json:"rows"`
+	Created   int    `json:"created"`
+	Updated   int    `json:"updated"`
+	Unchanged int    `json:"unchanged"`
+	Rejected  int    `json:"rejected"`
+	// Skipped counts rows an import never writes: an export's revoked,
+	// expired and no longer granted registrations.
+	Skipped           int `json:"skipped"`
+	ErrorsTruncated   int `json:"errors_truncated,omitempty"`
+	WarningsTruncated int `json:"warnings_truncated,omitempty"`
+	// OrganizationID is the scope of the token that ran the import, so a
+	// limited token reads only its own organization's reports.
+	OrganizationID string `json:"organization_id"`
+	// Organizations are the organizations the rows named (see
+	// ImportOrganizations); nil in reports written before they were kept.
+	Organizations []string  `json:"organizations"`
+	Actor         string    `json:"actor"`
+	StartedAt     time.Time `json:"started_at"`
+	FinishedAt    time.Time `json:"finished_at"`
 }
 
 // VisibleTo reports whether p may read this import (see importVisible).
 func (s *ImportSummary) VisibleTo(p Principal) bool {
 	return importVisible(p, s.Actor, s.OrganizationID, s.Organizations)
-}
-
-// VisibleTo reports whether p may read this import's report.
-func (r *ImportReport) VisibleTo(p Principal) bool {
-	return importVisible(p, r.Actor, r.OrganizationID, r.Organizations)
 }
 
 // importVisible: a tenant-wide principal sees every import; a limited one

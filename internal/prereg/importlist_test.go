@@ -18,14 +18,14 @@ func TestImportVisibleTo(t *testing.T) {
 		report  prereg.ImportReport
 		visible []prereg.Principal
 	}{
-		{"run by an org_a token", prereg.ImportReport{Actor: "tok_a", OrganizationID: "org_a", Organizations: []string{"org_a", "org_b"}}, []prereg.Principal{tenant, orgA, orgARO}},
-		{"tenant-wide run, org_a rows only", prereg.ImportReport{Actor: "bootstrap", Organizations: []string{"org_a"}}, []prereg.Principal{tenant, orgA, orgARO}},
-		{"tenant-wide run, two organizations", prereg.ImportReport{Actor: "bootstrap", Organizations: []string{"org_a", "org_b"}}, []prereg.Principal{tenant}},
-		{"tenant-wide rows", prereg.ImportReport{Actor: "bootstrap", Organizations: []string{""}}, []prereg.Principal{tenant}},
-		{"org_a and tenant-wide rows", prereg.ImportReport{Actor: "bootstrap", Organizations: []string{"org_a", ""}}, []prereg.Principal{tenant}},
-		{"older report without organizations", prereg.ImportReport{Actor: "bootstrap"}, []prereg.Principal{tenant}},
-		{"older report run by an org_b token", prereg.ImportReport{Actor: "tok_b", OrganizationID: "org_b"}, []prereg.Principal{tenant, orgB}},
-		{"no rows", prereg.ImportReport{Actor: "bootstrap", Organizations: []string{}}, []prereg.Principal{tenant}},
+		{"run by an org_a token", prereg.ImportReport{ImportSummary: prereg.ImportSummary{Actor: "tok_a", OrganizationID: "org_a", Organizations: []string{"org_a", "org_b"}}}, []prereg.Principal{tenant, orgA, orgARO}},
+		{"tenant-wide run, org_a rows only", prereg.ImportReport{ImportSummary: prereg.ImportSummary{Actor: "bootstrap", Organizations: []string{"org_a"}}}, []prereg.Principal{tenant, orgA, orgARO}},
+		{"tenant-wide run, two organizations", prereg.ImportReport{ImportSummary: prereg.ImportSummary{Actor: "bootstrap", Organizations: []string{"org_a", "org_b"}}}, []prereg.Principal{tenant}},
+		{"tenant-wide rows", prereg.ImportReport{ImportSummary: prereg.ImportSummary{Actor: "bootstrap", Organizations: []string{""}}}, []prereg.Principal{tenant}},
+		{"org_a and tenant-wide rows", prereg.ImportReport{ImportSummary: prereg.ImportSummary{Actor: "bootstrap", Organizations: []string{"org_a", ""}}}, []prereg.Principal{tenant}},
+		{"older report without organizations", prereg.ImportReport{ImportSummary: prereg.ImportSummary{Actor: "bootstrap"}}, []prereg.Principal{tenant}},
+		{"older report run by an org_b token", prereg.ImportReport{ImportSummary: prereg.ImportSummary{Actor: "tok_b", OrganizationID: "org_b"}}, []prereg.Principal{tenant, orgB}},
+		{"no rows", prereg.ImportReport{ImportSummary: prereg.ImportSummary{Actor: "bootstrap", Organizations: []string{}}}, []prereg.Principal{tenant}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,5 @@
 package prereg
 
-import "time"
-
 // WriteResult is what one write of a batch did: Change is Rejected and Err
 // set (a *Error) when the store refused that one item, e.g. a conflict with
 // a granted registration. A batch never fails as a whole for one item.
@@ -39,30 +37,9 @@ const MaxReportIssues = 1000
 // ImportReport is the result of one import (CONTRACT §4), kept in the store
 // and readable later.
 type ImportReport struct {
-	ImportID  string `json:"import_id"`
-	DryRun    bool   `json:"dry_run"`
-	Strict    bool   `json:"strict"`
-	Rows      int    `json:"rows"`
-	Created   int    `json:"created"`
-	Updated   int    `json:"updated"`
-	Unchanged int    `json:"unchanged"`
-	Rejected  int    `json:"rejected"`
-	// Skipped counts rows an import never writes: an export's revoked and
-	// expired registrations (CONTRACT §4).
-	Skipped           int          `json:"skipped"`
-	Errors            []RowError   `json:"errors"`
-	Warnings          []RowWarning `json:"warnings"`
-	ErrorsTruncated   int          `json:"errors_truncated,omitempty"`
-	WarningsTruncated int          `json:"warnings_truncated,omitempty"`
-	// OrganizationID is the scope of the token that ran the import, so a
-	// limited token can read only its own organization's reports.
-	OrganizationID string `json:"organization_id"`
-	// Organizations are the organizations the rows named (see
-	// ImportOrganizations); nil in reports of versions before it.
-	Organizations []string  `json:"organizations"`
-	Actor         string    `json:"actor"`
-	StartedAt     time.Time `json:"started_at"`
-	FinishedAt    time.Time `json:"finished_at"`
+	ImportSummary
+	Errors   []RowError   `json:"errors"`
+	Warnings []RowWarning `json:"warnings"`
 }
 
 // AddError records a rejected row, keeping at most MaxReportIssues.

@@ -33,9 +33,7 @@ func putAddr(t *testing.T, s Store, email, org string) prereg.Registration {
 // echoingImport keeps an import report of org whose row error echoes value.
 func echoingImport(t *testing.T, s Store, id, org, value string) {
 	t.Helper()
-	rep := prereg.ImportReport{ImportID: id, OrganizationID: org, Actor: "test", Rows: 1, Rejected: 1,
-		Errors:   []prereg.RowError{{Line: 2, Column: "roles", Value: value, Message: "bad roles for " + value}},
-		Warnings: []prereg.RowWarning{{Line: 2, Message: "row of " + value}}}
+	rep := prereg.ImportReport{ImportSummary: prereg.ImportSummary{ImportID: id, OrganizationID: org, Actor: "test", Rows: 1, Rejected: 1}, Errors: []prereg.RowError{{Line: 2, Column: "roles", Value: value, Message: "bad roles for " + value}}, Warnings: []prereg.RowWarning{{Line: 2, Message: "row of " + value}}}
 	if err := s.SaveImport(context.Background(), rep); err != nil {
 		t.Fatal(err)
 	}

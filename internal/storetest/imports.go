@@ -117,9 +117,7 @@ func saveReports(t *testing.T, s Store) []string {
 	var ids []string
 	for i := range 7 {
 		org := []string{"", "org_a", "org_b"}[i%3]
-		rep := prereg.ImportReport{ImportID: fmt.Sprintf("imp_%d", i), OrganizationID: org, Actor: "tok_" + org, Rows: i, Created: i,
-			Organizations: []string{org}, StartedAt: reportBase.Add(time.Duration(i) * time.Minute), FinishedAt: reportBase.Add(time.Duration(i)*time.Minute + time.Second),
-			Errors: []prereg.RowError{{Line: 2, Column: "email", Value: "x", Message: "bad"}}, Warnings: []prereg.RowWarning{{Line: 3, Message: "dup"}}}
+		rep := prereg.ImportReport{ImportSummary: prereg.ImportSummary{ImportID: fmt.Sprintf("imp_%d", i), OrganizationID: org, Actor: "tok_" + org, Rows: i, Created: i, Organizations: []string{org}, StartedAt: reportBase.Add(time.Duration(i) * time.Minute), FinishedAt: reportBase.Add(time.Duration(i)*time.Minute + time.Second)}, Errors: []prereg.RowError{{Line: 2, Column: "email", Value: "x", Message: "bad"}}, Warnings: []prereg.RowWarning{{Line: 3, Message: "dup"}}}
 		if org == "" {
 			rep.Organizations = nil
 		}
@@ -170,7 +168,7 @@ func reportsOfViewer(t *testing.T, s Store) {
 // A saved import that wrote is in the audit trail; a dry run is not.
 func reportsAudited(t *testing.T, s Store, saved int) {
 	ctx := context.Background()
-	noErr(t, s.SaveImport(ctx, prereg.ImportReport{ImportID: "imp_dry", DryRun: true, Actor: "t", FinishedAt: reportBase.Add(time.Hour)}))
+	noErr(t, s.SaveImport(ctx, prereg.ImportReport{ImportSummary: prereg.ImportSummary{ImportID: "imp_dry", DryRun: true, Actor: "t", FinishedAt: reportBase.Add(time.Hour)}}))
 	items, _, err := s.AuditTrail(ctx, prereg.AuditFilter{Action: prereg.AuditImported, Limit: 100})
 	report(t, err == nil && len(items) == saved, "imported entries: %d %v, want %d", len(items), err, saved)
 }
