@@ -79,6 +79,9 @@ func TestBackupAuditFailureIsLogged(t *testing.T) {
 	if code != 200 || int64(len(raw)) != store.Size() {
 		t.Fatalf("backup: %d, %d bytes of %d", code, len(raw), store.Size())
 	}
+	// The client has the whole copy before the handler writes the audit
+	// entry: Close waits for the handler to return.
+	srv.Close()
 	log := logs.String()
 	if !strings.Contains(log, `"request_id":"backup-1"`) || !strings.Contains(log, `"msg":"audit entry not written"`) {
 		t.Fatalf("lost audit entry not logged:\n%s", log)
