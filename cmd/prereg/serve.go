@@ -169,8 +169,8 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	return nil
 }
 
-// newLogger logs JSON lines to stderr through a buffer flushed every
-// 200 ms (and at close), so the request log costs no system call per login.
+// newLogger logs JSON lines to stderr through a buffer flushed on a short
+// timer and at close, so the request log costs no system call per login.
 func newLogger(e *env, level string) (*slog.Logger, func()) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {

@@ -38,9 +38,9 @@ func benchOrg(i int) string {
 }
 
 // seedBench fills a store file with n rows (NoSync: seeding is not what
-// is measured) and reopens it as the service does: fsync on, the pending
-// set filled.
-func seedBench(b *testing.B, n int) *boltstore.Store {
+// is measured), claims the first granted of them, and reopens it with
+// opts (fsync on), the login sets filled.
+func seedBench(b *testing.B, n, granted int, opts boltstore.Options) *boltstore.Store {
 	path := filepath.Join(b.TempDir(), "bench.db")
 	st, err := boltstore.Open(path, boltstore.Options{NoSync: true})
 	if err != nil {
@@ -57,10 +57,15 @@ func seedBench(b *testing.B, n int) *boltstore.Store {
 			b.Fatal(err)
 		}
 	}
+	for i := range granted {
+		if res, err := st.Login(ctx, login(i), true); err != nil || res.Outcome != prereg.OutcomeGranted {
+			b.Fatalf("pre-grant %d: %v %v", i, res.Outcome, err)
+		}
+	}
 	if err := st.Close(); err != nil {
 		b.Fatal(err)
 	}
-	if st, err = boltstore.Open(path, boltstore.Options{LoginSets: true}); err != nil {
+	if st, err = boltstore.Open(path, opts); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
@@ -81,7 +86,7 @@ func login(i int) prereg.Login {
 //	PREREG_BENCH_RECORDS=1000000 go test -run '^$' -bench BenchmarkStore -cpuprofile cpu.out ./internal/boltstore/
 func BenchmarkStore(b *testing.B) {
 	n := benchRecords(b)
-	st := seedBench(b, n)
+	st := seedBench(b, n, 0, boltstore.Options{LoginSets: true})
 	ctx := context.Background()
 	const preGranted = 1000
 	for i := range preGranted {

@@ -3,7 +3,6 @@ package boltstore_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -32,7 +31,7 @@ func BenchmarkHookDuringErasures(b *testing.B) {
 		}
 	}
 	const returning = 2000
-	st := seedErasureBench(b, n, returning)
+	st := seedBench(b, n, returning, boltstore.Options{LoginSets: true, ReleaseEvery: boltstore.ServiceReleaseEvery})
 	ctx := context.Background()
 	// Rows [returning, n/2) are claimed by logins, rows from n/2 on erased.
 	var (
@@ -96,40 +95,4 @@ func BenchmarkHookDuringErasures(b *testing.B) {
 	b.ReportMetric(ms(all, 1), "login-max-ms")
 	b.ReportMetric(ms(took, 0.99), "claim-p99-ms")
 	b.ReportMetric(float64(len(all)), "logins")
-}
-
-// seedErasureBench is seedBench with the first granted rows claimed
-// before the store is reopened as the service opens it.
-func seedErasureBench(b *testing.B, n, granted int) *boltstore.Store {
-	path := filepath.Join(b.TempDir(), "bench.db")
-	st, err := boltstore.Open(path, boltstore.Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	items := make([]prereg.Input, 0, 10000)
-	for start := 0; start < n; start += cap(items) {
-		items = items[:0]
-		for i := start; i < min(start+cap(items), n); i++ {
-			items = append(items, prereg.Input{Email: benchEmail(i), OrganizationID: benchOrg(i), Roles: []string{"rol_lEh5V8omwZrnZd9o", "billing-admin"}})
-		}
-		if _, err := st.ApplyBatch(ctx, items, "import:bench", "bench", false); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for i := range granted {
-		if res, err := st.Login(ctx, login(i), true); err != nil || res.Outcome != prereg.OutcomeGranted {
-			b.Fatalf("pre-grant %d: %v %v", i, res.Outcome, err)
-		}
-	}
-	if err := st.Close(); err != nil {
-		b.Fatal(err)
-	}
-	st, err = boltstore.Open(path, boltstore.Options{LoginSets: true, ReleaseEvery: boltstore.ServiceReleaseEvery})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	st.WaitLoginSetsForTest(b)
-	return st
 }

@@ -13,7 +13,7 @@ import (
 
 func TestLinesArriveWholeAndOnTime(t *testing.T) {
 	// Buffered: with a timer that cannot fire during the test, a line
-	// waits for Close (a 20 ms timer could fire before the check).
+	// waits for Close (a short timer could fire before the check).
 	held := &testio.Buffer{}
 	hw := logio.New(held, time.Hour)
 	if _, err := hw.Write([]byte("held\n")); err != nil {
