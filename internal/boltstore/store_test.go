@@ -14,6 +14,7 @@ import (
 
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/prereg"
+	"github.com/prereg/prereg/internal/storetest"
 )
 
 func open(t *testing.T, opts boltstore.Options) *boltstore.Store {
@@ -56,15 +57,7 @@ func checkStore(s *boltstore.Store) error {
 
 func put(t *testing.T, s *boltstore.Store, in prereg.Input) prereg.Registration {
 	t.Helper()
-	in = in.Normalize()
-	if err := in.Validate(); err != nil {
-		t.Fatalf("invalid input %+v: %v", in, err)
-	}
-	r, _, err := s.Put(context.Background(), in, "api", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return storetest.Put(t, s, in)
 }
 
 // A claim leaves the organization index as it was: a pending record's

@@ -31,15 +31,15 @@ func testAudit(t *testing.T, open Open) {
 func auditChanges(t *testing.T, s Store, c *clock) {
 	ctx := context.Background()
 	step := func() { c.add(time.Second) }
-	put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_a", Roles: []string{"r"}})
+	Put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_a", Roles: []string{"r"}})
 	step()
-	put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_a", Roles: []string{"r", "s"}})
+	Put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_a", Roles: []string{"r", "s"}})
 	step()
-	put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_a", Roles: []string{"r", "s"}}) // unchanged: no entry
+	Put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_a", Roles: []string{"r", "s"}}) // unchanged: no entry
 	step()
 	loginAs(t, s, "auth0|1", "a@x.io", "")
 	step()
-	put(t, s, prereg.Input{Email: "b@x.io", Roles: []string{"r"}})
+	Put(t, s, prereg.Input{Email: "b@x.io", Roles: []string{"r"}})
 	step()
 	_, _, err := s.Revoke(ctx, prereg.RegistrationID("", "b@x.io"), false, "tok_2")
 	noErr(t, err)
@@ -118,7 +118,7 @@ func auditFilters(t *testing.T, s Store) {
 // Revokes are audited too (b's were erased with it).
 func auditRevoke(t *testing.T, s Store) {
 	ctx := context.Background()
-	put(t, s, prereg.Input{Email: "c@x.io", Roles: []string{"r"}})
+	Put(t, s, prereg.Input{Email: "c@x.io", Roles: []string{"r"}})
 	_, _, err := s.Revoke(ctx, prereg.RegistrationID("", "c@x.io"), false, "tok_5")
 	noErr(t, err)
 	items, _, err := s.AuditTrail(ctx, prereg.AuditFilter{Limit: 1})

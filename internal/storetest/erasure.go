@@ -27,7 +27,7 @@ func holdsFold(raw []byte, needle string) bool {
 
 func putAddr(t *testing.T, s Store, email, org string) prereg.Registration {
 	t.Helper()
-	return put(t, s, prereg.Input{Email: email, OrganizationID: org, Roles: []string{"viewer"}})
+	return Put(t, s, prereg.Input{Email: email, OrganizationID: org, Roles: []string{"viewer"}})
 }
 
 // echoingImport keeps an import report of org whose row error echoes value.

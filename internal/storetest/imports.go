@@ -33,9 +33,9 @@ var (
 )
 
 func testBatch(t *testing.T, s Store) {
-	put(t, s, prereg.Input{Email: "same@x.io", Roles: []string{"r"}})
-	put(t, s, prereg.Input{Email: "changed@x.io", Roles: []string{"r"}})
-	put(t, s, prereg.Input{Email: "granted@x.io", Roles: []string{"r"}})
+	Put(t, s, prereg.Input{Email: "same@x.io", Roles: []string{"r"}})
+	Put(t, s, prereg.Input{Email: "changed@x.io", Roles: []string{"r"}})
+	Put(t, s, prereg.Input{Email: "granted@x.io", Roles: []string{"r"}})
 	loginAs(t, s, "u", "granted@x.io", "")
 	before := snapshot(t, s)
 	runSteps(t,
@@ -181,7 +181,7 @@ func testHealth(t *testing.T, open Open) {
 	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+	Put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
 	var buf bytes.Buffer
 	announced := int64(-1)
 	n, err := s.Backup(ctx, &buf, func(size int64) { announced = size })

@@ -133,7 +133,7 @@ var regModel = porcupine.Model{
 		case opLogin:
 			call = fmt.Sprintf("login(%s, %s, org=%q, conn=%q, verified=%v)", in.user, in.email, in.org, in.conn, in.verified)
 		case opPut:
-			call = fmt.Sprintf("put(%q, %s, roles=%s, conn=%q)", in.org, in.email, in.roles, in.conn)
+			call = fmt.Sprintf("Put(%q, %s, roles=%s, conn=%q)", in.org, in.email, in.roles, in.conn)
 		case opRevoke:
 			call = fmt.Sprintf("revoke(%q, %s, force=%v)", in.org, in.email, in.force)
 		case opErase:

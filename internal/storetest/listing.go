@@ -22,7 +22,7 @@ func testListing(t *testing.T, open Open) {
 	t.Run("StatusChangesWhilePaging", func(t *testing.T) { testListStatusChanges(t, open(t, Options{})) })
 	t.Run("BadCursor", func(t *testing.T) {
 		s := open(t, Options{})
-		put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+		Put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
 		for _, f := range []prereg.Filter{{}, {Status: prereg.StatusGranted}, {Status: prereg.StatusPending}, {OrganizationSet: true}} {
 			f.Cursor = "garbage!"
 			if _, _, err := s.List(context.Background(), f); prereg.ErrorCode(err) != prereg.Invalid {
@@ -274,8 +274,8 @@ func testListWhileWriting(t *testing.T, s Store) {
 			// Between pages: a new record sorting anywhere, an update and
 			// a claim of records listed or not yet listed.
 			i := (page * 37) % 600
-			put(t, s, prereg.Input{Email: fmt.Sprintf("k%03d-%d@x.io", i, page), OrganizationID: "org_a", Roles: []string{"r"}})
-			put(t, s, prereg.Input{Email: items[(i+300)%600].Email, OrganizationID: items[(i+300)%600].OrganizationID, Roles: []string{"r", fmt.Sprint(page)}})
+			Put(t, s, prereg.Input{Email: fmt.Sprintf("k%03d-%d@x.io", i, page), OrganizationID: "org_a", Roles: []string{"r"}})
+			Put(t, s, prereg.Input{Email: items[(i+300)%600].Email, OrganizationID: items[(i+300)%600].OrganizationID, Roles: []string{"r", fmt.Sprint(page)}})
 			_, err = s.Login(ctx, prereg.Login{UserID: fmt.Sprintf("u%d", page), Email: items[(i+150)%600].Email}, true)
 			noErr(t, err)
 		}
@@ -299,7 +299,7 @@ func testStats(t *testing.T, open Open) {
 	noErr(t, err)
 	_, _, err = s.Revoke(ctx, prereg.RegistrationID("", "user0@example.com"), true, "t")
 	noErr(t, err)
-	put(t, s, prereg.Input{Email: "user102@example.com", Roles: []string{"again"}}) // reopens a revoked one
+	Put(t, s, prereg.Input{Email: "user102@example.com", Roles: []string{"again"}}) // reopens a revoked one
 	want := prereg.Stats{ByOrganization: map[string]prereg.Counts{}}
 	noErr(t, s.Each(ctx, prereg.Filter{}, func(r prereg.Registration) error {
 		want.Overall.Add(r.Status, 1)

@@ -65,7 +65,7 @@ func testLoginOutcomes(t *testing.T, open Open) {
 				c.set(base.Add(-2 * time.Hour)) // registrations written before expiry
 				s := open(t, Options{Now: c.now, Serve: serve})
 				for _, in := range tt.regs {
-					put(t, s, in)
+					Put(t, s, in)
 				}
 				c.set(base)
 				res, err := s.Login(context.Background(), tt.login, tt.verified)
@@ -84,7 +84,7 @@ func testLoginOutcomes(t *testing.T, open Open) {
 }
 
 func testGrantNeverGoesToAnotherUser(t *testing.T, s Store) {
-	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+	Put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
 	ctx := context.Background()
 	res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, true)
 	if res.Outcome != prereg.OutcomeGranted {
@@ -106,11 +106,11 @@ func testGrantNeverGoesToAnotherUser(t *testing.T, s Store) {
 
 func testAlreadyGrantedWinsOverUnverified(t *testing.T, s Store) {
 	ctx := context.Background()
-	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+	Put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
 	if res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, true); res.Outcome != prereg.OutcomeGranted {
 		t.Fatal(res.Outcome)
 	}
-	put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_z", Roles: []string{"z"}})
+	Put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_z", Roles: []string{"z"}})
 	res, _ := s.Login(ctx, prereg.Login{UserID: "u1", Email: "a@x.io"}, false)
 	if res.Outcome != prereg.OutcomeAlreadyGranted {
 		t.Fatalf("outcome %s, want already_granted", res.Outcome)
@@ -126,7 +126,7 @@ func testAlreadyGrantedWinsOverUnverified(t *testing.T, s Store) {
 // verified login claims them later.
 func testUnverifiedLeavesPending(t *testing.T, s Store) {
 	ctx := context.Background()
-	r := put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+	r := Put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
 	for range 3 {
 		res, err := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, false)
 		if err != nil || res.Outcome != prereg.OutcomeEmailUnverified || len(res.Roles) != 0 || len(res.Grants) != 0 {
@@ -145,8 +145,8 @@ func testUnverifiedLeavesPending(t *testing.T, s Store) {
 // next login answers already_granted; it refuses one granted already.
 func testReconcileGrant(t *testing.T, s Store) {
 	ctx := context.Background()
-	put(t, s, prereg.Input{Email: "e@x.io", Roles: []string{"re"}})
-	put(t, s, prereg.Input{Email: "f@x.io", Roles: []string{"rf"}})
+	Put(t, s, prereg.Input{Email: "e@x.io", Roles: []string{"re"}})
+	Put(t, s, prereg.Input{Email: "f@x.io", Roles: []string{"rf"}})
 	var pending []string
 	if err := s.EachPending(ctx, func(r prereg.Registration) error { pending = append(pending, r.Email); return nil }); err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func testRaces(t *testing.T, open Open) {
 }
 
 func testClaimRaceManyUsers(t *testing.T, s Store) {
-	put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin"}})
+	Put(t, s, prereg.Input{Email: "ana@example.com", Roles: []string{"admin"}})
 	const n = 32
 	var wg sync.WaitGroup
 	outcomes := make([]prereg.Outcome, n)
@@ -224,8 +224,8 @@ func testClaimRaceSameUser(t *testing.T, s Store) {
 	const rounds, n = 30, 24
 	for round := range rounds {
 		email := fmt.Sprintf("ana%d@example.com", round)
-		put(t, s, prereg.Input{Email: email, Roles: []string{"admin", "rol_abc"}})
-		put(t, s, prereg.Input{Email: email, OrganizationID: "org_a1", Roles: []string{"org-reader"}})
+		Put(t, s, prereg.Input{Email: email, Roles: []string{"admin", "rol_abc"}})
+		Put(t, s, prereg.Input{Email: email, OrganizationID: "org_a1", Roles: []string{"org-reader"}})
 		user := fmt.Sprintf("auth0|%d", round)
 		var wg sync.WaitGroup
 		results := make([]prereg.HookResult, n)
@@ -260,7 +260,7 @@ func testClaimRaceSameUser(t *testing.T, s Store) {
 // answer with the revoked grant.
 func testRevokeRace(t *testing.T, s Store, round int) {
 	email := fmt.Sprintf("r%d@x.io", round)
-	r := put(t, s, prereg.Input{Email: email, Roles: []string{"r"}})
+	r := Put(t, s, prereg.Input{Email: email, Roles: []string{"r"}})
 	if res := loginAs(t, s, "u", email, ""); res.Outcome != prereg.OutcomeGranted {
 		t.Fatalf("claim: %s", res.Outcome)
 	}
@@ -295,7 +295,7 @@ func testRevokeRace(t *testing.T, s Store, round int) {
 // twice (a store that caches answers must drop them on every write).
 func testGrantsFollowEveryWrite(t *testing.T, s Store) {
 	ctx := context.Background()
-	put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r1"}})
+	Put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r1"}})
 	grants := func() []string {
 		res := loginAs(t, s, "u", "a@x.io", "org_1")
 		var ids []string
@@ -323,7 +323,7 @@ func testGrantsFollowEveryWrite(t *testing.T, s Store) {
 			}
 		}, []string{tenant + ":done"}},
 		{"a second grant", func() {
-			put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_1", Roles: []string{"r2"}})
+			Put(t, s, prereg.Input{Email: "a@x.io", OrganizationID: "org_1", Roles: []string{"r2"}})
 		}, []string{tenant + ":done", org + ":pending"}},
 		{"force-revoked", func() {
 			if _, _, err := s.Revoke(ctx, tenant, true, "test"); err != nil {
@@ -331,7 +331,7 @@ func testGrantsFollowEveryWrite(t *testing.T, s Store) {
 			}
 		}, []string{org + ":pending"}},
 		{"another address granted by reconcile", func() {
-			put(t, s, prereg.Input{Email: "b@x.io", Roles: []string{"rb"}})
+			Put(t, s, prereg.Input{Email: "b@x.io", Roles: []string{"rb"}})
 			if _, _, err := s.GrantTo(ctx, other, "u"); err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,7 @@ func testSyncQueue(t *testing.T, open Open) {
 	t.Run("Off", func(t *testing.T) {
 		s := open(t, Options{})
 		ctx := context.Background()
-		r := put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+		r := Put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
 		res, err := s.Login(ctx, prereg.Login{UserID: "u", Email: "a@x.io"}, true)
 		if err != nil || res.Outcome != prereg.OutcomeGranted || len(res.Jobs) != 0 {
 			t.Fatalf("login: %+v %v", res, err)
@@ -64,8 +64,8 @@ func testSyncOn(t *testing.T, s Store, c *clock) {
 
 func (f *syncFlow) grantEnqueues(t *testing.T) {
 	ctx := context.Background()
-	f.a = put(t, f.s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
-	f.b = put(t, f.s, prereg.Input{Email: "b@x.io", OrganizationID: "org_b", Roles: []string{"rb"}})
+	f.a = Put(t, f.s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}})
+	f.b = Put(t, f.s, prereg.Input{Email: "b@x.io", OrganizationID: "org_b", Roles: []string{"rb"}})
 	res, err := f.s.Login(ctx, prereg.Login{UserID: "ua", Email: "a@x.io"}, true)
 	expect(t, err == nil && res.Outcome == prereg.OutcomeGranted && len(res.Jobs) == 1, "login a: %+v %v", res, err)
 	ja := res.Jobs[0]

@@ -97,7 +97,7 @@ func testFieldsCleared(t *testing.T, open Open) {
 	s := open(t, Options{Now: c.now})
 	ctx := context.Background()
 	exp := c.now().Add(48 * time.Hour)
-	first := put(t, s, prereg.Input{Email: "Ana@x.io", OrganizationID: "org_a", Roles: []string{"r1", "r2"}, Connection: "google-oauth2", ExpiresAt: &exp})
+	first := Put(t, s, prereg.Input{Email: "Ana@x.io", OrganizationID: "org_a", Roles: []string{"r1", "r2"}, Connection: "google-oauth2", ExpiresAt: &exp})
 	expect(t, first.Connection == "google-oauth2" && first.ExpiresAt != nil && first.ExpiresAt.Equal(exp) && first.Source == "api" && first.Email == "Ana@x.io",
 		"first write stored %+v", first)
 	c.add(time.Minute)
@@ -120,7 +120,7 @@ func testExpiredReopens(t *testing.T, open Open) {
 	s := open(t, Options{Now: c.now})
 	ctx := context.Background()
 	exp := c.now().Add(time.Hour)
-	r := put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}, ExpiresAt: &exp})
+	r := Put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}, ExpiresAt: &exp})
 	c.add(2 * time.Hour)
 	if got, err := s.Get(ctx, r.ID); err != nil || got.Status != prereg.StatusExpired {
 		t.Fatalf("after expiry: %v %s", err, got.Status)
@@ -164,7 +164,7 @@ func testExpiryBounds(t *testing.T, open Open) {
 	for _, tt := range tests {
 		exp, err := prereg.ParseExpiry(tt.in)
 		noErr(t, err)
-		put(t, s, prereg.Input{Email: tt.email, Roles: []string{"r"}, ExpiresAt: exp})
+		Put(t, s, prereg.Input{Email: tt.email, Roles: []string{"r"}, ExpiresAt: exp})
 	}
 	noErr(t, s.Close())
 	s = open(t, opts) // read back from the stored data, not from memory
@@ -209,7 +209,7 @@ func testExpiryWithinTheSecond(t *testing.T, open Open) {
 	s := open(t, Options{Now: c.now})
 	ctx := context.Background()
 	exp := base.Add(500 * time.Millisecond)
-	put(t, s, prereg.Input{Email: "half@example.com", Roles: []string{"r"}, ExpiresAt: &exp})
+	Put(t, s, prereg.Input{Email: "half@example.com", Roles: []string{"r"}, ExpiresAt: &exp})
 	for _, tt := range []struct {
 		at     time.Duration
 		status prereg.Status
@@ -245,7 +245,7 @@ func testExpiryOnlyWhilePending(t *testing.T, open Open) {
 		c := newClock(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
 		s := open(t, Options{Now: c.now, Serve: serve})
 		exp := c.now().Add(time.Hour)
-		r := put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}, ExpiresAt: &exp})
+		r := Put(t, s, prereg.Input{Email: "a@x.io", Roles: []string{"r"}, ExpiresAt: &exp})
 		if res := loginAs(t, s, "u", "a@x.io", ""); res.Outcome != prereg.OutcomeGranted {
 			t.Fatalf("claim: %s", res.Outcome)
 		}

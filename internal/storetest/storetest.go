@@ -147,8 +147,9 @@ func (c *clock) now() time.Time      { return time.Unix(0, c.t.Load()).UTC() }
 func (c *clock) set(t time.Time)     { c.t.Store(t.UnixNano()) }
 func (c *clock) add(d time.Duration) { c.t.Add(int64(d)) }
 
-// put writes in (normalised and validated first, as the API does).
-func put(t *testing.T, s Store, in prereg.Input) prereg.Registration {
+// Put writes in (normalised and validated first, as the API does), failing
+// the test on an error; store tests outside the suite use it too.
+func Put(t *testing.T, s Store, in prereg.Input) prereg.Registration {
 	t.Helper()
 	in = in.Normalize()
 	if err := in.Validate(); err != nil {
