@@ -162,8 +162,8 @@ func eraseCmd(e *env) *cobra.Command {
 		Use:   "erase EMAIL",
 		Short: "Erase every registration and stored trace of an address (right to erasure)",
 		Long: `Erase every registration and stored trace of an address (right to erasure),
-in every organization; the store file is compacted so that no byte of the
-address remains. It cannot be undone: on a terminal it asks first; elsewhere
+in every organization; the freed pages that held it are overwritten, so that
+no byte of the address remains in the store file. It cannot be undone: on a terminal it asks first; elsewhere
 (scripts, pipes) pass --yes.`,
 		Example: `  prereg erase ana.silva@example.com --db prereg.db
   prereg erase ana.silva@example.com --yes --server https://prereg.example.com`,

@@ -13,7 +13,7 @@ import (
 // doc.go.
 type groupCommit struct {
 	mu      sync.Mutex
-	db      *bolt.DB // the store's, as of the last call (compaction swaps it)
+	db      *bolt.DB // the store's, as the last call gave it
 	queue   []*groupCall
 	running bool
 	// after, when set, runs on the leading goroutine after each commit,
