@@ -21,6 +21,7 @@ import (
 	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/config"
+	"github.com/prereg/prereg/internal/console"
 	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/importer"
@@ -133,6 +134,14 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 			mln.Close()
 		}
 		return err
+	}
+	if cfg.Console {
+		con, err := wireConsole(cfg, store, api)
+		if err != nil {
+			return err
+		}
+		defer con.Close()
+		api.Console = con
 	}
 	h := httpapi.New(api, apiStores(store))
 	srv.Handler = h.Handler()
@@ -281,6 +290,30 @@ func wireCSV(cfg config.Serve, store *boltstore.Store, api *httpapi.Config) {
 	// store (same protection, and not in a RAM-backed /tmp).
 	api.Importer = csvImporter{store: store, tmp: filepath.Dir(cfg.DB)}
 	api.Exporter = csvExporter{}
+}
+
+// wireConsole builds the admin console over the store, with the API's
+// importer, exporter and failure limit (api must be fully wired).
+func wireConsole(cfg config.Serve, store *boltstore.Store, api httpapi.Config) (*console.Console, error) {
+	proxies, err := netallow.Parse(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	c := console.Config{
+		AdminToken: api.AdminToken, Importer: api.Importer, Exporter: api.Exporter, MaxImportBytes: cfg.MaxImportBytes,
+		TempDir: filepath.Dir(cfg.DB), FailureLimiter: api.FailureLimiter, ClientIP: api.ClientIP,
+		HTTPS: func(r *http.Request) bool { return netallow.HTTPS(r, proxies) }, Logger: api.Logger,
+	}
+	if api.Syncer != nil {
+		c.Wake = api.Syncer.Wake
+	}
+	return console.New(c, consoleStores(store)), nil
+}
+
+// consoleStores hands the bbolt store to the console as each of its
+// resources.
+func consoleStores(s *boltstore.Store) console.Stores {
+	return console.Stores{Registrations: s, SyncQueue: s, Stats: s, Audit: s, Imports: s, Tokens: s, Sessions: s, Backlog: s}
 }
 
 // The bbolt store serves every resource of the HTTP API.
