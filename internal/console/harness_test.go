@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/prereg/prereg/internal/boltstore"
@@ -131,8 +132,9 @@ type tab struct {
 	t    *testing.T
 	ctx  context.Context
 	base string
-	mu   sync.Mutex
-	urls []string
+	mu     sync.Mutex
+	urls   []string
+	thrown []string
 }
 
 // open starts headless Chromium with a fresh profile and a tab on e.
@@ -155,10 +157,13 @@ func (e *env) open(t *testing.T) *tab {
 		t.Fatalf("start Chromium: %v", err)
 	}
 	if err := chromedp.Listen(ctx, func(ev any) {
-		if r, ok := ev.(*network.EventRequestWillBeSent); ok {
-			b.mu.Lock()
-			b.urls = append(b.urls, r.Request.URL)
-			b.mu.Unlock()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			b.urls = append(b.urls, ev.Request.URL)
+		case *runtime.EventExceptionThrown:
+			b.thrown = append(b.thrown, ev.ExceptionDetails.Text+" "+ev.ExceptionDetails.URL)
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -173,6 +178,9 @@ func (b *tab) checkOrigin() {
 	defer b.mu.Unlock()
 	if len(b.urls) == 0 && !b.t.Skipped() {
 		b.t.Error("no request was seen: the network listener saw nothing")
+	}
+	for _, x := range b.thrown {
+		b.t.Errorf("the page's script threw: %s", x)
 	}
 	for _, u := range b.urls {
 		if u != b.base && !strings.HasPrefix(u, b.base+"/") && !strings.HasPrefix(u, "data:") {
@@ -268,6 +276,18 @@ func eval[T any](b *tab, expr string) T {
 		b.fail("evaluate %.80s: %v", expr, err)
 	}
 	return v
+}
+
+// waitText waits until sel's text holds want (a script changes it).
+func (b *tab) waitText(sel, want string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	q, _ := json.Marshal(sel)
+	w, _ := json.Marshal(want)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf("(document.querySelector(%s)?.textContent ?? '').includes(%s)", q, w))); err != nil {
+		b.fail("%s never said %q: %v", sel, want, err)
+	}
 }
 
 // count is how many elements match sel.

@@ -2,7 +2,7 @@
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   // Times: the reader's time zone, with the UTC text kept on hover.
-  const fmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "short" });
+  const fmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
   for (const el of document.querySelectorAll("time[datetime]")) {
     const d = new Date(el.getAttribute("datetime"));
     if (isNaN(d)) continue;
