@@ -129,9 +129,9 @@ func (e *env) token(t *testing.T, req prereg.TokenRequest) (prereg.Token, string
 // tab is one browser tab in a browser context of its own (its own
 // cookies), which records every URL it requests.
 type tab struct {
-	t    *testing.T
-	ctx  context.Context
-	base string
+	t      *testing.T
+	ctx    context.Context
+	base   string
 	mu     sync.Mutex
 	urls   []string
 	thrown []string
