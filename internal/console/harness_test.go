@@ -197,7 +197,7 @@ func (b *tab) fail(format string, args ...any) {
 		dir = filepath.Join(os.TempDir(), "prereg-console-screenshots")
 	}
 	msg := fmt.Sprintf(format, args...)
-	if png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90)); err == nil && os.MkdirAll(dir, 0o755) == nil {
+	if png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)); err == nil && os.MkdirAll(dir, 0o755) == nil {
 		name := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(b.t.Name())+".png")
 		if os.WriteFile(name, png, 0o644) == nil {
 			msg += "\nscreenshot: " + name
