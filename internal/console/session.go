@@ -58,13 +58,7 @@ func isMultipart(r *http.Request) bool {
 // origin (a browser sends Origin with every POST; one from elsewhere is
 // refused even with the secret).
 func (c *Console) checkCSRF(r *http.Request, q *request, token string) bool {
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		u, err := url.Parse(o)
-		if err != nil || u.Host != r.Host {
-			return false
-		}
-	}
-	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(q.sess.CSRF)) == 1
+	return sameOrigin(r) && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(q.sess.CSRF)) == 1
 }
 
 // session finds the live session of the request's cookie. A session of
@@ -114,7 +108,9 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if o := r.Header.Get("Origin"); o != "" && o != "null" && !sameHost(o, r.Host) {
+	// No session yet, so no CSRF secret: a sign-in posted from another
+	// site is refused by its Origin.
+	if !sameOrigin(r) {
 		c.errorPage(w, r, nil, prereg.Errorf(prereg.Forbidden, "sign-in from another site is refused"))
 		return
 	}
@@ -141,9 +137,15 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, data.Next, http.StatusSeeOther)
 }
 
-func sameHost(origin, host string) bool {
-	u, err := url.Parse(origin)
-	return err == nil && u.Host == host
+// sameOrigin refuses a request whose Origin (which browsers send with
+// every POST) names another host.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
 }
 
 // safeNext keeps a post-sign-in destination inside the console.
