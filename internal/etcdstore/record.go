@@ -41,7 +41,7 @@ type grant struct {
 	ID    string           `json:"id"`
 	Org   string           `json:"org"`
 	Roles []string         `json:"roles"`
-	Sync   prereg.SyncState `json:"sync,omitempty"`
+	Sync  prereg.SyncState `json:"sync,omitempty"`
 }
 
 func encodeGrant(r *prereg.Registration) string {

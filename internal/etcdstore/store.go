@@ -30,10 +30,10 @@ type Config struct {
 	Endpoints []string
 	// Prefix is where prereg's keys live (default "/prereg/"): several
 	// prereg installations may share one cluster under different ones.
-	Prefix                     string
-	CAFile, CertFile, KeyFile  string
-	Username, Password         string
-	DialTimeout                time.Duration
+	Prefix                    string
+	CAFile, CertFile, KeyFile string
+	Username, Password        string
+	DialTimeout               time.Duration
 }
 
 // Options tune a Store; the zero value suits a command.

@@ -14,7 +14,7 @@ import (
 // tokenRecord is a token as stored: the secret only as its SHA-256.
 type tokenRecord struct {
 	prereg.Token
-	Hash    string `json:"hash"`
+	Hash string `json:"hash"`
 }
 
 // tokenOps are the operations that store a new token with its hash and
