@@ -271,3 +271,19 @@ func (s *Store) ForgetVerificationSent(ctx context.Context, userID string) error
 	_, err := s.cli.Delete(cctx, s.k(kVerify, userID))
 	return translate(err)
 }
+
+// EndSession revokes this replica's lease, as its death would after the
+// lease's time to live: its claims on jobs go at once.
+func (s *Store) EndSession(ctx context.Context) error {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if s.session == nil {
+		return nil
+	}
+	cctx, cancel := call(ctx)
+	defer cancel()
+	_, err := s.cli.Revoke(cctx, s.session.Lease())
+	s.session.Orphan()
+	s.session = nil
+	return translate(err)
+}
