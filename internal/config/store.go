@@ -73,11 +73,12 @@ func BindEtcd(fs FlagSet) *StoreBinder {
 	return b
 }
 
-// FillFromEnv sets every flag of fl not given on the command line from its
-// PREREG_ variable, when that is set.
-func FillFromEnv(fl Lookup, getenv func(string) string) error {
+// FillFromEnv sets every flag of fl not given on the command line (or
+// only those of names, when given) from its PREREG_ variable, when that is
+// set.
+func FillFromEnv(fl Lookup, getenv func(string) string, names ...string) error {
 	for _, name := range fl.Names() {
-		if fl.Changed(name) {
+		if fl.Changed(name) || len(names) > 0 && !slices.Contains(names, name) {
 			continue
 		}
 		if v := getenv(EnvName(name)); v != "" {
@@ -89,10 +90,18 @@ func FillFromEnv(fl Lookup, getenv func(string) string) error {
 	return nil
 }
 
-// Resolve reads the flags (after FillFromEnv) and the password file, and
+// Resolve reads the flags (filled from the environment) and the password
+// file, and
 // checks them: --etcd-* flags need --store etcd, which needs endpoints
 // (unless the command takes them otherwise: BindEtcd).
 func (b *StoreBinder) Resolve(fl Lookup, getenv func(string) string) (Store, error) {
+	own := etcdFlags
+	if b.withKind {
+		own = append([]string{"store"}, etcdFlags...)
+	}
+	if err := FillFromEnv(fl, getenv, own...); err != nil {
+		return Store{}, err
+	}
 	s := Store{Kind: b.kind, Etcd: b.cfg}
 	s.Etcd.Endpoints = SplitList(b.endpoints)
 	var set []string
