@@ -126,7 +126,9 @@ func EnvName(flag string) string {
 // Resolve fills unset flags from the environment and secret files, splits
 // lists and validates. getenv is os.Getenv outside tests.
 func (b *Binder) Resolve(fl Lookup, getenv func(string) string) (Serve, error) {
-	dbGiven := fl.Changed("db") || getenv(EnvName("db")) != ""
+	// Only a --db on the command line is refused with etcd: PREREG_DB may
+	// come from the image (the Dockerfile sets it) and is ignored.
+	dbGiven := fl.Changed("db")
 	if err := FillFromEnv(fl, getenv); err != nil {
 		return Serve{}, err
 	}
@@ -135,7 +137,7 @@ func (b *Binder) Resolve(fl Lookup, getenv func(string) string) (Serve, error) {
 		return Serve{}, err
 	}
 	if st.Kind == StoreEtcd && dbGiven {
-		return Serve{}, errors.New("--db (or PREREG_DB) is not used with --store etcd: the data lives in the etcd cluster; leave it out")
+		return Serve{}, errors.New("--db is not used with --store etcd: the data lives in the etcd cluster; leave it out")
 	}
 	b.cfg.Store = st
 	files := []struct {

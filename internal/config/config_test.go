@@ -85,7 +85,10 @@ func TestResolvePrecedence(t *testing.T) {
 		{"password without user", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-password", "x"}, nil, nil, "needs --etcd-username"},
 		{"cert without key", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-cert-file", "c.pem"}, nil, nil, "--etcd-cert-file and --etcd-key-file go together"},
 		{"prefix without slashes", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-prefix", "prereg"}, nil, nil, `--etcd-prefix "prereg"`},
-		{"db with etcd", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--db", "x.db"}, nil, nil, "--db (or PREREG_DB) is not used with --store etcd"},
+		{"db with etcd", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--db", "x.db"}, nil, nil, "--db is not used with --store etcd"},
+		{"PREREG_DB of the image with etcd", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379"}, map[string]string{"PREREG_DB": "/data/prereg.db"}, func(c config.Serve) bool {
+			return c.Store.Kind == config.StoreEtcd
+		}, ""},
 		{"bad number in environment", nil, map[string]string{"PREREG_ADMIN_RATE_LIMIT": "fast"}, nil, "PREREG_ADMIN_RATE_LIMIT"},
 	}
 	for _, tt := range tests {
