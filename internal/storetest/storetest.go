@@ -67,6 +67,11 @@ type Store interface {
 	Authenticate(ctx context.Context, h [32]byte) (prereg.Token, bool, error)
 	// Health
 	Ping(ctx context.Context) error
+	// Dumps: prereg copy, and backup and restore across store kinds
+	Dump(ctx context.Context, fn func(prereg.DumpItem) error) error
+	Load(ctx context.Context, items []prereg.DumpItem) error
+	DumpCounts(ctx context.Context) (prereg.DumpCounts, error)
+	Clear(ctx context.Context) error
 	// Close ends the store; the open function's cleanup may close it again.
 	Close() error
 }
@@ -115,6 +120,7 @@ func Run(t *testing.T, open Open) {
 		{"Erasure", testErasure},
 		{"Imports", testImports},
 		{"Health", testHealth},
+		{"Dump", testDump},
 	} {
 		t.Run(area.name, func(t *testing.T) { area.run(t, open) })
 	}
