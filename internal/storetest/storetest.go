@@ -67,6 +67,11 @@ type Store interface {
 	Authenticate(ctx context.Context, h [32]byte) (prereg.Token, bool, error)
 	// Health
 	Ping(ctx context.Context) error
+	// Dumps: prereg copy, and backup and restore across store kinds
+	Dump(ctx context.Context, fn func(prereg.DumpItem) error) error
+	Load(ctx context.Context, items []prereg.DumpItem) error
+	DumpCounts(ctx context.Context) (prereg.DumpCounts, error)
+	Clear(ctx context.Context) error
 	// Sessions of the console
 	CreateSession(ctx context.Context, s prereg.Session) (prereg.Session, error)
 	Session(ctx context.Context, h [32]byte) (prereg.Session, error)
@@ -119,6 +124,7 @@ func Run(t *testing.T, open Open) {
 		{"Erasure", testErasure},
 		{"Imports", testImports},
 		{"Health", testHealth},
+		{"Dump", testDump},
 		{"Sessions", testSessions},
 	} {
 		t.Run(area.name, func(t *testing.T) { area.run(t, open) })
