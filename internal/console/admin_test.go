@@ -7,6 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
@@ -27,16 +28,16 @@ func seed(t *testing.T, e *env) prereg.Registration {
 
 // TestTenantAdmin: a tenant administrator sees the counts, lists, filters
 // and pages through registrations, downloads the filtered export, opens
-// a registration, revokes it after a confirmation, and force-revokes a
-// grant; the audit page shows both.
+// a registration, revokes it after a confirmation, retries a grant's
+// Auth0 sync and force-revokes it; the audit page shows both revokes.
 func TestTenantAdmin(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvWith(t, boltstore.Options{SyncEnabled: true})
 	g := seed(t, e)
 	b := e.open(t)
 	b.signIn(adminToken)
 	b.expectText(".counts", "Pending", "63", "Granted", "1", "64")
 	b.expectText("table", "org_acme", "org_beta")
-	b.expectText("main", "No sync job is waiting")
+	b.expectText("main", "1 sync job is waiting")
 	b.a11y()
 
 	b.visit("/console/registrations")
@@ -83,9 +84,12 @@ func TestTenantAdmin(t *testing.T) {
 	b.expectText(".fields", "revoked")
 	b.expectText("main", "revoked before anyone claimed it")
 
-	// Force-revoke the grant.
+	// Retry the grant's sync, then force-revoke it.
 	b.visit("/console/registrations/" + g.ID)
 	b.expectText("main", "Why it is granted", "auth0|granted")
+	b.a11y()
+	b.submit(`form[action$="/sync"] button`)
+	b.expectText(".done", "queued again")
 	b.submit(`.actions a.button.danger`)
 	b.expectText("main", "Force-revoke the grant of granted@acme.test to auth0|granted")
 	b.submit("main form button.danger")

@@ -56,10 +56,17 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, boltstore.Options{})
+}
+
+// newEnvWith is newEnv with the store opened with opts (its clock set).
+func newEnvWith(t *testing.T, opts boltstore.Options) *env {
+	t.Helper()
 	e := &env{clock: &clock{}}
 	e.clock.ns.Store(start.UnixNano())
 	dir := t.TempDir()
-	st, err := boltstore.Open(filepath.Join(dir, "prereg.db"), boltstore.Options{Now: e.clock.now})
+	opts.Now = e.clock.now
+	st, err := boltstore.Open(filepath.Join(dir, "prereg.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,11 @@
 package console_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/prereg/prereg/internal/prereg"
@@ -26,7 +28,17 @@ func TestSignInAndOut(t *testing.T) {
 	b.expectText(".problem", "not a valid admin token")
 	b.a11y()
 
-	b.signIn(adminToken)
+	// From the keyboard alone: the token field has the focus, Enter
+	// sends the form.
+	b.visit("/console/signin?next=%2Fconsole%2F")
+	if id := eval[string](b, "document.activeElement.id"); id != "token" {
+		b.fail("the focus is on %q, not the token field", id)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.KeyEvent(adminToken+"\r"))); err != nil {
+		b.fail("sign in from the keyboard: %v", err)
+	}
 	if b.path() != "/console/" {
 		b.fail("after sign-in: %s", b.path())
 	}
