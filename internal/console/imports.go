@@ -70,6 +70,10 @@ type importData struct {
 }
 
 func (c *Console) importPage(w http.ResponseWriter, r *http.Request, q *request) {
+	if err := c.canImport(q); err != nil {
+		c.errorPage(w, r, q, err)
+		return
+	}
 	c.render(w, r, q, http.StatusOK, "import", importData{MaxBytes: bytesize.Format(c.cfg.MaxImportBytes), Cancelled: r.URL.Query().Get("cancelled") != ""})
 }
 

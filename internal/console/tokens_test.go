@@ -82,7 +82,7 @@ func TestLimitedReadOnly(t *testing.T) {
 	if st := b.visit("/console/registrations/" + beta.ID); st != 404 {
 		b.fail("another organization's registration answered %d", st)
 	}
-	for _, path := range []string{"/console/tokens", "/console/registrations/" + acme.ID + "/revoke"} {
+	for _, path := range []string{"/console/tokens", "/console/import", "/console/registrations/" + acme.ID + "/revoke"} {
 		if st := b.visit(path); st != 403 {
 			b.fail("%s answered %d", path, st)
 		}
@@ -93,6 +93,18 @@ func TestLimitedReadOnly(t *testing.T) {
 	}
 	if got, _ := e.store.Get(t.Context(), acme.ID); got.Status != prereg.StatusPending {
 		t.Fatalf("the crafted revoke changed the registration: %v", got.Status)
+	}
+	status = eval[int](b, `(() => {
+		const f = new FormData();
+		f.append("csrf", document.querySelector("input[name=csrf]").value);
+		f.append("file", new Blob(["email,organization_id,roles\nnew@acme.test,org_acme,viewer\n"], {type: "text/csv"}), "x.csv");
+		return fetch("/console/import", {method: "POST", body: f}).then(r => r.status);
+	})()`)
+	if status != 403 {
+		b.fail("a crafted import answered %d", status)
+	}
+	if st, _ := e.store.Stats(t.Context(), prereg.StatsFilter{}); st.Overall.Total != 66 {
+		t.Fatalf("after the crafted import the store holds %d registrations", st.Overall.Total)
 	}
 }
 
