@@ -25,8 +25,8 @@ type request struct {
 
 // with admits requests of a live session: others are sent to the sign-in
 // page (a GET) or refused (anything else). A POST must carry the
-// session's CSRF secret; uploads check it themselves, as they stream the
-// body (checkCSRF).
+// session's CSRF secret; the upload checks it itself, as it streams the
+// body (uploadPart).
 func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := c.session(w, r)
@@ -39,7 +39,7 @@ func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *reques
 			return
 		}
 		q := &request{sess: sess, p: sess.Principal}
-		if r.Method == http.MethodPost && !isMultipart(r) {
+		if r.Method == http.MethodPost && r.URL.Path != uploadPath {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if !c.checkCSRF(r, q, r.PostFormValue("csrf")) {
 				c.errorPage(w, r, q, prereg.Errorf(prereg.Forbidden, "the form was not sent by this console page (missing or wrong CSRF token); reload the page and try again"))
@@ -50,9 +50,8 @@ func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *reques
 	}
 }
 
-func isMultipart(r *http.Request) bool {
-	return strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data")
-}
+// uploadPath is the one POST whose body is streamed, not parsed whole.
+const uploadPath = "/console/import"
 
 // checkCSRF accepts a POST carrying the session's CSRF secret from this
 // origin (a browser sends Origin with every POST; one from elsewhere is
