@@ -29,7 +29,11 @@ type request struct {
 // body (uploadPart).
 func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sess, ok := c.session(w, r)
+		sess, ok, err := c.session(w, r)
+		if err != nil {
+			c.errorPage(w, r, nil, err)
+			return
+		}
 		if !ok {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/console/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -60,29 +64,28 @@ func (c *Console) checkCSRF(r *http.Request, q *request, token string) bool {
 	return sameOrigin(r) && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(q.sess.CSRF)) == 1
 }
 
-// session finds the live session of the request's cookie. A session of
-// the configured admin token ends when the service runs without one.
-func (c *Console) session(w http.ResponseWriter, r *http.Request) (prereg.Session, bool) {
+// session finds the live session of the request's cookie; ok is false
+// when there is none. A session of the configured admin token ends when
+// the service runs without one. A store that cannot answer is an error,
+// not a sign-out: the cookie stays for the next try.
+func (c *Console) session(w http.ResponseWriter, r *http.Request) (sess prereg.Session, ok bool, err error) {
 	ck, err := r.Cookie(cookieName)
 	if err != nil || ck.Value == "" || len(ck.Value) > 100 {
-		return prereg.Session{}, false
+		return sess, false, nil
 	}
-	sess, err := c.st.Sessions.Session(r.Context(), prereg.SessionHash(ck.Value))
-	if err != nil {
-		if prereg.ErrorCode(err) != prereg.NotFound {
-			c.cfg.Logger.Error("console session", "error", err.Error())
-		}
+	sess, err = c.st.Sessions.Session(r.Context(), prereg.SessionHash(ck.Value))
+	switch {
+	case prereg.ErrorCode(err) == prereg.NotFound:
 		c.clearCookie(w, r)
-		return prereg.Session{}, false
+		return sess, false, nil
+	case err != nil:
+		return sess, false, err
 	}
-	if sess.TokenID == prereg.BootstrapTokenID && c.admin == nil {
-		return prereg.Session{}, false
-	}
-	return sess, true
+	return sess, sess.TokenID != prereg.BootstrapTokenID || c.admin != nil, nil
 }
 
 func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.session(w, r); ok {
+	if _, ok, _ := c.session(w, r); ok {
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		return
 	}
@@ -98,6 +101,7 @@ type signInData struct {
 // against the same failure limit as the API's.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	key := netallow.LimitKey(c.cfg.ClientIP(r))
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	data := signInData{Next: safeNext(r.PostFormValue("next"))}
 	if c.cfg.FailureLimiter != nil {
 		if blocked, _ := c.cfg.FailureLimiter.Blocked(key); blocked {
@@ -106,7 +110,6 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	// No session yet, so no CSRF secret: a sign-in posted from another
 	// site is refused by its Origin.
 	if !sameOrigin(r) {
