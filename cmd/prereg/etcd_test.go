@@ -49,6 +49,24 @@ func TestEtcdMode(t *testing.T) {
 		sameDump(t, dumpOf(t, location{kind: "bolt", path: back}), want, "bolt -> etcd -> bolt")
 	})
 
+	// The admin commands work on the cluster as on the file: a lost admin
+	// token is replaced this way too.
+	t.Run("AdminCommands", func(t *testing.T) {
+		on := []string{"--store", "etcd", "--etcd-endpoints", ep, "--etcd-prefix", "/copy/"}
+		if out := cli(t, append([]string{"list", "--all"}, on...)...); !strings.Contains(out, "ana@example.com") || !strings.Contains(out, "cy@example.com") {
+			t.Errorf("list on etcd: %s", out)
+		}
+		out := cli(t, append([]string{"tokens", "create", "--name", "rescue"}, on...)...)
+		if !strings.Contains(out, "prereg_") && !strings.Contains(out, "tok_") {
+			t.Errorf("tokens create on etcd: %s", out)
+		}
+		if out := cli(t, append([]string{"tokens", "list"}, on...)...); !strings.Contains(out, "rescue") {
+			t.Errorf("tokens list on etcd: %s", out)
+		}
+		refused(t, "--server and --store etcd", append([]string{"list", "--server", "http://127.0.0.1:1", "--token", "x"}, on...)...)
+		refused(t, "--db is not used with --store etcd", append([]string{"list", "--db", src}, on...)...)
+	})
+
 	t.Run("BackupEtcdRestoreBolt", func(t *testing.T) {
 		cli(t, "copy", "bolt:"+src, "etcd:", "--etcd-endpoints", ep, "--etcd-prefix", "/backup/")
 		dump := filepath.Join(dir, "etcd.dump")

@@ -20,7 +20,7 @@ func manifestsCmd(e *env) *cobra.Command {
 		Use:   "kubernetes",
 		Short: "Print Kubernetes manifests: prereg on etcd, several replicas",
 		Long: `Print Kubernetes manifests (YAML) that run prereg in replicated mode: a
-Deployment of --replicas replicas (--store etcd, probes on /healthz and
+Deployment of --replicas replicas (PREREG_STORE=etcd, probes on /healthz and
 /readyz, non-root, read-only root file system), a PodDisruptionBudget that
 keeps one replica up, a Service, and a Secret with placeholders for the hook
 secret, the admin token and the etcd password (fill it in before applying;

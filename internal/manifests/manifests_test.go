@@ -84,8 +84,8 @@ func TestDeployment(t *testing.T) {
 	if at(c, "image") != "prereg:1.2.3" {
 		t.Errorf("image %v", at(c, "image"))
 	}
-	if args := strings.Join(toStrings(at(c, "args")), " "); args != "serve --store etcd" {
-		t.Errorf("args %q", args)
+	if args := strings.Join(toStrings(at(c, "args")), " "); args != "serve" || at(env(c)["PREREG_STORE"], "value") != "etcd" {
+		t.Errorf("args %q, PREREG_STORE %v: want serve on etcd", args, env(c)["PREREG_STORE"])
 	}
 	if p := at(c, "livenessProbe", "httpGet", "path"); p != "/healthz" {
 		t.Errorf("liveness probe on %v", p)
