@@ -93,6 +93,14 @@ func TestEtcdMode(t *testing.T) {
 		refused(t, "--db is not used with --store etcd", append(restore, "--db", src)...)
 	})
 
+	t.Run("ManyItems", func(t *testing.T) {
+		many, back := filepath.Join(dir, "many.db"), filepath.Join(dir, "many-back.db")
+		fillMany(t, many, 2*loadBatch+17)
+		cli(t, "copy", "bolt:"+many, "etcd:"+ep, "--etcd-prefix", "/many/")
+		cli(t, "copy", "etcd:"+ep, "bolt:"+back, "--etcd-prefix", "/many/")
+		sameDump(t, dumpOf(t, location{kind: "bolt", path: back}), dumpOf(t, location{kind: "bolt", path: many}), "bolt -> etcd -> bolt in batches")
+	})
+
 	t.Run("Serve", func(t *testing.T) {
 		s := startService(t, "--store", "etcd", "--etcd-endpoints", ep, "--etcd-prefix", "/serve/", "--hook-secrets", testHookSecret, "--admin-token", testAdminToken)
 		if code, raw := s.call(t, "GET", "/readyz", "", nil); code != 200 {
