@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +13,8 @@ import (
 // member, each part on a prefix of its own: copy both ways, backup and
 // restore across the two kinds of store, check, and serve.
 func TestEtcdMode(t *testing.T) {
-	ep := strings.Join(etcdtest.Start(t, 1).Endpoints(), ",")
+	cluster := etcdtest.Start(t, 1)
+	ep := strings.Join(cluster.Endpoints(), ",")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.db")
 	fillStore(t, src)
@@ -91,6 +93,18 @@ func TestEtcdMode(t *testing.T) {
 		cli(t, append(restore, "--force")...)
 		sameDump(t, dumpOf(t, location{kind: "etcd", etcd: etcdConfig(ep, "/restore/")}), want, "bolt backup restored into etcd")
 		refused(t, "--db is not used with --store etcd", append(restore, "--db", src)...)
+	})
+
+	// check finds an index entry without its record, and fails.
+	t.Run("CheckFindsProblems", func(t *testing.T) {
+		cli(t, "copy", "bolt:"+src, "etcd:"+ep, "--etcd-prefix", "/broken/")
+		if _, err := cluster.Client(t).Put(context.Background(), "/broken/org/\x00pending\x00stray-key-000", ""); err != nil {
+			t.Fatal(err)
+		}
+		out, err := runCLI("check", "--store", "etcd", "--etcd-endpoints", ep, "--etcd-prefix", "/broken/", "--json")
+		if err == nil || !strings.Contains(describe(err), "problem(s) found") || !strings.Contains(out, `"problems"`) || strings.Contains(out, `"problems": []`) {
+			t.Fatalf("check of a broken store: %v\n%s", err, out)
+		}
 	})
 
 	t.Run("ManyItems", func(t *testing.T) {
