@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/config"
 	"github.com/prereg/prereg/internal/dumpio"
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -186,4 +187,8 @@ func TestRestoreDumpIntoBolt(t *testing.T) {
 	if err == nil || !strings.Contains(describe(err), "exists; pass --force") {
 		t.Fatalf("restore onto an existing file: %v\n%s", err, out)
 	}
+}
+
+func etcdConfig(endpoints, prefix string) config.Etcd {
+	return config.Etcd{Endpoints: strings.Split(endpoints, ","), Prefix: prefix, DialTimeout: 5 * time.Second}
 }
