@@ -446,7 +446,7 @@ func (r *etcdRun) scenarios(ctx context.Context) error {
 			r.er.ReplicaMemory = append(r.er.ReplicaMemory, s.Stop())
 		}
 	}()
-	if err := r.preGrantEtcd(ctx); err != nil {
+	if err := r.preGrant(ctx, r.bases()); err != nil {
 		return err
 	}
 	for _, sc := range r.hookScenarios() {
@@ -468,22 +468,6 @@ func (r *etcdRun) scenarios(ctx context.Context) error {
 		r.rep.Loads = append(r.rep.Loads, r.replicaAttack(ctx, sc, l))
 	}
 	return ctx.Err()
-}
-
-// preGrantEtcd grants the first PreGranted rows through both replicas.
-func (r *etcdRun) preGrantEtcd(ctx context.Context) error {
-	cfg := r.cfg
-	if !r.want(ScAlreadyGranted) || cfg.PreGranted <= 0 {
-		return nil
-	}
-	r.logf("pre-granting %d registrations", cfg.PreGranted)
-	pre := newCounter(0, cfg.PreGranted, false).next
-	res := r.attack(ctx, "pre-grant", hookTargeterOver(r.bases(), cfg.HookSecret, pre, r.hookBody(ScGranted)),
-		Load{Concurrency: cfg.Concurrency, Duration: 30 * time.Minute, MaxRequests: uint64(cfg.PreGranted)}, outcomeIs("granted"))
-	if res.Errors+res.Mismatches > 0 {
-		return fmt.Errorf("pre-granting failed: %d errors, %d unexpected answers: %v", res.Errors, res.Mismatches, res.ErrorSamples)
-	}
-	return nil
 }
 
 // maxEtcd runs a scenario's maximum-throughput rounds over the replicas,
