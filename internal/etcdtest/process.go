@@ -174,7 +174,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Procs, error) {
 			return nil, fmt.Errorf("find this executable to start etcd members: %w", err)
 		}
 	}
-	ports, err := freePorts(2 * o.Members)
+	ports, err := processPorts(2 * o.Members)
 	if err != nil {
 		return nil, err
 	}
@@ -217,10 +217,10 @@ func Launch(ctx context.Context, o LaunchOptions) (*Procs, error) {
 	return p, nil
 }
 
-// freePorts finds n distinct free loopback ports. They are free when
+// processPorts finds n distinct free loopback ports. They are free when
 // found; another process could take one before the member binds it, which
 // on a test machine's loopback is rare enough.
-func freePorts(n int) ([]int, error) {
+func processPorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
