@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -111,6 +112,9 @@ func TestEtcdFaults(t *testing.T) {
 		t.Skip("builds the binary and starts etcd member processes")
 	}
 	bin := buildBinary(t)
+	if help, _ := exec.Command(bin, "serve", "--help").CombinedOutput(); !strings.Contains(string(help), "--etcd-endpoints") {
+		t.Skip("serve has no --store etcd in this build")
+	}
 	procs := etcdtest.StartProcesses(t, 3)
 	t.Run("MemberKilledUnderLoad", func(t *testing.T) { faultMemberKilled(t, newFaultEnv(t, bin, procs, "member")) })
 	t.Run("ReplicaKilled", func(t *testing.T) { faultReplicaKilled(t, newFaultEnv(t, bin, procs, "replica")) })
