@@ -128,8 +128,9 @@ func rawGets(ctx context.Context, run string, clients []*clientv3.Client, worker
 }
 
 // rawTxns commits one Txn per call with the shape of a claim: compare a
-// record's revision, write the record granted, its user index entry and
-// an audit entry.
+// record's revision, write the record granted, move its organization
+// index entry from pending to granted, add its user index entry and an
+// audit entry.
 func rawTxns(ctx context.Context, run string, d Dataset, clients []*clientv3.Client, workers int, dur time.Duration, round int) (EtcdRaw, error) {
 	sh := claimShapeOf(d, 0)
 	rec, idx, aud := string(make([]byte, sh.record)), string(make([]byte, sh.index)), string(make([]byte, sh.audit))
@@ -139,7 +140,9 @@ func rawTxns(ctx context.Context, run string, d Dataset, clients []*clientv3.Cli
 		rk := rawEtcdKey(run, "rec", id)
 		resp, err := cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(rk), "=", 0)).
-			Then(clientv3.OpPut(rk, rec), clientv3.OpPut(rawEtcdKey(run, "user", id), idx), clientv3.OpPut(rawEtcdKey(run, "audit", id), aud)).
+			Then(clientv3.OpPut(rk, rec),
+				clientv3.OpDelete(rawEtcdKey(run, "org", "pending", id)), clientv3.OpPut(rawEtcdKey(run, "org", "granted", id), ""),
+				clientv3.OpPut(rawEtcdKey(run, "user", id), idx), clientv3.OpPut(rawEtcdKey(run, "audit", id), aud)).
 			Commit()
 		if err == nil && !resp.Succeeded {
 			err = fmt.Errorf("raw txn loop: %s exists", rk)
