@@ -25,9 +25,6 @@ import (
 // of a process started to be one etcd member (see RunMemberIfAsked).
 const MemberEnv = "PREREG_ETCDTEST_MEMBER"
 
-// memberReady is the line a member process prints once it serves.
-const memberReady = "etcd member ready"
-
 // MemberConfig is what one member process runs: written as JSON by the
 // parent, read by RunMemberIfAsked in the child.
 type MemberConfig struct {
@@ -103,7 +100,6 @@ func runMember(path string, stdin io.Reader) error {
 	case err := <-e.Err():
 		return fmt.Errorf("member %s: %w", mc.Name, err)
 	}
-	fmt.Println(memberReady)
 	closed := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, stdin)
@@ -167,6 +163,32 @@ type LaunchOptions struct {
 // Launch starts a cluster of member processes as StartProcesses does,
 // for programs that are not tests (prereg-bench). Close stops it.
 func Launch(ctx context.Context, o LaunchOptions) (*Procs, error) {
+	var err error
+	for range launchAttempts {
+		var p *Procs
+		p, err = launch(ctx, o)
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			return p, err
+		}
+		// Another process took a port between choosing and binding it:
+		// start afresh on other ports.
+		if rerr := os.RemoveAll(o.Dir); rerr != nil {
+			return nil, rerr
+		}
+		if rerr := os.MkdirAll(o.Dir, 0o700); rerr != nil {
+			return nil, rerr
+		}
+	}
+	return nil, err
+}
+
+// launchAttempts bounds Launch's retries on ports taken by others.
+const launchAttempts = 3
+
+func launch(ctx context.Context, o LaunchOptions) (*Procs, error) {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, err
+	}
 	exe := o.Exe
 	if exe == "" {
 		var err error
@@ -239,9 +261,7 @@ func processPorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// start starts member i's process and waits until it prints that it is
-// ready or exits. A member that cannot reach a quorum is ready anyway:
-// readiness here means it listens.
+// start starts member i's process; waitServing waits for it.
 func (p *Procs) start(i int) error {
 	m := p.members[i]
 	logf, err := os.OpenFile(m.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
