@@ -125,6 +125,7 @@ func newRoot(e *env) *cobra.Command {
 		checkCmd(e),
 		backupCmd(e),
 		restoreCmd(e),
+		copyCmd(e),
 	)
 	return root
 }

@@ -14,9 +14,6 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// erasedMark replaces the address wherever it is cut out of a longer text.
-const erasedMark = "[erased]"
-
 // Erase removes every registration of an address and every other trace of
 // it from the store, and returns once no byte of the store file holds it
 // (see the package documentation, "Erasure"). limitOrg, when set (an
@@ -26,8 +23,8 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (prere
 	if err := prereg.ValidateEmail(email); err != nil {
 		return prereg.Erasure{Registrations: []string{}}, err
 	}
-	addr := lowerASCII(strings.TrimSpace(email))
-	needles := eraseNeedles(addr)
+	addr := prereg.LowerASCII(strings.TrimSpace(email))
+	needles := prereg.EraseNeedles(addr)
 	// One erasure at a time: wipeFreed relies on it (readers.synchronize).
 	s.eraseMu.Lock()
 	defer s.eraseMu.Unlock()
@@ -109,7 +106,7 @@ func (e *eraser) candidates(name string) ([][]byte, bool) {
 
 // holds reports whether b holds one of needles in any ASCII letter case.
 func (e *eraser) holds(b []byte, needles [][]byte) bool {
-	e.low = lowerInto(e.low, b)
+	e.low = prereg.LowerInto(e.low, b)
 	for _, n := range needles {
 		if bytes.Contains(e.low, n) {
 			return true
@@ -146,7 +143,7 @@ func (e *eraser) registrations() error {
 		if err != nil {
 			return err
 		}
-		if lowerASCII(strings.TrimSpace(r.Email)) == e.addr && e.inScope(r.OrganizationID) {
+		if prereg.LowerASCII(strings.TrimSpace(r.Email)) == e.addr && e.inScope(r.OrganizationID) {
 			regs = append(regs, r)
 		}
 	}
@@ -223,8 +220,8 @@ func (e *eraser) rewriteUsers(keys [][]byte, name string) error {
 		if r == nil || !e.inScope(r.OrganizationID) {
 			continue
 		}
-		user, cutUser := replaceFold(r.GrantedTo, e.addr)
-		syncErr, cutErr := replaceFold(r.SyncError, e.addr)
+		user, cutUser := prereg.ReplaceFold(r.GrantedTo, e.addr)
+		syncErr, cutErr := prereg.ReplaceFold(r.SyncError, e.addr)
 		if !cutUser && !cutErr {
 			continue
 		}
@@ -257,8 +254,8 @@ func (e *eraser) audit() error {
 			return nil, true, nil
 		}
 		var cut1, cut2 bool
-		a.Summary, cut1 = replaceFold(a.Summary, e.addr)
-		a.Actor, cut2 = replaceFold(a.Actor, e.addr)
+		a.Summary, cut1 = prereg.ReplaceFold(a.Summary, e.addr)
+		a.Actor, cut2 = prereg.ReplaceFold(a.Actor, e.addr)
 		if !cut1 && !cut2 {
 			return raw, false, nil
 		}
@@ -293,7 +290,7 @@ func (e *eraser) imports() error {
 		cut := false
 		scrub := func(s *string) {
 			var c bool
-			*s, c = replaceFold(*s, e.addr)
+			*s, c = prereg.ReplaceFold(*s, e.addr)
 			cut = cut || c
 		}
 		for i := range r.Errors {
@@ -422,70 +419,12 @@ func (e *eraser) tokens() error {
 			return nil, false, err
 		}
 		var cut bool
-		if r.Name, cut = replaceFold(r.Name, e.addr); !cut {
+		if r.Name, cut = prereg.ReplaceFold(r.Name, e.addr); !cut {
 			return raw, false, nil
 		}
 		out, err := json.Marshal(r)
 		return out, true, err
 	}, func([]byte) bool { return false }, &e.out.Other)
-}
-
-// eraseNeedles are the byte strings an address may be stored as: itself
-// and, when JSON escapes some of its characters, its JSON form.
-func eraseNeedles(addr string) [][]byte {
-	out := [][]byte{[]byte(addr)}
-	if q, err := json.Marshal(addr); err == nil {
-		if esc := lowerASCII(string(q[1 : len(q)-1])); esc != addr {
-			out = append(out, []byte(esc))
-		}
-	}
-	return out
-}
-
-// lowerASCII folds A-Z to a-z and nothing else (CONTRACT §1).
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
-
-// lowerInto writes b with A-Z folded into dst (grown as needed).
-func lowerInto(dst, b []byte) []byte {
-	dst = append(dst[:0], b...)
-	for i, c := range dst {
-		if 'A' <= c && c <= 'Z' {
-			dst[i] = c + 'a' - 'A'
-		}
-	}
-	return dst
-}
-
-// replaceFold replaces every occurrence of addr (lower-cased) in s, in any
-// ASCII letter case, with erasedMark.
-func replaceFold(s, addr string) (string, bool) {
-	low := lowerASCII(s)
-	i := strings.Index(low, addr)
-	if i < 0 {
-		return s, false
-	}
-	var b strings.Builder
-	for i >= 0 {
-		b.WriteString(s[:i])
-		b.WriteString(erasedMark)
-		s, low = s[i+len(addr):], low[i+len(addr):]
-		i = strings.Index(low, addr)
-	}
-	b.WriteString(s)
-	return b.String(), true
 }
 
 // Backup writes a consistent copy of the store to w (a read transaction

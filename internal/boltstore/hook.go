@@ -188,18 +188,13 @@ func (s *Store) grant(t *regTx, r *prereg.Registration, userID string, now time.
 	}
 	var jobs []prereg.SyncJob
 	if s.opts.SyncEnabled {
-		job, err := enqueue(t.tx, grantJob(r), now)
+		job, err := enqueue(t.tx, prereg.GrantJob(r), now)
 		if err != nil {
 			return nil, err
 		}
 		jobs = append(jobs, job)
 	}
 	return jobs, addAudit(t.tx, now, actor, prereg.AuditGranted, r.OrganizationID, r.ID, summary)
-}
-
-// grantJob is the sync job that writes grant r into Auth0.
-func grantJob(r *prereg.Registration) prereg.SyncJob {
-	return prereg.SyncJob{Kind: prereg.JobGrant, RegistrationID: r.ID, UserID: r.GrantedTo, OrganizationID: r.OrganizationID, Roles: r.Roles}
 }
 
 // userGrants returns every registration granted to userID, as the user

@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -40,7 +39,7 @@ func (s *Store) Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.Im
 				return nil
 			}
 			// A position is older than the cursor's when it sorts before it.
-			if after != nil && bytes.Compare(importPos(&r), after) >= 0 {
+			if after != nil && bytes.Compare(prereg.ImportPos(&r), after) >= 0 {
 				return nil
 			}
 			all = append(all, r)
@@ -50,21 +49,14 @@ func (s *Store) Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.Im
 	if err != nil {
 		return nil, "", err
 	}
-	slices.SortFunc(all, func(a, b prereg.ImportSummary) int { return bytes.Compare(importPos(&b), importPos(&a)) })
+	slices.SortFunc(all, func(a, b prereg.ImportSummary) int { return bytes.Compare(prereg.ImportPos(&b), prereg.ImportPos(&a)) })
 	next := ""
 	if len(all) > f.Limit {
 		all = all[:f.Limit]
-		next = encodeCursor(append([]byte{cursorVersion, 'i'}, importPos(&all[f.Limit-1])...))
+		next = encodeCursor(append([]byte{cursorVersion, 'i'}, prereg.ImportPos(&all[f.Limit-1])...))
 	}
 	if all == nil {
 		all = []prereg.ImportSummary{}
 	}
 	return all, next, nil
-}
-
-// importPos orders imports: finish time, then ID for imports that finished
-// in the same nanosecond. Times are after 1970, so big-endian bytes sort.
-func importPos(r *prereg.ImportSummary) []byte {
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(r.ImportID)), uint64(r.FinishedAt.UnixNano()))
-	return append(b, r.ImportID...)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -84,7 +83,7 @@ func (s *Store) FinishJob(ctx context.Context, jobID string, out prereg.SyncOutc
 				old := *r
 				r.Sync, r.SyncError = state, prereg.Truncate(errMsg)
 				if out.RoleIDs != nil {
-					r.SyncedRoleIDs = mergeIDs(r.SyncedRoleIDs, out.RoleIDs)
+					r.SyncedRoleIDs = prereg.MergeIDs(r.SyncedRoleIDs, out.RoleIDs)
 				}
 				if err := t.put(&old, r); err != nil {
 					return err
@@ -97,17 +96,6 @@ func (s *Store) FinishJob(ctx context.Context, jobID string, out prereg.SyncOutc
 		}
 		return addAudit(tx, now, "sync", prereg.AuditSynced, job.OrganizationID, job.RegistrationID, summary)
 	})
-}
-
-// mergeIDs returns have with the IDs of add it lacks appended, never nil.
-func mergeIDs(have, add []string) []string {
-	out := append(make([]string, 0, len(have)+len(add)), have...)
-	for _, id := range add {
-		if !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // RetryJob keeps a job for a later attempt.
@@ -146,7 +134,7 @@ func (s *Store) RetrySync(ctx context.Context, registrationID, actor string) (pr
 		if err := t.put(&old, r); err != nil {
 			return err
 		}
-		job, err = enqueue(tx, grantJob(r), now)
+		job, err = enqueue(tx, prereg.GrantJob(r), now)
 		if err != nil {
 			return err
 		}

@@ -180,7 +180,7 @@ func findNeedles(ctx context.Context, f *os.File, ids []int, pageSize int, needl
 		if got < n {
 			return nil, err
 		}
-		low = lowerInto(low, buf[:got])
+		low = prereg.LowerInto(low, buf[:got])
 		for _, needle := range needles {
 			for at := 0; ; {
 				j := bytes.Index(low[at:], needle)

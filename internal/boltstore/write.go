@@ -252,7 +252,7 @@ func (s *Store) Revoke(ctx context.Context, id string, force bool, actor string)
 			// A synced grant gets its revoke job even from a store opened
 			// without sync (the CLI on the file): the service runs it later.
 			if s.opts.SyncEnabled || old.Sync != prereg.SyncNone {
-				job, err := enqueue(tx, prereg.SyncJob{Kind: prereg.JobRevoke, RegistrationID: id, UserID: old.GrantedTo, OrganizationID: old.OrganizationID, Roles: revokeRoles(old)}, now)
+				job, err := enqueue(tx, prereg.RevokeJob(old), now)
 				if err != nil {
 					return err
 				}
@@ -271,19 +271,4 @@ func (s *Store) Revoke(ctx context.Context, id string, force bool, actor string)
 		return addAudit(tx, now, actor, prereg.AuditRevoked, out.OrganizationID, id, summary)
 	})
 	return out, jobs, err
-}
-
-// revokeRoles are the roles a force-revoke removes: the role IDs the
-// grant's sync assigned, or, for a grant synced before they were kept (or
-// whose sync had not finished), its role names, resolved again. A grant
-// made while sync was off assigned none, but its revoke job still takes it
-// out of the user's app_metadata.
-func revokeRoles(r *prereg.Registration) []string {
-	switch {
-	case r.Sync == prereg.SyncNone:
-		return []string{}
-	case r.SyncedRoleIDs != nil:
-		return r.SyncedRoleIDs
-	}
-	return r.Roles
 }

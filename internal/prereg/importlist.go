@@ -1,6 +1,7 @@
 package prereg
 
 import (
+	"encoding/binary"
 	"slices"
 	"time"
 )
@@ -84,4 +85,12 @@ func (o *ImportOrganizations) List() []string {
 		return []string{}
 	}
 	return slices.Clone(o.seen)
+}
+
+// ImportPos orders imports for their listing: finish time, then ID for
+// imports that finished in the same nanosecond. Times are after 1970, so
+// the big-endian bytes sort.
+func ImportPos(r *ImportSummary) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(r.ImportID)), uint64(r.FinishedAt.UnixNano()))
+	return append(b, r.ImportID...)
 }

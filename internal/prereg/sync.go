@@ -1,6 +1,9 @@
 package prereg
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // JobKind says what a sync job must do in Auth0.
 type JobKind string
@@ -42,4 +45,43 @@ type SyncOutcome struct {
 	// removing one that is not assigned is harmless); nil when the job
 	// never got as far as resolving its roles.
 	RoleIDs []string
+}
+
+// GrantJob is the sync job that writes grant r into Auth0.
+func GrantJob(r *Registration) SyncJob {
+	return SyncJob{Kind: JobGrant, RegistrationID: r.ID, UserID: r.GrantedTo, OrganizationID: r.OrganizationID, Roles: r.Roles}
+}
+
+// RevokeJob is the sync job that takes force-revoked grant r back out of
+// Auth0.
+func RevokeJob(r *Registration) SyncJob {
+	return SyncJob{Kind: JobRevoke, RegistrationID: r.ID, UserID: r.GrantedTo, OrganizationID: r.OrganizationID, Roles: revokeRoles(r)}
+}
+
+// revokeRoles are the roles a force-revoke removes: the role IDs the
+// grant's sync assigned, or, for a grant synced before they were kept (or
+// whose sync had not finished), its role names, resolved again. A grant
+// made while sync was off assigned none, but its revoke job still takes it
+// out of the user's app_metadata.
+func revokeRoles(r *Registration) []string {
+	switch {
+	case r.Sync == SyncNone:
+		return []string{}
+	case r.SyncedRoleIDs != nil:
+		return r.SyncedRoleIDs
+	}
+	return r.Roles
+}
+
+// MergeIDs returns have with the IDs of add it lacks appended, never nil:
+// a grant keeps every role ID any of its syncs assigned, so that a
+// force-revoke removes them all.
+func MergeIDs(have, add []string) []string {
+	out := append(make([]string, 0, len(have)+len(add)), have...)
+	for _, id := range add {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

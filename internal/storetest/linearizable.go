@@ -28,6 +28,21 @@ import (
 // It runs for 3 seconds unless PREREG_LINEARIZABILITY_DURATION says
 // otherwise (a time.Duration: 5m).
 func Linearizable(t *testing.T, open Open) {
+	linearizable(t, []Store{open(t, Options{Serve: true})})
+}
+
+// OpenReplicas opens n stores (replicas) on the same fresh data: what one
+// writes, the others read.
+type OpenReplicas func(t *testing.T, opts Options, n int) []Store
+
+// LinearizableAcross is Linearizable with the calling goroutines spread
+// over two replicas of one store: the history must be linearizable as a
+// whole, whichever replica answered each call.
+func LinearizableAcross(t *testing.T, open OpenReplicas) {
+	linearizable(t, open(t, Options{Serve: true}, 2))
+}
+
+func linearizable(t *testing.T, stores []Store) {
 	d := 3 * time.Second
 	if v := os.Getenv("PREREG_LINEARIZABILITY_DURATION"); v != "" {
 		var err error
@@ -35,12 +50,11 @@ func Linearizable(t *testing.T, open Open) {
 			t.Fatalf("PREREG_LINEARIZABILITY_DURATION: %v", err)
 		}
 	}
-	s := open(t, Options{Serve: true})
 	rounds, ops := 0, 0
 	for end := time.Now().Add(d); rounds == 0 || time.Now().Before(end); rounds++ {
 		// Each round has addresses and users of its own, so its history
 		// starts from an empty model whatever earlier rounds left.
-		history := runRound(t, s, rounds)
+		history := runRound(t, stores, rounds)
 		ops += len(history)
 		res, info := porcupine.CheckOperationsVerbose(regModel, history, time.Minute)
 		switch res {
@@ -54,7 +68,9 @@ func Linearizable(t *testing.T, open Open) {
 		case porcupine.Unknown:
 			t.Logf("round %d: the check timed out", rounds)
 		}
-		check(t, s, fmt.Sprintf("round %d", rounds))
+		for _, s := range stores {
+			check(t, s, fmt.Sprintf("round %d", rounds))
+		}
 	}
 	t.Logf("%d rounds, %d operations checked", rounds, ops)
 }
@@ -264,8 +280,9 @@ func loginResult(outcome prereg.Outcome, roles, grants []string) string {
 }
 
 // runRound makes linCalls random calls from each of linClients goroutines
-// on round's own addresses and users, and returns their history.
-func runRound(t *testing.T, s Store, round int) []porcupine.Operation {
+// (spread over stores) on round's own addresses and users, and returns
+// their history.
+func runRound(t *testing.T, stores []Store, round int) []porcupine.Operation {
 	var (
 		mu      sync.Mutex
 		history []porcupine.Operation
@@ -273,6 +290,7 @@ func runRound(t *testing.T, s Store, round int) []porcupine.Operation {
 	)
 	start := time.Now()
 	for c := range linClients {
+		s := stores[c%len(stores)]
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(uint64(round), uint64(c)))
 			for range linCalls {

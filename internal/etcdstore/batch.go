@@ -1,0 +1,277 @@
+package etcdstore
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/prereg/prereg/internal/prereg"
+)
+
+// Batches are written as many transactions within etcd's limits, several
+// at once (doc.go, "Imports").
+const (
+	// readChunk is how many records one read of a batch fetches (one
+	// transaction of gets).
+	readChunk = 100
+	// maxTxnBytes keeps a transaction well under etcd's default 1.5 MiB
+	// request limit.
+	maxTxnBytes = 512 << 10
+	// batchWorkers is how many chunks of a batch are written at once.
+	batchWorkers = 8
+)
+
+// ApplyBatch is PrepareBatch followed by Apply.
+func (s *Store) ApplyBatch(ctx context.Context, items []prereg.Input, source, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	return s.PrepareBatch(items, nil, source).Apply(ctx, actor, dryRun)
+}
+
+// Prepared is a batch readied by PrepareBatch; Apply writes it.
+type Prepared struct {
+	s      *Store
+	items  []prereg.Input
+	keys   []prereg.Key
+	order  []int // items in key order
+	source string
+	now    time.Time
+}
+
+var _ prereg.PreparedBatch = (*Prepared)(nil)
+
+// PrepareBatch derives the items' keys (unless the caller knows them:
+// keys[i] must be items[i]'s prereg.RegistrationKey, or keys nil) and
+// sorts them, touching no state.
+func (s *Store) PrepareBatch(items []prereg.Input, keys []prereg.Key, source string) prereg.PreparedBatch {
+	if len(keys) != len(items) {
+		keys = make([]prereg.Key, len(items))
+		for i, in := range items {
+			keys[i] = prereg.RegistrationKey(in.OrganizationID, in.Email)
+		}
+	}
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return bytes.Compare(keys[a][:], keys[b][:]) })
+	return &Prepared{s: s, items: items, keys: keys, order: order, source: source, now: s.now().UTC()}
+}
+
+// keyRun is the items of a batch that write one key, in input order:
+// they are applied one after the other and written in one transaction.
+type keyRun struct {
+	k     prereg.Key
+	items []int
+}
+
+// Apply writes (or, with dryRun, only evaluates) the batch and reports
+// each item's change in input order. Each key's record and indexes are
+// written atomically; the batch as a whole is not one transaction.
+func (p *Prepared) Apply(ctx context.Context, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	var runs []keyRun
+	for _, i := range p.order {
+		if n := len(runs); n > 0 && runs[n-1].k == p.keys[i] {
+			runs[n-1].items = append(runs[n-1].items, i)
+			continue
+		}
+		runs = append(runs, keyRun{k: p.keys[i], items: []int{i}})
+	}
+	w := batchWrite{p: p, actor: actor, dryRun: dryRun, audit: !strings.HasPrefix(p.source, "import:"), results: make([]prereg.WriteResult, len(p.items))}
+	chunks := make(chan []keyRun)
+	errs := make(chan error, batchWorkers)
+	var wg sync.WaitGroup
+	for range batchWorkers {
+		wg.Go(func() {
+			for c := range chunks {
+				if err := w.chunk(ctx, c); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	var err error
+feed:
+	for lo := 0; lo < len(runs); lo += readChunk {
+		select {
+		case chunks <- runs[lo:min(lo+readChunk, len(runs))]:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(chunks)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errs:
+		default:
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return w.results, nil
+}
+
+// batchWrite is one Apply in progress; results are filled by key run,
+// each run by one worker.
+type batchWrite struct {
+	p             *Prepared
+	actor         string
+	dryRun, audit bool
+	results       []prereg.WriteResult
+}
+
+// chunk writes runs: it reads their records at one revision, applies the
+// items, and commits in transactions within etcd's limits, each holding
+// only if its records are still as read; the runs of a failed one are
+// read and applied again.
+func (w *batchWrite) chunk(ctx context.Context, runs []keyRun) error {
+	s := w.p.s
+	return retry(ctx, "import", func() error {
+		cur, err := s.loadMany(ctx, runs)
+		if err != nil {
+			return err
+		}
+		var (
+			failed []keyRun
+			tx     pendingTxn
+		)
+		flush := func() error {
+			if len(tx.runs) == 0 {
+				return nil
+			}
+			_, err := s.commit(ctx, tx.cmps, tx.ops)
+			if err == errRetry {
+				failed = append(failed, tx.runs...)
+				err = nil
+			}
+			tx = pendingTxn{}
+			return err
+		}
+		for i, run := range runs {
+			ops, err := w.apply(run, cur[i])
+			if err != nil {
+				return err
+			}
+			if len(ops) == 0 || w.dryRun {
+				continue
+			}
+			if !tx.fits(ops) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			tx.add(run, s.unchanged(cur[i]), ops)
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if len(failed) > 0 {
+			runs = failed
+			return errRetry
+		}
+		return nil
+	})
+}
+
+// apply applies the items of run over st and returns the operations that
+// write the outcome (none when nothing changed).
+func (w *batchWrite) apply(run keyRun, st stored) ([]clientv3.Op, error) {
+	s, now := w.p.s, w.p.now
+	old, cur := st.r, st.r
+	var audits []clientv3.Op
+	for _, i := range run.items {
+		r, change, err := prereg.ApplyKey(cur, w.p.items[i], run.k, w.p.source, now)
+		if err != nil && prereg.ErrorCode(err) != prereg.Conflict {
+			return nil, err
+		}
+		w.results[i] = prereg.WriteResult{ID: r.ID, Change: change, Status: r.Status, Err: err}
+		if err != nil || change == prereg.Unchanged {
+			continue
+		}
+		if w.audit && !w.dryRun {
+			audits = append(audits, s.writeAudit(now, w.actor, &r, change))
+		}
+		cur = &r
+	}
+	if cur == old || w.dryRun {
+		return nil, nil
+	}
+	ops, err := s.putOps(run.k, old, cur)
+	return append(ops, audits...), err
+}
+
+// pendingTxn collects the writes of several key runs into one
+// transaction.
+type pendingTxn struct {
+	runs  []keyRun
+	cmps  []clientv3.Cmp
+	ops   []clientv3.Op
+	puts  map[string]bool
+	bytes int
+}
+
+// fits reports whether ops can join the transaction within etcd's limits.
+func (t *pendingTxn) fits(ops []clientv3.Op) bool {
+	return len(t.ops)+len(ops) <= maxOps && len(t.cmps) < maxOps && t.bytes+opBytes(ops) <= maxTxnBytes
+}
+
+// add joins a run's writes; a key put twice (an organization's entry
+// in kOrgs) is put once, as etcd refuses a transaction that writes a key
+// twice.
+func (t *pendingTxn) add(run keyRun, cmp clientv3.Cmp, ops []clientv3.Op) {
+	if t.puts == nil {
+		t.puts = map[string]bool{}
+	}
+	t.runs = append(t.runs, run)
+	t.cmps = append(t.cmps, cmp)
+	for _, op := range ops {
+		k := string(op.KeyBytes())
+		if op.IsPut() {
+			if t.puts[k] {
+				continue
+			}
+			t.puts[k] = true
+		}
+		t.ops = append(t.ops, op)
+	}
+	t.bytes += opBytes(ops)
+}
+
+func opBytes(ops []clientv3.Op) int {
+	n := 0
+	for _, op := range ops {
+		n += len(op.KeyBytes()) + len(op.ValueBytes()) + 16
+	}
+	return n
+}
+
+// loadMany reads the records of runs at one revision.
+func (s *Store) loadMany(ctx context.Context, runs []keyRun) ([]stored, error) {
+	ops := make([]clientv3.Op, len(runs))
+	for i, run := range runs {
+		ops[i] = clientv3.OpGet(s.recKey(run.k))
+	}
+	cctx, cancel := call(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(cctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]stored, len(runs))
+	for i, r := range resp.Responses {
+		out[i].k = runs[i].k
+		if kvs := r.GetResponseRange().Kvs; len(kvs) == 1 {
+			out[i].mod = kvs[0].ModRevision
+			if out[i].r, err = decodeReg(kvs[0].Value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,91 @@
+package etcdstore_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/prereg/prereg/internal/etcdstore"
+	"github.com/prereg/prereg/internal/etcdtest"
+	"github.com/prereg/prereg/internal/storetest"
+)
+
+// cluster is the one 3-member cluster the package's tests share, each
+// under a prefix of its own; clients has a client per member.
+var (
+	cluster *etcdtest.Cluster
+	clients []*clientv3.Client
+	prefixN atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	c, err := etcdtest.StartMain(3)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cluster = c
+	for _, ep := range c.Endpoints() {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		clients = append(clients, cli)
+	}
+	code := m.Run()
+	for _, cli := range clients {
+		cli.Close()
+	}
+	c.Close()
+	os.Exit(code)
+}
+
+// prefixFor is a fresh prefix, or the one of dir (reopening finds what
+// was written).
+func prefixFor(dir string) string {
+	if dir != "" {
+		h := sha256.Sum256([]byte(dir))
+		return "/d/" + hex.EncodeToString(h[:8]) + "/"
+	}
+	return fmt.Sprintf("/t/%d/", prefixN.Add(1))
+}
+
+// openOn opens a store under prefix through member i's client, closed
+// (and checked) when t ends.
+func openOn(t *testing.T, i int, prefix string, o storetest.Options) *etcdstore.Store {
+	t.Helper()
+	s, err := etcdstore.New(context.Background(), clients[i%len(clients)], prefix, etcdstore.Options{Now: o.Now, SyncEnabled: o.SyncEnabled, Serve: o.Serve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if errs := s.Check(); len(errs) > 0 {
+			t.Errorf("check: %v", errs)
+		}
+		s.Close()
+	})
+	return s
+}
+
+var opened atomic.Int64
+
+func openConformance(t *testing.T, o storetest.Options) storetest.Store {
+	t.Helper()
+	return openOn(t, int(opened.Add(1)), prefixFor(o.Dir), o)
+}
+
+// TestConformance runs the behavioural suite every store must pass, each
+// store on its own prefix of a 3-member cluster, through the members in
+// turn.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, openConformance)
+}
