@@ -38,12 +38,13 @@ const (
 )
 
 // buildBinary builds the real prereg binary (cwd is cmd/prereg) into the
-// test's temporary directory.
-func buildBinary(t *testing.T) string {
+// test's temporary directory, with more go build flags when given.
+func buildBinary(t *testing.T, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "prereg")
 	start := time.Now()
-	out, err := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, ".").CombinedOutput()
+	args := append(append([]string{"build", "-ldflags=-s -w", "-o", bin}, flags...), ".")
+	out, err := exec.Command("go", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
