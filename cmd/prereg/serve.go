@@ -309,7 +309,8 @@ func wireCSV(cfg config.Serve, store serviceStore, api *httpapi.Config) {
 }
 
 // wireConsole builds the admin console over the store, with the API's
-// importer, exporter and failure limit (api must be fully wired).
+// importer, exporter, failure limit and per-token limit (api must be fully
+// wired).
 func wireConsole(cfg config.Serve, store serviceStore, api httpapi.Config) (*console.Console, error) {
 	proxies, err := netallow.Parse(cfg.TrustedProxies)
 	if err != nil {
@@ -317,7 +318,7 @@ func wireConsole(cfg config.Serve, store serviceStore, api httpapi.Config) (*con
 	}
 	c := console.Config{
 		AdminToken: api.AdminToken, Importer: api.Importer, Exporter: api.Exporter, MaxImportBytes: cfg.MaxImportBytes, ImportSlots: api.ImportSlots,
-		TempDir: importTempDir(cfg), FailureLimiter: api.FailureLimiter, ClientIP: api.ClientIP,
+		TempDir: importTempDir(cfg), FailureLimiter: api.FailureLimiter, AdminLimiter: api.AdminLimiter, ClientIP: api.ClientIP,
 		HTTPS: func(r *http.Request) bool { return netallow.HTTPS(r, proxies) }, Logger: api.Logger,
 	}
 	if api.Syncer != nil {

@@ -81,6 +81,10 @@ type Config struct {
 	// authentications, by ClientIP.
 	FailureLimiter httpapi.FailureLimiter
 	ClientIP       httpapi.ClientIPFunc
+	// AdminLimiter is the API's per-token limit (--admin-rate-limit):
+	// every signed-in request counts against its token, as an API call
+	// of that token does. Optional.
+	AdminLimiter httpapi.KeyedLimiter
 	// HTTPS reports whether a request reached the service over HTTPS,
 	// directly or through a trusted proxy: the cookie is then Secure.
 	HTTPS func(r *http.Request) bool

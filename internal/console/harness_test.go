@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -60,8 +61,9 @@ func newEnv(t *testing.T) *env {
 	return newEnvWith(t, boltstore.Options{})
 }
 
-// newEnvWith is newEnv with the store opened with opts (its clock set).
-func newEnvWith(t *testing.T, opts boltstore.Options) *env {
+// newEnvWith is newEnv with the store opened with opts (its clock set);
+// tune, when given, changes the console's and the API's configuration.
+func newEnvWith(t *testing.T, opts boltstore.Options, tune ...tuning) *env {
 	t.Helper()
 	e := &env{clock: &clock{}}
 	e.clock.ns.Store(start.UnixNano())
@@ -72,24 +74,40 @@ func newEnvWith(t *testing.T, opts boltstore.Options) *env {
 		t.Fatal(err)
 	}
 	e.store = st
-	imp := testImporter{store: st, dir: dir, now: e.clock.now}
-	fails := limits.PerMinute(60)
-	e.imports = limits.NewSlots(httpapi.DefaultMaxConcurrentImports, 1)
-	con := console.New(console.Config{
-		AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, TempDir: dir,
-		FailureLimiter: fails, ImportSlots: e.imports, Now: e.clock.now,
-	}, console.Stores{Registrations: st, SyncQueue: st, Stats: st, Audit: st, Imports: st, Tokens: st, Sessions: st, Backlog: st})
-	api := httpapi.New(httpapi.Config{AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, FailureLimiter: fails, ImportSlots: e.imports, Console: con, Now: e.clock.now},
-		httpapi.Stores{Logins: st, Registrations: st, SyncQueue: st, Stats: st, Erasures: st, Audit: st, Backups: st, Imports: st, Tokens: st, Health: st})
-	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(func() {
-		e.srv.Close()
-		con.Close()
 		if err := st.Close(); err != nil {
 			t.Error(err)
 		}
 	})
+	e.srv = httptest.NewServer(e.service(t, dir, tune...))
+	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// tuning changes a test service's console and API configuration.
+type tuning func(e *env, c *console.Config, a *httpapi.Config)
+
+// service is one console and API over e's store, keeping its uploads and
+// the importer's temporary files in dir.
+func (e *env) service(t *testing.T, dir string, tune ...tuning) http.Handler {
+	t.Helper()
+	st := e.store
+	imp := testImporter{store: st, dir: dir, now: e.clock.now}
+	fails := limits.PerMinute(60)
+	e.imports = limits.NewSlots(httpapi.DefaultMaxConcurrentImports, 1)
+	cc := console.Config{
+		AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, TempDir: dir,
+		FailureLimiter: fails, ImportSlots: e.imports, Now: e.clock.now,
+	}
+	ac := httpapi.Config{AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, FailureLimiter: fails, ImportSlots: e.imports, Now: e.clock.now}
+	for _, f := range tune {
+		f(e, &cc, &ac)
+	}
+	con := console.New(cc, console.Stores{Registrations: st, SyncQueue: st, Stats: st, Audit: st, Imports: st, Tokens: st, Sessions: st, Backlog: st})
+	t.Cleanup(con.Close)
+	ac.Console = con
+	api := httpapi.New(ac, httpapi.Stores{Logins: st, Registrations: st, SyncQueue: st, Stats: st, Erasures: st, Audit: st, Backups: st, Imports: st, Tokens: st, Health: st})
+	return api.Handler()
 }
 
 type testImporter struct {

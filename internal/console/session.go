@@ -4,8 +4,10 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
+	"github.com/prereg/prereg/internal/limits"
 	"github.com/prereg/prereg/internal/netallow"
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -43,6 +45,18 @@ func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *reques
 			return
 		}
 		q := &request{sess: sess, p: sess.Principal}
+		if c.cfg.AdminLimiter != nil {
+			if ok, after := c.cfg.AdminLimiter.Allow(q.p.TokenID); !ok {
+				secs := limits.RetryAfterSeconds(after)
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				wait := "a second"
+				if secs > 1 {
+					wait = strconv.Itoa(secs) + " seconds"
+				}
+				c.errorPage(w, r, q, prereg.Errorf(prereg.RateLimited, "This token has made too many requests (its console pages and API calls count together); wait %s and try again.", wait))
+				return
+			}
+		}
 		if r.Method == http.MethodPost && r.URL.Path != uploadPath {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if !c.checkCSRF(r, q, r.PostFormValue("csrf")) {
