@@ -9,8 +9,10 @@
 // Every form that changes anything carries the session's CSRF secret, and
 // a POST without it is refused (403). Pages are plain forms that work
 // without JavaScript; the one script only improves them (local times, the
-// import preview's file size check, copy to clipboard). Nothing is loaded
-// from another origin, which the Content-Security-Policy enforces.
+// import preview's file check, copy to clipboard) and keeps an import's
+// file in the page between its preview and the confirmation, so that any
+// replica can take the confirmation. Nothing is loaded from another
+// origin, which the Content-Security-Policy enforces.
 package console
 
 import (
@@ -75,7 +77,9 @@ type Config struct {
 	// ImportSlots bounds the imports (previews included) running at once,
 	// shared with the API's (httpapi.Config.ImportSlots). Optional.
 	ImportSlots httpapi.Slots
-	// TempDir holds uploads between their preview and the confirmation.
+	// TempDir holds the uploads of pages without their script between
+	// the preview and the confirmation, and files sent again with a
+	// confirmation while they are checked.
 	TempDir string
 	// FailureLimiter counts failed sign-ins with the API's failed
 	// authentications, by ClientIP.

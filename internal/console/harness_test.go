@@ -259,6 +259,19 @@ func (b *tab) submit(sel string) int64 {
 	return resp.Status
 }
 
+// swap clicks sel, whose form the page's script sends itself, and waits
+// until the answer's page has replaced the page's main part.
+func (b *tab) swap(sel string) {
+	b.t.Helper()
+	eval[bool](b, `(document.querySelector("main").dataset.before = "1", true)`)
+	b.do(chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.querySelector("main").dataset.before`)); err != nil {
+		b.fail("after a click on %s, the page's main part was not replaced: %v", sel, err)
+	}
+}
+
 // visit opens path and returns the answer's status.
 func (b *tab) visit(path string) int64 {
 	b.t.Helper()

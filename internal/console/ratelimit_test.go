@@ -25,7 +25,7 @@ func TestRateLimitedWithTheAPI(t *testing.T) {
 		c.AdminLimiter, a.AdminLimiter = l, l
 	})
 	b := e.open(t)
-	b.signIn(adminToken) // the sign-in's redirect to the overview: 1
+	b.signIn(adminToken)                                      // the sign-in's redirect to the overview: 1
 	if st := apiGet(t, e, "/v1/stats"); st != http.StatusOK { // 2
 		t.Fatalf("the API's first call answered %d", st)
 	}
@@ -60,4 +60,3 @@ func apiGet(t *testing.T, e *env, path string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
-

@@ -59,18 +59,28 @@ func (r replica) signIn(t *testing.T, secret string) string {
 // do sends a request with the cookie and returns the status and body.
 func (r replica) do(t *testing.T, method, path, cookie string, form url.Values) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, r.url+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Cookie", cookie)
+	contentType := ""
 	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		contentType = "application/x-www-form-urlencoded"
+	}
+	return r.send(t, method, path, cookie, contentType, strings.NewReader(form.Encode()))
+}
+
+// send sends a request with the cookie and returns the status and body.
+func (r replica) send(t *testing.T, method, path, cookie, contentType string, body io.Reader) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, r.url+path, body)
+	req.Header.Set("Cookie", cookie)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)

@@ -27,7 +27,7 @@ type request struct {
 
 // with admits requests of a live session: others are sent to the sign-in
 // page (a GET) or refused (anything else). A POST must carry the
-// session's CSRF secret; the upload checks it itself, as it streams the
+// session's CSRF secret; an upload checks it itself, as it streams the
 // body (uploadPart).
 func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -57,7 +57,7 @@ func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *reques
 				return
 			}
 		}
-		if r.Method == http.MethodPost && r.URL.Path != uploadPath {
+		if r.Method == http.MethodPost && !streamed(r) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if !c.checkCSRF(r, q, r.PostFormValue("csrf")) {
 				c.errorPage(w, r, q, prereg.Errorf(prereg.Forbidden, "the form was not sent by this console page (missing or wrong CSRF token); reload the page and try again"))
@@ -68,8 +68,12 @@ func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *reques
 	}
 }
 
-// uploadPath is the one POST whose body is streamed, not parsed whole.
-const uploadPath = "/console/import"
+// streamed reports whether r is an upload, whose body is streamed, not
+// parsed whole: the import's file, and the confirmation that sends it
+// again.
+func streamed(r *http.Request) bool {
+	return r.URL.Path == "/console/import" || r.URL.Path == "/console/import/confirm" && isMultipart(r)
+}
 
 // checkCSRF accepts a POST carrying the session's CSRF secret from this
 // origin (a browser sends Origin with every POST; one from elsewhere is
