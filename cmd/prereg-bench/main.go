@@ -23,9 +23,12 @@ import (
 	"time"
 
 	"github.com/prereg/prereg/internal/bench"
+	"github.com/prereg/prereg/internal/etcdtest"
 )
 
 func main() {
+	// A --store etcd run starts this executable again as etcd members.
+	etcdtest.RunMemberIfAsked()
 	// A --separate run starts this executable again to serve the store
 	// or the bare handler.
 	if child, err := bench.RunChild(); child {
@@ -67,7 +70,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopPprof()
-	rep, err := bench.Run(ctx, c)
+	runner := bench.Run
+	if o.store == "etcd" {
+		runner = bench.RunEtcd
+	}
+	rep, err := runner(ctx, c)
 	if rep == nil {
 		return err
 	}
@@ -81,6 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type options struct {
 	quick, asJSON                            bool
 	scenarios, jsonOut, pprofAddr, serveBare string
+	store, etcdEndpoints                     string
 	timeout                                  time.Duration
 	records                                  int
 	recordsSet                               bool
@@ -126,6 +134,11 @@ func parseFlags(args []string, stderr io.Writer) (bench.Config, options, error) 
 	fs.BoolVar(&c.SeedOnly, "seed-only", false, "seed the store at --db and stop")
 	fs.StringVar(&c.DBPath, "db", "", "store file to seed (must not exist; default: a temporary one)")
 	fs.BoolVar(&c.LogRequests, "log-requests", true, "write the per-request log to a file in the run's directory, as serve writes it to stderr (false: format it and discard it)")
+	fs.StringVar(&o.store, "store", "bolt", "bolt, or etcd: a 3-member etcd cluster (member processes, or --etcd-endpoints) and two `prereg serve --store etcd` replicas, compared with raw etcd loops")
+	fs.StringVar(&o.etcdEndpoints, "etcd-endpoints", "", "with --store etcd: a running cluster's comma-separated client URLs instead of member processes (the run writes under prefixes of its own and deletes them)")
+	fs.StringVar(&c.PreregBin, "prereg", "", "with --store etcd: the prereg binary the replicas run (default: built from this module with go build)")
+	fs.IntVar(&c.EtcdRate, "etcd-rate", c.EtcdRate, "with --store etcd: fixed rate (logins/s) of the latency attacks over both replicas")
+	fs.BoolVar(&c.SkipBoltImport, "skip-bolt-import", false, "with --store etcd: do not time the import into a bbolt service")
 	if err := fs.Parse(args); err != nil {
 		return c, o, err
 	}
@@ -144,6 +157,15 @@ func (o options) apply(c bench.Config) (bench.Config, error) {
 	}
 	if o.scenarios != "" {
 		c.Scenarios = strings.Split(o.scenarios, ",")
+	}
+	switch o.store {
+	case "bolt":
+	case "etcd":
+		if o.etcdEndpoints != "" {
+			c.EtcdEndpoints = strings.Split(o.etcdEndpoints, ",")
+		}
+	default:
+		return c, fmt.Errorf("--store %q: want bolt or etcd", o.store)
 	}
 	if c.SeedOnly && c.DBPath == "" {
 		return c, errors.New("--seed-only needs --db")

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/prereg/prereg/internal/bench"
+	"github.com/prereg/prereg/internal/etcdtest"
 )
 
 // seedOnly runs the command to seed a store with args added, and returns
@@ -103,5 +105,56 @@ func TestRunWritesTableAndJSON(t *testing.T) {
 	var rep bench.Report
 	if err := json.Unmarshal(raw, &rep); err != nil || len(rep.Loads) != 4 || len(rep.Ratios) != 1 {
 		t.Errorf("--json-out report (%v): %d loads, ratios %+v", err, len(rep.Loads), rep.Ratios)
+	}
+}
+
+// TestMain lets a --store etcd run start this test binary as its etcd
+// members.
+func TestMain(m *testing.M) {
+	etcdtest.RunMemberIfAsked()
+	os.Exit(m.Run())
+}
+
+// A --store etcd run on tiny sizes goes end to end: three member
+// processes, two replicas, the import against bbolt's, every hook scenario
+// over both replicas against its raw etcd loop, and the replicas' memory.
+func TestRunEtcdQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds prereg and starts etcd member processes")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "prereg")
+	if out, err := exec.Command("go", "build", "-tags", "etcdstore", "-o", bin, "github.com/prereg/prereg/cmd/prereg").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "report.json")
+	args := []string{"--store", "etcd", "--prereg", bin, "--quick", "--records", "600", "--pre-granted", "50",
+		"--duration", "300ms", "--concurrency", "4", "--rounds", "1", "--etcd-rate", "100", "--dir", dir, "--json-out", out}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(raw, &rep); err != nil || rep.Etcd == nil {
+		t.Fatalf("report (%v): %s", err, raw)
+	}
+	e := rep.Etcd
+	if e.Replicas != 2 || e.Members != 3 || len(e.Ratios) != 3 || len(e.ReplicaMemory) != 2 {
+		t.Errorf("etcd report: %d replicas, %d members, ratios %+v, %d memories", e.Replicas, e.Members, e.Ratios, len(e.ReplicaMemory))
+	}
+	if e.Import == nil || e.Import.EtcdSeconds <= 0 || e.Import.BoltSeconds <= 0 {
+		t.Errorf("import: %+v", e.Import)
+	}
+	for _, l := range rep.Loads {
+		if l.Errors+l.Mismatches > 0 {
+			t.Errorf("%s %s: %d errors, %d wrong answers: %v", l.Scenario, l.Mode, l.Errors, l.Mismatches, l.ErrorSamples)
+		}
+	}
+	if !strings.Contains(stdout.String(), "replicas/raw") {
+		t.Errorf("table:\n%s", stdout.String())
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +14,15 @@ import (
 
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/bytesize"
+	"github.com/prereg/prereg/internal/config"
+	"github.com/prereg/prereg/internal/dumpio"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// checkCmd works on the file only: the check needs the bytes of the file,
-// which the admin API does not hand out (backup checks its copy the same way).
+// checkCmd works on the file, not through the service: the check needs
+// the bytes of the file, which the admin API does not hand out (backup
+// checks its copy the same way). With --store etcd it runs the etcd
+// store's own check: indexes agree with records, counters with counts.
 func checkCmd(e *env) *cobra.Command {
 	var (
 		db     string
@@ -25,15 +30,28 @@ func checkCmd(e *env) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Run bbolt's consistency check on a store file",
+		Short: "Check a store: bbolt's consistency check of a file, or an etcd store's indexes and counters",
+		Long: `Check a store: bbolt's consistency check of a --db file, or, with --store
+etcd, that the etcd store's indexes agree with its records and its counters
+with their counts.
+
+Environment:
+  PREREG_STORE, PREREG_ETCD_<FLAG>  --store and every --etcd-* flag
+  PREREG_ETCD_PASSWORD_FILE         the etcd password, from a file`,
 		Example: `  prereg check --db prereg.db
-  prereg check --db prereg.db --json`,
+  prereg check --db prereg.db --json
+  prereg check --store etcd --etcd-endpoints http://127.0.0.1:2379`,
 		Args: noArgs,
 	}
 	cmd.Flags().StringVar(&db, "db", "prereg.db", "store file")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: {\"file\": …, \"problems\": […]}")
+	sb := config.BindStore(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		errs, err := checkFile(db)
+		st, err := sb.Resolve(pflagLookup{cmd.Flags()}, e.getenv)
+		if err != nil {
+			return err
+		}
+		name, errs, err := checkStore(cmd.Context(), db, st)
 		if err != nil {
 			return err
 		}
@@ -42,7 +60,7 @@ func checkCmd(e *env) *cobra.Command {
 			problems[i] = e2.Error()
 		}
 		if asJSON {
-			if err := printJSON(e.stdout, map[string]any{"file": db, "problems": problems}); err != nil {
+			if err := printJSON(e.stdout, map[string]any{"file": name, "problems": problems}); err != nil {
 				return err
 			}
 		} else {
@@ -51,14 +69,29 @@ func checkCmd(e *env) *cobra.Command {
 			}
 		}
 		if len(errs) > 0 {
-			return prereg.Errorf(prereg.Invalid, "%s: %d problem(s) found", db, len(errs))
+			return prereg.Errorf(prereg.Invalid, "%s: %d problem(s) found", name, len(errs))
 		}
 		if !asJSON {
-			fmt.Fprintf(e.stdout, "%s: OK\n", db)
+			fmt.Fprintf(e.stdout, "%s: OK\n", name)
 		}
 		return nil
 	}
 	return cmd
+}
+
+// checkStore checks the file db, or the etcd store st names.
+func checkStore(ctx context.Context, db string, st config.Store) (name string, problems []error, err error) {
+	if st.Kind != config.StoreEtcd {
+		problems, err = checkFile(db)
+		return db, problems, err
+	}
+	loc := location{kind: config.StoreEtcd, etcd: st.Etcd}
+	s, err := loc.open(ctx, false, true)
+	if err != nil {
+		return loc.String(), nil, err
+	}
+	defer s.Close()
+	return loc.String(), s.Check(), nil
 }
 
 // checkFile opens a store read-only and runs Tx.Check on it.
@@ -75,9 +108,18 @@ func backupCmd(e *env) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "backup OUT",
-		Short: "Write a consistent copy of the store (through the service, or from the file)",
+		Short: "Write a consistent copy of the store (through the service, from the file, or from etcd)",
+		Long: `Write a consistent copy of the store to OUT, checked before it is put in
+place. Of a bbolt store (--db, or a service running on one) the backup is a
+bbolt file; of an etcd store (--store etcd, or a service running on one) it
+is a dump stream (text, one JSON object per line). prereg restore takes
+either into either kind of store.
+
+Environment:
+` + connEnvHelp,
 		Example: `  prereg backup prereg-2026-12-02.db --db prereg.db
-  prereg backup /backups/prereg.db --force --server https://prereg.example.com`,
+  prereg backup /backups/prereg.db --force --server https://prereg.example.com
+  prereg backup prereg-2026-12-02.dump --store etcd --etcd-endpoints https://etcd-0:2379`,
 		Args: exactArgs("output file"),
 	}
 	c := addConn(cmd, e)
@@ -102,12 +144,9 @@ func backupCmd(e *env) *cobra.Command {
 		if err := tmp.Close(); err != nil {
 			return err
 		}
-		errs, err := checkFile(tmp.Name())
+		what, err := checkBackup(tmp.Name())
 		if err != nil {
-			return fmt.Errorf("the backup does not open: %w", err)
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("the backup fails its consistency check: %v", errs[0])
+			return fmt.Errorf("the backup fails its check: %w", err)
 		}
 		if err := place(tmp.Name(), out, force); err != nil {
 			return err
@@ -116,10 +155,58 @@ func backupCmd(e *env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "backup written to %s (%s, checked)\n", out, bytesize.Human(fi.Size()))
+		if what == "bbolt file" {
+			what = "" // what backups always were
+		} else {
+			what = ", " + what
+		}
+		fmt.Fprintf(e.stdout, "backup written to %s (%s%s, checked)\n", out, bytesize.Human(fi.Size()), what)
 		return nil
 	}
 	return cmd
+}
+
+// isDumpFile reports whether path holds a dump stream rather than a bbolt
+// file.
+func isDumpFile(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, prereg.Wrap(prereg.NotFound, err, "cannot open "+path+": "+osCause(err))
+	}
+	defer f.Close()
+	first := make([]byte, 64)
+	n, _ := io.ReadFull(f, first)
+	return dumpio.Sniff(first[:n]), nil
+}
+
+// checkBackup checks a backup of either format whole: a bbolt file with
+// bbolt's check, a dump stream by reading it to its end line. It says
+// what it found: "bbolt file", "dump of 3 registration, …".
+func checkBackup(path string) (string, error) {
+	dump, err := isDumpFile(path)
+	if err != nil {
+		return "", err
+	}
+	if !dump {
+		errs, err := checkFile(path)
+		if err != nil {
+			return "", err
+		}
+		if len(errs) > 0 {
+			return "", errs[0]
+		}
+		return "bbolt file", nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	counts := prereg.DumpCounts{}
+	if err := streamSource(f)(func(it prereg.DumpItem) error { counts[it.Kind]++; return nil }); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return "dump of " + describeCounts(counts), nil
 }
 
 // place moves the finished file tmp to out; without force a file that
@@ -135,51 +222,135 @@ func place(tmp, out string, force bool) error {
 	return err
 }
 
-// restoreCmd works on the file only: it replaces the store, which no
-// running service may hold.
+// restoreCmd works on the store, not through the service: it replaces
+// the store, which no running service may hold.
 func restoreCmd(e *env) *cobra.Command {
 	var (
 		db    string
 		force bool
 	)
 	cmd := &cobra.Command{
-		Use:   "restore IN --db PATH",
-		Short: "Restore a backup into a store file (offline: refuses a store in use)",
+		Use:   "restore IN (--db PATH | --store etcd …)",
+		Short: "Restore a backup (bbolt file or dump stream) into a store file or etcd (offline)",
+		Long: `Restore a backup into a store file (--db) or, with --store etcd, into the
+etcd cluster. IN may be a bbolt file (a backup of a bbolt store) or a dump
+stream (a backup of an etcd store): either goes into either kind of store.
+IN is checked whole before anything is replaced. A store that holds data is
+replaced only with --force; stop every service using it first.
+
+Environment:
+  PREREG_STORE, PREREG_ETCD_<FLAG>  --store and every --etcd-* flag
+  PREREG_ETCD_PASSWORD_FILE         the etcd password, from a file`,
 		Example: `  prereg restore prereg-2026-12-02.db --db prereg.db
-  prereg restore prereg-2026-12-02.db --db prereg.db --force`,
+  prereg restore prereg-2026-12-02.db --db prereg.db --force
+  prereg restore prereg-2026-12-02.dump --store etcd --etcd-endpoints https://etcd-0:2379 --force`,
 		Args: exactArgs("backup file"),
 	}
-	cmd.Flags().StringVar(&db, "db", "", "store file to restore into (required)")
-	cmd.Flags().BoolVar(&force, "force", false, "replace an existing store file")
+	cmd.Flags().StringVar(&db, "db", "", "store file to restore into (required without --store etcd)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing store file, or what the etcd prefix holds")
+	sb := config.BindStore(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if db == "" {
-			return usageError(cmd, "--db is required: the store file to restore into")
-		}
-		errs, err := checkFile(args[0])
+		st, err := sb.Resolve(pflagLookup{cmd.Flags()}, e.getenv)
 		if err != nil {
-			return fmt.Errorf("the backup %s does not open: %w", args[0], err)
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("the backup %s fails its consistency check: %v", args[0], errs[0])
-		}
-		if _, err := os.Stat(db); err == nil {
-			if !force {
-				return prereg.Errorf(prereg.Conflict, "%s exists; pass --force to replace it", db)
-			}
-			// Taking the lock proves no service holds the file.
-			s, err := boltstore.Open(db, boltstore.Options{LockTimeout: time.Second, ReadOnly: true})
-			if err != nil {
-				return err
-			}
-			s.Close()
-		}
-		if err := copyFile(args[0], db); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "restored %s into %s\n", args[0], db)
+		switch {
+		case st.Kind == config.StoreEtcd && db != "":
+			return usageError(cmd, "--db is not used with --store etcd: the backup goes into the etcd cluster")
+		case st.Kind != config.StoreEtcd && db == "":
+			return usageError(cmd, "--db is required: the store file to restore into (or --store etcd)")
+		}
+		in := args[0]
+		what, err := checkBackup(in)
+		if err != nil {
+			return fmt.Errorf("the backup %s fails its check: %w", in, err)
+		}
+		dump, err := isDumpFile(in)
+		if err != nil {
+			return err
+		}
+		to := location{kind: config.StoreBolt, path: db}
+		if st.Kind == config.StoreEtcd {
+			to = location{kind: config.StoreEtcd, etcd: st.Etcd}
+			err = restoreInto(cmd.Context(), in, dump, to, force)
+		} else {
+			err = restoreFile(cmd.Context(), in, dump, db, force)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "restored %s (%s) into %s\n", in, what, to)
 		return nil
 	}
 	return cmd
+}
+
+// restoreFile puts the backup in into the store file db: a bbolt backup
+// is copied, a dump is loaded into a new file first; either way db is
+// replaced in one rename.
+func restoreFile(ctx context.Context, in string, dump bool, db string, force bool) error {
+	if _, err := os.Stat(db); err == nil {
+		if !force {
+			return prereg.Errorf(prereg.Conflict, "%s exists; pass --force to replace it", db)
+		}
+		// Taking the lock proves no service holds the file.
+		s, err := boltstore.Open(db, boltstore.Options{LockTimeout: time.Second, ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		s.Close()
+	}
+	if !dump {
+		return copyFile(in, db)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(db), ".prereg-restore-*")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	if err := restoreInto(ctx, in, true, location{kind: config.StoreBolt, path: tmp.Name()}, false); err != nil {
+		return err
+	}
+	if errs, err := checkFile(tmp.Name()); err != nil || len(errs) > 0 {
+		return fmt.Errorf("the restored store fails its check: %v %v", err, errs)
+	}
+	return os.Rename(tmp.Name(), db)
+}
+
+// restoreInto loads the backup in (a dump stream, or a bbolt file read
+// through a read-only store) into the store at to, which must be empty
+// unless force, and compares the counts.
+func restoreInto(ctx context.Context, in string, dump bool, to location, force bool) error {
+	dst, err := to.open(ctx, true, false)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if err := emptyOrForced(ctx, dst, to.String(), force); err != nil {
+		return err
+	}
+	var src source
+	if dump {
+		f, err := os.Open(in)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		src = streamSource(f)
+	} else {
+		s, err := location{kind: config.StoreBolt, path: in}.open(ctx, false, true)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		src = storeSource(ctx, s)
+	}
+	sent, err := transfer(ctx, src, dst, nil)
+	if err != nil {
+		return err
+	}
+	return sameCounts(ctx, dst, sent, to.String())
 }
 
 // copyFile copies through a temporary file and a rename, so db is never

@@ -38,7 +38,7 @@ const (
 )
 
 // buildBinary builds the real prereg binary (cwd is cmd/prereg) into the
-// test's temporary directory.
+// test's temporary directory, with more go build flags when given.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "prereg")
@@ -91,8 +91,12 @@ func (w *lineWatch) String() string {
 	return w.buf.String()
 }
 
-// childTmp, when set, is the TMPDIR of the children started next.
-var childTmp string
+// childTmp, when set, is the TMPDIR of the children started next, and
+// childEnv more variables of theirs.
+var (
+	childTmp string
+	childEnv []string
+)
 
 // startChild runs bin with args, its stderr appended to logFile. For serve,
 // waitReady waits for the listening line.
@@ -105,6 +109,7 @@ func startChild(t *testing.T, bin string, logFile *os.File, waitReady bool, args
 	if childTmp != "" {
 		c.cmd.Env = append(c.cmd.Env, "TMPDIR="+childTmp)
 	}
+	c.cmd.Env = append(c.cmd.Env, childEnv...)
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start %v: %v", args, err)
 	}

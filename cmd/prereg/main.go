@@ -125,6 +125,8 @@ func newRoot(e *env) *cobra.Command {
 		checkCmd(e),
 		backupCmd(e),
 		restoreCmd(e),
+		copyCmd(e),
+		manifestsCmd(e),
 	)
 	return root
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prereg/prereg/internal/auth0sync"
-	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/config"
+	"github.com/prereg/prereg/internal/console"
 	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/importer"
@@ -41,17 +41,23 @@ once (only after every setting was checked and the address bound). One value
 given as two kinds of secret is refused. A lost admin token: stop the
 service, then prereg tokens create --db PATH --name NAME.
 
+With --store etcd the data lives in an etcd cluster (--etcd-endpoints) instead
+of the --db file, and any number of replicas may serve from it; the first
+replica to find --etcd-prefix empty initializes it.
+
 Environment:
   PREREG_<FLAG>        every flag, upper-cased with _ for - (PREREG_DB,
                        PREREG_ADDR, PREREG_HOOK_SECRETS, PREREG_MAX_IMPORT_BYTES…);
                        the flag wins
   PREREG_HOOK_SECRETS_FILE, PREREG_ADMIN_TOKEN_FILE, PREREG_SIGNING_SECRETS_FILE
                        read that secret from a file instead
+  PREREG_ETCD_PASSWORD_FILE  the etcd password, from a file
 Writing grants into Auth0 (Management API) is on when these are set:
 ` + auth0EnvHelp,
 		Example: `  prereg serve --db /data/prereg.db --addr :8080
   PREREG_HOOK_SECRETS_FILE=/run/secrets/hook prereg serve --tls-cert cert.pem --tls-key key.pem
-  prereg serve --max-import-bytes 64MiB --metrics-addr 127.0.0.1:9090`,
+  prereg serve --max-import-bytes 64MiB --metrics-addr 127.0.0.1:9090
+  prereg serve --store etcd --etcd-endpoints https://etcd-0:2379,https://etcd-1:2379,https://etcd-2:2379 --etcd-ca-file ca.pem`,
 		Args: noArgs,
 	}
 	b := config.Bind(cmd.Flags())
@@ -71,7 +77,7 @@ Writing grants into Auth0 (Management API) is on when these are set:
 func serve(ctx context.Context, cfg config.Serve, e *env) error {
 	log, closeLog := newLogger(e, cfg.LogLevel)
 	defer closeLog()
-	store, err := boltstore.Open(cfg.DB, boltstore.Options{SyncEnabled: cfg.Auth0Enabled(), LoginSets: true, ReleaseEvery: boltstore.ServiceReleaseEvery})
+	store, err := openService(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -134,6 +140,14 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		}
 		return err
 	}
+	if cfg.Console {
+		con, err := wireConsole(cfg, store, api)
+		if err != nil {
+			return err
+		}
+		defer con.Close()
+		api.Console = con
+	}
 	h := httpapi.New(api, apiStores(store))
 	srv.Handler = h.Handler()
 	serveFn := func() error { return srv.Serve(ln) }
@@ -183,7 +197,7 @@ func newLogger(e *env, level string) (*slog.Logger, func()) {
 // wireExtras plugs the optional parts (limits, signatures, allow-lists,
 // CSV, Auth0 sync) into the API config. It returns a function that stops
 // whatever it started.
-func wireExtras(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, log *slog.Logger) (func(), error) {
+func wireExtras(ctx context.Context, cfg config.Serve, store serviceStore, api *httpapi.Config, log *slog.Logger) (func(), error) {
 	var stops []func()
 	stop := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -275,30 +289,44 @@ func wireSecurity(cfg config.Serve, api *httpapi.Config) error {
 	return nil
 }
 
+// importTempDir is where imports and the console's uploads keep their
+// temporary copies, which hold addresses: beside the store file (same
+// protection, and not in a RAM-backed /tmp); with etcd, in the temporary
+// directory (a volume of its own on Kubernetes).
+func importTempDir(cfg config.Serve) string {
+	if cfg.Store.Kind == config.StoreEtcd {
+		return ""
+	}
+	return filepath.Dir(cfg.DB)
+}
+
 // wireCSV plugs in the importer and exporter.
-func wireCSV(cfg config.Serve, store *boltstore.Store, api *httpapi.Config) {
-	// The importer's temporary copy holds addresses: keep it beside the
-	// store (same protection, and not in a RAM-backed /tmp).
-	api.Importer = csvImporter{store: store, tmp: filepath.Dir(cfg.DB)}
+func wireCSV(cfg config.Serve, store serviceStore, api *httpapi.Config) {
+	api.Importer = csvImporter{store: store, tmp: importTempDir(cfg)}
 	api.Exporter = csvExporter{}
 }
 
-// The bbolt store serves every resource of the HTTP API.
-var (
-	_ httpapi.Logins        = (*boltstore.Store)(nil)
-	_ httpapi.Registrations = (*boltstore.Store)(nil)
-	_ httpapi.SyncQueue     = (*boltstore.Store)(nil)
-	_ httpapi.Stats         = (*boltstore.Store)(nil)
-	_ httpapi.Erasures      = (*boltstore.Store)(nil)
-	_ httpapi.Audit         = (*boltstore.Store)(nil)
-	_ httpapi.Backups       = (*boltstore.Store)(nil)
-	_ httpapi.Imports       = (*boltstore.Store)(nil)
-	_ httpapi.Tokens        = (*boltstore.Store)(nil)
-	_ httpapi.Health        = (*boltstore.Store)(nil)
-)
+// wireConsole builds the admin console over the store, with the API's
+// importer, exporter and failure limit (api must be fully wired).
+func wireConsole(cfg config.Serve, store serviceStore, api httpapi.Config) (*console.Console, error) {
+	proxies, err := netallow.Parse(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	c := console.Config{
+		AdminToken: api.AdminToken, Importer: api.Importer, Exporter: api.Exporter, MaxImportBytes: cfg.MaxImportBytes,
+		TempDir: importTempDir(cfg), FailureLimiter: api.FailureLimiter, ClientIP: api.ClientIP,
+		HTTPS: func(r *http.Request) bool { return netallow.HTTPS(r, proxies) }, Logger: api.Logger,
+	}
+	if api.Syncer != nil {
+		c.Wake = api.Syncer.Wake
+	}
+	return console.New(c, console.Stores{Registrations: store, SyncQueue: store, Stats: store, Audit: store,
+		Imports: store, Tokens: store, Sessions: store, Backlog: store}), nil
+}
 
-// apiStores hands the bbolt store to the API as each of its resources.
-func apiStores(s *boltstore.Store) httpapi.Stores {
+// apiStores hands the store to the API as each of its resources.
+func apiStores(s serviceStore) httpapi.Stores {
 	return httpapi.Stores{Logins: s, Registrations: s, SyncQueue: s, Stats: s, Erasures: s,
 		Audit: s, Backups: s, Imports: s, Tokens: s, Health: s}
 }
@@ -306,7 +334,7 @@ func apiStores(s *boltstore.Store) httpapi.Stores {
 // csvImporter runs the API's imports with package importer over the store;
 // its temporary copies go to tmp.
 type csvImporter struct {
-	store *boltstore.Store
+	store serviceStore
 	tmp   string
 }
 
@@ -322,7 +350,7 @@ func (csvExporter) NewEncoder(w io.Writer) httpapi.Encoder { return csvio.NewEnc
 // reconciler runs prereg reconcile for the API and wakes the sync worker
 // for the grants it made.
 type reconciler struct {
-	store  *boltstore.Store
+	store  serviceStore
 	users  auth0sync.UserLookup
 	syncer *auth0sync.Syncer
 }
@@ -337,7 +365,7 @@ func (r reconciler) Reconcile(ctx context.Context, dryRun bool) (prereg.Reconcil
 
 // bootstrap generates, stores and prints the secrets a first start needs
 // (those not configured), and accepts the generated hook secret.
-func bootstrap(ctx context.Context, cfg config.Serve, store *boltstore.Store, api *httpapi.Config, stdout io.Writer) error {
+func bootstrap(ctx context.Context, cfg config.Serve, store serviceStore, api *httpapi.Config, stdout io.Writer) error {
 	hookSecret, adminToken, err := store.Bootstrap(ctx, prereg.BootstrapOptions{HookSecret: len(cfg.HookSecrets) == 0, AdminToken: cfg.AdminToken == ""})
 	if err != nil {
 		return err

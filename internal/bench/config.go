@@ -74,6 +74,18 @@ type Config struct {
 	// together, or with Separate the generator only.
 	CPUProfile string
 
+	// EtcdEndpoints points a RunEtcd run at a running cluster instead of
+	// three member processes it starts; PreregBin is the prereg binary
+	// its replicas run (built from this module when empty).
+	EtcdEndpoints []string
+	PreregBin     string
+	// EtcdRate is the fixed rate (logins/s) of a RunEtcd run's latency
+	// attacks.
+	EtcdRate int
+	// SkipBoltImport leaves out the bbolt import a RunEtcd run times the
+	// etcd import against.
+	SkipBoltImport bool
+
 	// Progress receives one line per step (nil: silent).
 	Progress io.Writer
 }
@@ -87,11 +99,12 @@ const (
 	ScListFiltered   = "list_filtered"
 	ScStats          = "stats"
 	ScImport         = "import"
+	ScConsole        = "console"
 	ScRaw            = "raw_batch"
 )
 
 // AllScenarios lists every scenario in run order.
-var AllScenarios = []string{ScNoMatch, ScAlreadyGranted, ScGranted, ScList, ScListFiltered, ScStats, ScImport}
+var AllScenarios = []string{ScNoMatch, ScAlreadyGranted, ScGranted, ScList, ScListFiltered, ScStats, ScConsole, ScImport}
 
 // Defaults is the full run, on a store of a million registrations.
 func Defaults() Config {
@@ -107,6 +120,7 @@ func Defaults() Config {
 		ListPages:        200,
 		ImportRows:       10000,
 		StartRuns:        3,
+		EtcdRate:         1000,
 	}
 }
 

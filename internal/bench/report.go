@@ -25,6 +25,7 @@ type Report struct {
 	ListWalk []WalkResult  `json:"list_walks,omitempty"`
 	Import   *ImportResult `json:"import,omitempty"`
 	Memory   *Memory       `json:"memory,omitempty"`
+	Etcd     *EtcdReport   `json:"etcd,omitempty"`
 	Notes    []string      `json:"notes,omitempty"`
 }
 
@@ -124,6 +125,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	rep.writeRatios(w)
 	rep.writeSummaries(w)
 	rep.writeMemory(w)
+	rep.Etcd.write(w)
 	for _, n := range slices.Compact(slices.Clone(rep.Notes)) {
 		fmt.Fprintln(w, "note:", n)
 	}
@@ -235,6 +237,37 @@ func (rep *Report) writeMemory(w io.Writer) {
 	default:
 		fmt.Fprintf(w, "memory under load (service + load generator + the raw loop's map, one process): RSS max %.0f MiB (anon %.0f, mapped files %.0f), peak %.0f MiB, Go heap in use max %.0f MiB\n",
 			mem.RSSMax, mem.RSSAnonMax, mem.RSSFileMax, mem.HWM, mem.HeapInuseMax)
+	}
+}
+
+// write writes the replicated mode's figures: raw loops, ratios, import
+// and the replicas' memory (nothing for a bbolt run).
+func (e *EtcdReport) write(w io.Writer) {
+	if e == nil {
+		return
+	}
+	fmt.Fprintf(w, "\netcd: %d replicas over %s\n", e.Replicas, strings.Join(e.Endpoints, ","))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "raw etcd loop\tround\tworkers\tops\tops/s\tp99 ms\t")
+	for _, x := range e.Raw {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.2f\t\n", x.Kind, x.Round, x.Workers, x.Ops, x.PerSecond, x.P99)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "hook scenario\treplicas req/s\traw etcd\traw ops/s\treplicas/raw\t")
+	for _, r := range e.Ratios {
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.0f\t%.2f\t\n", r.Scenario, r.Prereg, r.Raw, r.RawRPS, r.Ratio)
+	}
+	tw.Flush()
+	if im := e.Import; im != nil && im.EtcdSeconds > 0 {
+		fmt.Fprintf(w, "import: %d rows through POST /v1/imports: etcd %.1fs, bbolt %.1fs: %.2f× bbolt\n", im.Rows, im.EtcdSeconds, im.BoltSeconds, im.Ratio)
+	}
+	for i, m := range e.ImportMemory {
+		fmt.Fprintf(w, "replica %d during the import: RSS max %.0f MiB, peak %.0f MiB\n", i, m.RSSMax, m.HWM)
+	}
+	for i, m := range e.ReplicaMemory {
+		fmt.Fprintf(w, "replica %d during the logins: RSS max %.0f MiB (anon %.0f), peak %.0f MiB\n", i, m.RSSMax, m.RSSAnonMax, m.HWM)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 
 // scenarios runs every wanted scenario in order.
 func (r *run) scenarios(ctx context.Context) error {
-	if err := r.preGrant(ctx); err != nil {
+	if err := r.preGrant(ctx, []string{r.base}); err != nil {
 		return err
 	}
 	for _, sc := range r.hookScenarios() {
@@ -20,6 +20,11 @@ func (r *run) scenarios(ctx context.Context) error {
 	if err := r.admin(ctx); err != nil {
 		return err
 	}
+	if r.want(ScConsole) {
+		if err := r.console(ctx); err != nil {
+			return err
+		}
+	}
 	if r.want(ScImport) && r.cfg.ImportRows > 0 {
 		if err := r.importCSV(ctx); err != nil {
 			return err
@@ -28,17 +33,17 @@ func (r *run) scenarios(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// preGrant grants the first PreGranted rows through the service: the
-// users already_granted logs in again.
-func (r *run) preGrant(ctx context.Context) error {
+// preGrant grants the first PreGranted rows through the services at bases
+// (alternating): the users already_granted logs in again.
+func (r *run) preGrant(ctx context.Context, bases []string) error {
 	cfg := r.cfg
 	if !r.want(ScAlreadyGranted) || cfg.PreGranted <= 0 {
 		return nil
 	}
 	r.logf("pre-granting %d registrations", cfg.PreGranted)
 	pre := newCounter(0, cfg.PreGranted, false).next
-	res := r.attack(ctx, "pre-grant", hookTargeter(r.base, cfg.HookSecret, pre, r.hookBody(ScGranted)),
-		Load{Concurrency: cfg.Concurrency, Duration: 10 * time.Minute, MaxRequests: uint64(cfg.PreGranted)}, outcomeIs("granted"))
+	res := r.attack(ctx, "pre-grant", hookTargeterOver(bases, cfg.HookSecret, pre, r.hookBody(ScGranted)),
+		Load{Concurrency: cfg.Concurrency, Duration: 30 * time.Minute, MaxRequests: uint64(cfg.PreGranted)}, outcomeIs("granted"))
 	if res.Errors+res.Mismatches > 0 {
 		return fmt.Errorf("pre-granting failed: %d errors, %d unexpected answers: %v", res.Errors, res.Mismatches, res.ErrorSamples)
 	}

@@ -9,12 +9,14 @@ import (
 
 	"github.com/prereg/prereg/internal/bench"
 	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/etcdtest"
 	"github.com/prereg/prereg/internal/prereg"
 )
 
 // TestMain lets a Separate run start this test binary as its service and
-// bare-handler processes.
+// bare-handler processes, and an etcd run as its etcd members.
 func TestMain(m *testing.M) {
+	etcdtest.RunMemberIfAsked()
 	if child, err := bench.RunChild(); child {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

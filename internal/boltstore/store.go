@@ -36,7 +36,8 @@ var (
 	bAudit     = []byte("audit")       // be64 seq -> JSON AuditEntry
 	bVerify    = []byte("verify_sent") // user_id -> be64 unix
 	bBySync    = []byte("idx_sync")    // sync state \0 key (granted with Auth0 sync)
-	allBuckets = [][]byte{bMeta, bRecs, bByUser, bByOrg, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify, bBySync}
+	bSessions  = []byte("sessions")    // sha256 of the cookie -> JSON console session
+	allBuckets = [][]byte{bMeta, bRecs, bByUser, bByOrg, bByExpiry, bCounts, bTokens, bTokenHash, bJobs, bImports, bAudit, bVerify, bBySync, bSessions}
 
 	keySchema = []byte("schema_version")
 )

@@ -13,9 +13,12 @@ import (
 )
 
 // tokenRecord is a token as stored: the secret only as its SHA-256.
+// A token revoked here is deleted; one loaded revoked from another store
+// (which may keep them) is kept, marked, without its hash index entry.
 type tokenRecord struct {
 	prereg.Token
-	Hash string `json:"hash"`
+	Hash    string `json:"hash"`
+	Revoked bool   `json:"revoked,omitempty"`
 }
 
 // CreateToken stores a new admin token and returns it with its secret,
@@ -61,7 +64,9 @@ func (s *Store) Tokens(ctx context.Context) ([]prereg.Token, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode token %s: %w", k, err)
 			}
-			out = append(out, r.Token)
+			if !r.Revoked {
+				out = append(out, r.Token)
+			}
 			return nil
 		})
 	})
@@ -78,7 +83,7 @@ func (s *Store) RevokeToken(ctx context.Context, id, actor string) (prereg.Token
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if !ok || r.Revoked {
 			return prereg.Errorf(prereg.NotFound, "no token %s", prereg.Truncate(id))
 		}
 		h, err := hex.DecodeString(r.Hash)
@@ -109,7 +114,7 @@ func (s *Store) Authenticate(ctx context.Context, h [32]byte) (prereg.Token, boo
 		}
 		var r tokenRecord
 		ok, err := getJSON(tx.Bucket(bTokens), id, &r)
-		if err != nil || !ok {
+		if err != nil || !ok || r.Revoked {
 			return err
 		}
 		tok, found = r.Token, true

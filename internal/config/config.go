@@ -15,9 +15,11 @@ import (
 
 // Serve holds the settings of prereg serve.
 type Serve struct {
-	Addr               string
-	MetricsAddr        string
-	DB                 string
+	Addr        string
+	MetricsAddr string
+	DB          string
+	// Store is where the data lives; with an etcd store DB is not used.
+	Store              Store
 	HookSecrets        []string
 	AdminToken         string
 	SigningSecrets     []string
@@ -39,6 +41,8 @@ type Serve struct {
 	InsecureDev        bool
 	LogLevel           string
 	ShutdownTimeout    time.Duration
+	// Console serves the admin console at /console/.
+	Console bool
 
 	// Auth0 Management API credentials (AUTH0_*; not flags, so they never
 	// show up in a process listing).
@@ -71,13 +75,14 @@ type raw struct {
 
 // Binder registers the serve flags and later resolves them.
 type Binder struct {
-	cfg Serve
-	raw raw
+	cfg   Serve
+	raw   raw
+	store *StoreBinder
 }
 
 // Bind registers every serve flag on fs.
 func Bind(fs FlagSet) *Binder {
-	b := &Binder{}
+	b := &Binder{store: BindStore(fs)}
 	c := &b.cfg
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	fs.StringVar(&c.DB, "db", "prereg.db", "path of the store file")
@@ -103,6 +108,7 @@ func Bind(fs FlagSet) *Binder {
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "accept secrets shorter than 32 bytes (development only)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may finish on SIGTERM")
+	fs.BoolVar(&c.Console, "console", true, "serve the admin console at /console/ (sign in with an admin token)")
 	return b
 }
 
@@ -123,16 +129,20 @@ func EnvName(flag string) string {
 // Resolve fills unset flags from the environment and secret files, splits
 // lists and validates. getenv is os.Getenv outside tests.
 func (b *Binder) Resolve(fl Lookup, getenv func(string) string) (Serve, error) {
-	for _, name := range fl.Names() {
-		if fl.Changed(name) {
-			continue
-		}
-		if v := getenv(EnvName(name)); v != "" {
-			if err := fl.Set(name, v); err != nil {
-				return Serve{}, fmt.Errorf("%s: %w", EnvName(name), err)
-			}
-		}
+	// Only a --db on the command line is refused with etcd: PREREG_DB may
+	// come from the image (the Dockerfile sets it) and is ignored.
+	dbGiven := fl.Changed("db")
+	if err := FillFromEnv(fl, getenv); err != nil {
+		return Serve{}, err
 	}
+	st, err := b.store.Resolve(fl, getenv)
+	if err != nil {
+		return Serve{}, err
+	}
+	if st.Kind == StoreEtcd && dbGiven {
+		return Serve{}, errors.New("--db is not used with --store etcd: the data lives in the etcd cluster; leave it out")
+	}
+	b.cfg.Store = st
 	files := []struct {
 		env  string
 		dest *string

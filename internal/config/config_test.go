@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prereg/prereg/internal/config"
 )
@@ -24,6 +25,10 @@ func resolve(t *testing.T, args []string, env map[string]string) (config.Serve, 
 }
 
 func TestResolvePrecedence(t *testing.T) {
+	passwordFile := filepath.Join(t.TempDir(), "etcd-password")
+	if err := os.WriteFile(passwordFile, []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	secretFile := filepath.Join(t.TempDir(), "hook")
 	if err := os.WriteFile(secretFile, []byte(" file-"+long+" , second-"+long+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -60,6 +65,30 @@ func TestResolvePrecedence(t *testing.T) {
 		}, ""},
 		{"Auth0 audience alone", nil, map[string]string{"AUTH0_AUDIENCE": "https://x.eu.auth0.com/api/v2/"}, nil, "AUTH0_AUDIENCE is set"},
 		{"missing secret file", nil, map[string]string{"PREREG_ADMIN_TOKEN_FILE": "/nonexistent/token"}, nil, "PREREG_ADMIN_TOKEN_FILE"},
+		{"bolt store by default", nil, nil, func(c config.Serve) bool { return c.Store.Kind == config.StoreBolt }, ""},
+		{"etcd store", []string{"--store", "etcd", "--etcd-endpoints", "https://e0:2379, http://127.0.0.1:2379", "--etcd-username", "prereg"},
+			map[string]string{"PREREG_ETCD_PASSWORD_FILE": passwordFile, "PREREG_ETCD_DIAL_TIMEOUT": "2s"}, func(c config.Serve) bool {
+				e := c.Store.Etcd
+				return c.Store.Kind == config.StoreEtcd && slices.Equal(e.Endpoints, []string{"https://e0:2379", "http://127.0.0.1:2379"}) &&
+					e.Prefix == "/prereg/" && e.Password == "pw" && e.Username == "prereg" && e.DialTimeout == 2*time.Second
+			}, ""},
+		{"etcd store from environment", nil, map[string]string{"PREREG_STORE": "etcd", "PREREG_ETCD_ENDPOINTS": "http://e:2379", "PREREG_ETCD_PREFIX": "/tenant-a/"}, func(c config.Serve) bool {
+			return c.Store.Kind == config.StoreEtcd && c.Store.Etcd.Prefix == "/tenant-a/"
+		}, ""},
+		{"etcd flag without --store etcd", []string{"--etcd-endpoints", "http://e:2379"}, nil, nil, "--etcd-endpoints: for --store etcd only"},
+		{"etcd password file without --store etcd", nil, map[string]string{"PREREG_ETCD_PASSWORD_FILE": passwordFile}, nil, "PREREG_ETCD_PASSWORD_FILE: for --store etcd only"},
+		{"etcd without endpoints", []string{"--store", "etcd"}, nil, nil, "--store etcd needs --etcd-endpoints"},
+		{"unknown store", []string{"--store", "postgres"}, nil, nil, `--store "postgres": want bolt or etcd`},
+		{"endpoint without scheme", []string{"--store", "etcd", "--etcd-endpoints", "e0:2379"}, nil, nil, `--etcd-endpoints: "e0:2379" is not an etcd client URL`},
+		{"endpoint without port", []string{"--store", "etcd", "--etcd-endpoints", "https://e0"}, nil, nil, `"https://e0" is not an etcd client URL`},
+		{"both passwords", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-username", "u", "--etcd-password", "x"}, map[string]string{"PREREG_ETCD_PASSWORD_FILE": passwordFile}, nil, "both as --etcd-password"},
+		{"password without user", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-password", "x"}, nil, nil, "needs --etcd-username"},
+		{"cert without key", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-cert-file", "c.pem"}, nil, nil, "--etcd-cert-file and --etcd-key-file go together"},
+		{"prefix without slashes", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-prefix", "prereg"}, nil, nil, `--etcd-prefix "prereg"`},
+		{"db with etcd", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--db", "x.db"}, nil, nil, "--db is not used with --store etcd"},
+		{"PREREG_DB of the image with etcd", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379"}, map[string]string{"PREREG_DB": "/data/prereg.db"}, func(c config.Serve) bool {
+			return c.Store.Kind == config.StoreEtcd
+		}, ""},
 		{"bad number in environment", nil, map[string]string{"PREREG_ADMIN_RATE_LIMIT": "fast"}, nil, "PREREG_ADMIN_RATE_LIMIT"},
 	}
 	for _, tt := range tests {

@@ -177,3 +177,37 @@ func TestJobTakeover(t *testing.T) {
 		t.Fatalf("%d jobs left (%v)", n, err)
 	}
 }
+
+// A console session made through one replica is honoured by the other; its
+// token revoked through the other ends it on both, and a sign-out through
+// one ends it everywhere.
+func TestSessionsAcrossReplicas(t *testing.T) {
+	rs := openReplicas(t, storetest.Options{}, 2)
+	ctx := context.Background()
+	tok, _, err := rs[0].CreateToken(ctx, prereg.TokenRequest{Name: "desk"}, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := prereg.Session{Hash: prereg.SessionHash("cookie-a"), Principal: prereg.Principal{TokenID: tok.ID}, CSRF: "x"}
+	b := prereg.Session{Hash: prereg.SessionHash("cookie-b"), Principal: prereg.Principal{TokenID: prereg.BootstrapTokenID}, CSRF: "y"}
+	for _, s := range []prereg.Session{a, b} {
+		if _, err := rs[0].CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := rs[1].Session(ctx, a.Hash); err != nil || got.TokenID != tok.ID || got.CSRF != "x" {
+		t.Fatalf("the other replica reads %+v, %v", got, err)
+	}
+	if _, err := rs[1].RevokeToken(ctx, tok.ID, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs[0].Session(ctx, a.Hash); prereg.ErrorCode(err) != prereg.NotFound {
+		t.Fatalf("a session of a token revoked through the other replica: %v", err)
+	}
+	if err := rs[1].DeleteSession(ctx, b.Hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs[0].Session(ctx, b.Hash); prereg.ErrorCode(err) != prereg.NotFound {
+		t.Fatalf("a session signed out through the other replica: %v", err)
+	}
+}

@@ -30,6 +30,15 @@ var statusOf = map[prereg.Code]struct {
 	prereg.Internal:         {http.StatusInternalServerError, "internal"},
 }
 
+// Status is the HTTP status of err, as the API answers it; the console's
+// pages answer with the same.
+func Status(err error) int {
+	if m, ok := statusOf[prereg.ErrorCode(err)]; ok {
+		return m.status
+	}
+	return http.StatusInternalServerError
+}
+
 type errorBody struct {
 	Error errorPayload `json:"error"`
 }
@@ -56,6 +65,12 @@ func (s *Server) fail(c *gin.Context, err error) {
 	if m.status >= 500 {
 		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(c)), slog.String("route", c.FullPath()), slog.String("error", err.Error()))
+	}
+	// A 503 is mostly a store that cannot answer for a moment (an etcd
+	// election, a lost quorum, a full disk): say when to try again, so
+	// that the Action and clients back off instead of hammering it.
+	if m.status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+		c.Header("Retry-After", "1")
 	}
 	c.Abort()
 	c.JSON(m.status, body)

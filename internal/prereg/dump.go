@@ -51,3 +51,7 @@ type DumpItem struct {
 // DumpCounts counts a store's items by kind; prereg copy compares the
 // source's with the destination's at the end.
 type DumpCounts map[DumpKind]int
+
+// SecretHookHash names the secret holding the SHA-256 of the hook secret
+// generated at first start; every store dumps and loads it by this name.
+const SecretHookHash = "generated_hook_secret_sha256"

@@ -22,7 +22,7 @@ import (
 
 // Store is everything the layers above a store call on it: httpapi's
 // Logins, Registrations, SyncQueue, Stats, Erasures, Audit, Backups,
-// Imports, Tokens and Health, the importer's Store, and the sync queue and
+// Imports, Tokens and Health, the console's Sessions, the importer's Store, and the sync queue and
 // reconcile methods of auth0sync. The package's own tests check it still
 // covers those interfaces.
 type Store interface {
@@ -67,6 +67,15 @@ type Store interface {
 	Authenticate(ctx context.Context, h [32]byte) (prereg.Token, bool, error)
 	// Health
 	Ping(ctx context.Context) error
+	// Dumps: prereg copy, and backup and restore across store kinds
+	Dump(ctx context.Context, fn func(prereg.DumpItem) error) error
+	Load(ctx context.Context, items []prereg.DumpItem) error
+	DumpCounts(ctx context.Context) (prereg.DumpCounts, error)
+	Clear(ctx context.Context) error
+	// Sessions of the console
+	CreateSession(ctx context.Context, s prereg.Session) (prereg.Session, error)
+	Session(ctx context.Context, h [32]byte) (prereg.Session, error)
+	DeleteSession(ctx context.Context, h [32]byte) error
 	// Close ends the store; the open function's cleanup may close it again.
 	Close() error
 }
@@ -115,6 +124,8 @@ func Run(t *testing.T, open Open) {
 		{"Erasure", testErasure},
 		{"Imports", testImports},
 		{"Health", testHealth},
+		{"Dump", testDump},
+		{"Sessions", testSessions},
 	} {
 		t.Run(area.name, func(t *testing.T) { area.run(t, open) })
 	}

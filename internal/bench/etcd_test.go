@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/prereg/prereg/internal/etcdtest"
+)
+
+// TestRawEtcdLoops runs the raw loops an etcd run compares the replicas
+// with on a cluster of member processes: every operation they count
+// succeeded and wrote what a claim writes.
+func TestRawEtcdLoops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd member processes")
+	}
+	p := etcdtest.StartProcesses(t, 3)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: p.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	clients := []*clientv3.Client{cli, cli}
+	gets, err := rawGets(ctx, "t", clients, 4, 300*time.Millisecond)
+	if err != nil || gets.Ops == 0 {
+		t.Fatalf("raw gets: %+v, %v", gets, err)
+	}
+	d := Dataset{Records: 10, OrgShare: 0.5, Orgs: 2, Roles: 2}
+	txns, err := rawTxns(ctx, "t", d, clients, 4, 300*time.Millisecond, 1)
+	if err != nil || txns.Ops == 0 {
+		t.Fatalf("raw txns: %+v, %v", txns, err)
+	}
+	for _, kind := range []string{"rec", "user", "audit"} {
+		resp, err := cli.Get(ctx, rawEtcdKey("t", kind)+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A Txn cut short by the loop's deadline may still commit.
+		if resp.Count < int64(txns.Ops) || resp.Count > int64(txns.Ops)+4 {
+			t.Errorf("%d %s keys after %d counted txns", resp.Count, kind, txns.Ops)
+		}
+	}
+	sh := claimShapeOf(d, 0)
+	if sh.record < 100 || sh.audit < 50 {
+		t.Errorf("claim shape %+v: a granted record and its audit entry are larger", sh)
+	}
+	t.Logf("gets %+v; txns %+v; shape %+v", gets, txns, sh)
+}
