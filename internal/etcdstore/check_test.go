@@ -34,7 +34,7 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			prefix := prefixFor("")
-			s, err := etcdstore.New(ctx, clients[0], prefix, etcdstore.Options{CallTimeout: testCallTimeout})
+			s, err := etcdstore.New(ctx, member(t, 0), prefix, etcdstore.Options{CallTimeout: testCallTimeout})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +44,7 @@ func TestCheckFindsBrokenIndexes(t *testing.T) {
 				t.Fatalf("a sound store: %v", errs)
 			}
 			k, _ := prereg.ParseKey(r.ID)
-			if err := tc.spoil(ctx, clients[1], prefix, k); err != nil {
+			if err := tc.spoil(ctx, member(t, 1), prefix, k); err != nil {
 				t.Fatal(err)
 			}
 			if errs := s.Check(); len(errs) == 0 {

@@ -29,7 +29,7 @@ func TestEraseLeavesNoVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, _ := prereg.ParseKey(r.ID)
-	before, err := clients[1].Get(ctx, s.Prefix()+"rec/"+string(k[:]))
+	before, err := member(t, 1).Get(ctx, s.Prefix()+"rec/"+string(k[:]))
 	if err != nil || len(before.Kvs) != 1 {
 		t.Fatalf("record before: %v %v", before, err)
 	}
@@ -42,7 +42,7 @@ func TestEraseLeavesNoVersion(t *testing.T) {
 	if err != nil || len(e.Registrations) != 1 {
 		t.Fatalf("erase: %+v %v", e, err)
 	}
-	_, err = clients[2].Get(ctx, s.Prefix()+"rec/"+string(k[:]), clientv3.WithRev(before.Header.Revision))
+	_, err = member(t, 2).Get(ctx, s.Prefix()+"rec/"+string(k[:]), clientv3.WithRev(before.Header.Revision))
 	if !errors.Is(err, rpctypes.ErrCompacted) {
 		t.Fatalf("the record's version before the erasure: %v, want compacted", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +90,53 @@ func TestSizePerRegistration(t *testing.T) {
 	granted := live()
 	t.Logf("database: empty %d bytes; %d pending registrations %d bytes (%d a registration); granted %d bytes (%d a registration, audit entries included)",
 		empty, n, pending, (pending-empty)/int64(n), granted, (granted-empty)/int64(n))
+}
+
+// TestReplicaMemory reports the resident set of a replica (this process:
+// etcd runs in member processes) after it imported
+// PREREG_ETCD_RSS_ROWS registrations and then served an export of all,
+// logins and stats (skipped without it): a measurement, not an assertion.
+func TestReplicaMemory(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("PREREG_ETCD_RSS_ROWS"))
+	if n == 0 {
+		t.Skip("PREREG_ETCD_RSS_ROWS not set")
+	}
+	p := etcdtest.StartProcesses(t, 1)
+	ctx := context.Background()
+	s, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: p.Endpoints(), Prefix: "/rss/"}, etcdstore.Options{CallTimeout: testCallTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const batch = 500 // as the importer sends them
+	items := make([]prereg.Input, batch)
+	for lo := 0; lo < n; lo += batch {
+		for i := range items {
+			items[i] = prereg.Input{Email: fmt.Sprintf("someone.%d@example.com", lo+i), OrganizationID: fmt.Sprintf("org_%d", (lo+i)%10), Roles: []string{"member"}}.Normalize()
+		}
+		if _, err := s.ApplyBatch(ctx, items, "import:imp_1", "t", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := 0
+	if err := s.Each(ctx, prereg.Filter{}, func(prereg.Registration) error { seen++; return nil }); err != nil || seen != n {
+		t.Fatalf("export: %d of %d, %v", seen, n, err)
+	}
+	for i := range min(n, 10000) {
+		if _, err := s.Login(ctx, prereg.Login{UserID: fmt.Sprintf("auth0|%d", i), Email: fmt.Sprintf("someone.%d@example.com", i*(n/min(n, 10000))), EmailVerified: true}, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Stats(ctx, prereg.StatsFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmRSS") || strings.HasPrefix(line, "VmHWM") {
+			t.Logf("%d registrations: %s", n, strings.Join(strings.Fields(line), " "))
+		}
+	}
 }
