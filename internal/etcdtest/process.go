@@ -356,6 +356,23 @@ func (p *Procs) Endpoints() []string {
 	return eps
 }
 
+// PID is member i's process ID (0 when it is not running), to measure
+// what it uses.
+func (p *Procs) PID(i int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.members[i]
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-m.exited:
+		return 0
+	default:
+		return m.cmd.Process.Pid
+	}
+}
+
 // Endpoint is member i's client URL.
 func (p *Procs) Endpoint(i int) string { return p.members[i].cfg.ClientURL }
 
