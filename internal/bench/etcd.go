@@ -43,6 +43,10 @@ type EtcdReport struct {
 	// and raw loop went, per operation: on a machine whose cores every
 	// process shares, it is what decides the throughput.
 	CPU []EtcdCPU `json:"cpu,omitempty"`
+	// Idle is the CPU time the same processes use with no load, in
+	// milliseconds per second (raft heartbeats, the replicas' watches,
+	// leases and probes): part of every per-operation figure above.
+	Idle *EtcdCPU `json:"idle_cpu_ms_per_s,omitempty"`
 }
 
 // EtcdCPU is the CPU time per operation of one attack or raw loop, in
@@ -490,6 +494,9 @@ func (r *etcdRun) scenarios(ctx context.Context) error {
 	if err := r.preGrant(ctx, r.bases()); err != nil {
 		return err
 	}
+	if err := r.idle(ctx); err != nil {
+		return err
+	}
 	for _, sc := range r.hookScenarios() {
 		if !r.want(sc.name) || (sc.name == ScAlreadyGranted && r.cfg.PreGranted == 0) {
 			continue
@@ -516,6 +523,23 @@ func (r *etcdRun) scenarios(ctx context.Context) error {
 		r.rep.Loads = append(r.rep.Loads, r.replicaAttack(ctx, sc, l))
 	}
 	return ctx.Err()
+}
+
+// idle measures the processes' CPU time for one attack's duration with no
+// load at all.
+func (r *etcdRun) idle(ctx context.Context) error {
+	r.cpu.begin()
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(r.cfg.Duration):
+	}
+	m := r.cpu.perOp(1)
+	secs := time.Since(start).Seconds()
+	r.er.Idle = &EtcdCPU{Scenario: "idle", ReplicasMs: m["replicas"] / secs, EtcdMs: m["etcd"] / secs, GeneratorMs: m["generator"] / secs}
+	r.logf("idle: CPU ms per second: replicas %.1f, etcd members %.1f, this process %.1f", r.er.Idle.ReplicasMs, r.er.Idle.EtcdMs, r.er.Idle.GeneratorMs)
+	return nil
 }
 
 // maxEtcd runs a scenario's maximum-throughput rounds over the replicas,

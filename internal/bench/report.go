@@ -269,6 +269,9 @@ func (e *EtcdReport) write(w io.Writer) {
 		}
 		tw.Flush()
 	}
+	if i := e.Idle; i != nil {
+		fmt.Fprintf(w, "idle (no load), CPU ms per second: replicas %.1f, etcd members %.1f, generator %.1f\n", i.ReplicasMs, i.EtcdMs, i.GeneratorMs)
+	}
 	if im := e.Import; im != nil && im.EtcdSeconds > 0 {
 		fmt.Fprintf(w, "import: %d rows through POST /v1/imports: etcd %.1fs, bbolt %.1fs: %.2f× bbolt\n", im.Rows, im.EtcdSeconds, im.BoltSeconds, im.Ratio)
 	}
