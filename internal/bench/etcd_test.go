@@ -49,6 +49,14 @@ func TestRawEtcdLoops(t *testing.T) {
 			t.Errorf("%d %s keys after %d counted txns", resp.Count, kind, txns.Ops)
 		}
 	}
+	imps, err := rawImports(ctx, "t", d, clients, 300*time.Millisecond)
+	if err != nil || imps.Ops == 0 {
+		t.Fatalf("raw imports: %+v, %v", imps, err)
+	}
+	resp, err := cli.Get(ctx, rawEtcdKey("t", "imp", "rec")+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count < int64(imps.Ops*importRowsPerTxn) {
+		t.Errorf("%v records after %d import Txns of %d (%v)", resp, imps.Ops, importRowsPerTxn, err)
+	}
 	sh := claimShapeOf(d, 0)
 	if sh.record < 100 || sh.audit < 50 {
 		t.Errorf("claim shape %+v: a granted record and its audit entry are larger", sh)

@@ -36,17 +36,18 @@ type EtcdRaw struct {
 // claimShape is the byte size of a claim's Txn: the registration written
 // back granted, the user index entry and the audit entry, and the compare
 // on the registration's revision.
-type claimShape struct{ record, index, audit int }
+type claimShape struct{ pending, record, index, audit int }
 
 func claimShapeOf(d Dataset, i int) claimShape {
 	now := time.Now().UTC()
 	r, _, _ := prereg.Apply(nil, d.Input(i), "import:bench-seed", now)
+	pending, _ := json.Marshal(r)
 	prereg.Claim(&r, d.UserID(i), now, prereg.SyncNone)
 	rec, _ := json.Marshal(r)
 	e := prereg.AuditEntry{ID: fmt.Sprintf("aud_%016x", 1<<20), At: now, Actor: "hook", Action: prereg.AuditGranted,
 		OrganizationID: r.OrganizationID, RegistrationID: r.ID, Summary: "granted to " + d.UserID(i)}
 	audit, _ := json.Marshal(e)
-	return claimShape{record: len(rec), index: len(r.ID) + len(r.OrganizationID), audit: len(audit)}
+	return claimShape{pending: len(pending), record: len(rec), index: len(r.ID) + len(r.OrganizationID), audit: len(audit)}
 }
 
 // rawEtcdKey is under a prefix of its own, so the raw loops never touch
@@ -156,6 +157,38 @@ func rawLoginReads(ctx context.Context, run string, clients []*clientv3.Client, 
 		return err
 	})
 }
+
+// importRowsPerTxn is how many new registrations the raw import loop
+// writes per Txn: a record and its organization index entry each, with a
+// compare on the record, within etcd's default 128 operations.
+const importRowsPerTxn = 64
+
+// rawImports commits Txns the shape of an import's: importRowsPerTxn new
+// records, each with its organization index entry and a compare that it
+// does not exist yet, from 8 workers as the store's batch writer does. Its
+// Ops are Txns; rows are Ops × importRowsPerTxn.
+func rawImports(ctx context.Context, run string, d Dataset, clients []*clientv3.Client, dur time.Duration) (EtcdRaw, error) {
+	rec := string(make([]byte, claimShapeOf(d, 0).pending))
+	return rawEtcdLoop(ctx, "import_txn", clients, importWorkers, dur, func(ctx context.Context, cli *clientv3.Client, n uint64) error {
+		cmps := make([]clientv3.Cmp, 0, importRowsPerTxn)
+		ops := make([]clientv3.Op, 0, 2*importRowsPerTxn)
+		for j := range importRowsPerTxn {
+			id := strconv.FormatUint(n, 10) + "-" + strconv.Itoa(j)
+			rk := rawEtcdKey(run, "imp", "rec", id)
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(rk), "=", 0))
+			ops = append(ops, clientv3.OpPut(rk, rec), clientv3.OpPut(rawEtcdKey(run, "imp", "org", id), ""))
+		}
+		resp, err := cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err == nil && !resp.Succeeded {
+			err = fmt.Errorf("raw import loop: a record of Txn %d exists", n)
+		}
+		return err
+	})
+}
+
+// importWorkers is the raw import loop's concurrency: the etcd store's
+// batch writer's.
+const importWorkers = 8
 
 // rawTxns commits one Txn per call with the shape of a claim: compare a
 // record's revision, write the record granted, move its organization

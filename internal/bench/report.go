@@ -273,7 +273,8 @@ func (e *EtcdReport) write(w io.Writer) {
 		fmt.Fprintf(w, "idle (no load), CPU ms per second: replicas %.1f, etcd members %.1f, generator %.1f\n", i.ReplicasMs, i.EtcdMs, i.GeneratorMs)
 	}
 	if im := e.Import; im != nil && im.EtcdSeconds > 0 {
-		fmt.Fprintf(w, "import: %d rows through POST /v1/imports: etcd %.1fs, bbolt %.1fs: %.2f× bbolt\n", im.Rows, im.EtcdSeconds, im.BoltSeconds, im.Ratio)
+		fmt.Fprintf(w, "import: %d rows through POST /v1/imports: etcd %.1fs (%.0f rows/s), bbolt %.1fs: %.2f× bbolt; raw import Txns %.0f rows/s\n",
+			im.Rows, im.EtcdSeconds, float64(im.Rows)/im.EtcdSeconds, im.BoltSeconds, im.Ratio, im.RawRowsPerSecond)
 	}
 	for i, m := range e.ImportMemory {
 		fmt.Fprintf(w, "replica %d during the import: RSS max %.0f MiB, peak %.0f MiB\n", i, m.RSSMax, m.HWM)
