@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"io"
-	"path/filepath"
 	"runtime/debug"
 
 	"github.com/prereg/prereg/internal/auth0sync"
-	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/client"
 	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/importer"
@@ -64,9 +62,9 @@ var (
 // local is admin on an open store, acting as the CLI ("cli" in the audit
 // trail).
 type local struct {
-	s *boltstore.Store
-	// db is the store file; the importer spills next to it.
-	db string
+	s serviceStore
+	// tmp is where the importer spills ("": the temporary directory).
+	tmp string
 	// e gives the environment: GOMEMLIMIT, the Auth0 credentials.
 	e *env
 }
@@ -129,7 +127,7 @@ func (l *local) Import(ctx context.Context, r io.Reader, opts prereg.ImportOptio
 		// and a million-row import keeps a small resident set.
 		debug.SetMemoryLimit(importMemoryLimit)
 	}
-	o := importer.Options{DryRun: opts.DryRun, Strict: opts.Strict, Principal: prereg.Principal{TokenID: cliActor}, TempDir: filepath.Dir(l.db)}
+	o := importer.Options{DryRun: opts.DryRun, Strict: opts.Strict, Principal: prereg.Principal{TokenID: cliActor}, TempDir: l.tmp}
 	if p := opts.Progress; p != nil {
 		o.Progress = func(_ int, n int64) { p(n) }
 	}
@@ -146,8 +144,8 @@ func (l *local) ImportReport(ctx context.Context, id string) (prereg.ImportRepor
 	return l.s.Import(ctx, id)
 }
 
-// Backup copies the file and notes it in the audit trail (the service
-// notes its own backups).
+// Backup copies the store (a bbolt file, or an etcd store's dump stream)
+// and notes it in the audit trail (the service notes its own backups).
 func (l *local) Backup(ctx context.Context, w io.Writer) error {
 	if _, err := l.s.Backup(ctx, w, nil); err != nil {
 		return err

@@ -46,7 +46,7 @@ func admins(t *testing.T) map[string]admin {
 	e := &env{getenv: func(string) string { return "" }}
 	return map[string]admin{
 		"client": client.New(srv.URL, adminTestToken),
-		"local":  &local{s: file, db: path, e: e},
+		"local":  &local{s: file, tmp: filepath.Dir(path), e: e},
 	}
 }
 

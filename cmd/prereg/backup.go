@@ -116,26 +116,15 @@ is a dump stream (text, one JSON object per line). prereg restore takes
 either into either kind of store.
 
 Environment:
-` + connEnvHelp + `
-  PREREG_STORE, PREREG_ETCD_<FLAG>  --store and every --etcd-* flag
-  PREREG_ETCD_PASSWORD_FILE         the etcd password, from a file`,
+` + connEnvHelp,
 		Example: `  prereg backup prereg-2026-12-02.db --db prereg.db
   prereg backup /backups/prereg.db --force --server https://prereg.example.com
   prereg backup prereg-2026-12-02.dump --store etcd --etcd-endpoints https://etcd-0:2379`,
 		Args: exactArgs("output file"),
 	}
 	c := addConn(cmd, e)
-	sb := config.BindStore(cmd.Flags())
 	cmd.Flags().BoolVar(&force, "force", false, "replace OUT if it exists")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		ctx := cmd.Context()
-		st, err := sb.Resolve(pflagLookup{cmd.Flags()}, e.getenv)
-		if err != nil {
-			return err
-		}
-		if st.Kind == config.StoreEtcd && c.remote() {
-			return usageError(cmd, "--server and --store etcd name two sources: back up through the service, or straight from the cluster")
-		}
 		out := args[0]
 		if _, err := os.Lstat(out); err == nil && !force {
 			return prereg.Errorf(prereg.Conflict, "%s exists; pass --force to replace it", out)
@@ -146,12 +135,7 @@ Environment:
 		}
 		defer os.Remove(tmp.Name())
 		defer tmp.Close()
-		if st.Kind == config.StoreEtcd {
-			err = backupEtcd(ctx, st.Etcd, tmp)
-		} else {
-			err = c.with(func(a admin) error { return a.Backup(ctx, tmp) })
-		}
-		if err != nil {
+		if err := c.with(func(a admin) error { return a.Backup(cmd.Context(), tmp) }); err != nil {
 			return err
 		}
 		if err := tmp.Sync(); err != nil {
@@ -180,24 +164,6 @@ Environment:
 		return nil
 	}
 	return cmd
-}
-
-// backupEtcd writes the etcd store's dump as a stream to w and notes the
-// backup in its audit trail.
-func backupEtcd(ctx context.Context, c config.Etcd, w io.Writer) error {
-	s, err := openEtcd(ctx, c, etcdOpen{})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	dw := dumpio.NewWriter(w)
-	if err := s.Dump(ctx, dw.Write); err != nil {
-		return err
-	}
-	if err := dw.Close(); err != nil {
-		return err
-	}
-	return s.Audit(ctx, cliActor, prereg.AuditBackup, "", "", "backup written by the CLI")
 }
 
 // isDumpFile reports whether path holds a dump stream rather than a bbolt

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/config"
 	"github.com/prereg/prereg/internal/dumpio"
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -185,5 +187,41 @@ func TestRestoreDumpIntoBolt(t *testing.T) {
 	out, err = runCLI("restore", dump, "--db", db)
 	if err == nil || !strings.Contains(describe(err), "exists; pass --force") {
 		t.Fatalf("restore onto an existing file: %v\n%s", err, out)
+	}
+}
+
+func etcdConfig(endpoints, prefix string) config.Etcd {
+	return config.Etcd{Endpoints: strings.Split(endpoints, ","), Prefix: prefix, DialTimeout: 5 * time.Second}
+}
+
+// fillMany writes n registrations in one batch, as an import does.
+func fillMany(t *testing.T, path string, n int) {
+	t.Helper()
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	items := make([]prereg.Input, n)
+	for i := range items {
+		items[i] = prereg.Input{Email: fmt.Sprintf("user%05d@example.com", i), OrganizationID: fmt.Sprintf("org_%d", i%3), Roles: []string{"r"}}
+	}
+	if _, err := s.ApplyBatch(context.Background(), items, "import:imp_many", "test", false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A store larger than one batch goes over in several, counts intact.
+func TestCopyInBatches(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src.db"), filepath.Join(dir, "dst.db")
+	fillMany(t, src, 2*loadBatch+17)
+	out, err := runCLI("copy", "bolt:"+src, "bolt:"+dst)
+	if err != nil || !strings.Contains(out, fmt.Sprintf("copied %d registrations", 2*loadBatch+17)) {
+		t.Fatalf("copy: %v\n%s", err, out)
+	}
+	sameDump(t, dumpOf(t, location{kind: "bolt", path: dst}), dumpOf(t, location{kind: "bolt", path: src}), "copy in batches")
+	if errs, err := checkFile(dst); err != nil || len(errs) > 0 {
+		t.Fatalf("check of the copy: %v %v", err, errs)
 	}
 }

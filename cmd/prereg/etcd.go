@@ -1,5 +1,3 @@
-//go:build etcdstore
-
 package main
 
 import (

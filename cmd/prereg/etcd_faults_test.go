@@ -112,7 +112,7 @@ func TestEtcdFaults(t *testing.T) {
 	}
 	// The tag selects the etcd store while serve's wiring still has a
 	// stub without it.
-	bin := buildBinary(t, "-tags", "etcdstore")
+	bin := buildBinary(t)
 	procs := etcdtest.StartProcesses(t, 3)
 	t.Run("MemberKilledUnderLoad", func(t *testing.T) { faultMemberKilled(t, newFaultEnv(t, bin, procs, "member")) })
 	t.Run("ReplicaKilled", func(t *testing.T) { faultReplicaKilled(t, newFaultEnv(t, bin, procs, "replica")) })

@@ -126,6 +126,7 @@ func newRoot(e *env) *cobra.Command {
 		backupCmd(e),
 		restoreCmd(e),
 		copyCmd(e),
+		manifestsCmd(e),
 	)
 	return root
 }

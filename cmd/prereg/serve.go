@@ -20,6 +20,7 @@ import (
 
 	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/config"
+	"github.com/prereg/prereg/internal/console"
 	"github.com/prereg/prereg/internal/csvio"
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/importer"
@@ -138,6 +139,14 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 			mln.Close()
 		}
 		return err
+	}
+	if cfg.Console {
+		con, err := wireConsole(cfg, store, api)
+		if err != nil {
+			return err
+		}
+		defer con.Close()
+		api.Console = con
 	}
 	h := httpapi.New(api, apiStores(store))
 	srv.Handler = h.Handler()
@@ -280,17 +289,40 @@ func wireSecurity(cfg config.Serve, api *httpapi.Config) error {
 	return nil
 }
 
+// importTempDir is where imports and the console's uploads keep their
+// temporary copies, which hold addresses: beside the store file (same
+// protection, and not in a RAM-backed /tmp); with etcd, in the temporary
+// directory (a volume of its own on Kubernetes).
+func importTempDir(cfg config.Serve) string {
+	if cfg.Store.Kind == config.StoreEtcd {
+		return ""
+	}
+	return filepath.Dir(cfg.DB)
+}
+
 // wireCSV plugs in the importer and exporter.
 func wireCSV(cfg config.Serve, store serviceStore, api *httpapi.Config) {
-	// The importer's temporary copy holds addresses: keep it beside the
-	// store file (same protection, and not in a RAM-backed /tmp); with
-	// etcd, in the temporary directory (a volume of its own on Kubernetes).
-	tmp := filepath.Dir(cfg.DB)
-	if cfg.Store.Kind == config.StoreEtcd {
-		tmp = ""
-	}
-	api.Importer = csvImporter{store: store, tmp: tmp}
+	api.Importer = csvImporter{store: store, tmp: importTempDir(cfg)}
 	api.Exporter = csvExporter{}
+}
+
+// wireConsole builds the admin console over the store, with the API's
+// importer, exporter and failure limit (api must be fully wired).
+func wireConsole(cfg config.Serve, store serviceStore, api httpapi.Config) (*console.Console, error) {
+	proxies, err := netallow.Parse(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	c := console.Config{
+		AdminToken: api.AdminToken, Importer: api.Importer, Exporter: api.Exporter, MaxImportBytes: cfg.MaxImportBytes,
+		TempDir: importTempDir(cfg), FailureLimiter: api.FailureLimiter, ClientIP: api.ClientIP,
+		HTTPS: func(r *http.Request) bool { return netallow.HTTPS(r, proxies) }, Logger: api.Logger,
+	}
+	if api.Syncer != nil {
+		c.Wake = api.Syncer.Wake
+	}
+	return console.New(c, console.Stores{Registrations: store, SyncQueue: store, Stats: store, Audit: store,
+		Imports: store, Tokens: store, Sessions: store, Backlog: store}), nil
 }
 
 // apiStores hands the store to the API as each of its resources.

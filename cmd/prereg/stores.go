@@ -7,6 +7,7 @@ import (
 	"github.com/prereg/prereg/internal/auth0sync"
 	"github.com/prereg/prereg/internal/boltstore"
 	"github.com/prereg/prereg/internal/config"
+	"github.com/prereg/prereg/internal/console"
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/importer"
 	"github.com/prereg/prereg/internal/prereg"
@@ -29,6 +30,8 @@ type serviceStore interface {
 	importer.Store
 	auth0sync.Queue
 	auth0sync.ReconcileStore
+	console.Sessions
+	console.SyncBacklog
 	Bootstrap(ctx context.Context, o prereg.BootstrapOptions) (hookSecret, adminToken string, err error)
 	GeneratedHookSecret(ctx context.Context) ([]byte, error)
 	Close() error

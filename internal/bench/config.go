@@ -99,11 +99,12 @@ const (
 	ScListFiltered   = "list_filtered"
 	ScStats          = "stats"
 	ScImport         = "import"
+	ScConsole        = "console"
 	ScRaw            = "raw_batch"
 )
 
 // AllScenarios lists every scenario in run order.
-var AllScenarios = []string{ScNoMatch, ScAlreadyGranted, ScGranted, ScList, ScListFiltered, ScStats, ScImport}
+var AllScenarios = []string{ScNoMatch, ScAlreadyGranted, ScGranted, ScList, ScListFiltered, ScStats, ScConsole, ScImport}
 
 // Defaults is the full run, on a store of a million registrations.
 func Defaults() Config {

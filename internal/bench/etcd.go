@@ -217,7 +217,7 @@ func (r *etcdRun) preregBinary(ctx context.Context) (string, error) {
 	}
 	bin := filepath.Join(r.dir, "prereg")
 	r.logf("building prereg (go build github.com/prereg/prereg/cmd/prereg)")
-	out, err := exec.CommandContext(ctx, "go", "build", "-tags", "etcdstore", "-o", bin, "github.com/prereg/prereg/cmd/prereg").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/prereg/prereg/cmd/prereg").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("build prereg (or pass --prereg PATH): %v\n%s", err, out)
 	}

@@ -20,6 +20,11 @@ func (r *run) scenarios(ctx context.Context) error {
 	if err := r.admin(ctx); err != nil {
 		return err
 	}
+	if r.want(ScConsole) {
+		if err := r.console(ctx); err != nil {
+			return err
+		}
+	}
 	if r.want(ScImport) && r.cfg.ImportRows > 0 {
 		if err := r.importCSV(ctx); err != nil {
 			return err

@@ -10,12 +10,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prereg/prereg/internal/boltstore"
+	"github.com/prereg/prereg/internal/console"
 	"github.com/prereg/prereg/internal/httpapi"
 	"github.com/prereg/prereg/internal/importer"
 	"github.com/prereg/prereg/internal/logio"
@@ -147,6 +149,9 @@ func startService(ctx context.Context, path string, o serviceOptions) (*service,
 		Logger:      slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Registry:    prometheus.NewRegistry(),
 	}
+	// The console is mounted as prereg serve mounts it (on by default).
+	cfg.Console = console.New(console.Config{AdminToken: o.AdminToken, Importer: cfg.Importer, TempDir: filepath.Dir(path), Logger: cfg.Logger},
+		console.Stores{Registrations: store, SyncQueue: store, Stats: store, Audit: store, Imports: store, Tokens: store, Sessions: store, Backlog: store})
 	l, err := serveLoopback(httpapi.New(cfg, APIStores(store)).Handler())
 	if err != nil {
 		store.Close()

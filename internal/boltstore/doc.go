@@ -125,6 +125,18 @@
 // (TestOpenMigratesSchema4Store). A bucket new in a schema needs only
 // its place in allBuckets.
 //
+// # Dump and load
+//
+// Dump yields the stored things (prereg.DumpItem) from one read
+// transaction; Load writes them back through regTx, as the store's own
+// writes do, so the indexes, counters, login sets and grant cache come
+// out the same, and moves the bucket sequences past the IDs loaded. A
+// token revoked here is deleted; one loaded revoked (from a store that
+// keeps them) is kept, marked, without its hash index entry, so the
+// counts of a copy agree. Clear drops every bucket but meta's schema
+// version, and begins a write for every granted user, so that no cached
+// grant outlives it.
+//
 // # Erasure
 //
 // Store.Erase must leave no byte of an address in the file, and must not

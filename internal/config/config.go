@@ -41,6 +41,8 @@ type Serve struct {
 	InsecureDev        bool
 	LogLevel           string
 	ShutdownTimeout    time.Duration
+	// Console serves the admin console at /console/.
+	Console bool
 
 	// Auth0 Management API credentials (AUTH0_*; not flags, so they never
 	// show up in a process listing).
@@ -106,6 +108,7 @@ func Bind(fs FlagSet) *Binder {
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "accept secrets shorter than 32 bytes (development only)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may finish on SIGTERM")
+	fs.BoolVar(&c.Console, "console", true, "serve the admin console at /console/ (sign in with an admin token)")
 	return b
 }
 

@@ -75,8 +75,8 @@ func TestResolvePrecedence(t *testing.T) {
 		{"etcd store from environment", nil, map[string]string{"PREREG_STORE": "etcd", "PREREG_ETCD_ENDPOINTS": "http://e:2379", "PREREG_ETCD_PREFIX": "/tenant-a/"}, func(c config.Serve) bool {
 			return c.Store.Kind == config.StoreEtcd && c.Store.Etcd.Prefix == "/tenant-a/"
 		}, ""},
-		{"etcd flag without --store etcd", []string{"--etcd-endpoints", "http://e:2379"}, nil, nil, "--etcd-endpoints only apply with --store etcd"},
-		{"etcd password file without --store etcd", nil, map[string]string{"PREREG_ETCD_PASSWORD_FILE": passwordFile}, nil, "PREREG_ETCD_PASSWORD_FILE only apply with --store etcd"},
+		{"etcd flag without --store etcd", []string{"--etcd-endpoints", "http://e:2379"}, nil, nil, "--etcd-endpoints: for --store etcd only"},
+		{"etcd password file without --store etcd", nil, map[string]string{"PREREG_ETCD_PASSWORD_FILE": passwordFile}, nil, "PREREG_ETCD_PASSWORD_FILE: for --store etcd only"},
 		{"etcd without endpoints", []string{"--store", "etcd"}, nil, nil, "--store etcd needs --etcd-endpoints"},
 		{"unknown store", []string{"--store", "postgres"}, nil, nil, `--store "postgres": want bolt or etcd`},
 		{"endpoint without scheme", []string{"--store", "etcd", "--etcd-endpoints", "e0:2379"}, nil, nil, `--etcd-endpoints: "e0:2379" is not an etcd client URL`},

@@ -124,7 +124,7 @@ func (b *StoreBinder) Resolve(fl Lookup, getenv func(string) string) (Store, err
 	switch s.Kind {
 	case StoreBolt:
 		if len(set) > 0 {
-			return s, fmt.Errorf("%s only apply with --store etcd (the store is the --db file)", strings.Join(set, ", "))
+			return s, fmt.Errorf("%s: for --store etcd only; the store is the --db file without it", strings.Join(set, ", "))
 		}
 		return s, nil
 	case StoreEtcd:

@@ -1,20 +1,18 @@
 package etcdstore
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 
-	"github.com/prereg/prereg/internal/prereg"
+	"github.com/prereg/prereg/internal/dumpio"
 )
 
-// writeDump writes the store's dump to w, one JSON item a line.
+// writeDump writes the store's dump to w as a dump stream (package
+// dumpio), which prereg restore reads into either kind of store.
 func writeDump(ctx context.Context, s *Store, w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	if err := s.Dump(ctx, func(item prereg.DumpItem) error { return enc.Encode(item) }); err != nil {
+	dw := dumpio.NewWriter(w)
+	if err := s.Dump(ctx, dw.Write); err != nil {
 		return err
 	}
-	return bw.Flush()
+	return dw.Close()
 }

@@ -16,9 +16,9 @@ import (
 // Batches are written as many transactions within etcd's limits, several
 // at once (doc.go, "Imports").
 const (
-	// readChunk is how many records one read of a batch fetches (one
-	// transaction of gets).
-	readChunk = 100
+	// chunkOps is the estimated operations of a chunk of a batch: its
+	// records, if all are new, are written in one transaction.
+	chunkOps = maxOps - 8
 	// maxTxnBytes keeps a transaction well under etcd's default 1.5 MiB
 	// request limit.
 	maxTxnBytes = 512 << 10
@@ -96,12 +96,18 @@ func (p *Prepared) Apply(ctx context.Context, actor string, dryRun bool) ([]prer
 	}
 	var err error
 feed:
-	for lo := 0; lo < len(runs); lo += readChunk {
+	for lo := 0; lo < len(runs); {
+		hi, ops := lo, 0
+		for hi < len(runs) && (hi == lo || ops+w.estimate(runs[hi]) <= chunkOps) {
+			ops += w.estimate(runs[hi])
+			hi++
+		}
 		select {
-		case chunks <- runs[lo:min(lo+readChunk, len(runs))]:
+		case chunks <- runs[lo:hi]:
 		case err = <-errs:
 			break feed
 		}
+		lo = hi
 	}
 	close(chunks)
 	wg.Wait()
@@ -126,16 +132,38 @@ type batchWrite struct {
 	results       []prereg.WriteResult
 }
 
-// chunk writes runs: it reads their records at one revision, applies the
-// items, and commits in transactions within etcd's limits, each holding
-// only if its records are still as read; the runs of a failed one are
-// read and applied again.
+// estimate is how many operations run's record takes when new: the
+// record, its organization and expiry entries, the organization's
+// registration, and audit entries.
+func (w *batchWrite) estimate(run keyRun) int {
+	n := 3
+	if w.p.items[run.items[0]].ExpiresAt != nil {
+		n++
+	}
+	if w.audit {
+		n += len(run.items)
+	}
+	return n
+}
+
+// chunk writes runs. Most rows of an import are new: it first writes
+// them as new records in one transaction that holds only if none of
+// their keys exists, and otherwise reads them in that transaction. Then
+// it applies the items over what it read and commits in transactions
+// within etcd's limits, each holding only if its records are still as
+// read; the runs of a failed one are read and applied again.
 func (w *batchWrite) chunk(ctx context.Context, runs []keyRun) error {
 	s := w.p.s
+	cur, done, err := w.fresh(ctx, runs)
+	if err != nil || done {
+		return err
+	}
 	return retry(ctx, "import", func() error {
-		cur, err := s.loadMany(ctx, runs)
-		if err != nil {
-			return err
+		if cur == nil {
+			var err error
+			if cur, err = s.loadMany(ctx, runs); err != nil {
+				return err
+			}
 		}
 		var (
 			failed []keyRun
@@ -171,12 +199,59 @@ func (w *batchWrite) chunk(ctx context.Context, runs []keyRun) error {
 		if err := flush(); err != nil {
 			return err
 		}
+		cur = nil
 		if len(failed) > 0 {
 			runs = failed
 			return errRetry
 		}
 		return nil
 	})
+}
+
+// fresh writes runs as new records in one transaction if none of their
+// keys exists (done), and otherwise returns the records as that
+// transaction read them. It reports neither for a dry run, or when the
+// writes are beyond one transaction.
+func (w *batchWrite) fresh(ctx context.Context, runs []keyRun) ([]stored, bool, error) {
+	s := w.p.s
+	if w.dryRun || len(runs) > maxOps {
+		return nil, false, nil
+	}
+	var (
+		tx   pendingTxn
+		gets = make([]clientv3.Op, len(runs))
+	)
+	for i, run := range runs {
+		ops, err := w.apply(run, stored{k: run.k})
+		if err != nil {
+			return nil, false, err
+		}
+		if !tx.fits(ops) {
+			return nil, false, nil
+		}
+		tx.add(run, clientv3.Compare(clientv3.CreateRevision(s.recKey(run.k)), "=", 0), ops)
+		gets[i] = clientv3.OpGet(s.recKey(run.k))
+	}
+	cctx, cancel := call(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(cctx).If(tx.cmps...).Then(tx.ops...).Else(gets...).Commit()
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	if resp.Succeeded {
+		return nil, true, nil
+	}
+	cur := make([]stored, len(runs))
+	for i, r := range resp.Responses {
+		cur[i].k = runs[i].k
+		if kvs := r.GetResponseRange().Kvs; len(kvs) == 1 {
+			cur[i].mod = kvs[0].ModRevision
+			if cur[i].r, err = decodeReg(kvs[0].Value); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	return cur, false, nil
 }
 
 // apply applies the items of run over st and returns the operations that

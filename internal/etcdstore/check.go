@@ -35,6 +35,9 @@ func (s *Store) Check() []error {
 		}
 		err = s.eachKV(ctx, s.k(space), rev, func(kv *mvccKV) error { return c.entry(ctx, kv) })
 	}
+	if err == nil && len(c.entries) > 0 {
+		err = c.flushEntries(ctx)
+	}
 	if err == nil {
 		err = s.eachKV(ctx, s.k(kJob), rev, func(kv *mvccKV) error { return c.job(ctx, kv) })
 	}
@@ -48,12 +51,13 @@ func (s *Store) Check() []error {
 func (s *Store) CheckInvariants() error { return errors.Join(s.Check()...) }
 
 type checker struct {
-	s     *Store
-	rev   int64
-	want  map[string]string // entries of records read, not yet verified
-	orgs  map[string]bool
-	errs  []error
-	batch int
+	s    *Store
+	rev  int64
+	want map[string]string // entries of records read, not yet verified
+	orgs map[string]bool
+	errs []error
+	// entries are index entries read, not yet verified.
+	entries []*mvccKV
 }
 
 func (c *checker) problem(format string, args ...any) {
@@ -115,35 +119,51 @@ func (c *checker) flush(ctx context.Context) error {
 	return nil
 }
 
-// entry verifies that an index entry's record implies it.
+// entry verifies, a batch at a time, that index entries' records imply
+// them.
 func (c *checker) entry(ctx context.Context, kv *mvccKV) error {
-	k, ok := keyTail(kv.Key)
-	if !ok {
+	if _, ok := keyTail(kv.Key); !ok {
 		c.problem("index entry %q is too short", kv.Key)
 		return nil
 	}
-	st, err := c.loadAt(ctx, k)
-	if err != nil {
-		return err
-	}
-	if st == nil {
-		c.problem("index entry %q points to no record", kv.Key)
+	c.entries = append(c.entries, kv)
+	if len(c.entries) < maxOps {
 		return nil
 	}
-	if v, ok := c.s.entries(st, k)[string(kv.Key)]; !ok || v != string(kv.Value) {
-		c.problem("index entry %q does not match its record %s", kv.Key, st.ID)
-	}
-	return nil
+	return c.flushEntries(ctx)
 }
 
-func (c *checker) loadAt(ctx context.Context, k prereg.Key) (*prereg.Registration, error) {
-	cctx, cancel := context.WithTimeout(ctx, scanTimeout)
-	defer cancel()
-	resp, err := c.s.cli.Get(cctx, c.s.recKey(k), clientv3.WithRev(c.rev))
-	if err != nil || len(resp.Kvs) == 0 {
-		return nil, translate(err)
+func (c *checker) flushEntries(ctx context.Context) error {
+	ops := make([]clientv3.Op, len(c.entries))
+	for i, kv := range c.entries {
+		k, _ := keyTail(kv.Key)
+		ops[i] = clientv3.OpGet(c.s.recKey(k), clientv3.WithRev(c.rev))
 	}
-	return decodeReg(resp.Kvs[0].Value)
+	cctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	resp, err := c.s.cli.Txn(cctx).Then(ops...).Commit()
+	cancel()
+	if err != nil {
+		return translate(err)
+	}
+	for i, rr := range resp.Responses {
+		kv := c.entries[i]
+		kvs := rr.GetResponseRange().Kvs
+		if len(kvs) == 0 {
+			c.problem("index entry %q points to no record", kv.Key)
+			continue
+		}
+		r, err := decodeReg(kvs[0].Value)
+		if err != nil {
+			c.problem("record %x: %v", kvs[0].Key, err)
+			continue
+		}
+		k, _ := keyTail(kv.Key)
+		if v, ok := c.s.entries(r, k)[string(kv.Key)]; !ok || v != string(kv.Value) {
+			c.problem("index entry %q does not match its record %s", kv.Key, r.ID)
+		}
+	}
+	c.entries = c.entries[:0]
+	return nil
 }
 
 // job verifies that a job has its due entry.

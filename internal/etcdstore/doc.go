@@ -68,15 +68,19 @@
 //
 // etcd refuses a transaction of more than --max-txn-ops (128) operations
 // or compares, or a request over --max-request-bytes (1.5 MiB). A batch
-// (Prepared.Apply) is therefore cut into chunks of readChunk records,
-// each read in one transaction of gets, applied in memory, and written in
-// transactions packed up to 128 operations and maxTxnBytes, each holding
-// only if its records are still as read (a failed one's records are read
-// and applied again). Items of one key stay in one transaction, applied in
-// input order. batchWorkers chunks are written at once: etcd batches
-// concurrent proposals into one raft round and one backend commit. A
-// batch is not one transaction: each registration with its indexes is
-// atomic, and a batch interrupted halfway leaves the rows before written.
+// (Prepared.Apply) is therefore cut into chunks whose records, if new,
+// fit one transaction (chunkOps). A chunk is first written as new records
+// in a transaction that holds only if none of its keys exists, and reads
+// them otherwise (its Else branch): an import into an empty store costs
+// one round trip a chunk. Else the chunk's items are applied over what was
+// read and written in transactions packed up to 128 operations and
+// maxTxnBytes, each holding only if its records are still as read (a
+// failed one's records are read and applied again). Items of one key
+// stay in one transaction, applied in input order. batchWorkers chunks
+// are written at once: etcd batches concurrent proposals into one raft
+// round and one backend commit. A batch is not one transaction: each
+// registration with its indexes is atomic, and a batch interrupted
+// halfway leaves the rows before written.
 //
 // # Sync jobs
 //

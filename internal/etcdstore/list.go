@@ -28,7 +28,7 @@ func (s *Store) List(ctx context.Context, f prereg.Filter) ([]prereg.Registratio
 	items := make([]prereg.Registration, 0, min(f.Limit, 1000))
 	next := ""
 	var last []byte
-	err := s.scan(ctx, f, func(r *prereg.Registration, pos []byte) (bool, error) {
+	err := s.scanN(ctx, f, int64(f.Limit)+1, func(r *prereg.Registration, pos []byte) (bool, error) {
 		if len(items) == f.Limit {
 			next = encodeCursor(last)
 			return false, nil
@@ -63,6 +63,7 @@ type walker struct {
 	now   time.Time
 	f     prereg.Filter
 	rev   int64
+	n     int64 // keys per read
 	tag   byte
 	visit func(r *prereg.Registration, pos []byte) (bool, error)
 }
@@ -70,7 +71,13 @@ type walker struct {
 // scan visits matching records from f.Cursor on; visit gets the record
 // (as it reads now) and the position to resume after it.
 func (s *Store) scan(ctx context.Context, f prereg.Filter, visit func(r *prereg.Registration, pos []byte) (bool, error)) error {
-	w := &walker{s: s, ctx: ctx, now: s.now(), f: f, visit: visit}
+	return s.scanN(ctx, f, pageSize, visit)
+}
+
+// scanN is scan reading n keys at a time (a page of a listing needs
+// little more than its limit).
+func (s *Store) scanN(ctx context.Context, f prereg.Filter, n int64, visit func(r *prereg.Registration, pos []byte) (bool, error)) error {
+	w := &walker{s: s, ctx: ctx, now: s.now(), f: f, visit: visit, n: min(n, pageSize)}
 	stored := f.Status
 	if stored == prereg.StatusExpired {
 		stored = prereg.StatusPending
@@ -131,10 +138,12 @@ func (w *walker) page(from, to string, n int64) ([]*mvccKV, bool, error) {
 // visitor wants more.
 func (w *walker) walk(from, to string, direct bool) (bool, error) {
 	for {
-		kvs, more, err := w.page(from, to, pageSize)
+		kvs, more, err := w.page(from, to, w.n)
 		if err != nil {
 			return false, err
 		}
+		// Filtered walks read further the next time.
+		w.n = min(2*w.n, pageSize)
 		recs, err := w.records(kvs, direct)
 		if err != nil {
 			return false, err
@@ -305,29 +314,44 @@ func (w *walker) byOrg() error {
 		}
 	}
 	for {
-		var best *orgPart
-		for i := range parts {
-			p := &parts[i]
-			if err := p.fill(); err != nil {
-				return err
+		// The next entries in key order across the parts, then their
+		// records in one read.
+		var (
+			batch []*mvccKV
+			pos   [][]byte
+		)
+		for int64(len(batch)) < w.n {
+			var best *orgPart
+			for i := range parts {
+				p := &parts[i]
+				if err := p.fill(); err != nil {
+					return err
+				}
+				if len(p.buf) > 0 && (best == nil || bytes.Compare(p.head(), best.head()) < 0) {
+					best = p
+				}
 			}
-			if len(p.buf) > 0 && (best == nil || bytes.Compare(p.head(), best.head()) < 0) {
-				best = p
+			if best == nil {
+				break
 			}
+			rk := best.head()
+			batch = append(batch, best.buf[0])
+			pos = append(pos, []byte(base+string(rk)))
+			best.buf = best.buf[1:]
 		}
-		if best == nil {
+		if len(batch) == 0 {
 			return nil
 		}
-		k := best.buf[0]
-		best.buf = best.buf[1:]
-		rk, _ := keyTail(k.Key)
-		recs, err := w.records([]*mvccKV{k}, false)
+		recs, err := w.records(batch, false)
 		if err != nil {
 			return err
 		}
-		if cont, err := w.offer(recs[0], []byte(base+string(rk[:]))); err != nil || !cont {
-			return err
+		for i, r := range recs {
+			if cont, err := w.offer(r, pos[i]); err != nil || !cont {
+				return err
+			}
 		}
+		w.n = min(2*w.n, pageSize)
 	}
 }
 
@@ -346,7 +370,7 @@ func (p *orgPart) fill() error {
 	if len(p.buf) > 0 || p.done {
 		return nil
 	}
-	kvs, more, err := p.w.page(p.from, p.to, 100)
+	kvs, more, err := p.w.page(p.from, p.to, p.w.n)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,15 @@ var statusOf = map[prereg.Code]struct {
 	prereg.Internal:         {http.StatusInternalServerError, "internal"},
 }
 
+// Status is the HTTP status of err, as the API answers it; the console's
+// pages answer with the same.
+func Status(err error) int {
+	if m, ok := statusOf[prereg.ErrorCode(err)]; ok {
+		return m.status
+	}
+	return http.StatusInternalServerError
+}
+
 type errorBody struct {
 	Error errorPayload `json:"error"`
 }

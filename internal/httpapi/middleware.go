@@ -204,21 +204,14 @@ func (s *Server) adminAuth() gin.HandlerFunc {
 			s.authFailed(c, "missing bearer admin token")
 			return
 		}
-		h := prereg.HashSecret(tok)
-		var p prereg.Principal
-		if s.adminHash != nil && matchHash(h, [][32]byte{*s.adminHash}) {
-			p = prereg.Principal{TokenID: "bootstrap"}
-		} else {
-			t, ok, err := s.stores.Tokens.Authenticate(c.Request.Context(), h)
-			if err != nil {
-				s.fail(c, err)
-				return
-			}
-			if !ok {
-				s.authFailed(c, "invalid admin token")
-				return
-			}
-			p = prereg.Principal{TokenID: t.ID, OrganizationID: t.OrganizationID, ReadOnly: t.ReadOnly}
+		p, ok, err := prereg.Authenticate(c.Request.Context(), tok, s.adminHash, s.stores.Tokens)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if !ok {
+			s.authFailed(c, "invalid admin token")
+			return
 		}
 		if s.cfg.AdminLimiter != nil {
 			if ok, after := s.cfg.AdminLimiter.Allow(p.TokenID); !ok {

@@ -30,19 +30,11 @@ func listFilter(c *gin.Context, p prereg.Principal) (prereg.Filter, bool, error)
 	return f, false, err
 }
 
-// scope reads organization_id and confines a limited token to its own
-// organization. none is true when a limited token asked for another one:
-// the answer is then empty, so it cannot probe which organizations exist.
+// scope reads organization_id and confines it to what p may see
+// (prereg.Principal.Scope).
 func scope(c *gin.Context, p prereg.Principal) (org string, set, none bool) {
 	org, set = c.GetQuery("organization_id")
-	org = strings.TrimSpace(org)
-	if p.TenantWide() {
-		return org, set, false
-	}
-	if set && org != p.OrganizationID {
-		return "", false, true
-	}
-	return p.OrganizationID, true, false
+	return p.Scope(strings.TrimSpace(org), set)
 }
 
 // pageLimit reads limit (1 to 1000); 0 when absent, for the default.

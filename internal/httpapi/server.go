@@ -129,6 +129,10 @@ type Config struct {
 	// run one at a time.
 	MaxConcurrentImports int
 
+	// Console, when set, serves everything under /console/ (package
+	// console); it sees the request after the request ID and log line.
+	Console http.Handler
+
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	// MetricsElsewhere leaves /metrics off the router: the caller serves
@@ -236,6 +240,10 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/v1/openapi.json", openapiDoc)
 
 	r.POST("/v1/hooks/post-login", s.hookAuth(), s.hook)
+	if s.cfg.Console != nil {
+		r.Any("/console/*path", gin.WrapH(s.cfg.Console))
+		r.GET("/console", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/console/") })
+	}
 
 	a := r.Group("/v1", s.adminAuth())
 	a.POST("/registrations", s.createRegistration)

@@ -255,3 +255,24 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// HTTPS reports whether a request reached the service over HTTPS: on a TLS
+// connection, or from a trusted proxy that says so in X-Forwarded-Proto
+// (or Forwarded's proto=). A client's own header is not believed.
+func HTTPS(r *http.Request, trustedProxies *List) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !trustedProxies.Contains(parseHostPort(r.RemoteAddr)) {
+		return false
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+		return strings.EqualFold(strings.TrimSpace(strings.Split(p, ",")[0]), "https")
+	}
+	for _, part := range strings.Split(r.Header.Get("Forwarded"), ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok && strings.EqualFold(k, "proto") {
+			return strings.EqualFold(strings.Trim(v, `"`), "https")
+		}
+	}
+	return false
+}

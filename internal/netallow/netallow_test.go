@@ -1,7 +1,9 @@
 package netallow_test
 
 import (
+	"crypto/tls"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"slices"
@@ -212,5 +214,40 @@ func TestLoadAuth0IPs(t *testing.T) {
 	l := netallow.New(ps...)
 	if !l.Contains(netip.MustParseAddr("54.69.107.228")) || l.Contains(netip.MustParseAddr("18.197.9.11")) || l.Contains(netip.MustParseAddr("203.0.113.7")) {
 		t.Fatal("US list admits the wrong addresses (changelog removals must not count)")
+	}
+}
+
+func TestHTTPS(t *testing.T) {
+	proxies := mustList(t, "10.0.0.0/8")
+	tests := []struct {
+		name   string
+		remote string
+		tls    bool
+		header map[string]string
+		want   bool
+	}{
+		{"plain", "192.0.2.1:5000", false, nil, false},
+		{"tls", "192.0.2.1:5000", true, nil, true},
+		{"client claims https", "192.0.2.1:5000", false, map[string]string{"X-Forwarded-Proto": "https"}, false},
+		{"proxy says https", "10.1.2.3:5000", false, map[string]string{"X-Forwarded-Proto": "https"}, true},
+		{"proxy says http", "10.1.2.3:5000", false, map[string]string{"X-Forwarded-Proto": "http"}, false},
+		{"proxy, first of a list", "10.1.2.3:5000", false, map[string]string{"X-Forwarded-Proto": "HTTPS, http"}, true},
+		{"proxy, Forwarded", "10.1.2.3:5000", false, map[string]string{"Forwarded": `for=192.0.2.1;proto="https"`}, true},
+		{"proxy says nothing", "10.1.2.3:5000", false, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/console/", nil)
+			r.RemoteAddr = tt.remote
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			if got := netallow.HTTPS(r, proxies); got != tt.want {
+				t.Errorf("HTTPS = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,10 @@
 package prereg
 
-import "time"
+import (
+	"context"
+	"crypto/subtle"
+	"time"
+)
 
 // Token is an admin API token as stored: never the secret, only its hash
 // (kept by the store) and what it may do.
@@ -100,4 +104,39 @@ func MaskEmail(email string) string {
 		return "***"
 	}
 	return email[:1] + "***" + email[at:]
+}
+
+// Scope confines a filter's organization to what p may see. org and set
+// are what the caller asked for (set: an organization was named, even
+// empty). A limited principal always gets its own organization; none is
+// true when it asked for another one: the answer is then empty, so it
+// cannot probe which organizations exist.
+func (p Principal) Scope(org string, set bool) (scoped string, scopedSet, none bool) {
+	if p.TenantWide() {
+		return org, set, false
+	}
+	if set && org != p.OrganizationID {
+		return "", false, true
+	}
+	return p.OrganizationID, true, false
+}
+
+// TokenFinder finds a stored admin token by the SHA-256 of its secret.
+type TokenFinder interface {
+	Authenticate(ctx context.Context, h [32]byte) (Token, bool, error)
+}
+
+// Authenticate returns the principal whose secret is given: the configured
+// admin token, whose hash is admin (nil: none is configured), or a token
+// of tokens. The configured one is compared in constant time.
+func Authenticate(ctx context.Context, secret string, admin *[32]byte, tokens TokenFinder) (Principal, bool, error) {
+	h := HashSecret(secret)
+	if admin != nil && subtle.ConstantTimeCompare(h[:], admin[:]) == 1 {
+		return Principal{TokenID: BootstrapTokenID}, true, nil
+	}
+	t, ok, err := tokens.Authenticate(ctx, h)
+	if err != nil || !ok {
+		return Principal{}, false, err
+	}
+	return Principal{TokenID: t.ID, OrganizationID: t.OrganizationID, ReadOnly: t.ReadOnly}, true, nil
 }

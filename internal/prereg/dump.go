@@ -54,4 +54,4 @@ type DumpCounts map[DumpKind]int
 
 // SecretHookHash names the secret holding the SHA-256 of the hook secret
 // generated at first start; every store dumps and loads it by this name.
-const SecretHookHash = "hook_secret_sha256"
+const SecretHookHash = "generated_hook_secret_sha256"
