@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/prereg-bench            # the full run: 1 000 000 records
 //	go run ./cmd/prereg-bench --quick    # CI: 20 000 records, 2 s per attack
+//	go run ./cmd/prereg-bench --store etcd   # replicated mode: 3 etcd members, 2 replicas
 package main
 
 import (
