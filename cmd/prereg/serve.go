@@ -141,6 +141,8 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		return err
 	}
 	if cfg.Console {
+		// One bound on imports for the API and the console.
+		api.ImportSlots = limits.NewSlots(httpapi.DefaultMaxConcurrentImports, 1)
 		con, err := wireConsole(cfg, store, api)
 		if err != nil {
 			return err
@@ -314,7 +316,7 @@ func wireConsole(cfg config.Serve, store serviceStore, api httpapi.Config) (*con
 		return nil, err
 	}
 	c := console.Config{
-		AdminToken: api.AdminToken, Importer: api.Importer, Exporter: api.Exporter, MaxImportBytes: cfg.MaxImportBytes,
+		AdminToken: api.AdminToken, Importer: api.Importer, Exporter: api.Exporter, MaxImportBytes: cfg.MaxImportBytes, ImportSlots: api.ImportSlots,
 		TempDir: importTempDir(cfg), FailureLimiter: api.FailureLimiter, ClientIP: api.ClientIP,
 		HTTPS: func(r *http.Request) bool { return netallow.HTTPS(r, proxies) }, Logger: api.Logger,
 	}

@@ -72,6 +72,9 @@ type Config struct {
 	Exporter httpapi.Exporter
 	// MaxImportBytes bounds an uploaded CSV.
 	MaxImportBytes int64
+	// ImportSlots bounds the imports (previews included) running at once,
+	// shared with the API's (httpapi.Config.ImportSlots). Optional.
+	ImportSlots httpapi.Slots
 	// TempDir holds uploads between their preview and the confirmation.
 	TempDir string
 	// FailureLimiter counts failed sign-ins with the API's failed

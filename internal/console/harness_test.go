@@ -49,9 +49,10 @@ func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
 // env is one prereg service (real gin router, real bbolt store in a
 // temporary directory) served over HTTP on loopback.
 type env struct {
-	store *boltstore.Store
-	clock *clock
-	srv   *httptest.Server
+	store   *boltstore.Store
+	imports *limits.Slots // shared by the API's imports and the console's
+	clock   *clock
+	srv     *httptest.Server
 }
 
 func newEnv(t *testing.T) *env {
@@ -73,11 +74,12 @@ func newEnvWith(t *testing.T, opts boltstore.Options) *env {
 	e.store = st
 	imp := testImporter{store: st, dir: dir, now: e.clock.now}
 	fails := limits.PerMinute(60)
+	e.imports = limits.NewSlots(httpapi.DefaultMaxConcurrentImports, 1)
 	con := console.New(console.Config{
 		AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, TempDir: dir,
-		FailureLimiter: fails, Now: e.clock.now,
+		FailureLimiter: fails, ImportSlots: e.imports, Now: e.clock.now,
 	}, console.Stores{Registrations: st, SyncQueue: st, Stats: st, Audit: st, Imports: st, Tokens: st, Sessions: st, Backlog: st})
-	api := httpapi.New(httpapi.Config{AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, FailureLimiter: fails, Console: con, Now: e.clock.now},
+	api := httpapi.New(httpapi.Config{AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, FailureLimiter: fails, ImportSlots: e.imports, Console: con, Now: e.clock.now},
 		httpapi.Stores{Logins: st, Registrations: st, SyncQueue: st, Stats: st, Erasures: st, Audit: st, Backups: st, Imports: st, Tokens: st, Health: st})
 	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(func() {

@@ -159,6 +159,13 @@ func (c *Console) uploadPart(w http.ResponseWriter, r *http.Request, q *request)
 var errCSRF = prereg.Errorf(prereg.Forbidden, "the form was not sent by this console page (missing or wrong CSRF token); reload the page and try again")
 
 func (c *Console) runImport(r *http.Request, q *request, up upload, o httpapi.ImportOptions) (prereg.ImportReport, error) {
+	if c.cfg.ImportSlots != nil {
+		release, ok := c.cfg.ImportSlots.TryAcquire(q.p.TokenID)
+		if !ok {
+			return prereg.ImportReport{}, prereg.Errorf(prereg.RateLimited, "an import of this token is already running, or the service runs as many as it allows; try again when it has finished")
+		}
+		defer release()
+	}
 	f, err := os.Open(up.path)
 	if err != nil {
 		return prereg.ImportReport{}, prereg.Wrap(prereg.Internal, err, "read the upload")
