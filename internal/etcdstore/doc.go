@@ -57,6 +57,13 @@
 // replicas, exactly one transaction commits the claim; the others' fail
 // their compares, read again, find it granted and answer accordingly.
 //
+// Logins arriving together share that read transaction (readGroup, as
+// the bolt store's group commit shares a commit): a login's ranges are
+// read by a transaction sent after the login queued and answered before
+// it returns, so the instant the transaction takes effect lies within the
+// login's call, and each login still reads its ranges at one revision.
+// etcd then pays one ReadIndex round and one request per group.
+//
 // Monotonic reads and read-your-writes across replicas follow from the
 // reads being linearizable: a read through any member returns a revision
 // at least that of every write acknowledged before it began. The store

@@ -57,16 +57,16 @@ func (s *Store) readLogin(ctx context.Context, email string, l prereg.Login) (lo
 	user := s.k(kUser, l.UserID, "\x00")
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	resp, err := s.cli.Txn(cctx).Then(
+	rev, ranges, err := s.read(cctx,
 		clientv3.OpGet(v.addr, clientv3.WithPrefix()),
 		clientv3.OpGet(user, clientv3.WithPrefix()),
-	).Commit()
+	)
 	if err != nil {
-		return v, translate(err)
+		return v, err
 	}
-	v.rev = resp.Header.Revision
+	v.rev = rev
 	now := s.now()
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+	for _, kv := range ranges[0].Kvs {
 		r, err := decodeReg(kv.Value)
 		if err != nil {
 			return v, err
@@ -78,7 +78,7 @@ func (s *Store) readLogin(ctx context.Context, email string, l prereg.Login) (lo
 			v.claimable = append(v.claimable, stored{k: k, r: r, mod: kv.ModRevision})
 		}
 	}
-	v.grants, err = s.decodeGrants(resp.Responses[1].GetResponseRange().Kvs, len(user), l.UserID)
+	v.grants, err = s.decodeGrants(ranges[1].Kvs, len(user), l.UserID)
 	return v, err
 }
 

@@ -87,6 +87,9 @@ type Store struct {
 	touched map[string]time.Time
 	bg      sync.WaitGroup
 	closed  atomic.Bool
+
+	// reads groups the reads of concurrent logins (readgroup.go).
+	reads readGroup
 }
 
 // Open connects to the cluster in cfg and returns the store under
