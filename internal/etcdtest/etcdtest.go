@@ -28,6 +28,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	members []*embed.Etcd
 	clients []string // each member's client URL, in member order
+	dirs    []string // each member's data directory, in member order
 	dir     string
 }
 
@@ -39,7 +40,15 @@ const startAttempts = 5
 // ends. It fails t when the cluster does not become ready.
 func Start(t testing.TB, members int) *Cluster {
 	t.Helper()
-	c, err := start(t.TempDir(), members)
+	return StartWith(t, members, nil)
+}
+
+// StartWith is Start with configure applied to each member's settings
+// (member index, settings) before it starts: client TLS, quotas. The
+// cluster's endpoints are the advertised client URLs configure leaves.
+func StartWith(t testing.TB, members int, configure func(int, *embed.Config)) *Cluster {
+	t.Helper()
+	c, err := start(t.TempDir(), members, configure)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +63,7 @@ func StartMain(members int) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := start(dir, members)
+	c, err := start(dir, members, nil)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -63,14 +72,14 @@ func StartMain(members int) (*Cluster, error) {
 	return c, nil
 }
 
-func start(dir string, members int) (*Cluster, error) {
+func start(dir string, members int, configure func(int, *embed.Config)) (*Cluster, error) {
 	if members < 1 {
 		return nil, fmt.Errorf("etcdtest: %d members", members)
 	}
 	var err error
 	for attempt := range startAttempts {
 		var c *Cluster
-		c, err = tryStart(fmt.Sprintf("%s/try%d", dir, attempt), members)
+		c, err = tryStart(fmt.Sprintf("%s/try%d", dir, attempt), members, configure)
 		if err == nil {
 			return c, nil
 		}
@@ -115,7 +124,7 @@ func loopURL(port int) url.URL {
 
 // tryStart starts every member with fresh ports and waits until all are
 // ready (a leader elected and each member joined).
-func tryStart(dir string, members int) (*Cluster, error) {
+func tryStart(dir string, members int, configure func(int, *embed.Config)) (*Cluster, error) {
 	ports, err := freePorts(2 * members)
 	if err != nil {
 		return nil, err
@@ -143,8 +152,12 @@ func tryStart(dir string, members int) (*Cluster, error) {
 		// Test data need not survive a power cut.
 		cfg.UnsafeNoFsync = true
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+		if configure != nil {
+			configure(i, cfg)
+		}
 		cfgs[i] = cfg
-		c.clients = append(c.clients, client.String())
+		c.clients = append(c.clients, cfg.AdvertiseClientUrls[0].String())
+		c.dirs = append(c.dirs, cfg.Dir)
 	}
 	// Members start together: each waits for the others to elect.
 	errs := make([]error, members)
@@ -175,6 +188,10 @@ func tryStart(dir string, members int) (*Cluster, error) {
 
 // Endpoints are the client URLs of the members, in member order.
 func (c *Cluster) Endpoints() []string { return append([]string(nil), c.clients...) }
+
+// DataDirs are the members' data directories, in member order: tests
+// look into the files etcd keeps.
+func (c *Cluster) DataDirs() []string { return append([]string(nil), c.dirs...) }
 
 // Client returns a client of the whole cluster, closed when t ends.
 func (c *Cluster) Client(t testing.TB) *clientv3.Client {
