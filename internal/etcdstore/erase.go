@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/prereg/prereg/internal/prereg"
@@ -357,7 +358,9 @@ func (e *eraser) rewrite(ctx context.Context, space string, erasedToo bool, fn f
 // forgetHistory compacts etcd's history at the current revision, so that
 // no older version of a key (the erased values) can be read, and
 // defragments every member, so that the freed pages of its database are
-// dropped from the file.
+// dropped from the file. etcd allows both to root only: a user limited
+// to the prefix erases the keys, and the log says what an administrator
+// must run to finish.
 func (s *Store) forgetHistory(ctx context.Context) error {
 	cctx, cancel := call(ctx)
 	resp, err := s.cli.Get(cctx, s.k(kSchema))
@@ -365,10 +368,16 @@ func (s *Store) forgetHistory(ctx context.Context) error {
 	if err != nil {
 		return translate(err)
 	}
+	rev := resp.Header.Revision
 	cctx, cancel = context.WithTimeout(ctx, scanTimeout)
-	_, err = s.cli.Compact(cctx, resp.Header.Revision, clientv3.WithCompactPhysical())
+	_, err = s.cli.Compact(cctx, rev, clientv3.WithCompactPhysical())
 	cancel()
-	if err != nil && !strings.Contains(err.Error(), "compacted") {
+	switch {
+	case err == nil, isEtcd(err, rpctypes.ErrCompacted):
+	case isEtcd(err, rpctypes.ErrPermissionDenied):
+		s.log.Warn(fmt.Sprintf("erasure: etcd lets only root compact its history, so older versions of the erased keys stay readable: run `etcdctl compact %d --physical` and then `etcdctl defrag --cluster` as root", rev))
+		return nil
+	default:
 		return translate(err)
 	}
 	cctx, cancel = call(ctx)
@@ -378,14 +387,22 @@ func (s *Store) forgetHistory(ctx context.Context) error {
 		return translate(err)
 	}
 	for _, m := range members.Members {
+		var err error
 		for _, u := range m.ClientURLs {
 			cctx, cancel := context.WithTimeout(ctx, scanTimeout)
-			_, err := s.cli.Defragment(cctx, u)
+			_, err = s.cli.Defragment(cctx, u)
 			cancel()
 			if err == nil {
 				break
 			}
-			s.log.Warn("defragment after an erasure failed; the member's file may keep freed pages until its next defragmentation", "member", m.Name, "error", err)
+		}
+		switch {
+		case err == nil:
+		case isEtcd(err, rpctypes.ErrPermissionDenied):
+			s.log.Warn("erasure: etcd lets only root defragment, so the members' files keep the erased values in freed pages: run `etcdctl defrag --cluster` as root")
+			return nil
+		default:
+			s.log.Warn("erasure: defragmenting a member failed, so its file keeps the erased values in freed pages until it is defragmented: run `etcdctl defrag --cluster`", "member", m.Name, "error", err)
 		}
 	}
 	return nil

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,12 +95,16 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	}
 	cli, err := clientv3.New(ccfg)
 	if err != nil {
-		return nil, prereg.Wrap(prereg.Unavailable, err, "cannot reach etcd at "+strings.Join(cfg.Endpoints, ","))
+		return nil, openError(ctx, cfg, ccfg, err)
 	}
-	s, err := New(ctx, cli, cfg.Prefix, opts)
+	// The first call (init) is bounded by the dial timeout: a cluster
+	// that cannot be reached, or refuses the connection, fails here.
+	ictx, cancel := context.WithTimeout(ctx, ccfg.DialTimeout)
+	s, err := New(ictx, cli, cfg.Prefix, opts)
+	cancel()
 	if err != nil {
 		cli.Close()
-		return nil, err
+		return nil, openError(ctx, cfg, ccfg, err)
 	}
 	s.own = true
 	return s, nil
