@@ -116,10 +116,13 @@
 // revoked records, audit entries, jobs, import reports, verification
 // marks, token names), each change compared on ModRevision. etcd keeps
 // old versions of keys until compaction, and freed pages in its files
-// until defragmentation: so Erase then compacts the history at the
-// current revision (WithCompactPhysical: applied before it returns) and
-// defragments every member. etcd's write-ahead log and snapshots may hold
-// the address until etcd takes its next snapshot. A long read (Each, Dump)
+// until defragmentation: so Erase then, member by member, compacts the
+// history at the current revision (WithCompactPhysical through a client
+// of that member alone: its own compaction is done when it answers) and
+// defragments it. etcd's write-ahead log and snapshots may hold the
+// address until etcd takes its next snapshot. etcd lets only root compact
+// and defragment; under a user limited to the prefix, Erase removes the
+// keys and logs the etcdctl commands an administrator must run. A long read (Each, Dump)
 // running during the compaction fails as Unavailable and is retried by
 // its caller.
 package etcdstore

@@ -358,9 +358,19 @@ func (e *eraser) rewrite(ctx context.Context, space string, erasedToo bool, fn f
 // forgetHistory compacts etcd's history at the current revision, so that
 // no older version of a key (the erased values) can be read, and
 // defragments every member, so that the freed pages of its database are
-// dropped from the file. etcd allows both to root only: a user limited
-// to the prefix erases the keys, and the log says what an administrator
-// must run to finish.
+// dropped from the file.
+//
+// A member compacts in the background after it applies the compaction,
+// and a defragmentation that runs before it finished leaves the deleted
+// versions in freed pages. So the compaction is asked of each member in
+// turn, through a client of that member alone, with
+// WithCompactPhysical: the member answers once its own compaction is
+// done (for the members after the first, etcd answers "compacted" after
+// waiting for it). Only then is the member defragmented.
+//
+// etcd lets only root compact and defragment: a user limited to the
+// prefix erases the keys, and the log says what an administrator must
+// run to finish.
 func (s *Store) forgetHistory(ctx context.Context) error {
 	cctx, cancel := call(ctx)
 	resp, err := s.cli.Get(cctx, s.k(kSchema))
@@ -369,17 +379,6 @@ func (s *Store) forgetHistory(ctx context.Context) error {
 		return translate(err)
 	}
 	rev := resp.Header.Revision
-	cctx, cancel = context.WithTimeout(ctx, scanTimeout)
-	_, err = s.cli.Compact(cctx, rev, clientv3.WithCompactPhysical())
-	cancel()
-	switch {
-	case err == nil, isEtcd(err, rpctypes.ErrCompacted):
-	case isEtcd(err, rpctypes.ErrPermissionDenied):
-		s.log.Warn(fmt.Sprintf("erasure: etcd lets only root compact its history, so older versions of the erased keys stay readable: run `etcdctl compact %d --physical` and then `etcdctl defrag --cluster` as root", rev))
-		return nil
-	default:
-		return translate(err)
-	}
 	cctx, cancel = call(ctx)
 	members, err := s.cli.MemberList(cctx)
 	cancel()
@@ -389,21 +388,37 @@ func (s *Store) forgetHistory(ctx context.Context) error {
 	for _, m := range members.Members {
 		var err error
 		for _, u := range m.ClientURLs {
-			cctx, cancel := context.WithTimeout(ctx, scanTimeout)
-			_, err = s.cli.Defragment(cctx, u)
-			cancel()
-			if err == nil {
+			if err = s.forgetOn(ctx, u, rev); err == nil {
 				break
 			}
 		}
 		switch {
 		case err == nil:
 		case isEtcd(err, rpctypes.ErrPermissionDenied):
-			s.log.Warn("erasure: etcd lets only root defragment, so the members' files keep the erased values in freed pages: run `etcdctl defrag --cluster` as root")
+			s.log.Warn(fmt.Sprintf("erasure: etcd lets only root compact and defragment, so older versions of the erased keys stay in etcd's files: run `etcdctl compact %d --physical` and then `etcdctl defrag --cluster` as root", rev))
 			return nil
 		default:
-			s.log.Warn("erasure: defragmenting a member failed, so its file keeps the erased values in freed pages until it is defragmented: run `etcdctl defrag --cluster`", "member", m.Name, "error", err)
+			s.log.Warn(fmt.Sprintf("erasure: compacting and defragmenting a member failed, so its file keeps older versions of the erased keys: when it is back, run `etcdctl compact %d --physical` and `etcdctl defrag` on it", rev), "member", m.Name, "error", err)
 		}
 	}
 	return nil
+}
+
+// forgetOn compacts the history of the member at url up to rev, waiting
+// until its compaction is done, then defragments it.
+func (s *Store) forgetOn(ctx context.Context, url string, rev int64) error {
+	cfg := s.member
+	cfg.Endpoints = []string{url}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	cctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	defer cancel()
+	if _, err := cli.Compact(cctx, rev, clientv3.WithCompactPhysical()); err != nil && !isEtcd(err, rpctypes.ErrCompacted) {
+		return err
+	}
+	_, err = cli.Defragment(cctx, url)
+	return err
 }

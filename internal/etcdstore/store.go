@@ -75,6 +75,10 @@ type Store struct {
 	// clock is the last value next handed out (see orderedID).
 	clock atomic.Int64
 
+	// member is the client settings of one member alone (erasure compacts
+	// and defragments member by member), made from Open's settings.
+	member clientv3.Config
+
 	sessMu  sync.Mutex
 	session *concurrency.Session
 
@@ -107,6 +111,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		return nil, openError(ctx, cfg, ccfg, err)
 	}
 	s.own = true
+	s.member = ccfg
 	return s, nil
 }
 
@@ -124,6 +129,9 @@ func New(ctx context.Context, cli *clientv3.Client, prefix string, opts Options)
 	id := make([]byte, 4)
 	_, _ = rand.Read(id)
 	s := &Store{cli: cli, p: prefix, opts: opts, now: opts.Now, log: opts.Logger, id: hex.EncodeToString(id), touched: map[string]time.Time{}}
+	// A client made by the caller shows its user but not its TLS
+	// settings: Open replaces these.
+	s.member = clientv3.Config{Username: cli.Username, Password: cli.Password, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
 	if err := s.init(ctx); err != nil {
 		return nil, err
 	}
