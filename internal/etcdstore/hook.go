@@ -21,23 +21,30 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (prere
 	if email == "" {
 		return prereg.LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 	}
-	var out prereg.LoginResult
+	var (
+		out prereg.LoginResult
+		// What earlier attempts claimed before another writer changed
+		// the address between the transactions of a large claim.
+		claimed int
+		done    []prereg.SyncJob
+	)
 	err := retry(ctx, "login", func() error {
 		v, err := s.readLogin(ctx, email, l)
 		if err != nil {
 			return err
 		}
-		facts := prereg.LoginFacts{Claimable: len(v.claimable) > 0, Verified: verified, Grants: len(v.grants)}
+		facts := prereg.LoginFacts{Claimable: len(v.claimable) > 0, Verified: verified, Claimed: claimed, Grants: len(v.grants)}
 		if !facts.ShouldClaim() {
-			out = prereg.LoginResult{HookResult: prereg.Result(facts.Outcome(), verified, v.grants, l.OrganizationID)}
+			out = prereg.LoginResult{HookResult: prereg.Result(facts.Outcome(), verified, v.grants, l.OrganizationID), Jobs: done}
 			return nil
 		}
-		grants, jobs, err := s.claim(ctx, l, v)
+		grants, jobs, n, err := s.claim(ctx, l, v)
+		claimed, done = claimed+n, append(done, jobs...)
 		if err != nil {
 			return err
 		}
-		facts = prereg.LoginFacts{Verified: verified, Claimed: len(v.claimable), Grants: len(grants)}
-		out = prereg.LoginResult{HookResult: prereg.Result(facts.Outcome(), verified, grants, l.OrganizationID), Jobs: jobs}
+		facts = prereg.LoginFacts{Verified: verified, Claimed: claimed, Grants: len(grants)}
+		out = prereg.LoginResult{HookResult: prereg.Result(facts.Outcome(), verified, grants, l.OrganizationID), Jobs: done}
 		return nil
 	})
 	return out, err
@@ -103,31 +110,64 @@ func (s *Store) decodeGrants(kvs []*mvccKV, n int, userID string) ([]prereg.Regi
 // one transaction that holds only if no record under the address changed
 // since v was read (so none became claimable, or stopped being, in
 // between), and returns the user's grants as that transaction left them.
-func (s *Store) claim(ctx context.Context, l prereg.Login, v loginView) ([]prereg.Registration, []prereg.SyncJob, error) {
+//
+// An address registered by more organizations than one transaction's
+// operations hold (etcd's 128) is claimed in several: each holds only if
+// nothing under the address changed since the previous one committed. If
+// another writer got in between, claim returns errRetry with what it
+// claimed so far (n registrations and their jobs): each registration
+// still has exactly one owner, and the login reads again and claims what
+// is left.
+func (s *Store) claim(ctx context.Context, l prereg.Login, v loginView) (grants []prereg.Registration, jobs []prereg.SyncJob, n int, err error) {
 	now := s.now().UTC()
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(v.addr), "<", v.rev+1).WithPrefix()}
+	user := s.k(kUser, l.UserID, "\x00")
+	after := v.rev
 	var (
+		cmps []clientv3.Cmp
 		ops  []clientv3.Op
-		jobs []prereg.SyncJob
+	)
+	// flush commits the claims gathered so far; last adds the read of
+	// the user's grants.
+	flush := func(last bool, claims int, js []prereg.SyncJob) error {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(v.addr), "<", after+1).WithPrefix())
+		if last {
+			ops = append(ops, clientv3.OpGet(user, clientv3.WithPrefix()))
+		}
+		resp, err := s.commit(ctx, cmps, ops)
+		if err != nil {
+			return err
+		}
+		n, jobs, after = n+claims, append(jobs, js...), resp.Header.Revision
+		if last {
+			grants, err = s.decodeGrants(resp.Responses[len(ops)-1].GetResponseRange().Kvs, len(user), l.UserID)
+		}
+		cmps, ops = nil, nil
+		return err
+	}
+	var (
+		pending int
+		pjobs   []prereg.SyncJob
 	)
 	for _, st := range v.claimable {
-		cmps = append(cmps, s.unchanged(st))
 		summary := fmt.Sprintf("granted to %s with roles %s", l.UserID, strings.Join(st.r.Roles, "|"))
+		cmp := s.unchanged(st)
 		gops, job, err := s.grantOps(st, l.UserID, now, "hook", summary)
 		if err != nil {
-			return nil, nil, err
+			return grants, jobs, n, err
 		}
+		// Room for the prefix compare and the final read.
+		if pending > 0 && (len(ops)+len(gops) > maxOps-1 || len(cmps)+1 > maxOps-1) {
+			if err := flush(false, pending, pjobs); err != nil {
+				return grants, jobs, n, err
+			}
+			pending, pjobs = 0, nil
+		}
+		cmps = append(cmps, cmp)
 		ops = append(ops, gops...)
-		jobs = append(jobs, job...)
+		pending, pjobs = pending+1, append(pjobs, job...)
 	}
-	user := s.k(kUser, l.UserID, "\x00")
-	ops = append(ops, clientv3.OpGet(user, clientv3.WithPrefix()))
-	resp, err := s.commit(ctx, cmps, ops)
-	if err != nil {
-		return nil, nil, err
-	}
-	grants, err := s.decodeGrants(resp.Responses[len(ops)-1].GetResponseRange().Kvs, len(user), l.UserID)
-	return grants, jobs, err
+	err = flush(true, pending, pjobs)
+	return grants, jobs, n, err
 }
 
 // grantOps are the operations that claim st's record for userID at now,

@@ -73,3 +73,38 @@ func TestNoQuorumIsUnavailable(t *testing.T) {
 		t.Fatalf("write without quorum: %v", err)
 	}
 }
+
+// A login claims every registration of its address at once, however many
+// organizations registered it: beyond what one etcd transaction holds.
+func TestLoginClaimsBeyondTxnLimit(t *testing.T) {
+	s := openOn(t, 0, prefixFor(""), storetest.Options{SyncEnabled: true})
+	ctx := context.Background()
+	const orgs = 60
+	for i := range orgs {
+		in := prereg.Input{Email: "many@orgs.example", OrganizationID: fmt.Sprintf("org_%02d", i), Roles: []string{"r"}}.Normalize()
+		if _, _, err := s.Put(ctx, in, "api", "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := prereg.Login{UserID: "auth0|many", Email: "many@orgs.example", EmailVerified: true}
+	res, err := s.Login(ctx, l, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != prereg.OutcomeGranted || len(res.Grants) != orgs || len(res.Jobs) != orgs {
+		t.Fatalf("login: %s with %d grants and %d jobs, want granted with %d of each", res.Outcome, len(res.Grants), len(res.Jobs), orgs)
+	}
+	regs, _, err := s.List(ctx, prereg.Filter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range regs {
+		if r.Status != prereg.StatusGranted || r.GrantedTo != l.UserID {
+			t.Errorf("%s of %s: %s to %q", r.ID, r.OrganizationID, r.Status, r.GrantedTo)
+		}
+	}
+	res, err = s.Login(ctx, l, true)
+	if err != nil || res.Outcome != prereg.OutcomeAlreadyGranted || len(res.Grants) != orgs {
+		t.Fatalf("second login: %+v, %v", res.HookResult, err)
+	}
+}
