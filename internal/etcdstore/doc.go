@@ -55,7 +55,10 @@
 // transaction reads the user's grants as it leaves them, and the answer
 // is built from that. Of logins racing for one registration through any
 // replicas, exactly one transaction commits the claim; the others' fail
-// their compares, read again, find it granted and answer accordingly.
+// their compares, read again, find it granted and answer accordingly. An
+// address registered by more organizations than one transaction holds
+// is claimed (or erased) in several, each comparing that nothing under
+// the address changed since the previous one committed.
 //
 // Monotonic reads and read-your-writes across replicas follow from the
 // reads being linearizable: a read through any member returns a revision

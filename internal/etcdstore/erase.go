@@ -83,6 +83,8 @@ func (e *eraser) mentionsErased(v []byte) bool {
 // registrations removes the address's registrations in scope, with their
 // index entries, in one transaction that holds only if nothing under the
 // address changed since they were read: it is atomic for the login hook.
+// An address of more organizations than one transaction holds is removed
+// in several, chained on the address (chain).
 func (e *eraser) registrations(ctx context.Context) error {
 	s := e.s
 	addr := s.k(kRec, string(prereg.EmailPrefix(prereg.EmailKey(e.addr))))
@@ -93,11 +95,7 @@ func (e *eraser) registrations(ctx context.Context) error {
 		if err != nil {
 			return translate(err)
 		}
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(addr), "<", resp.Header.Revision+1).WithPrefix()}
-		var (
-			ops []clientv3.Op
-			ids []string
-		)
+		c := &chain{s: s, addr: addr, after: resp.Header.Revision}
 		for _, kv := range resp.Kvs {
 			r, err := decodeReg(kv.Value)
 			if err != nil {
@@ -107,21 +105,20 @@ func (e *eraser) registrations(ctx context.Context) error {
 				continue
 			}
 			k, _ := keyTail(kv.Key)
-			cmps = append(cmps, s.unchanged(stored{k: k, mod: kv.ModRevision}))
-			ops = append(ops, s.deleteOps(k, r)...)
-			ids = append(ids, r.ID)
+			id := r.ID
+			err = c.add(ctx, s.unchanged(stored{k: k, mod: kv.ModRevision}), s.deleteOps(k, r), func() {
+				e.erased[id] = true
+				e.out.Registrations = append(e.out.Registrations, id)
+			})
+			if err != nil {
+				return err
+			}
 		}
-		if len(ids) == 0 {
+		if len(c.done) == 0 {
 			return nil
 		}
-		if _, err := s.commit(ctx, cmps, ops); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			e.erased[id] = true
-		}
-		e.out.Registrations = append(e.out.Registrations, ids...)
-		return nil
+		_, err = c.flush(ctx)
+		return err
 	})
 }
 

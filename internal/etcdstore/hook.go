@@ -112,62 +112,77 @@ func (s *Store) decodeGrants(kvs []*mvccKV, n int, userID string) ([]prereg.Regi
 // between), and returns the user's grants as that transaction left them.
 //
 // An address registered by more organizations than one transaction's
-// operations hold (etcd's 128) is claimed in several: each holds only if
-// nothing under the address changed since the previous one committed. If
-// another writer got in between, claim returns errRetry with what it
-// claimed so far (n registrations and their jobs): each registration
-// still has exactly one owner, and the login reads again and claims what
-// is left.
+// operations hold (etcd's 128) is claimed in several (chain). If another
+// writer got in between, claim returns errRetry with what it claimed so
+// far (n registrations and their jobs): each registration still has
+// exactly one owner, and the login reads again and claims what is left.
 func (s *Store) claim(ctx context.Context, l prereg.Login, v loginView) (grants []prereg.Registration, jobs []prereg.SyncJob, n int, err error) {
 	now := s.now().UTC()
-	user := s.k(kUser, l.UserID, "\x00")
-	after := v.rev
-	var (
-		cmps []clientv3.Cmp
-		ops  []clientv3.Op
-	)
-	// flush commits the claims gathered so far; last adds the read of
-	// the user's grants.
-	flush := func(last bool, claims int, js []prereg.SyncJob) error {
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(v.addr), "<", after+1).WithPrefix())
-		if last {
-			ops = append(ops, clientv3.OpGet(user, clientv3.WithPrefix()))
-		}
-		resp, err := s.commit(ctx, cmps, ops)
-		if err != nil {
-			return err
-		}
-		n, jobs, after = n+claims, append(jobs, js...), resp.Header.Revision
-		if last {
-			grants, err = s.decodeGrants(resp.Responses[len(ops)-1].GetResponseRange().Kvs, len(user), l.UserID)
-		}
-		cmps, ops = nil, nil
-		return err
-	}
-	var (
-		pending int
-		pjobs   []prereg.SyncJob
-	)
+	c := &chain{s: s, addr: v.addr, after: v.rev}
 	for _, st := range v.claimable {
 		summary := fmt.Sprintf("granted to %s with roles %s", l.UserID, strings.Join(st.r.Roles, "|"))
 		cmp := s.unchanged(st)
 		gops, job, err := s.grantOps(st, l.UserID, now, "hook", summary)
 		if err != nil {
-			return grants, jobs, n, err
+			return nil, jobs, n, err
 		}
-		// Room for the prefix compare and the final read.
-		if pending > 0 && (len(ops)+len(gops) > maxOps-1 || len(cmps)+1 > maxOps-1) {
-			if err := flush(false, pending, pjobs); err != nil {
-				return grants, jobs, n, err
-			}
-			pending, pjobs = 0, nil
+		if err := c.add(ctx, cmp, gops, func() { n, jobs = n+1, append(jobs, job...) }); err != nil {
+			return nil, jobs, n, err
 		}
-		cmps = append(cmps, cmp)
-		ops = append(ops, gops...)
-		pending, pjobs = pending+1, append(pjobs, job...)
 	}
-	err = flush(true, pending, pjobs)
+	user := s.k(kUser, l.UserID, "\x00")
+	resp, err := c.flush(ctx, clientv3.OpGet(user, clientv3.WithPrefix()))
+	if err != nil {
+		return nil, jobs, n, err
+	}
+	grants, err = s.decodeGrants(resp.Responses[len(resp.Responses)-1].GetResponseRange().Kvs, len(user), l.UserID)
 	return grants, jobs, n, err
+}
+
+// chain commits the changes of records under one address in transactions
+// within etcd's limits: each holds only if its records are unchanged and
+// nothing under the address changed since the previous one committed (the
+// first: since the revision the records were read at). Of concurrent
+// writers, a record is changed by exactly one; one that finds the address
+// changed between its transactions reads again.
+type chain struct {
+	s     *Store
+	addr  string // the address's key prefix
+	after int64
+	cmps  []clientv3.Cmp
+	ops   []clientv3.Op
+	done  []func()
+}
+
+// add gathers one record's compare and operations; done runs when the
+// transaction holding them commits. What was gathered before is
+// committed first when they would not fit beside it.
+func (c *chain) add(ctx context.Context, cmp clientv3.Cmp, ops []clientv3.Op, done func()) error {
+	// Room for the address's compare and one read at the end.
+	if len(c.done) > 0 && (len(c.ops)+len(ops) > maxOps-1 || len(c.cmps)+2 > maxOps) {
+		if _, err := c.flush(ctx); err != nil {
+			return err
+		}
+	}
+	c.cmps = append(c.cmps, cmp)
+	c.ops = append(c.ops, ops...)
+	c.done = append(c.done, done)
+	return nil
+}
+
+// flush commits what was gathered, with reads (at most one) after it.
+func (c *chain) flush(ctx context.Context, reads ...clientv3.Op) (*clientv3.TxnResponse, error) {
+	cmps := append(c.cmps, clientv3.Compare(clientv3.ModRevision(c.addr), "<", c.after+1).WithPrefix())
+	resp, err := c.s.commit(ctx, cmps, append(c.ops, reads...))
+	if err != nil {
+		return nil, err
+	}
+	c.after = resp.Header.Revision
+	for _, f := range c.done {
+		f()
+	}
+	c.cmps, c.ops, c.done = nil, nil, nil
+	return resp, nil
 }
 
 // grantOps are the operations that claim st's record for userID at now,

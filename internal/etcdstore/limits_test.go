@@ -75,7 +75,8 @@ func TestNoQuorumIsUnavailable(t *testing.T) {
 }
 
 // A login claims every registration of its address at once, however many
-// organizations registered it: beyond what one etcd transaction holds.
+// organizations registered it: beyond what one etcd transaction holds;
+// an erasure removes them all.
 func TestLoginClaimsBeyondTxnLimit(t *testing.T) {
 	s := openOn(t, 0, prefixFor(""), storetest.Options{SyncEnabled: true})
 	ctx := context.Background()
@@ -106,5 +107,13 @@ func TestLoginClaimsBeyondTxnLimit(t *testing.T) {
 	res, err = s.Login(ctx, l, true)
 	if err != nil || res.Outcome != prereg.OutcomeAlreadyGranted || len(res.Grants) != orgs {
 		t.Fatalf("second login: %+v, %v", res.HookResult, err)
+	}
+	// An erasure removes them all, again beyond one transaction.
+	er, err := s.Erase(ctx, "many@orgs.example", "", "t")
+	if err != nil || len(er.Registrations) != orgs {
+		t.Fatalf("erase: %d registrations, %v", len(er.Registrations), err)
+	}
+	if regs, _, err := s.List(ctx, prereg.Filter{Limit: 1000}); err != nil || len(regs) != 0 {
+		t.Fatalf("after the erasure: %d registrations, %v", len(regs), err)
 	}
 }
