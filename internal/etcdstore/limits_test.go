@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+
+	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/prereg/prereg/internal/etcdstore"
 	"github.com/prereg/prereg/internal/etcdtest"
@@ -115,5 +118,35 @@ func TestLoginClaimsBeyondTxnLimit(t *testing.T) {
 	}
 	if regs, _, err := s.List(ctx, prereg.Filter{Limit: 1000}); err != nil || len(regs) != 0 {
 		t.Fatalf("after the erasure: %d registrations, %v", len(regs), err)
+	}
+}
+
+// A cluster out of space (its backend quota reached, the NOSPACE alarm
+// raised) makes writes fail as Unavailable with a message that says what
+// the operator must do, the alarm's disarming included.
+func TestOutOfSpace(t *testing.T) {
+	c := etcdtest.StartWith(t, 1, func(_ int, cfg *embed.Config) { cfg.QuotaBackendBytes = 1 << 20 })
+	s, err := etcdstore.New(context.Background(), c.Client(t), "/full/", etcdstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		var items []prereg.Input
+		for j := range 500 {
+			items = append(items, prereg.Input{Email: fmt.Sprintf("fill%d.%d@full.example", i, j), Roles: []string{"a-role-with-a-longer-name"}}.Normalize())
+		}
+		_, err = s.ApplyBatch(ctx, items, "import:imp_1", "t", false)
+		if err != nil || i == 100 {
+			break
+		}
+	}
+	var pe *prereg.Error
+	if !errors.As(err, &pe) || pe.Code != prereg.Unavailable || !strings.Contains(pe.Error(), "etcdctl alarm disarm") {
+		t.Fatalf("a write beyond the quota: %v, want unavailable, saying to disarm the alarm", err)
+	}
+	if err := s.Ping(ctx); prereg.ErrorCode(err) != prereg.Unavailable {
+		t.Errorf("ping without space: %v, want unavailable", err)
 	}
 }

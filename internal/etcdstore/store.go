@@ -237,7 +237,7 @@ func translate(err error) error {
 	case errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrTooManyOps):
 		return prereg.Wrap(prereg.Internal, err, "internal error")
 	case errors.Is(err, rpctypes.ErrNoSpace):
-		return prereg.Wrap(prereg.Unavailable, err, "etcd is out of space (its quota is reached); compact and defragment it")
+		return prereg.Wrap(prereg.Unavailable, err, "etcd is out of space: it refuses writes until an administrator compacts and defragments it (`etcdctl compact`, `etcdctl defrag --cluster`) or raises --quota-backend-bytes, then runs `etcdctl alarm disarm`")
 	}
 	switch status.Code(errors.Unwrap(err)) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted, codes.Aborted:
