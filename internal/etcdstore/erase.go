@@ -38,10 +38,12 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (prere
 	}
 	summary := fmt.Sprintf("erasure: %d registrations, %d import reports, %d audit entries, %d grants, %d sync jobs, %d other traces",
 		len(out.Registrations), out.ImportsScrubbed, out.AuditEntries, out.Grants, out.Jobs, out.Other)
-	if err := s.Audit(ctx, actor, prereg.AuditErased, limitOrg, "", summary); err != nil {
+	err := s.Audit(ctx, actor, prereg.AuditErased, limitOrg, "", summary)
+	if err != nil {
 		return out, err
 	}
-	return out, s.forgetHistory(ctx)
+	out.Unfinished, err = s.forgetHistory(ctx)
+	return out, err
 }
 
 // eraser is one erasure in progress.
@@ -368,20 +370,21 @@ func (e *eraser) rewrite(ctx context.Context, space string, erasedToo bool, fn f
 // etcd lets only root compact and defragment: a user limited to the
 // prefix erases the keys, and the log says what an administrator must
 // run to finish.
-func (s *Store) forgetHistory(ctx context.Context) error {
+func (s *Store) forgetHistory(ctx context.Context) (unfinished string, err error) {
 	cctx, cancel := call(ctx)
 	resp, err := s.cli.Get(cctx, s.k(kSchema))
 	cancel()
 	if err != nil {
-		return translate(err)
+		return "", translate(err)
 	}
 	rev := resp.Header.Revision
 	cctx, cancel = call(ctx)
 	members, err := s.cli.MemberList(cctx)
 	cancel()
 	if err != nil {
-		return translate(err)
+		return "", translate(err)
 	}
+	var left []string
 	for _, m := range members.Members {
 		var err error
 		for _, u := range m.ClientURLs {
@@ -392,13 +395,16 @@ func (s *Store) forgetHistory(ctx context.Context) error {
 		switch {
 		case err == nil:
 		case isEtcd(err, rpctypes.ErrPermissionDenied):
-			s.log.Warn(fmt.Sprintf("erasure: etcd lets only root compact and defragment, so older versions of the erased keys stay in etcd's files: run `etcdctl compact %d --physical` and then `etcdctl defrag --cluster` as root", rev))
-			return nil
+			msg := fmt.Sprintf("etcd lets only root compact and defragment, so older versions of the erased keys stay in etcd's files: run `etcdctl compact %d --physical` and then `etcdctl defrag --cluster` as root", rev)
+			s.log.Warn("erasure: " + msg)
+			return msg, nil
 		default:
-			s.log.Warn(fmt.Sprintf("erasure: compacting and defragmenting a member failed, so its file keeps older versions of the erased keys: when it is back, run `etcdctl compact %d --physical` and `etcdctl defrag` on it", rev), "member", m.Name, "error", err)
+			msg := fmt.Sprintf("compacting and defragmenting member %s failed (%v), so its file keeps older versions of the erased keys: when it is back, run `etcdctl compact %d --physical` and `etcdctl defrag` on it", m.Name, err, rev)
+			s.log.Warn("erasure: " + msg)
+			left = append(left, msg)
 		}
 	}
-	return nil
+	return strings.Join(left, "; "), nil
 }
 
 // forgetOn compacts the history of the member at url up to rev, waiting

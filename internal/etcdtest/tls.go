@@ -1,6 +1,7 @@
 package etcdtest
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
@@ -135,3 +137,32 @@ func writePEM(t testing.TB, path, typ string, der []byte) string {
 	}
 	return path
 }
+
+// EnableAuth turns the cluster's authentication on, with a root user
+// (password RootPassword) and a user whose role may read and write under
+// prefix only.
+func (c *Cluster) EnableAuth(t testing.TB, prefix, user, password string) {
+	t.Helper()
+	cli := c.Client(t)
+	ctx := context.Background()
+	steps := []func() error{
+		func() error { _, err := cli.UserAdd(ctx, "root", RootPassword); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.RoleAdd(ctx, user); return err },
+		func() error {
+			_, err := cli.RoleGrantPermission(ctx, user, prefix, clientv3.GetPrefixRangeEnd(prefix), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error { _, err := cli.UserAdd(ctx, user, password); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, user, user); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// RootPassword is the password of root after EnableAuth.
+const RootPassword = "etcdtest-root"
