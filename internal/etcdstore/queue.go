@@ -26,13 +26,19 @@ func (s *Store) leaseID(ctx context.Context) (clientv3.LeaseID, error) {
 			return s.session.Lease(), nil
 		}
 	}
+	// The lease is granted within the call's deadline (without quorum
+	// the grant would wait for ever, holding sessMu); the session keeps
+	// it alive past the call, until Close.
 	cctx, cancel := call(ctx)
 	defer cancel()
-	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(sessionTTL), concurrency.WithContext(context.WithoutCancel(ctx)))
+	grant, err := s.cli.Grant(cctx, sessionTTL)
 	if err != nil {
 		return 0, translate(err)
 	}
-	_ = cctx
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(grant.ID), concurrency.WithTTL(sessionTTL), concurrency.WithContext(context.WithoutCancel(ctx)))
+	if err != nil {
+		return 0, translate(err)
+	}
 	s.session = sess
 	return sess.Lease(), nil
 }
