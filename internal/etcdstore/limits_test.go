@@ -150,3 +150,23 @@ func TestOutOfSpace(t *testing.T) {
 		t.Errorf("ping without space: %v, want unavailable", err)
 	}
 }
+
+// A cluster configured below the limits prereg relies on (128 operations
+// per transaction, 1.5 MiB per request) makes writes fail naming the
+// etcd setting to raise.
+func TestClusterBelowLimits(t *testing.T) {
+	c := etcdtest.StartWith(t, 1, func(_ int, cfg *embed.Config) { cfg.MaxTxnOps = 16; cfg.MaxRequestBytes = 8 << 10 })
+	s, err := etcdstore.New(context.Background(), c.Client(t), "/small/", etcdstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var items []prereg.Input
+	for i := range 100 {
+		items = append(items, prereg.Input{Email: fmt.Sprintf("u%d@small.example", i), Roles: []string{"r"}}.Normalize())
+	}
+	_, err = s.ApplyBatch(context.Background(), items, "import:imp_1", "t", false)
+	if prereg.ErrorCode(err) != prereg.Internal || !strings.Contains(err.Error(), "--max-txn-ops") && !strings.Contains(err.Error(), "--max-request-bytes") {
+		t.Fatalf("a batch on a cluster with small limits: %v, want an error naming etcd's setting", err)
+	}
+}

@@ -220,7 +220,8 @@ func call(ctx context.Context) (context.Context, context.CancelFunc) {
 // translate gives an etcd or gRPC error its code: anything that says the
 // cluster cannot answer now (no leader, unreachable, timed out, too many
 // requests) is Unavailable, which the API answers with 503 and
-// Retry-After; a request etcd refuses as too large is Invalid.
+// Retry-After; a request etcd refuses as too large is Internal (prereg
+// keeps within etcd's default limits), naming the etcd setting.
 func translate(err error) error {
 	if err == nil {
 		return nil
@@ -234,8 +235,10 @@ func translate(err error) error {
 		return prereg.Wrap(prereg.Unavailable, err, "etcd did not answer in time")
 	case errors.Is(err, rpctypes.ErrCompacted):
 		return prereg.Wrap(prereg.Unavailable, err, "an erasure compacted etcd's history during a long read; try again")
-	case errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrTooManyOps):
-		return prereg.Wrap(prereg.Internal, err, "internal error")
+	case isEtcd(err, rpctypes.ErrTooManyOps):
+		return prereg.Wrap(prereg.Internal, err, fmt.Sprintf("etcd refused a transaction as too large: prereg needs its --max-txn-ops at %d or more (the default)", maxOps))
+	case isEtcd(err, rpctypes.ErrRequestTooLarge):
+		return prereg.Wrap(prereg.Internal, err, "etcd refused a request as too large: prereg needs its --max-request-bytes at 1.5 MiB or more (the default)")
 	case errors.Is(err, rpctypes.ErrNoSpace):
 		return prereg.Wrap(prereg.Unavailable, err, "etcd is out of space: it refuses writes until an administrator compacts and defragments it (`etcdctl compact`, `etcdctl defrag --cluster`) or raises --quota-backend-bytes, then runs `etcdctl alarm disarm`")
 	}
