@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -417,7 +418,7 @@ func (s *Store) forgetOn(ctx context.Context, url string, rev int64) error {
 		return err
 	}
 	defer cli.Close()
-	cctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	cctx, cancel := context.WithTimeout(ctx, defragTimeout)
 	defer cancel()
 	if _, err := cli.Compact(cctx, rev, clientv3.WithCompactPhysical()); err != nil && !isEtcd(err, rpctypes.ErrCompacted) {
 		return err
@@ -425,3 +426,8 @@ func (s *Store) forgetOn(ctx context.Context, url string, rev int64) error {
 	_, err = cli.Defragment(cctx, url)
 	return err
 }
+
+// defragTimeout bounds the compaction and defragmentation of one member:
+// defragmenting rewrites the member's whole file, a second or more per
+// 100 MB.
+const defragTimeout = time.Minute
