@@ -153,6 +153,11 @@ func (e Etcd) Validate() error {
 	if e.Password != "" && e.Username == "" {
 		errs = append(errs, errors.New("an etcd password needs --etcd-username"))
 	}
+	// The etcd client logs in only with both; a user alone would connect
+	// as nobody.
+	if e.Username != "" && e.Password == "" {
+		errs = append(errs, fmt.Errorf("--etcd-username needs a password: --etcd-password or %s", passwordFileEnv))
+	}
 	if e.DialTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--etcd-dial-timeout %s: must be positive", e.DialTimeout))
 	}
