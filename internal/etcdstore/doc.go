@@ -106,6 +106,12 @@
 //
 // # Errors and timeouts
 //
+// Open's first call is bounded by the dial timeout. etcd's client dials
+// lazily and retries a refused TLS handshake until the deadline, so when
+// that call times out Open connects to the endpoints itself to say why
+// (an unknown CA, a client certificate required, TLS spoken to an http://
+// endpoint); a refused login or a role without the prefix is named too.
+//
 // Every etcd call has a bounded context (callTimeout on the hook path and
 // single writes, scanTimeout per page of a long read), so a cluster
 // without quorum answers Unavailable (503 with Retry-After) within
