@@ -124,7 +124,7 @@ func TestRunEtcdQuick(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "prereg")
-	if out, err := exec.Command("go", "build", "-tags", "etcdstore", "-o", bin, "github.com/prereg/prereg/cmd/prereg").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/prereg/prereg/cmd/prereg").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	out := filepath.Join(dir, "report.json")

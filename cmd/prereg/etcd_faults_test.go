@@ -110,8 +110,6 @@ func TestEtcdFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts etcd member processes")
 	}
-	// The tag selects the etcd store while serve's wiring still has a
-	// stub without it.
 	bin := buildBinary(t)
 	procs := etcdtest.StartProcesses(t, 3)
 	t.Run("MemberKilledUnderLoad", func(t *testing.T) { faultMemberKilled(t, newFaultEnv(t, bin, procs, "member")) })

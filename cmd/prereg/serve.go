@@ -141,6 +141,8 @@ func serve(ctx context.Context, cfg config.Serve, e *env) error {
 		return err
 	}
 	if cfg.Console {
+		// One bound on imports for the API and the console.
+		api.ImportSlots = limits.NewSlots(httpapi.DefaultMaxConcurrentImports, 1)
 		con, err := wireConsole(cfg, store, api)
 		if err != nil {
 			return err
@@ -307,15 +309,16 @@ func wireCSV(cfg config.Serve, store serviceStore, api *httpapi.Config) {
 }
 
 // wireConsole builds the admin console over the store, with the API's
-// importer, exporter and failure limit (api must be fully wired).
+// importer, exporter, failure limit and per-token limit (api must be fully
+// wired).
 func wireConsole(cfg config.Serve, store serviceStore, api httpapi.Config) (*console.Console, error) {
 	proxies, err := netallow.Parse(cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
 	c := console.Config{
-		AdminToken: api.AdminToken, Importer: api.Importer, Exporter: api.Exporter, MaxImportBytes: cfg.MaxImportBytes,
-		TempDir: importTempDir(cfg), FailureLimiter: api.FailureLimiter, ClientIP: api.ClientIP,
+		AdminToken: api.AdminToken, Importer: api.Importer, Exporter: api.Exporter, MaxImportBytes: cfg.MaxImportBytes, ImportSlots: api.ImportSlots,
+		TempDir: importTempDir(cfg), FailureLimiter: api.FailureLimiter, AdminLimiter: api.AdminLimiter, ClientIP: api.ClientIP,
 		HTTPS: func(r *http.Request) bool { return netallow.HTTPS(r, proxies) }, Logger: api.Logger,
 	}
 	if api.Syncer != nil {

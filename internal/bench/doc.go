@@ -23,4 +23,16 @@
 // answers being read, which would count as the target's latency, so by
 // default the collector is off during each attack (bounded by
 // GeneratorMemoryLimit) and runs between attacks.
+//
+// # Replicated mode
+//
+// RunEtcd measures `prereg serve --store etcd`: a 3-member etcd cluster
+// whose members are this executable started again (its main calls
+// etcdtest.RunMemberIfAsked), or a cluster it is pointed at, and two
+// replicas of the prereg binary. The engine's limit there is etcd itself:
+// each hook scenario over both replicas is set against a raw loop on the
+// same cluster at the same concurrency (linearizable Gets of one key, or
+// Txns the size of a claim), and the import against one of import-shaped
+// Txns. As every process shares the machine's cores, the run also
+// reports each group's CPU time per operation, which explains the ratios.
 package bench

@@ -39,6 +39,26 @@ type EtcdReport struct {
 	// the import), ImportMemory during the import.
 	ReplicaMemory []Memory `json:"replica_memory,omitempty"`
 	ImportMemory  []Memory `json:"import_memory,omitempty"`
+	// CPU is where the processor time of each maximum-throughput attack
+	// and raw loop went, per operation: on a machine whose cores every
+	// process shares, it is what decides the throughput.
+	CPU []EtcdCPU `json:"cpu,omitempty"`
+	// Idle is the CPU time the same processes use with no load, in
+	// milliseconds per second (raft heartbeats, the replicas' watches,
+	// leases and probes): part of every per-operation figure above.
+	Idle *EtcdCPU `json:"idle_cpu_ms_per_s,omitempty"`
+}
+
+// EtcdCPU is the CPU time per operation of one attack or raw loop, in
+// milliseconds: the replicas', the etcd members' (started by the run only)
+// and this process's (the load generator or the raw loop's client).
+type EtcdCPU struct {
+	Scenario    string  `json:"scenario"`
+	Target      string  `json:"target"`
+	Round       int     `json:"round,omitempty"`
+	ReplicasMs  float64 `json:"replicas_ms"`
+	EtcdMs      float64 `json:"etcd_ms"`
+	GeneratorMs float64 `json:"generator_ms"`
 }
 
 // EtcdImport is the same CSV imported through POST /v1/imports into a
@@ -48,6 +68,10 @@ type EtcdImport struct {
 	BoltSeconds float64 `json:"bolt_seconds"`
 	EtcdSeconds float64 `json:"etcd_seconds"`
 	Ratio       float64 `json:"ratio"`
+	// RawRowsPerSecond is the raw import loop's rate (rawImports): the
+	// engine's limit for writing new registrations, to set EtcdSeconds
+	// against.
+	RawRowsPerSecond float64 `json:"raw_rows_per_second,omitempty"`
 }
 
 // EtcdRatio is a hook scenario's maximum throughput over both replicas
@@ -71,6 +95,8 @@ type etcdRun struct {
 	clients  []*clientv3.Client
 	replicas []*replica
 	er       *EtcdReport
+	procs    *etcdtest.Procs // nil with Config.EtcdEndpoints
+	cpu      *cpuGroups
 }
 
 // replica is one `prereg serve --store etcd` process.
@@ -131,6 +157,7 @@ func (r *etcdRun) setUp(ctx context.Context) (func(), error) {
 			return stop, err
 		}
 		stops = append(stops, procs.Close)
+		r.procs = procs
 		r.eps = procs.Endpoints()
 		r.er.Members = 3
 	}
@@ -162,6 +189,7 @@ func (r *etcdRun) setUp(ctx context.Context) (func(), error) {
 	}
 	r.er.Replicas = len(r.replicas)
 	r.base = r.replicas[0].url
+	r.cpu = newCPUGroups(r.cpuProcesses())
 	return stop, r.seedEtcd(ctx)
 }
 
@@ -335,6 +363,11 @@ func (r *etcdRun) seedEtcd(ctx context.Context) error {
 		imp.Ratio = imp.EtcdSeconds / imp.BoltSeconds
 	}
 	r.logf("etcd import: %.1fs (%.2f× bbolt)", imp.EtcdSeconds, imp.Ratio)
+	raw, err := r.rawRound(ctx, "import_txn", 0)
+	if err != nil {
+		return err
+	}
+	imp.RawRowsPerSecond = raw.PerSecond * importRowsPerTxn
 	// Every replica must see the last row before the logins start.
 	last := r.cfg.Dataset.Records - 1
 	return r.waitVisible(ctx, r.cfg.Dataset.UserID(last), r.cfg.Dataset.Email(last), r.cfg.Dataset.Org(last))
@@ -419,6 +452,27 @@ func postImport(ctx context.Context, base, token, path string, rows int) (float6
 	return secs, nil
 }
 
+// cpuProcesses are the processes whose CPU time the run accounts for.
+func (r *etcdRun) cpuProcesses() map[string][]string {
+	g := map[string][]string{"generator": {"self"}}
+	for _, rp := range r.replicas {
+		g["replicas"] = append(g["replicas"], strconv.Itoa(rp.cmd.Process.Pid))
+	}
+	if r.procs != nil {
+		for i := range r.er.Members {
+			g["etcd"] = append(g["etcd"], strconv.Itoa(r.procs.PID(i)))
+		}
+	}
+	return g
+}
+
+// cpuUse records the CPU time per operation since r.cpu.begin.
+func (r *etcdRun) cpuUse(scenario, target string, round int, ops uint64) {
+	m := r.cpu.perOp(ops)
+	r.er.CPU = append(r.er.CPU, EtcdCPU{Scenario: scenario, Target: target, Round: round,
+		ReplicasMs: m["replicas"], EtcdMs: m["etcd"], GeneratorMs: m["generator"]})
+}
+
 // replicaSamplers samples every replica's memory.
 func (r *etcdRun) replicaSamplers() []*sampler {
 	var ss []*sampler
@@ -449,6 +503,9 @@ func (r *etcdRun) scenarios(ctx context.Context) error {
 	if err := r.preGrant(ctx, r.bases()); err != nil {
 		return err
 	}
+	if err := r.idle(ctx); err != nil {
+		return err
+	}
 	for _, sc := range r.hookScenarios() {
 		if !r.want(sc.name) || (sc.name == ScAlreadyGranted && r.cfg.PreGranted == 0) {
 			continue
@@ -461,13 +518,37 @@ func (r *etcdRun) scenarios(ctx context.Context) error {
 		if !r.want(sc.name) || (sc.name == ScAlreadyGranted && r.cfg.PreGranted == 0) || r.cfg.EtcdRate <= 0 {
 			continue
 		}
-		l := Load{Rate: r.cfg.EtcdRate, Duration: r.cfg.Duration, MaxRequests: uint64(r.cfg.Duration.Seconds()*float64(r.cfg.EtcdRate)) + 1}
+		rate := r.cfg.EtcdRate
+		if sc.name == ScGranted {
+			rate = r.cfg.GrantedRate
+		}
+		if rate <= 0 {
+			continue
+		}
+		l := Load{Rate: rate, Duration: r.cfg.Duration, MaxRequests: uint64(r.cfg.Duration.Seconds()*float64(rate)) + 1}
 		if sc.name == ScGranted {
 			l.MaxRequests = min(l.MaxRequests, uint64(r.granted.left()))
 		}
 		r.rep.Loads = append(r.rep.Loads, r.replicaAttack(ctx, sc, l))
 	}
 	return ctx.Err()
+}
+
+// idle measures the processes' CPU time for one attack's duration with no
+// load at all.
+func (r *etcdRun) idle(ctx context.Context) error {
+	r.cpu.begin()
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(r.cfg.Duration):
+	}
+	m := r.cpu.perOp(1)
+	secs := time.Since(start).Seconds()
+	r.er.Idle = &EtcdCPU{Scenario: "idle", ReplicasMs: m["replicas"] / secs, EtcdMs: m["etcd"] / secs, GeneratorMs: m["generator"] / secs}
+	r.logf("idle: CPU ms per second: replicas %.1f, etcd members %.1f, this process %.1f", r.er.Idle.ReplicasMs, r.er.Idle.EtcdMs, r.er.Idle.GeneratorMs)
+	return nil
 }
 
 // maxEtcd runs a scenario's maximum-throughput rounds over the replicas,
@@ -479,24 +560,29 @@ func (r *etcdRun) maxEtcd(ctx context.Context, sc hookScenario) error {
 	}
 	var preregSum, rawSum float64
 	for round := 1; round <= r.cfg.Rounds; round++ {
-		res := r.replicaAttack(ctx, sc, Load{Concurrency: r.cfg.Concurrency, Duration: r.cfg.Duration, MaxRequests: r.budget(sc.name, false, 0)})
-		res.Round = round
-		r.rep.Loads = append(r.rep.Loads, res)
-		preregSum += res.Throughput
-		var raw EtcdRaw
-		var err error
-		if kind == "get" {
-			raw, err = rawGets(ctx, r.rawRun, r.clients, r.cfg.Concurrency, r.cfg.Duration)
-		} else {
-			raw, err = rawTxns(ctx, r.rawRun, r.cfg.Dataset, r.clients, r.cfg.Concurrency, r.cfg.Duration, round)
+		// ABBA order: drift over the run (other work on the machine)
+		// favours neither side.
+		for _, raw := range []bool{round%2 == 0, round%2 != 0} {
+			if !raw {
+				r.cpu.begin()
+				res := r.replicaAttack(ctx, sc, Load{Concurrency: r.cfg.Concurrency, Duration: r.cfg.Duration, MaxRequests: r.budget(sc.name, false, 0)})
+				res.Round = round
+				r.rep.Loads = append(r.rep.Loads, res)
+				r.cpuUse(sc.name, "replicas", round, res.Requests)
+				preregSum += res.Throughput
+				continue
+			}
+			x, err := r.rawRound(ctx, kind, round)
+			if err != nil {
+				return err
+			}
+			rawSum += x.PerSecond
+			if sc.name == ScNoMatch {
+				if _, err := r.rawRound(ctx, "login_read", round); err != nil {
+					return err
+				}
+			}
 		}
-		if err != nil {
-			return err
-		}
-		raw.Round = round
-		r.er.Raw = append(r.er.Raw, raw)
-		rawSum += raw.PerSecond
-		r.logf("%-16s %-6s %-4s %8d ops %9.0f/s p99 %7.2fms", "raw_"+kind, "etcd", "max", raw.Ops, raw.PerSecond, raw.P99)
 	}
 	ratio := EtcdRatio{Scenario: sc.name, Raw: kind, Prereg: preregSum / float64(r.cfg.Rounds), RawRPS: rawSum / float64(r.cfg.Rounds)}
 	if rawSum > 0 {
@@ -504,6 +590,33 @@ func (r *etcdRun) maxEtcd(ctx context.Context, sc hookScenario) error {
 	}
 	r.er.Ratios = append(r.er.Ratios, ratio)
 	return ctx.Err()
+}
+
+// rawRound runs one round of the raw loop of kind.
+func (r *etcdRun) rawRound(ctx context.Context, kind string, round int) (EtcdRaw, error) {
+	r.cpu.begin()
+	var (
+		raw EtcdRaw
+		err error
+	)
+	switch kind {
+	case "get":
+		raw, err = rawGets(ctx, r.rawRun, r.clients, r.cfg.Concurrency, r.cfg.Duration)
+	case "login_read":
+		raw, err = rawLoginReads(ctx, r.rawRun, r.clients, r.cfg.Concurrency, r.cfg.Duration)
+	case "import_txn":
+		raw, err = rawImports(ctx, r.rawRun, r.cfg.Dataset, r.clients, r.cfg.Duration)
+	default:
+		raw, err = rawTxns(ctx, r.rawRun, r.cfg.Dataset, r.clients, r.cfg.Concurrency, r.cfg.Duration, round)
+	}
+	if err != nil {
+		return raw, err
+	}
+	raw.Round = round
+	r.cpuUse("raw_"+kind, "etcd", round, raw.Ops)
+	r.er.Raw = append(r.er.Raw, raw)
+	r.logf("%-16s %-8s %-4s %8d ops %9.0f/s p99 %7.2fms", "raw_"+kind, "etcd", "max", raw.Ops, raw.PerSecond, raw.P99)
+	return raw, nil
 }
 
 // replicaAttack runs one attack of a hook scenario alternating between the

@@ -30,6 +30,10 @@ func TestRawEtcdLoops(t *testing.T) {
 	if err != nil || gets.Ops == 0 {
 		t.Fatalf("raw gets: %+v, %v", gets, err)
 	}
+	reads, err := rawLoginReads(ctx, "t", clients, 4, 300*time.Millisecond)
+	if err != nil || reads.Ops == 0 {
+		t.Fatalf("raw login reads: %+v, %v", reads, err)
+	}
 	d := Dataset{Records: 10, OrgShare: 0.5, Orgs: 2, Roles: 2}
 	txns, err := rawTxns(ctx, "t", d, clients, 4, 300*time.Millisecond, 1)
 	if err != nil || txns.Ops == 0 {
@@ -41,9 +45,17 @@ func TestRawEtcdLoops(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A Txn cut short by the loop's deadline may still commit.
-		if resp.Count < int64(txns.Ops) || resp.Count > int64(txns.Ops)+4 {
+		if resp.Count < int64(txns.Ops) || resp.Count > int64(txns.Ops+txns.Errors)+4 {
 			t.Errorf("%d %s keys after %d counted txns", resp.Count, kind, txns.Ops)
 		}
+	}
+	imps, err := rawImports(ctx, "t", d, clients, 300*time.Millisecond)
+	if err != nil || imps.Ops == 0 {
+		t.Fatalf("raw imports: %+v, %v", imps, err)
+	}
+	resp, err := cli.Get(ctx, rawEtcdKey("t", "imp", "rec")+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count < int64(imps.Ops*importRowsPerTxn) {
+		t.Errorf("%v records after %d import Txns of %d (%v)", resp, imps.Ops, importRowsPerTxn, err)
 	}
 	sh := claimShapeOf(d, 0)
 	if sh.record < 100 || sh.audit < 50 {

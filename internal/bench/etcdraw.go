@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,29 +21,33 @@ import (
 type EtcdRaw struct {
 	// Kind is "get" (linearizable Gets of one key each) or "txn" (Txns the
 	// size of a claim).
-	Kind      string  `json:"kind"`
-	Round     int     `json:"round,omitempty"`
-	Workers   int     `json:"workers"`
-	Ops       uint64  `json:"ops"`
-	Seconds   float64 `json:"seconds"`
-	PerSecond float64 `json:"per_second"`
-	P99       Millis  `json:"p99_ms"`
+	Kind    string `json:"kind"`
+	Round   int    `json:"round,omitempty"`
+	Workers int    `json:"workers"`
+	Ops     uint64 `json:"ops"`
+	// Errors counts failed operations, not in Ops.
+	Errors      uint64  `json:"errors,omitempty"`
+	ErrorSample string  `json:"error_sample,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	PerSecond   float64 `json:"per_second"`
+	P99         Millis  `json:"p99_ms"`
 }
 
 // claimShape is the byte size of a claim's Txn: the registration written
 // back granted, the user index entry and the audit entry, and the compare
 // on the registration's revision.
-type claimShape struct{ record, index, audit int }
+type claimShape struct{ pending, record, index, audit int }
 
 func claimShapeOf(d Dataset, i int) claimShape {
 	now := time.Now().UTC()
 	r, _, _ := prereg.Apply(nil, d.Input(i), "import:bench-seed", now)
+	pending, _ := json.Marshal(r)
 	prereg.Claim(&r, d.UserID(i), now, prereg.SyncNone)
 	rec, _ := json.Marshal(r)
 	e := prereg.AuditEntry{ID: fmt.Sprintf("aud_%016x", 1<<20), At: now, Actor: "hook", Action: prereg.AuditGranted,
 		OrganizationID: r.OrganizationID, RegistrationID: r.ID, Summary: "granted to " + d.UserID(i)}
 	audit, _ := json.Marshal(e)
-	return claimShape{record: len(rec), index: len(r.ID) + len(r.OrganizationID), audit: len(audit)}
+	return claimShape{pending: len(pending), record: len(rec), index: len(r.ID) + len(r.OrganizationID), audit: len(audit)}
 }
 
 // rawEtcdKey is under a prefix of its own, so the raw loops never touch
@@ -56,16 +61,19 @@ func rawEtcdKey(run string, parts ...string) string {
 }
 
 // rawEtcdLoop runs workers goroutines over the clients (worker w uses
-// clients[w%len]) calling op in a loop for dur, and measures them.
+// clients[w%len]) calling op in a loop for dur, and measures them. An
+// operation that fails (etcd's own request timeout on a loaded machine)
+// is counted and the loop goes on, as the replicas' calls do; it fails
+// only when nothing succeeded.
 func rawEtcdLoop(ctx context.Context, kind string, clients []*clientv3.Client, workers int, dur time.Duration,
 	op func(ctx context.Context, cli *clientv3.Client, n uint64) error) (EtcdRaw, error) {
 	var (
-		done    atomic.Uint64
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		first   error
-		mu      sync.Mutex
-		lat     []time.Duration
+		seq   atomic.Uint64
+		errs  atomic.Uint64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		lat   []time.Duration
 	)
 	ctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
@@ -77,13 +85,15 @@ func rawEtcdLoop(ctx context.Context, kind string, clients []*clientv3.Client, w
 			defer wg.Done()
 			mine := make([]time.Duration, 0, 4096)
 			for ctx.Err() == nil {
-				n := done.Add(1)
 				t := time.Now()
-				if err := op(ctx, cli, n); err != nil {
+				if err := op(ctx, cli, seq.Add(1)); err != nil {
 					if ctx.Err() == nil {
-						errOnce.Do(func() { first = err; cancel() })
+						errs.Add(1)
+						mu.Lock()
+						first = cmp.Or(first, err)
+						mu.Unlock()
 					}
-					break
+					continue
 				}
 				mine = append(mine, time.Since(t))
 			}
@@ -94,11 +104,17 @@ func rawEtcdLoop(ctx context.Context, kind string, clients []*clientv3.Client, w
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
-	res := EtcdRaw{Kind: kind, Workers: workers, Ops: uint64(len(lat)), Seconds: el, P99: ms(percentile(lat, 0.99))}
+	res := EtcdRaw{Kind: kind, Workers: workers, Ops: uint64(len(lat)), Errors: errs.Load(), Seconds: el, P99: ms(percentile(lat, 0.99))}
+	if first != nil {
+		res.ErrorSample = first.Error()
+	}
 	if el > 0 {
 		res.PerSecond = float64(res.Ops) / el
 	}
-	return res, first
+	if res.Ops == 0 && first != nil {
+		return res, fmt.Errorf("raw %s loop: %w", kind, first)
+	}
+	return res, nil
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
@@ -126,6 +142,53 @@ func rawGets(ctx context.Context, run string, clients []*clientv3.Client, worker
 		return err
 	})
 }
+
+// rawLoginReads sends what the etcd store reads for each login: a
+// read-only Txn of two prefix ranges (the address's records, one here; the
+// user's grants, none), linearizable. It is not a ratio's denominator:
+// beside rawGets it shows what the store's read costs etcd.
+func rawLoginReads(ctx context.Context, run string, clients []*clientv3.Client, workers int, dur time.Duration) (EtcdRaw, error) {
+	addr, user := rawEtcdKey(run, "login", "rec", "addr"), rawEtcdKey(run, "login", "user", "u")
+	if _, err := clients[0].Put(ctx, addr+"/k", string(make([]byte, 300))); err != nil {
+		return EtcdRaw{}, fmt.Errorf("raw login read loop: %w", err)
+	}
+	return rawEtcdLoop(ctx, "login_read", clients, workers, dur, func(ctx context.Context, cli *clientv3.Client, _ uint64) error {
+		_, err := cli.Txn(ctx).Then(clientv3.OpGet(addr, clientv3.WithPrefix()), clientv3.OpGet(user, clientv3.WithPrefix())).Commit()
+		return err
+	})
+}
+
+// importRowsPerTxn is how many new registrations the raw import loop
+// writes per Txn: a record and its organization index entry each, with a
+// compare on the record, within etcd's default 128 operations.
+const importRowsPerTxn = 64
+
+// rawImports commits Txns the shape of an import's: importRowsPerTxn new
+// records, each with its organization index entry and a compare that it
+// does not exist yet, from 8 workers as the store's batch writer does. Its
+// Ops are Txns; rows are Ops × importRowsPerTxn.
+func rawImports(ctx context.Context, run string, d Dataset, clients []*clientv3.Client, dur time.Duration) (EtcdRaw, error) {
+	rec := string(make([]byte, claimShapeOf(d, 0).pending))
+	return rawEtcdLoop(ctx, "import_txn", clients, importWorkers, dur, func(ctx context.Context, cli *clientv3.Client, n uint64) error {
+		cmps := make([]clientv3.Cmp, 0, importRowsPerTxn)
+		ops := make([]clientv3.Op, 0, 2*importRowsPerTxn)
+		for j := range importRowsPerTxn {
+			id := strconv.FormatUint(n, 10) + "-" + strconv.Itoa(j)
+			rk := rawEtcdKey(run, "imp", "rec", id)
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(rk), "=", 0))
+			ops = append(ops, clientv3.OpPut(rk, rec), clientv3.OpPut(rawEtcdKey(run, "imp", "org", id), ""))
+		}
+		resp, err := cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err == nil && !resp.Succeeded {
+			err = fmt.Errorf("raw import loop: a record of Txn %d exists", n)
+		}
+		return err
+	})
+}
+
+// importWorkers is the raw import loop's concurrency: the etcd store's
+// batch writer's.
+const importWorkers = 8
 
 // rawTxns commits one Txn per call with the shape of a claim: compare a
 // record's revision, write the record granted, move its organization

@@ -248,9 +248,9 @@ func (e *EtcdReport) write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\netcd: %d replicas over %s\n", e.Replicas, strings.Join(e.Endpoints, ","))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "raw etcd loop\tround\tworkers\tops\tops/s\tp99 ms\t")
+	fmt.Fprintln(tw, "raw etcd loop\tround\tworkers\tops\tops/s\tp99 ms\terrors\t")
 	for _, x := range e.Raw {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.2f\t\n", x.Kind, x.Round, x.Workers, x.Ops, x.PerSecond, x.P99)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.2f\t%d\t\n", x.Kind, x.Round, x.Workers, x.Ops, x.PerSecond, x.P99, x.Errors)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -260,8 +260,21 @@ func (e *EtcdReport) write(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.0f\t%.2f\t\n", r.Scenario, r.Prereg, r.Raw, r.RawRPS, r.Ratio)
 	}
 	tw.Flush()
+	if len(e.CPU) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "CPU ms per op\ttarget\tround\treplicas\tetcd members\tgenerator/client\t")
+		for _, c := range e.CPU {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.3f\t%.3f\t\n", c.Scenario, c.Target, c.Round, c.ReplicasMs, c.EtcdMs, c.GeneratorMs)
+		}
+		tw.Flush()
+	}
+	if i := e.Idle; i != nil {
+		fmt.Fprintf(w, "idle (no load), CPU ms per second: replicas %.1f, etcd members %.1f, generator %.1f\n", i.ReplicasMs, i.EtcdMs, i.GeneratorMs)
+	}
 	if im := e.Import; im != nil && im.EtcdSeconds > 0 {
-		fmt.Fprintf(w, "import: %d rows through POST /v1/imports: etcd %.1fs, bbolt %.1fs: %.2f× bbolt\n", im.Rows, im.EtcdSeconds, im.BoltSeconds, im.Ratio)
+		fmt.Fprintf(w, "import: %d rows through POST /v1/imports: etcd %.1fs (%.0f rows/s), bbolt %.1fs: %.2f× bbolt; raw import Txns %.0f rows/s\n",
+			im.Rows, im.EtcdSeconds, float64(im.Rows)/im.EtcdSeconds, im.BoltSeconds, im.Ratio, im.RawRowsPerSecond)
 	}
 	for i, m := range e.ImportMemory {
 		fmt.Fprintf(w, "replica %d during the import: RSS max %.0f MiB, peak %.0f MiB\n", i, m.RSSMax, m.HWM)

@@ -118,12 +118,17 @@ func TestCSRF(t *testing.T) {
 			b.fail("a POST with body %q answered %d", body, status)
 		}
 	}
+	// A multipart body is a form too: no way around the token.
+	status := eval[int](b, fmt.Sprintf(`(() => { const f = new FormData(); f.append("force", "true"); return fetch("/console/registrations/%s/revoke", {method: "POST", body: f}).then(r => r.status) })()`, r.ID))
+	if status != 403 {
+		b.fail("a multipart POST without the token answered %d", status)
+	}
 	got, err := e.store.Get(t.Context(), r.ID)
 	if err != nil || got.Status != prereg.StatusPending {
 		t.Fatalf("after refused POSTs: %v %v", got.Status, err)
 	}
 	// The same POST with the page's token goes through.
-	status := eval[int](b, fmt.Sprintf(`fetch("/console/registrations/%s/revoke", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "csrf=" + encodeURIComponent(document.querySelector("input[name=csrf]").value)}).then(r => r.status)`, r.ID))
+	status = eval[int](b, fmt.Sprintf(`fetch("/console/registrations/%s/revoke", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "csrf=" + encodeURIComponent(document.querySelector("input[name=csrf]").value)}).then(r => r.status)`, r.ID))
 	if status != 200 {
 		b.fail("a POST with the CSRF token answered %d", status)
 	}

@@ -9,8 +9,10 @@
 // Every form that changes anything carries the session's CSRF secret, and
 // a POST without it is refused (403). Pages are plain forms that work
 // without JavaScript; the one script only improves them (local times, the
-// import preview's file size check, copy to clipboard). Nothing is loaded
-// from another origin, which the Content-Security-Policy enforces.
+// import preview's file check, copy to clipboard) and keeps an import's
+// file in the page between its preview and the confirmation, so that any
+// replica can take the confirmation. Nothing is loaded from another
+// origin, which the Content-Security-Policy enforces.
 package console
 
 import (
@@ -72,12 +74,21 @@ type Config struct {
 	Exporter httpapi.Exporter
 	// MaxImportBytes bounds an uploaded CSV.
 	MaxImportBytes int64
-	// TempDir holds uploads between their preview and the confirmation.
+	// ImportSlots bounds the imports (previews included) running at once,
+	// shared with the API's (httpapi.Config.ImportSlots). Optional.
+	ImportSlots httpapi.Slots
+	// TempDir holds the uploads of pages without their script between
+	// the preview and the confirmation, and files sent again with a
+	// confirmation while they are checked.
 	TempDir string
 	// FailureLimiter counts failed sign-ins with the API's failed
 	// authentications, by ClientIP.
 	FailureLimiter httpapi.FailureLimiter
 	ClientIP       httpapi.ClientIPFunc
+	// AdminLimiter is the API's per-token limit (--admin-rate-limit):
+	// every signed-in request counts against its token, as an API call
+	// of that token does. Optional.
+	AdminLimiter httpapi.KeyedLimiter
 	// HTTPS reports whether a request reached the service over HTTPS,
 	// directly or through a trusted proxy: the cookie is then Secure.
 	HTTPS func(r *http.Request) bool

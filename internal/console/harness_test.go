@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -49,9 +50,10 @@ func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
 // env is one prereg service (real gin router, real bbolt store in a
 // temporary directory) served over HTTP on loopback.
 type env struct {
-	store *boltstore.Store
-	clock *clock
-	srv   *httptest.Server
+	store   *boltstore.Store
+	imports *limits.Slots // shared by the API's imports and the console's
+	clock   *clock
+	srv     *httptest.Server
 }
 
 func newEnv(t *testing.T) *env {
@@ -59,8 +61,9 @@ func newEnv(t *testing.T) *env {
 	return newEnvWith(t, boltstore.Options{})
 }
 
-// newEnvWith is newEnv with the store opened with opts (its clock set).
-func newEnvWith(t *testing.T, opts boltstore.Options) *env {
+// newEnvWith is newEnv with the store opened with opts (its clock set);
+// tune, when given, changes the console's and the API's configuration.
+func newEnvWith(t *testing.T, opts boltstore.Options, tune ...tuning) *env {
 	t.Helper()
 	e := &env{clock: &clock{}}
 	e.clock.ns.Store(start.UnixNano())
@@ -71,23 +74,40 @@ func newEnvWith(t *testing.T, opts boltstore.Options) *env {
 		t.Fatal(err)
 	}
 	e.store = st
-	imp := testImporter{store: st, dir: dir, now: e.clock.now}
-	fails := limits.PerMinute(60)
-	con := console.New(console.Config{
-		AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, TempDir: dir,
-		FailureLimiter: fails, Now: e.clock.now,
-	}, console.Stores{Registrations: st, SyncQueue: st, Stats: st, Audit: st, Imports: st, Tokens: st, Sessions: st, Backlog: st})
-	api := httpapi.New(httpapi.Config{AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, FailureLimiter: fails, Console: con, Now: e.clock.now},
-		httpapi.Stores{Logins: st, Registrations: st, SyncQueue: st, Stats: st, Erasures: st, Audit: st, Backups: st, Imports: st, Tokens: st, Health: st})
-	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(func() {
-		e.srv.Close()
-		con.Close()
 		if err := st.Close(); err != nil {
 			t.Error(err)
 		}
 	})
+	e.srv = httptest.NewServer(e.service(t, dir, tune...))
+	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// tuning changes a test service's console and API configuration.
+type tuning func(e *env, c *console.Config, a *httpapi.Config)
+
+// service is one console and API over e's store, keeping its uploads and
+// the importer's temporary files in dir.
+func (e *env) service(t *testing.T, dir string, tune ...tuning) http.Handler {
+	t.Helper()
+	st := e.store
+	imp := testImporter{store: st, dir: dir, now: e.clock.now}
+	fails := limits.PerMinute(60)
+	e.imports = limits.NewSlots(httpapi.DefaultMaxConcurrentImports, 1)
+	cc := console.Config{
+		AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, TempDir: dir,
+		FailureLimiter: fails, ImportSlots: e.imports, Now: e.clock.now,
+	}
+	ac := httpapi.Config{AdminToken: adminToken, Importer: imp, Exporter: testExporter{}, FailureLimiter: fails, ImportSlots: e.imports, Now: e.clock.now}
+	for _, f := range tune {
+		f(e, &cc, &ac)
+	}
+	con := console.New(cc, console.Stores{Registrations: st, SyncQueue: st, Stats: st, Audit: st, Imports: st, Tokens: st, Sessions: st, Backlog: st})
+	t.Cleanup(con.Close)
+	ac.Console = con
+	api := httpapi.New(ac, httpapi.Stores{Logins: st, Registrations: st, SyncQueue: st, Stats: st, Erasures: st, Audit: st, Backups: st, Imports: st, Tokens: st, Health: st})
+	return api.Handler()
 }
 
 type testImporter struct {
@@ -237,6 +257,19 @@ func (b *tab) submit(sel string) int64 {
 		b.fail("click %s: %v", sel, err)
 	}
 	return resp.Status
+}
+
+// swap clicks sel, whose form the page's script sends itself, and waits
+// until the answer's page has replaced the page's main part.
+func (b *tab) swap(sel string) {
+	b.t.Helper()
+	eval[bool](b, `(document.querySelector("main").dataset.before = "1", true)`)
+	b.do(chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.querySelector("main").dataset.before`)); err != nil {
+		b.fail("after a click on %s, the page's main part was not replaced: %v", sel, err)
+	}
 }
 
 // visit opens path and returns the answer's status.

@@ -56,7 +56,7 @@ func TestScreenshots(t *testing.T) {
 	shot("registration")
 	b.visit("/console/import")
 	b.do(chromedp.SetUploadFiles(chromedp.ID("file"), []string{abs(t, "../../testdata/csv/bad_rows.csv")}))
-	b.submit("#import-form button")
+	b.swap("#import-form button")
 	shot("import-preview")
 	b.visit("/console/tokens")
 	shot("tokens")

@@ -4,8 +4,10 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
+	"github.com/prereg/prereg/internal/limits"
 	"github.com/prereg/prereg/internal/netallow"
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -25,11 +27,15 @@ type request struct {
 
 // with admits requests of a live session: others are sent to the sign-in
 // page (a GET) or refused (anything else). A POST must carry the
-// session's CSRF secret; uploads check it themselves, as they stream the
-// body (checkCSRF).
+// session's CSRF secret; an upload checks it itself, as it streams the
+// body (uploadPart).
 func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sess, ok := c.session(w, r)
+		sess, ok, err := c.session(w, r)
+		if err != nil {
+			c.errorPage(w, r, nil, err)
+			return
+		}
 		if !ok {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/console/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -39,7 +45,19 @@ func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *reques
 			return
 		}
 		q := &request{sess: sess, p: sess.Principal}
-		if r.Method == http.MethodPost && !isMultipart(r) {
+		if c.cfg.AdminLimiter != nil {
+			if ok, after := c.cfg.AdminLimiter.Allow(q.p.TokenID); !ok {
+				secs := limits.RetryAfterSeconds(after)
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				wait := "a second"
+				if secs > 1 {
+					wait = strconv.Itoa(secs) + " seconds"
+				}
+				c.errorPage(w, r, q, prereg.Errorf(prereg.RateLimited, "This token has made too many requests (its console pages and API calls count together); wait %s and try again.", wait))
+				return
+			}
+		}
+		if r.Method == http.MethodPost && !streamed(r) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if !c.checkCSRF(r, q, r.PostFormValue("csrf")) {
 				c.errorPage(w, r, q, prereg.Errorf(prereg.Forbidden, "the form was not sent by this console page (missing or wrong CSRF token); reload the page and try again"))
@@ -50,8 +68,11 @@ func (c *Console) with(fn func(w http.ResponseWriter, r *http.Request, q *reques
 	}
 }
 
-func isMultipart(r *http.Request) bool {
-	return strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data")
+// streamed reports whether r is an upload, whose body is streamed, not
+// parsed whole: the import's file, and the confirmation that sends it
+// again.
+func streamed(r *http.Request) bool {
+	return r.URL.Path == "/console/import" || r.URL.Path == "/console/import/confirm" && isMultipart(r)
 }
 
 // checkCSRF accepts a POST carrying the session's CSRF secret from this
@@ -61,29 +82,28 @@ func (c *Console) checkCSRF(r *http.Request, q *request, token string) bool {
 	return sameOrigin(r) && token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(q.sess.CSRF)) == 1
 }
 
-// session finds the live session of the request's cookie. A session of
-// the configured admin token ends when the service runs without one.
-func (c *Console) session(w http.ResponseWriter, r *http.Request) (prereg.Session, bool) {
+// session finds the live session of the request's cookie; ok is false
+// when there is none. A session of the configured admin token ends when
+// the service runs without one. A store that cannot answer is an error,
+// not a sign-out: the cookie stays for the next try.
+func (c *Console) session(w http.ResponseWriter, r *http.Request) (sess prereg.Session, ok bool, err error) {
 	ck, err := r.Cookie(cookieName)
 	if err != nil || ck.Value == "" || len(ck.Value) > 100 {
-		return prereg.Session{}, false
+		return sess, false, nil
 	}
-	sess, err := c.st.Sessions.Session(r.Context(), prereg.SessionHash(ck.Value))
-	if err != nil {
-		if prereg.ErrorCode(err) != prereg.NotFound {
-			c.cfg.Logger.Error("console session", "error", err.Error())
-		}
+	sess, err = c.st.Sessions.Session(r.Context(), prereg.SessionHash(ck.Value))
+	switch {
+	case prereg.ErrorCode(err) == prereg.NotFound:
 		c.clearCookie(w, r)
-		return prereg.Session{}, false
+		return sess, false, nil
+	case err != nil:
+		return sess, false, err
 	}
-	if sess.TokenID == prereg.BootstrapTokenID && c.admin == nil {
-		return prereg.Session{}, false
-	}
-	return sess, true
+	return sess, sess.TokenID != prereg.BootstrapTokenID || c.admin != nil, nil
 }
 
 func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.session(w, r); ok {
+	if _, ok, _ := c.session(w, r); ok {
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		return
 	}
@@ -99,6 +119,7 @@ type signInData struct {
 // against the same failure limit as the API's.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	key := netallow.LimitKey(c.cfg.ClientIP(r))
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	data := signInData{Next: safeNext(r.PostFormValue("next"))}
 	if c.cfg.FailureLimiter != nil {
 		if blocked, _ := c.cfg.FailureLimiter.Blocked(key); blocked {
@@ -107,7 +128,6 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	// No session yet, so no CSRF secret: a sign-in posted from another
 	// site is refused by its Origin.
 	if !sameOrigin(r) {
@@ -148,9 +168,12 @@ func sameOrigin(r *http.Request) bool {
 	return err == nil && u.Host == r.Host
 }
 
-// safeNext keeps a post-sign-in destination inside the console.
+// safeNext keeps a post-sign-in destination inside the console: a path
+// under /console/, never another host.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/console/") || strings.HasPrefix(next, "/console//") || strings.ContainsAny(next, "\\\r\n") {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, "/console/") ||
+		strings.HasPrefix(next, "/console//") || strings.ContainsAny(next, "\\\r\n") {
 		return "/console/"
 	}
 	return next

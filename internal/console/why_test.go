@@ -1,6 +1,7 @@
 package console
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -57,4 +58,19 @@ func TestSafeNext(t *testing.T) {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzSafeNext: whatever the sign-in form says, the destination stays a
+// path inside the console.
+func FuzzSafeNext(f *testing.F) {
+	for _, s := range []string{"", "/console/", "/console/registrations?status=pending", "//evil", "/console/\\\\evil", "https://x/console/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := safeNext(next)
+		u, err := url.Parse(got)
+		if err != nil || u.Host != "" || u.Scheme != "" || !strings.HasPrefix(u.Path, "/console/") || strings.ContainsAny(got, "\\\r\n") {
+			t.Fatalf("safeNext(%q) = %q", next, got)
+		}
+	})
 }

@@ -131,7 +131,9 @@
 // defragments it. etcd's write-ahead log and snapshots may hold the
 // address until etcd takes its next snapshot. etcd lets only root compact
 // and defragment; under a user limited to the prefix, Erase removes the
-// keys and logs the etcdctl commands an administrator must run. A long read (Each, Dump)
+// keys and logs the etcdctl commands an administrator must run. Members
+// are defragmented one at a time, as each answers nothing until its file
+// is rewritten. A long read (Each, Dump)
 // running during the compaction fails as Unavailable and is retried by
 // its caller.
 package etcdstore

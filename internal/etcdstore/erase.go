@@ -92,7 +92,7 @@ func (e *eraser) registrations(ctx context.Context) error {
 	s := e.s
 	addr := s.k(kRec, string(prereg.EmailPrefix(prereg.EmailKey(e.addr))))
 	return retry(ctx, "erase", func() error {
-		cctx, cancel := call(ctx)
+		cctx, cancel := s.call(ctx)
 		resp, err := s.cli.Get(cctx, addr, clientv3.WithPrefix())
 		cancel()
 		if err != nil {
@@ -321,7 +321,7 @@ func (e *eraser) rewrite(ctx context.Context, space string, erasedToo bool, fn f
 	}
 	for _, k := range keys {
 		err := retry(ctx, "erase", func() error {
-			cctx, cancel := call(ctx)
+			cctx, cancel := s.call(ctx)
 			resp, err := s.cli.Get(cctx, k)
 			cancel()
 			if err != nil || len(resp.Kvs) == 0 {
@@ -372,14 +372,14 @@ func (e *eraser) rewrite(ctx context.Context, space string, erasedToo bool, fn f
 // prefix erases the keys, and the log says what an administrator must
 // run to finish.
 func (s *Store) forgetHistory(ctx context.Context) (unfinished string, err error) {
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	resp, err := s.cli.Get(cctx, s.k(kSchema))
 	cancel()
 	if err != nil {
 		return "", translate(err)
 	}
 	rev := resp.Header.Revision
-	cctx, cancel = call(ctx)
+	cctx, cancel = s.call(ctx)
 	members, err := s.cli.MemberList(cctx)
 	cancel()
 	if err != nil {

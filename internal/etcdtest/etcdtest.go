@@ -28,7 +28,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	members []*embed.Etcd
 	clients []string // each member's client URL, in member order
-	dirs    []string // each member's data directory, in member order
+	dirs    []string // each member's data directory
 	dir     string
 }
 
@@ -189,9 +189,9 @@ func tryStart(dir string, members int, configure func(int, *embed.Config)) (*Clu
 // Endpoints are the client URLs of the members, in member order.
 func (c *Cluster) Endpoints() []string { return append([]string(nil), c.clients...) }
 
-// DataDirs are the members' data directories, in member order: tests
-// look into the files etcd keeps.
-func (c *Cluster) DataDirs() []string { return append([]string(nil), c.dirs...) }
+// DataDir is member i's data directory (its database is
+// member/snap/db there), for tests that look at what etcd stores.
+func (c *Cluster) DataDir(i int) string { return c.dirs[i] }
 
 // Client returns a client of the whole cluster, closed when t ends.
 func (c *Cluster) Client(t testing.TB) *clientv3.Client {

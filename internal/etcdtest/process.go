@@ -44,7 +44,7 @@ type MemberConfig struct {
 // environment names a member configuration (MemberEnv); otherwise it
 // returns at once. A test binary whose tests start member processes calls
 // it first in TestMain, and so does any command that does (prereg-bench):
-// StartProcesses re-executes os.Args[0] with MemberEnv set.
+// StartProcesses starts this executable again with MemberEnv set.
 //
 // The member stops when its standard input closes, so that members never
 // outlive the process that started them, even one killed itself.
@@ -297,6 +297,9 @@ func (p *Procs) start(i int) error {
 		close(exited)
 	}()
 	p.mu.Lock()
+	if m.stdin != nil {
+		m.stdin.Close() // the pipe of the process this one replaces
+	}
 	m.cmd, m.stdin, m.exited = cmd, stdin, exited
 	p.mu.Unlock()
 	return nil
@@ -354,6 +357,23 @@ func (p *Procs) Endpoints() []string {
 		eps[i] = m.cfg.ClientURL
 	}
 	return eps
+}
+
+// PID is member i's process ID (0 when it is not running), to measure
+// what it uses.
+func (p *Procs) PID(i int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.members[i]
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-m.exited:
+		return 0
+	default:
+		return m.cmd.Process.Pid
+	}
 }
 
 // Endpoint is member i's client URL.

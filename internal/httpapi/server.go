@@ -76,6 +76,11 @@ type FailureLimiter interface {
 	Fail(key string)
 }
 
+// Slots caps work running at once, overall and per key (package limits).
+type Slots interface {
+	TryAcquire(key string) (release func(), ok bool)
+}
+
 // InFlight caps concurrent hook requests.
 type InFlight interface {
 	TryAcquire() (release func(), ok bool)
@@ -128,6 +133,9 @@ type Config struct {
 	// MaxConcurrentImports bounds imports running at once; each token may
 	// run one at a time.
 	MaxConcurrentImports int
+	// ImportSlots, when set, replaces that bound with slots shared with
+	// another importer of the service (the console's).
+	ImportSlots Slots
 
 	// Console, when set, serves everything under /console/ (package
 	// console); it sees the request after the request ID and log line.
@@ -141,6 +149,10 @@ type Config struct {
 	// Now is the clock (time.Now unless a test sets it).
 	Now func() time.Time
 }
+
+// DefaultMaxConcurrentImports is how many imports run at once unless
+// Config says otherwise.
+const DefaultMaxConcurrentImports = 2
 
 // Limits on request bodies.
 const (
@@ -158,7 +170,7 @@ type Server struct {
 	adminHash  *[32]byte
 	trusted    prereg.TrustedConnections
 	metrics    *metrics
-	imports    *limits.Slots
+	imports    Slots
 	ready      readiness
 	// background holds the work a request leaves running after its
 	// answer (verification sends), for Wait.
@@ -186,7 +198,7 @@ func New(cfg Config, stores Stores) *Server {
 		cfg.MaxImportBytes = 256 << 20
 	}
 	if cfg.MaxConcurrentImports == 0 {
-		cfg.MaxConcurrentImports = 2
+		cfg.MaxConcurrentImports = DefaultMaxConcurrentImports
 	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteIP
@@ -194,7 +206,10 @@ func New(cfg Config, stores Stores) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, stores: stores, log: cfg.Logger, trusted: prereg.NewTrustedConnections(cfg.TrustedConnections), imports: limits.NewSlots(cfg.MaxConcurrentImports, 1)}
+	s := &Server{cfg: cfg, stores: stores, log: cfg.Logger, trusted: prereg.NewTrustedConnections(cfg.TrustedConnections), imports: cfg.ImportSlots}
+	if s.imports == nil {
+		s.imports = limits.NewSlots(cfg.MaxConcurrentImports, 1)
+	}
 	for _, sec := range cfg.HookSecrets {
 		s.hookHashes = append(s.hookHashes, prereg.HashSecret(sec))
 	}

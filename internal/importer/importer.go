@@ -3,7 +3,9 @@ package importer
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -99,9 +101,17 @@ func Run(ctx context.Context, store Store, r io.Reader, opts Options) (prereg.Im
 	}()
 
 	im := &run{ctx: ctx, store: store, opts: opts, spool: spool{tmp: tmp}, report: newReport(opts)}
-	if err := im.validate(r); err != nil {
+	// The report names the file by its SHA-256, of every byte read: the
+	// decoder reads to the end, and whatever it left is read here.
+	sum := sha256.New()
+	in := io.TeeReader(r, sum)
+	if err := im.validate(in); err != nil {
 		return prereg.ImportReport{}, err
 	}
+	if _, err := io.Copy(io.Discard, in); err != nil {
+		return prereg.ImportReport{}, fmt.Errorf("read the import: %w", err)
+	}
+	im.report.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	err = im.write()
 	im.spool.buckets = [keyBuckets][]entry{}
 	if err != nil {

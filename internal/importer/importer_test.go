@@ -3,6 +3,8 @@ package importer_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -367,6 +369,10 @@ func TestImportDryRun(t *testing.T) {
 	real := run(t, s, data, importer.Options{})
 	if !reflect.DeepEqual(summarize(dry), summarize(real)) {
 		t.Errorf("dry run %+v differs from the real import %+v", summarize(dry), summarize(real))
+	}
+	// Both reports name the file by its SHA-256, as saved.
+	if sum := sha256.Sum256(data); saved.SHA256 != hex.EncodeToString(sum[:]) || real.SHA256 != saved.SHA256 {
+		t.Errorf("reports name the file %q and %q, want the SHA-256 %x", saved.SHA256, real.SHA256, sum)
 	}
 	// A dry run over existing data counts unchanged and updated too.
 	changed := bytes.Replace(data, []byte("nell@example.com,,viewer"), []byte("nell@example.com,,editor"), 1)

@@ -28,10 +28,14 @@ type ImportSummary struct {
 	OrganizationID string `json:"organization_id"`
 	// Organizations are the organizations the rows named (see
 	// ImportOrganizations); nil in reports written before they were kept.
-	Organizations []string  `json:"organizations"`
-	Actor         string    `json:"actor"`
-	StartedAt     time.Time `json:"started_at"`
-	FinishedAt    time.Time `json:"finished_at"`
+	Organizations []string `json:"organizations"`
+	Actor         string   `json:"actor"`
+	// SHA256 is the hex SHA-256 of the file imported (empty in reports
+	// written before it was kept): it ties a report to its file, and a
+	// console preview to the confirmation that sends the file again.
+	SHA256     string    `json:"sha256,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
 }
 
 // VisibleTo reports whether p may read this import (see importVisible).

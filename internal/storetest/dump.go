@@ -96,7 +96,7 @@ func (f *dumpFlow) fill(t *testing.T) {
 
 	applyBatch(t, s, []prereg.Input{{Email: "i1@x.io", Roles: []string{"r"}}, {Email: "i2@x.io", OrganizationID: "org_b", Roles: []string{"r"}}}, "import:imp_dump", false)
 	noErr(t, s.SaveImport(ctx, prereg.ImportReport{
-		ImportSummary: prereg.ImportSummary{ImportID: "imp_dump", Rows: 3, Created: 2, Rejected: 1, Organizations: []string{"org_b"}, Actor: "test", StartedAt: f.c.now(), FinishedAt: f.c.now()},
+		ImportSummary: prereg.ImportSummary{ImportID: "imp_dump", Rows: 3, Created: 2, Rejected: 1, Organizations: []string{"org_b"}, Actor: "test", SHA256: "5ae1a4b8c7f0e2d39a6b1c4f8e7d2a0b3c5e9f1a7d4b6c8e0f2a4c6e8b0d2f41", StartedAt: f.c.now(), FinishedAt: f.c.now()},
 		Errors:        []prereg.RowError{{Line: 4, Column: "email", Value: "x", Message: "not an address"}},
 	}))
 	noErr(t, s.Audit(ctx, "test", prereg.AuditBackup, "", "", "backup taken"))

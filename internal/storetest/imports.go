@@ -121,6 +121,9 @@ func saveReports(t *testing.T, s Store) []string {
 		if org == "" {
 			rep.Organizations = nil
 		}
+		if i%2 == 0 { // and odd ones as reports of older versions
+			rep.SHA256 = fmt.Sprintf("%064x", i)
+		}
 		if i == 3 {
 			rep.FinishedAt = reportBase.Add(10 * time.Minute) // finished last, started fourth
 		}
@@ -144,6 +147,9 @@ func reportsNewestFirst(t *testing.T, s Store) {
 		expect(t, err == nil && len(page) <= 3 && pages <= 5, "page %d: %d items, %v", pages, len(page), err)
 		for _, p := range page {
 			got = append(got, p.ImportID)
+			var n int
+			_, _ = fmt.Sscanf(p.ImportID, "imp_%d", &n)
+			expect(t, (p.SHA256 == "") == (n%2 == 1) && (p.SHA256 == "" || p.SHA256 == fmt.Sprintf("%064x", n)), "%s listed with SHA-256 %q", p.ImportID, p.SHA256)
 		}
 		if next == "" {
 			break
