@@ -232,7 +232,7 @@ func (w *batchWrite) fresh(ctx context.Context, runs []keyRun) ([]stored, bool, 
 		tx.add(run, clientv3.Compare(clientv3.CreateRevision(s.recKey(run.k)), "=", 0), ops)
 		gets[i] = clientv3.OpGet(s.recKey(run.k))
 	}
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(cctx).If(tx.cmps...).Then(tx.ops...).Else(gets...).Commit()
 	if err != nil {
@@ -332,7 +332,7 @@ func (s *Store) loadMany(ctx context.Context, runs []keyRun) ([]stored, error) {
 	for i, run := range runs {
 		ops[i] = clientv3.OpGet(s.recKey(run.k))
 	}
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(cctx).Then(ops...).Commit()
 	if err != nil {

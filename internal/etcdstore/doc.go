@@ -119,7 +119,9 @@
 // until defragmentation: so Erase then compacts the history at the
 // current revision (WithCompactPhysical: applied before it returns) and
 // defragments every member. etcd's write-ahead log and snapshots may hold
-// the address until etcd takes its next snapshot. A long read (Each, Dump)
+// the address until etcd takes its next snapshot. Members are
+// defragmented one at a time, as each answers nothing until its file is
+// rewritten. A long read (Each, Dump)
 // running during the compaction fails as Unavailable and is retried by
 // its caller.
 package etcdstore

@@ -86,7 +86,7 @@ func (e *eraser) registrations(ctx context.Context) error {
 	s := e.s
 	addr := s.k(kRec, string(prereg.EmailPrefix(prereg.EmailKey(e.addr))))
 	return retry(ctx, "erase", func() error {
-		cctx, cancel := call(ctx)
+		cctx, cancel := s.call(ctx)
 		resp, err := s.cli.Get(cctx, addr, clientv3.WithPrefix())
 		cancel()
 		if err != nil {
@@ -320,7 +320,7 @@ func (e *eraser) rewrite(ctx context.Context, space string, erasedToo bool, fn f
 	}
 	for _, k := range keys {
 		err := retry(ctx, "erase", func() error {
-			cctx, cancel := call(ctx)
+			cctx, cancel := s.call(ctx)
 			resp, err := s.cli.Get(cctx, k)
 			cancel()
 			if err != nil || len(resp.Kvs) == 0 {
@@ -359,7 +359,7 @@ func (e *eraser) rewrite(ctx context.Context, space string, erasedToo bool, fn f
 // defragments every member, so that the freed pages of its database are
 // dropped from the file.
 func (s *Store) forgetHistory(ctx context.Context) error {
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	resp, err := s.cli.Get(cctx, s.k(kSchema))
 	cancel()
 	if err != nil {
@@ -371,7 +371,7 @@ func (s *Store) forgetHistory(ctx context.Context) error {
 	if err != nil && !strings.Contains(err.Error(), "compacted") {
 		return translate(err)
 	}
-	cctx, cancel = call(ctx)
+	cctx, cancel = s.call(ctx)
 	members, err := s.cli.MemberList(cctx)
 	cancel()
 	if err != nil {

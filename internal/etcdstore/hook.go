@@ -55,7 +55,7 @@ type loginView struct {
 func (s *Store) readLogin(ctx context.Context, email string, l prereg.Login) (loginView, error) {
 	v := loginView{addr: s.k(kRec, string(prereg.EmailPrefix(email)))}
 	user := s.k(kUser, l.UserID, "\x00")
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(cctx).Then(
 		clientv3.OpGet(v.addr, clientv3.WithPrefix()),

@@ -33,6 +33,7 @@ const (
 	kAud     = "aud/"             // ordered id -> audit entry
 	kVerify  = "verify/"          // user_id -> unix seconds
 	kPing    = "ping/"            // replica -> time of its last probe
+	// kSess (sessions.go) holds the console's sessions.
 )
 
 // Stored statuses: expired is pending with a past expiry.

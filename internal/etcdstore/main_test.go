@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,34 +20,50 @@ import (
 )
 
 // cluster is the one 3-member cluster the package's tests share, each
-// under a prefix of its own; clients has a client per member.
+// under a prefix of its own, started by the first test that needs it;
+// clients has a client per member.
 var (
-	cluster *etcdtest.Cluster
-	clients []*clientv3.Client
-	prefixN atomic.Int64
+	sharedOnce sync.Once
+	sharedErr  error
+	cluster    *etcdtest.Cluster
+	clients    []*clientv3.Client
+	prefixN    atomic.Int64
 )
 
 func TestMain(m *testing.M) {
-	c, err := etcdtest.StartMain(3)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cluster = c
-	for _, ep := range c.Endpoints() {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		clients = append(clients, cli)
-	}
+	// Member processes of etcdtest.StartProcesses are this binary.
+	etcdtest.RunMemberIfAsked()
 	code := m.Run()
 	for _, cli := range clients {
 		cli.Close()
 	}
-	c.Close()
+	if cluster != nil {
+		cluster.Close()
+	}
 	os.Exit(code)
+}
+
+// member returns a client of member i of the shared cluster, starting
+// the cluster first if no test has.
+func member(t testing.TB, i int) *clientv3.Client {
+	t.Helper()
+	sharedOnce.Do(func() {
+		if cluster, sharedErr = etcdtest.StartMain(3); sharedErr != nil {
+			return
+		}
+		for _, ep := range cluster.Endpoints() {
+			cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+			if err != nil {
+				sharedErr = err
+				return
+			}
+			clients = append(clients, cli)
+		}
+	})
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return clients[i%len(clients)]
 }
 
 // prefixFor is a fresh prefix, or the one of dir (reopening finds what
@@ -63,7 +80,7 @@ func prefixFor(dir string) string {
 // (and checked) when t ends.
 func openOn(t *testing.T, i int, prefix string, o storetest.Options) *etcdstore.Store {
 	t.Helper()
-	s, err := etcdstore.New(context.Background(), clients[i%len(clients)], prefix, etcdstore.Options{Now: o.Now, SyncEnabled: o.SyncEnabled, Serve: o.Serve})
+	s, err := etcdstore.New(context.Background(), member(t, i), prefix, etcdstore.Options{Now: o.Now, SyncEnabled: o.SyncEnabled, Serve: o.Serve, CallTimeout: testCallTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +94,12 @@ func openOn(t *testing.T, i int, prefix string, o storetest.Options) *etcdstore.
 }
 
 var opened atomic.Int64
+
+// testCallTimeout replaces the store's 2-second bound on a call: CI
+// machines under load (and the race detector) are slower than that at
+// times, and a call that times out has no answer to check. The test of a
+// lost quorum keeps the default.
+const testCallTimeout = 30 * time.Second
 
 func openConformance(t *testing.T, o storetest.Options) storetest.Store {
 	t.Helper()

@@ -26,13 +26,18 @@ func (s *Store) leaseID(ctx context.Context) (clientv3.LeaseID, error) {
 			return s.session.Lease(), nil
 		}
 	}
-	cctx, cancel := call(ctx)
+	// The lease is granted here, within the call timeout: without a
+	// quorum, NewSession would wait for its grant forever.
+	cctx, cancel := s.call(ctx)
 	defer cancel()
-	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(sessionTTL), concurrency.WithContext(context.WithoutCancel(ctx)))
+	lease, err := s.cli.Grant(cctx, sessionTTL)
 	if err != nil {
 		return 0, translate(err)
 	}
-	_ = cctx
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(context.WithoutCancel(ctx)))
+	if err != nil {
+		return 0, translate(err)
+	}
 	s.session = sess
 	return sess.Lease(), nil
 }
@@ -51,7 +56,7 @@ func (s *Store) DueJobs(ctx context.Context, now time.Time, limit int) ([]prereg
 	var out []prereg.SyncJob
 	from := prefix
 	for len(out) < limit {
-		cctx, cancel := call(ctx)
+		cctx, cancel := s.call(ctx)
 		resp, err := s.cli.Get(cctx, from, clientv3.WithRange(to), clientv3.WithLimit(int64(limit)), clientv3.WithKeysOnly())
 		cancel()
 		if err != nil {
@@ -83,7 +88,7 @@ func (s *Store) DueJobs(ctx context.Context, now time.Time, limit int) ([]prereg
 func (s *Store) takeJob(ctx context.Context, id string, lease clientv3.LeaseID) (prereg.SyncJob, bool, error) {
 	var job prereg.SyncJob
 	own, jk := s.k(kOwn, id), s.k(kJob, id)
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(cctx).
 		If(clientv3.Compare(clientv3.CreateRevision(own), "=", 0), clientv3.Compare(clientv3.CreateRevision(jk), ">", 0)).
@@ -116,7 +121,7 @@ func (s *Store) PendingJobs(ctx context.Context) (int, error) {
 
 // count counts the keys under prefix without reading them.
 func (s *Store) count(ctx context.Context, prefix string) (int64, error) {
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(cctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
@@ -240,7 +245,7 @@ func (s *Store) MarkVerificationSent(ctx context.Context, userID string, period 
 	send := false
 	k := s.k(kVerify, userID)
 	err := retry(ctx, "verification mark", func() error {
-		cctx, cancel := call(ctx)
+		cctx, cancel := s.call(ctx)
 		resp, err := s.cli.Get(cctx, k)
 		cancel()
 		if err != nil {
@@ -266,7 +271,7 @@ func (s *Store) MarkVerificationSent(ctx context.Context, userID string, period 
 // ForgetVerificationSent drops the mark MarkVerificationSent left for
 // userID, when the send failed, so that the next login tries again.
 func (s *Store) ForgetVerificationSent(ctx context.Context, userID string) error {
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	defer cancel()
 	_, err := s.cli.Delete(cctx, s.k(kVerify, userID))
 	return translate(err)
@@ -280,7 +285,7 @@ func (s *Store) EndSession(ctx context.Context) error {
 	if s.session == nil {
 		return nil
 	}
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	defer cancel()
 	_, err := s.cli.Revoke(cctx, s.session.Lease())
 	s.session.Orphan()

@@ -128,7 +128,7 @@ func (s *Store) unchanged(st stored) clientv3.Cmp {
 
 // load reads the record under k; r is nil when there is none.
 func (s *Store) load(ctx context.Context, k prereg.Key) (stored, error) {
-	ctx, cancel := call(ctx)
+	ctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, s.recKey(k))
 	if err != nil {

@@ -38,7 +38,7 @@ func (s *Store) CreateSession(ctx context.Context, in prereg.Session) (prereg.Se
 	in.CreatedAt, in.LastSeenAt = now, now
 	ops := []clientv3.Op{clientv3.OpPut(s.k(kSess, hashHex(in.Hash)), mustJSON(sessionRecord{
 		Principal: in.Principal, CSRF: in.CSRF, CreatedAt: now.UnixNano(), LastSeenAt: now.UnixNano()}))}
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	resp, err := s.cli.Get(cctx, s.k(kSess), clientv3.WithPrefix())
 	cancel()
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *Store) Session(ctx context.Context, h [32]byte) (prereg.Session, error)
 	key := s.k(kSess, hashHex(h))
 	for {
 		now := s.now().UTC()
-		cctx, cancel := call(ctx)
+		cctx, cancel := s.call(ctx)
 		resp, err := s.cli.Get(cctx, key)
 		cancel()
 		if err != nil {
@@ -96,7 +96,7 @@ func (s *Store) Session(ctx context.Context, h [32]byte) (prereg.Session, error)
 			r.LastSeenAt = now.UnixNano()
 			then = []clientv3.Op{clientv3.OpPut(key, mustJSON(r))}
 		}
-		cctx, cancel = call(ctx)
+		cctx, cancel = s.call(ctx)
 		tr, err := s.cli.Txn(cctx).If(cmps...).Then(then...).Else(clientv3.OpGet(key)).Commit()
 		cancel()
 		if err != nil {

@@ -74,7 +74,7 @@ func (s *Store) readMany(ctx context.Context, ops []clientv3.Op, rev int64, grou
 				part[i] = clientv3.OpGet(string(op.KeyBytes()), clientv3.WithRange(string(op.RangeBytes())), clientv3.WithCountOnly(), clientv3.WithRev(rev))
 			}
 		}
-		cctx, cancel := call(ctx)
+		cctx, cancel := s.call(ctx)
 		resp, err := s.cli.Txn(cctx).Then(part...).Commit()
 		cancel()
 		if err != nil {

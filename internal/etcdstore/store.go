@@ -48,6 +48,10 @@ type Options struct {
 	Serve bool
 	// Logger gets the store's rare operational messages (nil: none).
 	Logger *slog.Logger
+	// CallTimeout bounds each etcd call of the hook path and of single
+	// writes (0: callTimeout), so that a cluster without quorum answers
+	// Unavailable quickly. Tests on a loaded machine raise it.
+	CallTimeout time.Duration
 }
 
 // Timeouts of etcd calls: a lost quorum must turn into an Unavailable
@@ -115,6 +119,9 @@ func New(ctx context.Context, cli *clientv3.Client, prefix string, opts Options)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = callTimeout
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -159,7 +166,7 @@ func clientConfig(cfg Config) (clientv3.Config, error) {
 // init records the schema version under an empty prefix (the first
 // replica to start) and refuses one of another version.
 func (s *Store) init(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout*2)
+	ctx, cancel := context.WithTimeout(ctx, 2*s.opts.CallTimeout)
 	defer cancel()
 	k := s.p + kSchema
 	resp, err := s.cli.Txn(ctx).
@@ -202,8 +209,8 @@ func (s *Store) Close() error {
 func (s *Store) Prefix() string { return s.p }
 
 // call gives one etcd call its bounded context.
-func call(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, callTimeout)
+func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opts.CallTimeout)
 }
 
 // translate gives an etcd or gRPC error its code: anything that says the

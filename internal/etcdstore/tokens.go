@@ -91,7 +91,7 @@ func (s *Store) RevokeToken(ctx context.Context, id, actor string) (prereg.Token
 // linearizable read: a token revoked through any replica is refused at
 // once.
 func (s *Store) Authenticate(ctx context.Context, h [32]byte) (prereg.Token, bool, error) {
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(cctx, s.k(kTokHash, hashHex(h)))
 	if err != nil || len(resp.Kvs) == 0 {
@@ -178,7 +178,7 @@ func (s *Store) Bootstrap(ctx context.Context, o prereg.BootstrapOptions) (hookS
 // GeneratedHookSecret returns the hash of the hook secret generated at the
 // first start, if any.
 func (s *Store) GeneratedHookSecret(ctx context.Context) ([]byte, error) {
-	cctx, cancel := call(ctx)
+	cctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(cctx, s.k(kSecret, secretHookHash))
 	if err != nil || len(resp.Kvs) == 0 {

@@ -44,7 +44,7 @@ func (s *Store) commit(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.
 	if len(ops) > maxOps || len(cmps) > maxOps {
 		return nil, prereg.Errorf(prereg.Internal, "a transaction of %d compares and %d operations is beyond etcd's limit", len(cmps), len(ops))
 	}
-	ctx, cancel := call(ctx)
+	ctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
@@ -79,7 +79,7 @@ func (s *Store) jobOps(job prereg.SyncJob, now time.Time) (prereg.SyncJob, []cli
 
 // getJSON reads key into v; false when there is no such key.
 func (s *Store) getJSON(ctx context.Context, key string, v any) (bool, int64, error) {
-	ctx, cancel := call(ctx)
+	ctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, key)
 	if err != nil {

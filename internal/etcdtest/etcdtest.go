@@ -28,6 +28,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	members []*embed.Etcd
 	clients []string // each member's client URL, in member order
+	dirs    []string // each member's data directory
 	dir     string
 }
 
@@ -145,6 +146,7 @@ func tryStart(dir string, members int) (*Cluster, error) {
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 		cfgs[i] = cfg
 		c.clients = append(c.clients, client.String())
+		c.dirs = append(c.dirs, cfg.Dir)
 	}
 	// Members start together: each waits for the others to elect.
 	errs := make([]error, members)
@@ -175,6 +177,10 @@ func tryStart(dir string, members int) (*Cluster, error) {
 
 // Endpoints are the client URLs of the members, in member order.
 func (c *Cluster) Endpoints() []string { return append([]string(nil), c.clients...) }
+
+// DataDir is member i's data directory (its database is
+// member/snap/db there), for tests that look at what etcd stores.
+func (c *Cluster) DataDir(i int) string { return c.dirs[i] }
 
 // Client returns a client of the whole cluster, closed when t ends.
 func (c *Cluster) Client(t testing.TB) *clientv3.Client {
