@@ -16,7 +16,9 @@ func copyCmd(e *env) *cobra.Command {
 		Long: `Copy a whole store: registrations, token hashes, the audit trail, import
 reports, queued Auth0 sync jobs and generated secrets. SRC and DST are each
 bolt:PATH or etcd:URL[,URL…] (etcd: alone takes --etcd-endpoints); the
---etcd-* flags apply to an etcd side. A destination that holds anything is
+--etcd-* flags apply to an etcd side. A path on the URLs (or etcd:/PREFIX/
+alone) names that side's key prefix instead of --etcd-prefix, so a copy
+may go between two prefixes of one cluster. A destination that holds anything is
 refused unless --force, which clears it first. At the end the destination's
 counts are compared with what was copied.
 
@@ -28,7 +30,8 @@ Environment:
   PREREG_ETCD_PASSWORD_FILE  the etcd password, from a file`,
 		Example: `  prereg copy bolt:prereg.db etcd:https://etcd-0:2379,https://etcd-1:2379 --etcd-ca-file ca.pem
   prereg copy etcd:http://127.0.0.1:2379 bolt:prereg-copy.db
-  prereg copy bolt:old.db etcd: --force   # endpoints from PREREG_ETCD_ENDPOINTS`,
+  prereg copy bolt:old.db etcd: --force   # endpoints from PREREG_ETCD_ENDPOINTS
+  prereg copy etcd:/prereg/ etcd:/prereg-staging/ --etcd-endpoints https://etcd-0:2379`,
 		Args: exactArgs("SRC", "DST"),
 	}
 	eb := config.BindEtcd(cmd.Flags())

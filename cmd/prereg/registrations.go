@@ -189,8 +189,12 @@ no byte of the address remains in the store file. It cannot be undone: on a term
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "erased %d registration(s) of %s; scrubbed %d import report(s), %d audit entr(ies), %d grant(s) to a user_id holding it, %d sync job(s), %d other trace(s); no byte of the store file holds it\n",
-			len(out.Registrations), prereg.MaskEmail(args[0]), out.ImportsScrubbed, out.AuditEntries, out.Grants, out.Jobs, out.Other)
+		left := "no byte of the store file holds it"
+		if out.Unfinished != "" {
+			left = "but " + out.Unfinished
+		}
+		fmt.Fprintf(e.stdout, "erased %d registration(s) of %s; scrubbed %d import report(s), %d audit entr(ies), %d grant(s) to a user_id holding it, %d sync job(s), %d other trace(s); %s\n",
+			len(out.Registrations), prereg.MaskEmail(args[0]), out.ImportsScrubbed, out.AuditEntries, out.Grants, out.Jobs, out.Other, left)
 		return nil
 	}
 	return cmd

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -23,7 +24,9 @@ import (
 const loadBatch = 500
 
 // location is a store named on the command line: bolt:PATH or
-// etcd:URL[,URL…] (etcd: alone takes --etcd-endpoints).
+// etcd:URL[,URL…] (etcd: alone takes --etcd-endpoints), the URLs' path
+// naming the key prefix (etcd:/PREFIX/ alone takes --etcd-endpoints too):
+// so two prefixes of one cluster are two locations.
 type location struct {
 	kind string // config.StoreBolt or config.StoreEtcd
 	path string
@@ -38,27 +41,57 @@ func (l location) String() string {
 }
 
 // parseLocation reads SRC or DST of prereg copy; etcd holds the --etcd-*
-// settings, whose endpoints an etcd: without URLs takes.
+// settings, whose endpoints and prefix a location that names none takes.
 func parseLocation(arg string, etcd config.Etcd) (location, error) {
 	kind, rest, ok := strings.Cut(arg, ":")
 	switch {
 	case ok && kind == config.StoreBolt && rest != "":
 		return location{kind: kind, path: rest}, nil
 	case ok && kind == config.StoreEtcd:
-		if rest != "" {
-			etcd.Endpoints = config.SplitList(rest)
+		if err := etcdLocation(rest, &etcd); err != nil {
+			return location{}, fmt.Errorf("%s: %w", arg, err)
 		}
 		if len(etcd.Endpoints) == 0 {
-			return location{}, fmt.Errorf("%q names no etcd endpoint: write etcd:https://HOST:2379[,…] or pass --etcd-endpoints", arg)
-		}
-		for _, ep := range etcd.Endpoints {
-			if err := config.CheckEndpoint(ep); err != nil {
-				return location{}, fmt.Errorf("%s: %w", arg, err)
-			}
+			return location{}, fmt.Errorf("%q names no etcd endpoint: write etcd:https://HOST:2379[,…][/PREFIX/] or pass --etcd-endpoints", arg)
 		}
 		return location{kind: kind, etcd: etcd}, nil
 	}
-	return location{}, fmt.Errorf("%q is not a store: write bolt:PATH or etcd:URL[,URL…]", arg)
+	return location{}, fmt.Errorf("%q is not a store: write bolt:PATH or etcd:URL[,URL…][/PREFIX/]", arg)
+}
+
+// etcdLocation reads what follows etcd: into e: endpoints, whose path (one
+// for all) is the prefix, or a prefix alone.
+func etcdLocation(rest string, e *config.Etcd) error {
+	if strings.HasPrefix(rest, "/") {
+		e.Prefix = rest
+		return config.CheckPrefix(rest)
+	}
+	if rest == "" {
+		return nil
+	}
+	e.Endpoints = nil
+	prefix := ""
+	for _, ep := range config.SplitList(rest) {
+		u, err := url.Parse(ep)
+		if err == nil && u.Path != "" && u.Path != "/" {
+			if prefix != "" && u.Path != prefix {
+				return fmt.Errorf("the endpoints name two prefixes, %s and %s", prefix, u.Path)
+			}
+			if err := config.CheckPrefix(u.Path); err != nil {
+				return fmt.Errorf("prefix %w", err)
+			}
+			prefix, u.Path = u.Path, ""
+			ep = u.String()
+		}
+		if err := config.CheckEndpoint(ep); err != nil {
+			return err
+		}
+		e.Endpoints = append(e.Endpoints, ep)
+	}
+	if prefix != "" {
+		e.Prefix = prefix
+	}
+	return nil
 }
 
 // open opens the store at l for one job. A bolt file must exist unless

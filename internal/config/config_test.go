@@ -83,6 +83,7 @@ func TestResolvePrecedence(t *testing.T) {
 		{"endpoint without port", []string{"--store", "etcd", "--etcd-endpoints", "https://e0"}, nil, nil, `"https://e0" is not an etcd client URL`},
 		{"both passwords", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-username", "u", "--etcd-password", "x"}, map[string]string{"PREREG_ETCD_PASSWORD_FILE": passwordFile}, nil, "both as --etcd-password"},
 		{"password without user", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-password", "x"}, nil, nil, "needs --etcd-username"},
+		{"user without password", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-username", "prereg"}, nil, nil, "--etcd-username needs a password"},
 		{"cert without key", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-cert-file", "c.pem"}, nil, nil, "--etcd-cert-file and --etcd-key-file go together"},
 		{"prefix without slashes", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--etcd-prefix", "prereg"}, nil, nil, `--etcd-prefix "prereg"`},
 		{"db with etcd", []string{"--store", "etcd", "--etcd-endpoints", "http://e:2379", "--db", "x.db"}, nil, nil, "--db is not used with --store etcd"},

@@ -144,8 +144,8 @@ func (e Etcd) Validate() error {
 			errs = append(errs, fmt.Errorf("--etcd-endpoints: %w", err))
 		}
 	}
-	if !strings.HasPrefix(e.Prefix, "/") || !strings.HasSuffix(e.Prefix, "/") || e.Prefix == "/" {
-		errs = append(errs, fmt.Errorf("--etcd-prefix %q: want a path like /prereg/ that starts and ends with / (the end keeps /prereg/ from overlapping /prereg2/), and not / alone", e.Prefix))
+	if err := CheckPrefix(e.Prefix); err != nil {
+		errs = append(errs, fmt.Errorf("--etcd-prefix %w", err))
 	}
 	if (e.CertFile == "") != (e.KeyFile == "") {
 		errs = append(errs, errors.New("--etcd-cert-file and --etcd-key-file go together"))
@@ -153,10 +153,23 @@ func (e Etcd) Validate() error {
 	if e.Password != "" && e.Username == "" {
 		errs = append(errs, errors.New("an etcd password needs --etcd-username"))
 	}
+	// The etcd client logs in only with both; a user alone would connect
+	// as nobody.
+	if e.Username != "" && e.Password == "" {
+		errs = append(errs, fmt.Errorf("--etcd-username needs a password: --etcd-password or %s", passwordFileEnv))
+	}
 	if e.DialTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--etcd-dial-timeout %s: must be positive", e.DialTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// CheckPrefix checks a key prefix of prereg's data in etcd.
+func CheckPrefix(p string) error {
+	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") || p == "/" {
+		return fmt.Errorf("%q: want a path like /prereg/ that starts and ends with / (the end keeps /prereg/ from overlapping /prereg2/), and not / alone", p)
+	}
+	return nil
 }
 
 // CheckEndpoint checks one etcd client URL: http or https, a host and a

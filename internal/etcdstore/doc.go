@@ -55,7 +55,17 @@
 // transaction reads the user's grants as it leaves them, and the answer
 // is built from that. Of logins racing for one registration through any
 // replicas, exactly one transaction commits the claim; the others' fail
-// their compares, read again, find it granted and answer accordingly.
+// their compares, read again, find it granted and answer accordingly. An
+// address registered by more organizations than one transaction holds
+// is claimed (or erased) in several, each comparing that nothing under
+// the address changed since the previous one committed.
+//
+// Logins arriving together share that read transaction (readGroup, as
+// the bolt store's group commit shares a commit): a login's ranges are
+// read by a transaction sent after the login queued and answered before
+// it returns, so the instant the transaction takes effect lies within the
+// login's call, and each login still reads its ranges at one revision.
+// etcd then pays one ReadIndex round and one request per group.
 //
 // Monotonic reads and read-your-writes across replicas follow from the
 // reads being linearizable: a read through any member returns a revision
@@ -103,6 +113,12 @@
 //
 // # Errors and timeouts
 //
+// Open's first call is bounded by the dial timeout. etcd's client dials
+// lazily and retries a refused TLS handshake until the deadline, so when
+// that call times out Open connects to the endpoints itself to say why
+// (an unknown CA, a client certificate required, TLS spoken to an http://
+// endpoint); a refused login or a role without the prefix is named too.
+//
 // Every etcd call has a bounded context (callTimeout on the hook path and
 // single writes, scanTimeout per page of a long read), so a cluster
 // without quorum answers Unavailable (503 with Retry-After) within
@@ -116,12 +132,15 @@
 // revoked records, audit entries, jobs, import reports, verification
 // marks, token names), each change compared on ModRevision. etcd keeps
 // old versions of keys until compaction, and freed pages in its files
-// until defragmentation: so Erase then compacts the history at the
-// current revision (WithCompactPhysical: applied before it returns) and
-// defragments every member. etcd's write-ahead log and snapshots may hold
-// the address until etcd takes its next snapshot. Members are
-// defragmented one at a time, as each answers nothing until its file is
-// rewritten. A long read (Each, Dump)
+// until defragmentation: so Erase then, member by member, compacts the
+// history at the current revision (WithCompactPhysical through a client
+// of that member alone: its own compaction is done when it answers) and
+// defragments it. etcd's write-ahead log and snapshots may hold the
+// address until etcd takes its next snapshot. etcd lets only root compact
+// and defragment; under a user limited to the prefix, Erase removes the
+// keys and logs the etcdctl commands an administrator must run. Members
+// are defragmented one at a time, as each answers nothing until its file
+// is rewritten. A long read (Each, Dump)
 // running during the compaction fails as Unavailable and is retried by
 // its caller.
 package etcdstore

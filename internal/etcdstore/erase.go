@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/prereg/prereg/internal/prereg"
@@ -37,10 +39,12 @@ func (s *Store) Erase(ctx context.Context, email, limitOrg, actor string) (prere
 	}
 	summary := fmt.Sprintf("erasure: %d registrations, %d import reports, %d audit entries, %d grants, %d sync jobs, %d other traces",
 		len(out.Registrations), out.ImportsScrubbed, out.AuditEntries, out.Grants, out.Jobs, out.Other)
-	if err := s.Audit(ctx, actor, prereg.AuditErased, limitOrg, "", summary); err != nil {
+	err := s.Audit(ctx, actor, prereg.AuditErased, limitOrg, "", summary)
+	if err != nil {
 		return out, err
 	}
-	return out, s.forgetHistory(ctx)
+	out.Unfinished, err = s.forgetHistory(ctx)
+	return out, err
 }
 
 // eraser is one erasure in progress.
@@ -82,6 +86,8 @@ func (e *eraser) mentionsErased(v []byte) bool {
 // registrations removes the address's registrations in scope, with their
 // index entries, in one transaction that holds only if nothing under the
 // address changed since they were read: it is atomic for the login hook.
+// An address of more organizations than one transaction holds is removed
+// in several, chained on the address (chain).
 func (e *eraser) registrations(ctx context.Context) error {
 	s := e.s
 	addr := s.k(kRec, string(prereg.EmailPrefix(prereg.EmailKey(e.addr))))
@@ -92,11 +98,7 @@ func (e *eraser) registrations(ctx context.Context) error {
 		if err != nil {
 			return translate(err)
 		}
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(addr), "<", resp.Header.Revision+1).WithPrefix()}
-		var (
-			ops []clientv3.Op
-			ids []string
-		)
+		c := &chain{s: s, addr: addr, after: resp.Header.Revision}
 		for _, kv := range resp.Kvs {
 			r, err := decodeReg(kv.Value)
 			if err != nil {
@@ -106,21 +108,20 @@ func (e *eraser) registrations(ctx context.Context) error {
 				continue
 			}
 			k, _ := keyTail(kv.Key)
-			cmps = append(cmps, s.unchanged(stored{k: k, mod: kv.ModRevision}))
-			ops = append(ops, s.deleteOps(k, r)...)
-			ids = append(ids, r.ID)
+			id := r.ID
+			err = c.add(ctx, s.unchanged(stored{k: k, mod: kv.ModRevision}), s.deleteOps(k, r), func() {
+				e.erased[id] = true
+				e.out.Registrations = append(e.out.Registrations, id)
+			})
+			if err != nil {
+				return err
+			}
 		}
-		if len(ids) == 0 {
+		if len(c.done) == 0 {
 			return nil
 		}
-		if _, err := s.commit(ctx, cmps, ops); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			e.erased[id] = true
-		}
-		e.out.Registrations = append(e.out.Registrations, ids...)
-		return nil
+		_, err = c.flush(ctx)
+		return err
 	})
 }
 
@@ -358,35 +359,75 @@ func (e *eraser) rewrite(ctx context.Context, space string, erasedToo bool, fn f
 // no older version of a key (the erased values) can be read, and
 // defragments every member, so that the freed pages of its database are
 // dropped from the file.
-func (s *Store) forgetHistory(ctx context.Context) error {
+//
+// A member compacts in the background after it applies the compaction,
+// and a defragmentation that runs before it finished leaves the deleted
+// versions in freed pages. So the compaction is asked of each member in
+// turn, through a client of that member alone, with
+// WithCompactPhysical: the member answers once its own compaction is
+// done (for the members after the first, etcd answers "compacted" after
+// waiting for it). Only then is the member defragmented.
+//
+// etcd lets only root compact and defragment: a user limited to the
+// prefix erases the keys, and the log says what an administrator must
+// run to finish.
+func (s *Store) forgetHistory(ctx context.Context) (unfinished string, err error) {
 	cctx, cancel := s.call(ctx)
 	resp, err := s.cli.Get(cctx, s.k(kSchema))
 	cancel()
 	if err != nil {
-		return translate(err)
+		return "", translate(err)
 	}
-	cctx, cancel = context.WithTimeout(ctx, scanTimeout)
-	_, err = s.cli.Compact(cctx, resp.Header.Revision, clientv3.WithCompactPhysical())
-	cancel()
-	if err != nil && !strings.Contains(err.Error(), "compacted") {
-		return translate(err)
-	}
+	rev := resp.Header.Revision
 	cctx, cancel = s.call(ctx)
 	members, err := s.cli.MemberList(cctx)
 	cancel()
 	if err != nil {
-		return translate(err)
+		return "", translate(err)
 	}
+	var left []string
 	for _, m := range members.Members {
+		var err error
 		for _, u := range m.ClientURLs {
-			cctx, cancel := context.WithTimeout(ctx, scanTimeout)
-			_, err := s.cli.Defragment(cctx, u)
-			cancel()
-			if err == nil {
+			if err = s.forgetOn(ctx, u, rev); err == nil {
 				break
 			}
-			s.log.Warn("defragment after an erasure failed; the member's file may keep freed pages until its next defragmentation", "member", m.Name, "error", err)
+		}
+		switch {
+		case err == nil:
+		case isEtcd(err, rpctypes.ErrPermissionDenied):
+			msg := fmt.Sprintf("etcd lets only root compact and defragment, so older versions of the erased keys stay in etcd's files: run `etcdctl compact %d --physical` and then `etcdctl defrag --cluster` as root", rev)
+			s.log.Warn("erasure: " + msg)
+			return msg, nil
+		default:
+			msg := fmt.Sprintf("compacting and defragmenting member %s failed (%v), so its file keeps older versions of the erased keys: when it is back, run `etcdctl compact %d --physical` and `etcdctl defrag` on it", m.Name, err, rev)
+			s.log.Warn("erasure: " + msg)
+			left = append(left, msg)
 		}
 	}
-	return nil
+	return strings.Join(left, "; "), nil
 }
+
+// forgetOn compacts the history of the member at url up to rev, waiting
+// until its compaction is done, then defragments it.
+func (s *Store) forgetOn(ctx context.Context, url string, rev int64) error {
+	cfg := s.member
+	cfg.Endpoints = []string{url}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	cctx, cancel := context.WithTimeout(ctx, defragTimeout)
+	defer cancel()
+	if _, err := cli.Compact(cctx, rev, clientv3.WithCompactPhysical()); err != nil && !isEtcd(err, rpctypes.ErrCompacted) {
+		return err
+	}
+	_, err = cli.Defragment(cctx, url)
+	return err
+}
+
+// defragTimeout bounds the compaction and defragmentation of one member:
+// defragmenting rewrites the member's whole file, a second or more per
+// 100 MB.
+const defragTimeout = time.Minute

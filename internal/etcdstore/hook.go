@@ -21,23 +21,30 @@ func (s *Store) Login(ctx context.Context, l prereg.Login, verified bool) (prere
 	if email == "" {
 		return prereg.LoginResult{HookResult: prereg.Result(prereg.OutcomeNoMatch, verified, nil, l.OrganizationID)}, nil
 	}
-	var out prereg.LoginResult
+	var (
+		out prereg.LoginResult
+		// What earlier attempts claimed before another writer changed
+		// the address between the transactions of a large claim.
+		claimed int
+		done    []prereg.SyncJob
+	)
 	err := retry(ctx, "login", func() error {
 		v, err := s.readLogin(ctx, email, l)
 		if err != nil {
 			return err
 		}
-		facts := prereg.LoginFacts{Claimable: len(v.claimable) > 0, Verified: verified, Grants: len(v.grants)}
+		facts := prereg.LoginFacts{Claimable: len(v.claimable) > 0, Verified: verified, Claimed: claimed, Grants: len(v.grants)}
 		if !facts.ShouldClaim() {
-			out = prereg.LoginResult{HookResult: prereg.Result(facts.Outcome(), verified, v.grants, l.OrganizationID)}
+			out = prereg.LoginResult{HookResult: prereg.Result(facts.Outcome(), verified, v.grants, l.OrganizationID), Jobs: done}
 			return nil
 		}
-		grants, jobs, err := s.claim(ctx, l, v)
+		grants, jobs, n, err := s.claim(ctx, l, v)
+		claimed, done = claimed+n, append(done, jobs...)
 		if err != nil {
 			return err
 		}
-		facts = prereg.LoginFacts{Verified: verified, Claimed: len(v.claimable), Grants: len(grants)}
-		out = prereg.LoginResult{HookResult: prereg.Result(facts.Outcome(), verified, grants, l.OrganizationID), Jobs: jobs}
+		facts = prereg.LoginFacts{Verified: verified, Claimed: claimed, Grants: len(grants)}
+		out = prereg.LoginResult{HookResult: prereg.Result(facts.Outcome(), verified, grants, l.OrganizationID), Jobs: done}
 		return nil
 	})
 	return out, err
@@ -57,16 +64,16 @@ func (s *Store) readLogin(ctx context.Context, email string, l prereg.Login) (lo
 	user := s.k(kUser, l.UserID, "\x00")
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	resp, err := s.cli.Txn(cctx).Then(
+	rev, ranges, err := s.read(cctx,
 		clientv3.OpGet(v.addr, clientv3.WithPrefix()),
 		clientv3.OpGet(user, clientv3.WithPrefix()),
-	).Commit()
+	)
 	if err != nil {
-		return v, translate(err)
+		return v, err
 	}
-	v.rev = resp.Header.Revision
+	v.rev = rev
 	now := s.now()
-	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+	for _, kv := range ranges[0].Kvs {
 		r, err := decodeReg(kv.Value)
 		if err != nil {
 			return v, err
@@ -78,7 +85,7 @@ func (s *Store) readLogin(ctx context.Context, email string, l prereg.Login) (lo
 			v.claimable = append(v.claimable, stored{k: k, r: r, mod: kv.ModRevision})
 		}
 	}
-	v.grants, err = s.decodeGrants(resp.Responses[1].GetResponseRange().Kvs, len(user), l.UserID)
+	v.grants, err = s.decodeGrants(ranges[1].Kvs, len(user), l.UserID)
 	return v, err
 }
 
@@ -103,31 +110,79 @@ func (s *Store) decodeGrants(kvs []*mvccKV, n int, userID string) ([]prereg.Regi
 // one transaction that holds only if no record under the address changed
 // since v was read (so none became claimable, or stopped being, in
 // between), and returns the user's grants as that transaction left them.
-func (s *Store) claim(ctx context.Context, l prereg.Login, v loginView) ([]prereg.Registration, []prereg.SyncJob, error) {
+//
+// An address registered by more organizations than one transaction's
+// operations hold (etcd's 128) is claimed in several (chain). If another
+// writer got in between, claim returns errRetry with what it claimed so
+// far (n registrations and their jobs): each registration still has
+// exactly one owner, and the login reads again and claims what is left.
+func (s *Store) claim(ctx context.Context, l prereg.Login, v loginView) (grants []prereg.Registration, jobs []prereg.SyncJob, n int, err error) {
 	now := s.now().UTC()
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(v.addr), "<", v.rev+1).WithPrefix()}
-	var (
-		ops  []clientv3.Op
-		jobs []prereg.SyncJob
-	)
+	c := &chain{s: s, addr: v.addr, after: v.rev}
 	for _, st := range v.claimable {
-		cmps = append(cmps, s.unchanged(st))
 		summary := fmt.Sprintf("granted to %s with roles %s", l.UserID, strings.Join(st.r.Roles, "|"))
+		cmp := s.unchanged(st)
 		gops, job, err := s.grantOps(st, l.UserID, now, "hook", summary)
 		if err != nil {
-			return nil, nil, err
+			return nil, jobs, n, err
 		}
-		ops = append(ops, gops...)
-		jobs = append(jobs, job...)
+		if err := c.add(ctx, cmp, gops, func() { n, jobs = n+1, append(jobs, job...) }); err != nil {
+			return nil, jobs, n, err
+		}
 	}
 	user := s.k(kUser, l.UserID, "\x00")
-	ops = append(ops, clientv3.OpGet(user, clientv3.WithPrefix()))
-	resp, err := s.commit(ctx, cmps, ops)
+	resp, err := c.flush(ctx, clientv3.OpGet(user, clientv3.WithPrefix()))
 	if err != nil {
-		return nil, nil, err
+		return nil, jobs, n, err
 	}
-	grants, err := s.decodeGrants(resp.Responses[len(ops)-1].GetResponseRange().Kvs, len(user), l.UserID)
-	return grants, jobs, err
+	grants, err = s.decodeGrants(resp.Responses[len(resp.Responses)-1].GetResponseRange().Kvs, len(user), l.UserID)
+	return grants, jobs, n, err
+}
+
+// chain commits the changes of records under one address in transactions
+// within etcd's limits: each holds only if its records are unchanged and
+// nothing under the address changed since the previous one committed (the
+// first: since the revision the records were read at). Of concurrent
+// writers, a record is changed by exactly one; one that finds the address
+// changed between its transactions reads again.
+type chain struct {
+	s     *Store
+	addr  string // the address's key prefix
+	after int64
+	cmps  []clientv3.Cmp
+	ops   []clientv3.Op
+	done  []func()
+}
+
+// add gathers one record's compare and operations; done runs when the
+// transaction holding them commits. What was gathered before is
+// committed first when they would not fit beside it.
+func (c *chain) add(ctx context.Context, cmp clientv3.Cmp, ops []clientv3.Op, done func()) error {
+	// Room for the address's compare and one read at the end.
+	if len(c.done) > 0 && (len(c.ops)+len(ops) > maxOps-1 || len(c.cmps)+2 > maxOps) {
+		if _, err := c.flush(ctx); err != nil {
+			return err
+		}
+	}
+	c.cmps = append(c.cmps, cmp)
+	c.ops = append(c.ops, ops...)
+	c.done = append(c.done, done)
+	return nil
+}
+
+// flush commits what was gathered, with reads (at most one) after it.
+func (c *chain) flush(ctx context.Context, reads ...clientv3.Op) (*clientv3.TxnResponse, error) {
+	cmps := append(c.cmps, clientv3.Compare(clientv3.ModRevision(c.addr), "<", c.after+1).WithPrefix())
+	resp, err := c.s.commit(ctx, cmps, append(c.ops, reads...))
+	if err != nil {
+		return nil, err
+	}
+	c.after = resp.Header.Revision
+	for _, f := range c.done {
+		f()
+	}
+	c.cmps, c.ops, c.done = nil, nil, nil
+	return resp, nil
 }
 
 // grantOps are the operations that claim st's record for userID at now,

@@ -185,13 +185,28 @@ func (s *Store) FinishJob(ctx context.Context, jobID string, out prereg.SyncOutc
 }
 
 // RetryJob keeps a job for a later attempt, and lets any replica take it
-// when it is due.
+// when it is due. A job another replica took over meanwhile (this one's
+// lease ended) is that replica's: it is left alone.
 func (s *Store) RetryJob(ctx context.Context, jobID string, notBefore time.Time, attempts int, errMsg string) error {
+	own := s.k(kOwn, jobID)
 	return retry(ctx, "retry job", func() error {
 		var job prereg.SyncJob
 		ok, mod, err := s.getJSON(ctx, s.k(kJob, jobID), &job)
 		if err != nil || !ok {
 			return err
+		}
+		cctx, cancel := s.call(ctx)
+		o, err := s.cli.Get(cctx, own)
+		cancel()
+		if err != nil {
+			return translate(err)
+		}
+		var ownMod int64
+		if len(o.Kvs) == 1 {
+			if string(o.Kvs[0].Value) != s.id {
+				return nil
+			}
+			ownMod = o.Kvs[0].ModRevision
 		}
 		ops := s.jobOpsDelete(&job)
 		job.NotBefore, job.Attempts, job.LastError = notBefore.UTC(), attempts, prereg.Truncate(errMsg)
@@ -201,7 +216,7 @@ func (s *Store) RetryJob(ctx context.Context, jobID string, notBefore time.Time,
 		if ops[0].KeyBytes() != nil && string(ops[0].KeyBytes()) == s.k(kDue, stamp(job.NotBefore), jobID) {
 			ops = ops[1:] // same due key: put only
 		}
-		_, err = s.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.k(kJob, jobID)), "=", mod)}, ops)
+		_, err = s.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.k(kJob, jobID)), "=", mod), clientv3.Compare(clientv3.ModRevision(own), "=", ownMod)}, ops)
 		return err
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +79,10 @@ type Store struct {
 	// clock is the last value next handed out (see orderedID).
 	clock atomic.Int64
 
+	// member is the client settings of one member alone (erasure compacts
+	// and defragments member by member), made from Open's settings.
+	member clientv3.Config
+
 	sessMu  sync.Mutex
 	session *concurrency.Session
 
@@ -87,6 +90,9 @@ type Store struct {
 	touched map[string]time.Time
 	bg      sync.WaitGroup
 	closed  atomic.Bool
+
+	// reads groups the reads of concurrent logins (readgroup.go).
+	reads readGroup
 }
 
 // Open connects to the cluster in cfg and returns the store under
@@ -100,14 +106,19 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	}
 	cli, err := clientv3.New(ccfg)
 	if err != nil {
-		return nil, prereg.Wrap(prereg.Unavailable, err, "cannot reach etcd at "+strings.Join(cfg.Endpoints, ","))
+		return nil, openError(ctx, cfg, ccfg, err)
 	}
-	s, err := New(ctx, cli, cfg.Prefix, opts)
+	// The first call (init) is bounded by the dial timeout: a cluster
+	// that cannot be reached, or refuses the connection, fails here.
+	ictx, cancel := context.WithTimeout(ctx, ccfg.DialTimeout)
+	s, err := New(ictx, cli, cfg.Prefix, opts)
+	cancel()
 	if err != nil {
 		cli.Close()
-		return nil, err
+		return nil, openError(ctx, cfg, ccfg, err)
 	}
 	s.own = true
+	s.member = ccfg
 	return s, nil
 }
 
@@ -128,6 +139,9 @@ func New(ctx context.Context, cli *clientv3.Client, prefix string, opts Options)
 	id := make([]byte, 4)
 	_, _ = rand.Read(id)
 	s := &Store{cli: cli, p: prefix, opts: opts, now: opts.Now, log: opts.Logger, id: hex.EncodeToString(id), touched: map[string]time.Time{}}
+	// A client made by the caller shows its user but not its TLS
+	// settings: Open replaces these.
+	s.member = clientv3.Config{Username: cli.Username, Password: cli.Password, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
 	if err := s.init(ctx); err != nil {
 		return nil, err
 	}
@@ -216,7 +230,8 @@ func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) 
 // translate gives an etcd or gRPC error its code: anything that says the
 // cluster cannot answer now (no leader, unreachable, timed out, too many
 // requests) is Unavailable, which the API answers with 503 and
-// Retry-After; a request etcd refuses as too large is Invalid.
+// Retry-After; a request etcd refuses as too large is Internal (prereg
+// keeps within etcd's default limits), naming the etcd setting.
 func translate(err error) error {
 	if err == nil {
 		return nil
@@ -230,10 +245,12 @@ func translate(err error) error {
 		return prereg.Wrap(prereg.Unavailable, err, "etcd did not answer in time")
 	case errors.Is(err, rpctypes.ErrCompacted):
 		return prereg.Wrap(prereg.Unavailable, err, "an erasure compacted etcd's history during a long read; try again")
-	case errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrTooManyOps):
-		return prereg.Wrap(prereg.Internal, err, "internal error")
+	case isEtcd(err, rpctypes.ErrTooManyOps):
+		return prereg.Wrap(prereg.Internal, err, fmt.Sprintf("etcd refused a transaction as too large: prereg needs its --max-txn-ops at %d or more (the default)", maxOps))
+	case isEtcd(err, rpctypes.ErrRequestTooLarge):
+		return prereg.Wrap(prereg.Internal, err, "etcd refused a request as too large: prereg needs its --max-request-bytes at 1.5 MiB or more (the default)")
 	case errors.Is(err, rpctypes.ErrNoSpace):
-		return prereg.Wrap(prereg.Unavailable, err, "etcd is out of space (its quota is reached); compact and defragment it")
+		return prereg.Wrap(prereg.Unavailable, err, "etcd is out of space: it refuses writes until an administrator compacts and defragments it (`etcdctl compact`, `etcdctl defrag --cluster`) or raises --quota-backend-bytes, then runs `etcdctl alarm disarm`")
 	}
 	switch status.Code(errors.Unwrap(err)) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted, codes.Aborted:

@@ -40,7 +40,15 @@ const startAttempts = 5
 // ends. It fails t when the cluster does not become ready.
 func Start(t testing.TB, members int) *Cluster {
 	t.Helper()
-	c, err := start(t.TempDir(), members)
+	return StartWith(t, members, nil)
+}
+
+// StartWith is Start with configure applied to each member's settings
+// (member index, settings) before it starts: client TLS, quotas. The
+// cluster's endpoints are the advertised client URLs configure leaves.
+func StartWith(t testing.TB, members int, configure func(int, *embed.Config)) *Cluster {
+	t.Helper()
+	c, err := start(t.TempDir(), members, configure)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +63,7 @@ func StartMain(members int) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := start(dir, members)
+	c, err := start(dir, members, nil)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -64,14 +72,14 @@ func StartMain(members int) (*Cluster, error) {
 	return c, nil
 }
 
-func start(dir string, members int) (*Cluster, error) {
+func start(dir string, members int, configure func(int, *embed.Config)) (*Cluster, error) {
 	if members < 1 {
 		return nil, fmt.Errorf("etcdtest: %d members", members)
 	}
 	var err error
 	for attempt := range startAttempts {
 		var c *Cluster
-		c, err = tryStart(fmt.Sprintf("%s/try%d", dir, attempt), members)
+		c, err = tryStart(fmt.Sprintf("%s/try%d", dir, attempt), members, configure)
 		if err == nil {
 			return c, nil
 		}
@@ -116,7 +124,7 @@ func loopURL(port int) url.URL {
 
 // tryStart starts every member with fresh ports and waits until all are
 // ready (a leader elected and each member joined).
-func tryStart(dir string, members int) (*Cluster, error) {
+func tryStart(dir string, members int, configure func(int, *embed.Config)) (*Cluster, error) {
 	ports, err := freePorts(2 * members)
 	if err != nil {
 		return nil, err
@@ -144,8 +152,11 @@ func tryStart(dir string, members int) (*Cluster, error) {
 		// Test data need not survive a power cut.
 		cfg.UnsafeNoFsync = true
 		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+		if configure != nil {
+			configure(i, cfg)
+		}
 		cfgs[i] = cfg
-		c.clients = append(c.clients, client.String())
+		c.clients = append(c.clients, cfg.AdvertiseClientUrls[0].String())
 		c.dirs = append(c.dirs, cfg.Dir)
 	}
 	// Members start together: each waits for the others to elect.

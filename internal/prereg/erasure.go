@@ -19,6 +19,10 @@ type Erasure struct {
 	// Other counts verification marks and token names (tenant-wide
 	// erasures only).
 	Other int `json:"other_traces"`
+	// Unfinished says what an administrator must still do for no stored
+	// copy of the address to remain (etcd lets only root compact and
+	// defragment); empty when nothing is left. The service logs it.
+	Unfinished string `json:"-"`
 }
 
 // Found reports whether the erasure found anything to remove or rewrite.
