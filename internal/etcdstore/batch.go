@@ -23,7 +23,7 @@ const (
 	// request limit.
 	maxTxnBytes = 512 << 10
 	// batchWorkers is how many chunks of a batch are written at once.
-	batchWorkers = 8
+	batchWorkers = 16
 )
 
 // ApplyBatch is PrepareBatch followed by Apply.
