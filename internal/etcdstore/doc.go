@@ -67,6 +67,20 @@
 // login's call, and each login still reads its ranges at one revision.
 // etcd then pays one ReadIndex round and one request per group.
 //
+// A group's read goes through the store's client, which picks a member
+// round robin; a member being defragmented answers nothing until its file
+// is rewritten (seconds), so a read that has not answered within
+// hedgeDelay is sent again through a client bound to another member (and
+// to the next after as long again), and the first answer wins (hedge.go).
+// Either answer is correct: a linearizable read on any member confirms
+// with the leader that it has applied every write committed before the
+// read began, so each answer is the state at some instant after the
+// logins queued and before they return, which is all the group needs.
+// The store keeps a client per endpoint for this; a store made by New on
+// a client whose endpoints are not plain http:// (its TLS settings are
+// not visible) does not hedge. Claims (writes) are not hedged: a claim
+// sent to a member that stalls waits for it, up to the call timeout.
+//
 // Monotonic reads and read-your-writes across replicas follow from the
 // reads being linearizable: a read through any member returns a revision
 // at least that of every write acknowledged before it began. The store
@@ -139,8 +153,9 @@
 // address until etcd takes its next snapshot. etcd lets only root compact
 // and defragment; under a user limited to the prefix, Erase removes the
 // keys and logs the etcdctl commands an administrator must run. Members
-// are defragmented one at a time, as each answers nothing until its file
-// is rewritten. A long read (Each, Dump)
+// are defragmented one at a time, the leader last, as each answers
+// nothing until its file is rewritten: logins' reads routed to it are
+// answered by another member (hedged, above). A long read (Each, Dump)
 // running during the compaction fails as Unavailable and is retried by
 // its caller.
 package etcdstore
