@@ -3,6 +3,7 @@ package etcdstore
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -10,16 +11,15 @@ import (
 	"github.com/prereg/prereg/internal/prereg"
 )
 
-// hedgeDelay is how long a login's group read waits for the member the
-// store's client sent it to before the same read is also sent to another
-// member, and again to the next after as long again. A member answers a
-// read in a few milliseconds, but one being defragmented (by an erasure,
-// or by an administrator) answers nothing until its whole file is
-// rewritten, seconds per 100 MB: without a second member asked, every
-// login whose read the client routed there would wait that long, and past
-// the call timeout answer 503. 25 ms is well past a healthy member's
-// answer, so few reads are sent twice, and leaves the login within the
-// hook's 50 ms target when one member stalls.
+// hedgeDelay is how long a login's group read waits for the member it
+// was sent to before the same read is also sent to every other member. A
+// member answers a read in a few milliseconds, but one being
+// defragmented (by an erasure, or by an administrator) answers nothing
+// until its whole file is rewritten, seconds per 100 MB: without another
+// member asked, every login whose read the client routed there would wait
+// that long, and past the call timeout answer 503. 25 ms is well past a
+// healthy member's answer, so few reads are sent more than once, and
+// leaves the login within the hook's 50 ms target when one member stalls.
 const hedgeDelay = 25 * time.Millisecond
 
 // hedgeClients makes one client per endpoint, each bound to that member
@@ -57,10 +57,24 @@ func plainEndpoints(eps []string) bool {
 	return len(eps) > 0
 }
 
-// readTxn sends a read-only transaction through the store's client and,
-// when it has not answered within hedgeDelay, through the members' own
-// clients too, one more every hedgeDelay (or at once after a failure),
-// and returns the first answer. Each is a linearizable read, so each
+// preferFor is how long the login reads go first to a member that
+// answered a hedged read, rather than through the store's client: the
+// member the client's round robin would also pick is likely still
+// stalled (a defragmentation lasts seconds), and a read waiting for it
+// holds up the group queued behind (readgroup.go).
+const preferFor = time.Second
+
+// hedgeState remembers the member that last answered a hedged read.
+type hedgeState struct {
+	mu     sync.Mutex
+	prefer int // index in Store.hedge; valid until until
+	until  time.Time
+}
+
+// readTxn sends a read-only transaction through the store's client (or
+// the member preferred since a recent hedged read) and, when it has not
+// answered within hedgeDelay, through every other member's own client
+// too, and returns the first answer. Each is a linearizable read, so each
 // reflects every write acknowledged before it was sent, whichever member
 // answers (doc.go, "The login path"); the others are cancelled.
 func (s *Store) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
@@ -70,32 +84,40 @@ func (s *Store) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 		return s.cli.Txn(ctx).Then(ops...).Commit()
 	}
 	type answer struct {
+		from int // index in s.hedge, -1 for s.cli
 		resp *clientv3.TxnResponse
 		err  error
 	}
 	// Room for every answer: a read answering after the winner does not
 	// block.
 	answers := make(chan answer, 1+len(s.hedge))
-	send := func(cli *clientv3.Client) {
+	send := func(i int) {
+		cli := s.cli
+		if i >= 0 {
+			cli = s.hedge[i]
+		}
 		go func() {
 			resp, err := cli.Txn(ctx).Then(ops...).Commit()
-			answers <- answer{resp, err}
+			answers <- answer{i, resp, err}
 		}()
 	}
-	send(s.cli)
-	// Which member is asked first rotates, so that no one member takes
-	// every hedged read.
-	first := int(s.reads.hedged.Load())
-	sent, inFlight := 0, 1
-	next := func() bool {
-		if sent == len(s.hedge) {
-			return false
+	first := s.preferred()
+	send(first)
+	inFlight, hedged := 1, false
+	// hedge asks every member not asked yet: the client's member is not
+	// known, so only asking all others is sure to reach a live one.
+	hedge := func() {
+		if hedged {
+			return
 		}
+		hedged = true
 		s.reads.hedged.Add(1)
-		send(s.hedge[(first+sent)%len(s.hedge)])
-		sent++
-		inFlight++
-		return true
+		for i := range s.hedge {
+			if i != first {
+				send(i)
+				inFlight++
+			}
+		}
 	}
 	timer := time.NewTimer(hedgeDelay)
 	defer timer.Stop()
@@ -105,25 +127,46 @@ func (s *Store) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 		case a := <-answers:
 			inFlight--
 			if a.err == nil {
+				if hedged && a.from >= 0 && a.from != first {
+					s.setPreferred(a.from)
+				}
 				return a.resp, nil
 			}
 			if firstErr == nil {
 				firstErr = a.err
 			}
 			// Only a member that cannot answer now is worth asking
-			// another for; a refusal (permissions) is the same on all.
+			// others for; a refusal (permissions) is the same on all.
 			if prereg.ErrorCode(translate(a.err)) != prereg.Unavailable || ctx.Err() != nil {
 				return nil, firstErr
 			}
-			if !next() && inFlight == 0 {
+			hedge()
+			if inFlight == 0 {
 				return nil, firstErr
 			}
 		case <-timer.C:
-			if next() {
-				timer.Reset(hedgeDelay)
-			}
+			hedge()
 		}
 	}
+}
+
+// preferred is the member to send a read to first, -1 for the store's
+// client.
+func (s *Store) preferred() int {
+	h := &s.hedgeState
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if time.Now().Before(h.until) {
+		return h.prefer
+	}
+	return -1
+}
+
+func (s *Store) setPreferred(i int) {
+	h := &s.hedgeState
+	h.mu.Lock()
+	h.prefer, h.until = i, time.Now().Add(preferFor)
+	h.mu.Unlock()
 }
 
 // closeHedge closes the members' clients.

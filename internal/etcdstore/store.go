@@ -84,7 +84,8 @@ type Store struct {
 	member clientv3.Config
 	// hedge has a client of each member alone, to which a login's read
 	// is also sent when the store's client is slow to answer (hedge.go).
-	hedge []*clientv3.Client
+	hedge      []*clientv3.Client
+	hedgeState hedgeState
 
 	sessMu  sync.Mutex
 	session *concurrency.Session
