@@ -78,8 +78,13 @@
 // logins queued and before they return, which is all the group needs.
 // The store keeps a client per endpoint for this; a store made by New on
 // a client whose endpoints are not plain http:// (its TLS settings are
-// not visible) does not hedge. Claims (writes) are not hedged: a claim
-// sent to a member that stalls waits for it, up to the call timeout.
+// not visible) does not hedge. For a second after a hedged read was
+// answered by another member, reads and writes go to that member first,
+// since the client's round robin would send every third to the stalled
+// one. Claims (writes) are not hedged (a second copy would fail its
+// compares, and the login would mistake its own claim for another's): a
+// claim sent to a member that stalls waits for it, up to the call
+// timeout.
 //
 // Monotonic reads and read-your-writes across replicas follow from the
 // reads being linearizable: a read through any member returns a revision

@@ -31,16 +31,28 @@ func (s *Store) hedgeClients(cfg clientv3.Config, endpoints []string) []*clientv
 	if len(endpoints) < 2 {
 		return nil
 	}
+	// Made at once: a member that is down costs Open one dial timeout,
+	// not one each.
+	made := make([]*clientv3.Client, len(endpoints))
+	var wg sync.WaitGroup
+	for i, ep := range endpoints {
+		wg.Go(func() {
+			c := cfg
+			c.Endpoints = []string{ep}
+			cli, err := clientv3.New(c)
+			if err != nil {
+				s.log.Warn("etcd: no client of its own for hedged login reads", "endpoint", ep, "error", err)
+				return
+			}
+			made[i] = cli
+		})
+	}
+	wg.Wait()
 	var out []*clientv3.Client
-	for _, ep := range endpoints {
-		c := cfg
-		c.Endpoints = []string{ep}
-		cli, err := clientv3.New(c)
-		if err != nil {
-			s.log.Warn("etcd: no second client for hedged login reads", "endpoint", ep, "error", err)
-			continue
+	for _, cli := range made {
+		if cli != nil {
+			out = append(out, cli)
 		}
-		out = append(out, cli)
 	}
 	return out
 }
@@ -160,6 +172,18 @@ func (s *Store) preferred() int {
 		return h.prefer
 	}
 	return -1
+}
+
+// writer is the client for a write (a claim, an erasure's change): the
+// store's, or while a member answered a hedged read, that member's. A
+// write is not hedged (sent twice, its second copy would fail its
+// compares and the caller would read its own change as another's), but
+// a member found answering is one that will not leave it waiting.
+func (s *Store) writer() *clientv3.Client {
+	if i := s.preferred(); i >= 0 {
+		return s.hedge[i]
+	}
+	return s.cli
 }
 
 func (s *Store) setPreferred(i int) {
