@@ -352,7 +352,9 @@ func (r *etcdRun) seedEtcd(ctx context.Context) error {
 	samplers := r.replicaSamplers()
 	r.logf("importing %d rows into the etcd replicas (through replica A)", imp.Rows)
 	var err error
+	r.cpu.begin()
 	imp.EtcdSeconds, err = postImport(ctx, r.replicas[0].url, r.cfg.AdminToken, csvPath, imp.Rows)
+	r.cpuUse("import (per row)", "replicas", 0, uint64(imp.Rows))
 	for _, s := range samplers {
 		r.er.ImportMemory = append(r.er.ImportMemory, s.Stop())
 	}
@@ -368,6 +370,10 @@ func (r *etcdRun) seedEtcd(ctx context.Context) error {
 		return err
 	}
 	imp.RawRowsPerSecond = raw.PerSecond * importRowsPerTxn
+	// The raw loop's CPU per row, beside the import's.
+	rc := &r.er.CPU[len(r.er.CPU)-1]
+	rc.Scenario, rc.ReplicasMs, rc.EtcdMs, rc.GeneratorMs = "raw_import_txn (per row)",
+		rc.ReplicasMs/importRowsPerTxn, rc.EtcdMs/importRowsPerTxn, rc.GeneratorMs/importRowsPerTxn
 	// Every replica must see the last row before the logins start.
 	last := r.cfg.Dataset.Records - 1
 	return r.waitVisible(ctx, r.cfg.Dataset.UserID(last), r.cfg.Dataset.Email(last), r.cfg.Dataset.Org(last))

@@ -287,20 +287,7 @@ func (e *eraser) imports() error {
 		if !e.inScope(r.OrganizationID) {
 			return raw, false, nil
 		}
-		cut := false
-		scrub := func(s *string) {
-			var c bool
-			*s, c = prereg.ReplaceFold(*s, e.addr)
-			cut = cut || c
-		}
-		for i := range r.Errors {
-			scrub(&r.Errors[i].Value)
-			scrub(&r.Errors[i].Message)
-		}
-		for i := range r.Warnings {
-			scrub(&r.Warnings[i].Message)
-		}
-		if !cut {
+		if !prereg.ScrubImport(&r, e.addr) {
 			return raw, false, nil
 		}
 		out, err := json.Marshal(r)

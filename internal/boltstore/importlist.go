@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -49,14 +48,10 @@ func (s *Store) Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.Im
 	if err != nil {
 		return nil, "", err
 	}
-	slices.SortFunc(all, func(a, b prereg.ImportSummary) int { return bytes.Compare(prereg.ImportPos(&b), prereg.ImportPos(&a)) })
+	page, pos := prereg.PageImports(all, f.Limit)
 	next := ""
-	if len(all) > f.Limit {
-		all = all[:f.Limit]
-		next = encodeCursor(append([]byte{cursorVersion, 'i'}, prereg.ImportPos(&all[f.Limit-1])...))
+	if pos != nil {
+		next = encodeCursor(append([]byte{cursorVersion, 'i'}, pos...))
 	}
-	if all == nil {
-		all = []prereg.ImportSummary{}
-	}
-	return all, next, nil
+	return page, next, nil
 }

@@ -23,7 +23,7 @@ const (
 	// request limit.
 	maxTxnBytes = 512 << 10
 	// batchWorkers is how many chunks of a batch are written at once.
-	batchWorkers = 8
+	batchWorkers = 16
 )
 
 // ApplyBatch is PrepareBatch followed by Apply.
@@ -72,6 +72,7 @@ type keyRun struct {
 // each item's change in input order. Each key's record and indexes are
 // written atomically; the batch as a whole is not one transaction.
 func (p *Prepared) Apply(ctx context.Context, actor string, dryRun bool) ([]prereg.WriteResult, error) {
+	ctx = bulk(ctx)
 	var runs []keyRun
 	for _, i := range p.order {
 		if n := len(runs); n > 0 && runs[n-1].k == p.keys[i] {

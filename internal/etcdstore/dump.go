@@ -146,13 +146,30 @@ func (s *Store) loadOps(item prereg.DumpItem) ([]clientv3.Op, error) {
 	return nil, prereg.Errorf(prereg.Invalid, "a dump item of kind %q holds nothing", item.Kind)
 }
 
-// Clear deletes everything under the prefix and initializes it again.
+// clearChunk is how many keys one delete of Clear removes: a delete of
+// millions of keys in one request would hold etcd's backend for longer
+// than any timeout.
+const clearChunk = 10000
+
+// Clear deletes everything under the prefix, clearChunk keys at a time,
+// and initializes it again.
 func (s *Store) Clear(ctx context.Context) error {
-	cctx, cancel := context.WithTimeout(ctx, scanTimeout)
-	_, err := s.cli.Delete(cctx, s.p, clientv3.WithPrefix())
-	cancel()
-	if err != nil {
-		return translate(err)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, scanTimeout)
+		resp, err := s.cli.Get(cctx, s.p, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(clearChunk))
+		cancel()
+		if err != nil {
+			return translate(err)
+		}
+		if len(resp.Kvs) == 0 {
+			return s.init(ctx)
+		}
+		from, to := string(resp.Kvs[0].Key), string(resp.Kvs[len(resp.Kvs)-1].Key)+"\x00"
+		cctx, cancel = context.WithTimeout(ctx, scanTimeout)
+		_, err = s.cli.Delete(cctx, from, clientv3.WithRange(to))
+		cancel()
+		if err != nil {
+			return translate(err)
+		}
 	}
-	return s.init(ctx)
 }

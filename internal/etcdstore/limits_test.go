@@ -48,6 +48,16 @@ func TestBatchBeyondTxnLimit(t *testing.T) {
 	if err != nil || n[prereg.DumpRegistration] != rows {
 		t.Fatalf("dump counts: %v %v", n, err)
 	}
+	// More keys than one delete of Clear removes.
+	if err := s.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DumpCounts(ctx); err != nil || n[prereg.DumpRegistration] != 0 {
+		t.Fatalf("dump counts after Clear: %v %v", n, err)
+	}
+	if st, err := s.Stats(ctx, prereg.StatsFilter{}); err != nil || st.Overall.Total != 0 || len(st.ByOrganization) != 0 {
+		t.Fatalf("stats after Clear: %+v %v", st, err)
+	}
 }
 
 // Without a quorum, reads and writes fail as Unavailable (503 with

@@ -244,8 +244,20 @@ func (s *Store) Prefix() string { return s.p }
 
 // call gives one etcd call its bounded context.
 func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.opts.CallTimeout)
+	d := s.opts.CallTimeout
+	if ctx.Value(bulkKey{}) != nil && d < scanTimeout {
+		d = scanTimeout
+	}
+	return context.WithTimeout(ctx, d)
 }
+
+// bulkKey marks the context of a bulk write (an import's batches): its
+// transactions are large and many run at once, and one answered late under
+// load must not fail a whole import, so each gets scanTimeout rather than
+// the hook path's call timeout.
+type bulkKey struct{}
+
+func bulk(ctx context.Context) context.Context { return context.WithValue(ctx, bulkKey{}, true) }
 
 // translate gives an etcd or gRPC error its code: anything that says the
 // cluster cannot answer now (no leader, unreachable, timed out, too many

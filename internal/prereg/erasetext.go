@@ -67,3 +67,23 @@ func ReplaceFold(s, addr string) (string, bool) {
 	b.WriteString(s)
 	return b.String(), true
 }
+
+// ScrubImport replaces addr in every row error and warning of r (row errors
+// echo the offending value, which may hold the address) and reports
+// whether it found one.
+func ScrubImport(r *ImportReport, addr string) bool {
+	cut := false
+	scrub := func(s *string) {
+		var c bool
+		*s, c = ReplaceFold(*s, addr)
+		cut = cut || c
+	}
+	for i := range r.Errors {
+		scrub(&r.Errors[i].Value)
+		scrub(&r.Errors[i].Message)
+	}
+	for i := range r.Warnings {
+		scrub(&r.Warnings[i].Message)
+	}
+	return cut
+}

@@ -37,3 +37,24 @@ func TestValidateEmail(t *testing.T) {
 		}
 	}
 }
+
+func TestScrubImport(t *testing.T) {
+	r := prereg.ImportReport{
+		Errors:   []prereg.RowError{{Line: 2, Value: "Ana@X.io", Message: "ana@x.io: bad"}, {Line: 3, Value: "bo@x.io", Message: "ok"}},
+		Warnings: []prereg.RowWarning{{Line: 4, Message: "duplicate of ANA@x.io"}},
+	}
+	if !prereg.ScrubImport(&r, "ana@x.io") {
+		t.Fatal("found nothing")
+	}
+	for _, s := range []string{r.Errors[0].Value, r.Errors[0].Message, r.Warnings[0].Message} {
+		if strings.Contains(prereg.LowerASCII(s), "ana@x.io") || !strings.Contains(s, prereg.ErasedMark) {
+			t.Errorf("left %q", s)
+		}
+	}
+	if r.Errors[1].Value != "bo@x.io" {
+		t.Errorf("scrubbed another address: %q", r.Errors[1].Value)
+	}
+	if prereg.ScrubImport(&r, "ana@x.io") {
+		t.Error("found the address again after scrubbing")
+	}
+}

@@ -1,6 +1,7 @@
 package prereg
 
 import (
+	"bytes"
 	"encoding/binary"
 	"slices"
 	"time"
@@ -97,4 +98,19 @@ func (o *ImportOrganizations) List() []string {
 func ImportPos(r *ImportSummary) []byte {
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(r.ImportID)), uint64(r.FinishedAt.UnixNano()))
 	return append(b, r.ImportID...)
+}
+
+// PageImports orders the imports a store found after the cursor's position
+// newest first and cuts them to limit; next is the position of the last one
+// kept when more remain (the store encodes it into its cursor), else nil.
+func PageImports(all []ImportSummary, limit int) (page []ImportSummary, next []byte) {
+	slices.SortFunc(all, func(a, b ImportSummary) int { return bytes.Compare(ImportPos(&b), ImportPos(&a)) })
+	if len(all) > limit {
+		all = all[:limit]
+		next = ImportPos(&all[limit-1])
+	}
+	if all == nil {
+		all = []ImportSummary{}
+	}
+	return all, next
 }
