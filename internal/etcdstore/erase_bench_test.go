@@ -3,16 +3,15 @@ package etcdstore_test
 import (
 	"context"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prereg/prereg/internal/etcdstore"
 	"github.com/prereg/prereg/internal/etcdtest"
 	"github.com/prereg/prereg/internal/prereg"
+	"github.com/prereg/prereg/internal/storetest"
 )
 
 func benchEmail(i int) string { return "b" + strconv.Itoa(100000000+i) + "@bench.example" }
@@ -34,19 +33,12 @@ func benchLogin(i int) prereg.Login {
 // goroutines log in through a store of their own (another replica), and
 // reports the logins' latency: of every ten logins, one claims a pending
 // registration (a write), one matches nothing and eight are returning
-// users with a grant. read-* figures are of the logins that claim
-// nothing (reads only). PREREG_BENCH_NOHEDGE=1 measures without hedged
-// reads, for comparison.
+// users with a grant (storetest.HookDuringErasures). PREREG_BENCH_NOHEDGE=1
+// measures without hedged reads, for comparison.
 //
 //	go test -run '^$' -bench BenchmarkHookDuringErasures -benchtime 4x -timeout 30m ./internal/etcdstore/
 func BenchmarkHookDuringErasures(b *testing.B) {
-	n := 300000
-	if v := os.Getenv("PREREG_BENCH_RECORDS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 20000 {
-			b.Fatalf("PREREG_BENCH_RECORDS=%q: want a number of at least 20000", v)
-		}
-	}
+	n := storetest.ErasureBenchRecords(b)
 	const returning = 2000
 	p := etcdtest.StartProcesses(b, 3)
 	ctx := context.Background()
@@ -88,74 +80,5 @@ func BenchmarkHookDuringErasures(b *testing.B) {
 	wg.Wait()
 	b.Logf("seeded %d registrations in %v; etcd db %d bytes", n, time.Since(start).Round(time.Second), eraser.Size())
 
-	// Rows [returning, n/2) are claimed by logins, rows from n/2 on erased.
-	var (
-		claims           atomic.Int64
-		erasures         = n / 2
-		stop             atomic.Bool
-		mu               sync.Mutex
-		all, took, reads []time.Duration
-		failed           atomic.Int64
-	)
-	claims.Store(returning)
-	for g := range 4 {
-		wg.Go(func() {
-			var lat, claimLat, readLat []time.Duration
-			for i := g; !stop.Load(); i++ {
-				var l prereg.Login
-				switch i % 10 {
-				case 0:
-					l = benchLogin(int(claims.Add(1)))
-				case 1:
-					l = prereg.Login{UserID: "auth0|nobody" + strconv.Itoa(i), Email: "n" + strconv.Itoa(i) + "@nobody.example", EmailVerified: true}
-				default:
-					l = benchLogin(i % returning)
-				}
-				t0 := time.Now()
-				_, err := st.Login(ctx, l, true)
-				d := time.Since(t0)
-				if err != nil {
-					// A login past the call timeout answers 503: count it,
-					// its latency is in the figures.
-					failed.Add(1)
-				}
-				lat = append(lat, d)
-				if i%10 == 0 {
-					claimLat = append(claimLat, d)
-				} else {
-					readLat = append(readLat, d)
-				}
-			}
-			mu.Lock()
-			all, took, reads = append(all, lat...), append(took, claimLat...), append(reads, readLat...)
-			mu.Unlock()
-		})
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		out, err := eraser.Erase(ctx, benchEmail(erasures), "", "bench")
-		if err != nil || len(out.Registrations) != 1 || out.Unfinished != "" {
-			b.Fatalf("erase row %d: %+v %v", erasures, out, err)
-		}
-		erasures++
-	}
-	b.StopTimer()
-	stop.Store(true)
-	wg.Wait()
-	ms := func(d []time.Duration, q float64) float64 {
-		if len(d) == 0 {
-			return 0
-		}
-		slices.Sort(d)
-		return float64(d[min(len(d)-1, int(q*float64(len(d))))]) / 1e6
-	}
-	b.ReportMetric(ms(all, 0.50), "login-p50-ms")
-	b.ReportMetric(ms(all, 0.99), "login-p99-ms")
-	b.ReportMetric(ms(all, 1), "login-max-ms")
-	b.ReportMetric(ms(reads, 0.99), "read-p99-ms")
-	b.ReportMetric(ms(reads, 1), "read-max-ms")
-	b.ReportMetric(ms(took, 0.99), "claim-p99-ms")
-	b.ReportMetric(ms(took, 1), "claim-max-ms")
-	b.ReportMetric(float64(len(all)), "logins")
-	b.ReportMetric(float64(failed.Load()), "logins-503")
+	storetest.HookDuringErasures(b, st, eraser, n, returning, benchLogin)
 }
