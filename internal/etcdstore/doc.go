@@ -67,24 +67,22 @@
 // login's call, and each login still reads its ranges at one revision.
 // etcd then pays one ReadIndex round and one request per group.
 //
-// A group's read goes through the store's client, which picks a member
-// round robin; a member being defragmented answers nothing until its file
-// is rewritten (seconds), so a read that has not answered within
-// hedgeDelay is sent again through a client bound to another member (and
-// to the next after as long again), and the first answer wins (hedge.go).
-// Either answer is correct: a linearizable read on any member confirms
-// with the leader that it has applied every write committed before the
-// read began, so each answer is the state at some instant after the
-// logins queued and before they return, which is all the group needs.
-// The store keeps a client per endpoint for this; a store made by New on
-// a client whose endpoints are not plain http:// (its TLS settings are
-// not visible) does not hedge. For a second after a hedged read was
-// answered by another member, reads and writes go to that member first,
-// since the client's round robin would send every third to the stalled
-// one. Claims (writes) are not hedged (a second copy would fail its
-// compares, and the login would mistake its own claim for another's): a
-// claim sent to a member that stalls waits for it, up to the call
-// timeout.
+// A member being defragmented (by an erasure, or an administrator)
+// answers nothing until its file is rewritten, seconds per 100 MB. So
+// the store keeps a client of each member alone and sends logins' group
+// reads and single writes (claims) to the members in turn itself; a read
+// that has not answered within hedgeDelay is sent to every other member
+// too, and the first answer wins (hedge.go). Either answer is correct: a
+// linearizable read on any member confirms with the leader that it has
+// applied every write committed before the read began, so each answer is
+// the state at some instant after the logins queued and before they
+// return, which is all the group needs. The member that left the read
+// waiting gets nothing more until a probe of it answers, so claims, which
+// are not hedged (a second copy would fail its compares, and the login
+// would take its own claim for another's), stop going there too; a claim
+// already sent there waits, up to the call timeout. A store made by New
+// on a client whose endpoints are not all plain http:// (its TLS settings
+// are not visible) uses that client alone and does not hedge.
 //
 // Monotonic reads and read-your-writes across replicas follow from the
 // reads being linearizable: a read through any member returns a revision

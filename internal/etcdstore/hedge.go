@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -69,26 +70,74 @@ func plainEndpoints(eps []string) bool {
 	return len(eps) > 0
 }
 
-// preferFor is how long the login reads go first to a member that
-// answered a hedged read, rather than through the store's client: the
-// member the client's round robin would also pick is likely still
-// stalled (a defragmentation lasts seconds), and a read waiting for it
-// holds up the group queued behind (readgroup.go).
-const preferFor = time.Second
-
-// hedgeState remembers the member that last answered a hedged read.
+// hedgeState is what the store knows of its members' clients (Store.hedge).
 type hedgeState struct {
-	mu     sync.Mutex
-	prefer int // index in Store.hedge; valid until until
-	until  time.Time
+	// next turns the round robin over the members.
+	next atomic.Uint32
+	// stalled marks a member that left a read unanswered for hedgeDelay;
+	// reads and writes avoid it until a probe of it answers.
+	stalled []atomic.Bool
+	// ctx ends the probes when the store closes.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
-// readTxn sends a read-only transaction through the store's client (or
-// the member preferred since a recent hedged read) and, when it has not
-// answered within hedgeDelay, through every other member's own client
-// too, and returns the first answer. Each is a linearizable read, so each
-// reflects every write acknowledged before it was sent, whichever member
-// answers (doc.go, "The login path"); the others are cancelled.
+// initHedge gives the store its members' clients.
+func (s *Store) initHedge(clis []*clientv3.Client) {
+	s.hedge = clis
+	s.hedgeState.stalled = make([]atomic.Bool, len(clis))
+	s.hedgeState.ctx, s.hedgeState.cancel = context.WithCancel(context.Background())
+}
+
+// pick is the member to send a login's read or a write to: the next in
+// turn that is not stalled, or -1 (the store's own client) when there
+// are no members' clients or all are stalled. The store turns over the
+// members itself, rather than leaving it to its client, so that it knows
+// which member stalls and sends nothing more there: not even the claims,
+// which are not hedged.
+func (s *Store) pick() int {
+	h := &s.hedgeState
+	n := len(s.hedge)
+	start := int(h.next.Add(1))
+	for k := range n {
+		if i := (start + k) % n; !h.stalled[i].Load() {
+			return i
+		}
+	}
+	return -1
+}
+
+// writer is the client for a write (a claim, an erasure's change). A
+// write is not hedged: sent twice, its second copy would fail its
+// compares, and the caller would take its own change for another's.
+func (s *Store) writer() *clientv3.Client {
+	if i := s.pick(); i >= 0 {
+		return s.hedge[i]
+	}
+	return s.cli
+}
+
+// markStalled keeps reads and writes away from member i until it answers
+// a read of its own (a defragmentation ends, a paused machine resumes),
+// or for defragTimeout at most.
+func (s *Store) markStalled(i int) {
+	h := &s.hedgeState
+	if h.stalled[i].Swap(true) {
+		return // already probed
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(h.ctx, defragTimeout)
+		defer cancel()
+		_, _ = s.hedge[i].Get(ctx, s.k(kSchema), clientv3.WithSerializable())
+		h.stalled[i].Store(false)
+	}()
+}
+
+// readTxn sends a read-only transaction to a member (pick) and, when it
+// has not answered within hedgeDelay, to every other member too, and
+// returns the first answer. Each is a linearizable read, so each reflects
+// every write acknowledged before it was sent, whichever member answers
+// (doc.go, "The login path"); the others are cancelled.
 func (s *Store) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 	ctx, cancel := s.call(context.Background())
 	defer cancel()
@@ -96,7 +145,6 @@ func (s *Store) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 		return s.cli.Txn(ctx).Then(ops...).Commit()
 	}
 	type answer struct {
-		from int // index in s.hedge, -1 for s.cli
 		resp *clientv3.TxnResponse
 		err  error
 	}
@@ -110,20 +158,21 @@ func (s *Store) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 		}
 		go func() {
 			resp, err := cli.Txn(ctx).Then(ops...).Commit()
-			answers <- answer{i, resp, err}
+			answers <- answer{resp, err}
 		}()
 	}
-	first := s.preferred()
+	first := s.pick()
 	send(first)
 	inFlight, hedged := 1, false
-	// hedge asks every member not asked yet: the client's member is not
-	// known, so only asking all others is sure to reach a live one.
 	hedge := func() {
 		if hedged {
 			return
 		}
 		hedged = true
 		s.reads.hedged.Add(1)
+		if first >= 0 {
+			s.markStalled(first)
+		}
 		for i := range s.hedge {
 			if i != first {
 				send(i)
@@ -139,9 +188,6 @@ func (s *Store) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 		case a := <-answers:
 			inFlight--
 			if a.err == nil {
-				if hedged && a.from >= 0 && a.from != first {
-					s.setPreferred(a.from)
-				}
 				return a.resp, nil
 			}
 			if firstErr == nil {
@@ -162,39 +208,11 @@ func (s *Store) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 	}
 }
 
-// preferred is the member to send a read to first, -1 for the store's
-// client.
-func (s *Store) preferred() int {
-	h := &s.hedgeState
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if time.Now().Before(h.until) {
-		return h.prefer
-	}
-	return -1
-}
-
-// writer is the client for a write (a claim, an erasure's change): the
-// store's, or while a member answered a hedged read, that member's. A
-// write is not hedged (sent twice, its second copy would fail its
-// compares and the caller would read its own change as another's), but
-// a member found answering is one that will not leave it waiting.
-func (s *Store) writer() *clientv3.Client {
-	if i := s.preferred(); i >= 0 {
-		return s.hedge[i]
-	}
-	return s.cli
-}
-
-func (s *Store) setPreferred(i int) {
-	h := &s.hedgeState
-	h.mu.Lock()
-	h.prefer, h.until = i, time.Now().Add(preferFor)
-	h.mu.Unlock()
-}
-
-// closeHedge closes the members' clients.
+// closeHedge ends the probes and closes the members' clients.
 func (s *Store) closeHedge() {
+	if s.hedgeState.cancel != nil {
+		s.hedgeState.cancel()
+	}
 	for _, cli := range s.hedge {
 		cli.Close()
 	}

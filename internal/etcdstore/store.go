@@ -82,8 +82,9 @@ type Store struct {
 	// member is the client settings of one member alone (erasure compacts
 	// and defragments member by member), made from Open's settings.
 	member clientv3.Config
-	// hedge has a client of each member alone, to which a login's read
-	// is also sent when the store's client is slow to answer (hedge.go).
+	// hedge has a client of each member alone: logins' reads and writes
+	// go to them in turn, and a read is also sent to the others when its
+	// member is slow to answer (hedge.go).
 	hedge      []*clientv3.Client
 	hedgeState hedgeState
 
@@ -162,7 +163,7 @@ func newStore(ctx context.Context, cli *clientv3.Client, prefix string, opts Opt
 		return nil, err
 	}
 	if ccfg != nil || plainEndpoints(eps) {
-		s.hedge = s.hedgeClients(s.member, eps)
+		s.initHedge(s.hedgeClients(s.member, eps))
 	}
 	return s, nil
 }
