@@ -24,8 +24,8 @@ import (
 const hedgeDelay = 25 * time.Millisecond
 
 // hedgeClients makes one client per endpoint, each bound to that member
-// alone, from the store's client settings cfg; nil when there are fewer
-// than two endpoints (there is no other member to ask). A member whose
+// alone, from the store's client settings cfg; nil when fewer than two
+// can be made (there is no other member to ask). A member whose
 // client cannot be made now (etcd authenticates a client with a user as
 // it is made, and the member may be down) is left out.
 func (s *Store) hedgeClients(cfg clientv3.Config, endpoints []string) []*clientv3.Client {
@@ -54,6 +54,14 @@ func (s *Store) hedgeClients(cfg clientv3.Config, endpoints []string) []*clientv
 		if cli != nil {
 			out = append(out, cli)
 		}
+	}
+	if len(out) < 2 {
+		// One member alone would take every read and write: the
+		// store's client, which turns over them all, serves better.
+		for _, cli := range out {
+			cli.Close()
+		}
+		return nil
 	}
 	return out
 }
