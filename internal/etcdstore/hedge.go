@@ -8,6 +8,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/connectivity"
 
 	"github.com/prereg/prereg/internal/prereg"
 )
@@ -45,6 +46,8 @@ func (s *Store) hedgeClients(cfg clientv3.Config, endpoints []string) []*clientv
 				s.log.Warn("etcd: no client of its own for hedged login reads", "endpoint", ep, "error", err)
 				return
 			}
+			// Connected now, so that pick sees a member that is down.
+			cli.ActiveConnection().Connect()
 			made[i] = cli
 		})
 	}
@@ -108,11 +111,23 @@ func (s *Store) pick() int {
 	n := len(s.hedge)
 	start := int(h.next.Add(1))
 	for k := range n {
-		if i := (start + k) % n; !h.stalled[i].Load() {
+		if i := (start + k) % n; !h.stalled[i].Load() && usable(s.hedge[i]) {
 			return i
 		}
 	}
 	return -1
+}
+
+// usable reports whether cli's member is connected or may be (a client
+// not used yet connects on its first call). A member that is down is
+// not: a call to it would wait until its deadline, where the store's
+// client would have sent it to a live member.
+func usable(cli *clientv3.Client) bool {
+	switch cli.ActiveConnection().GetState() {
+	case connectivity.Ready, connectivity.Idle:
+		return true
+	}
+	return false
 }
 
 // writer is the client for a write (a claim, an erasure's change). A
@@ -126,18 +141,27 @@ func (s *Store) writer() *clientv3.Client {
 }
 
 // markStalled keeps reads and writes away from member i until it answers
-// a read of its own (a defragmentation ends, a paused machine resumes),
-// or for defragTimeout at most.
+// a read of its own (a defragmentation ends, a paused machine resumes, a
+// lost member is back).
 func (s *Store) markStalled(i int) {
 	h := &s.hedgeState
 	if h.stalled[i].Swap(true) {
 		return // already probed
 	}
 	go func() {
-		ctx, cancel := context.WithTimeout(h.ctx, defragTimeout)
-		defer cancel()
-		_, _ = s.hedge[i].Get(ctx, s.k(kSchema), clientv3.WithSerializable())
-		h.stalled[i].Store(false)
+		for h.ctx.Err() == nil {
+			ctx, cancel := context.WithTimeout(h.ctx, defragTimeout)
+			_, err := s.hedge[i].Get(ctx, s.k(kSchema), clientv3.WithSerializable())
+			cancel()
+			if err == nil {
+				h.stalled[i].Store(false)
+				return
+			}
+			select {
+			case <-h.ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
 	}()
 }
 

@@ -48,6 +48,17 @@ func TestLoginsHedgeAroundAStalledMember(t *testing.T) {
 		}
 	}
 
+	// Pending, claimed once the stalled member is gone.
+	const pending = 5
+	claim := func(i int) prereg.Login {
+		return prereg.Login{UserID: fmt.Sprintf("auth0|c%d", i), Email: fmt.Sprintf("c%d@x.io", i), EmailVerified: true}
+	}
+	for i := range pending {
+		if _, err := writer.ApplyBatch(ctx, []prereg.Input{prereg.Input{Email: claim(i).Email, Roles: []string{"r"}}.Normalize()}, "api", "t", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	stalled := follower(t, p)
 	if err := p.Pause(stalled); err != nil {
 		t.Fatal(err)
@@ -65,6 +76,16 @@ func TestLoginsHedgeAroundAStalledMember(t *testing.T) {
 	}
 	if etcdstore.ReadsHedged(s) == 0 {
 		t.Errorf("no read was sent to a second member, though member %d answered none", stalled)
+	}
+
+	// Claims are not hedged: they go only to members that answer, and
+	// the stalled member, now lost, has not answered since.
+	p.Kill(stalled)
+	for i := range pending {
+		res, err := s.Login(ctx, claim(i), true)
+		if err != nil || res.Outcome != prereg.OutcomeGranted {
+			t.Fatalf("claim %d with member %d lost: %v %v, want granted", i, stalled, res.Outcome, err)
+		}
 	}
 }
 
