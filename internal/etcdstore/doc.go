@@ -67,6 +67,23 @@
 // login's call, and each login still reads its ranges at one revision.
 // etcd then pays one ReadIndex round and one request per group.
 //
+// A member being defragmented (by an erasure, or an administrator)
+// answers nothing until its file is rewritten, seconds per 100 MB. So
+// the store keeps a client of each member alone and sends logins' group
+// reads and single writes (claims) to the members in turn itself; a read
+// that has not answered within hedgeDelay is sent to every other member
+// too, and the first answer wins (hedge.go). Either answer is correct: a
+// linearizable read on any member confirms with the leader that it has
+// applied every write committed before the read began, so each answer is
+// the state at some instant after the logins queued and before they
+// return, which is all the group needs. The member that left the read
+// waiting gets nothing more until a probe of it answers, so claims, which
+// are not hedged (a second copy would fail its compares, and the login
+// would take its own claim for another's), stop going there too; a claim
+// already sent there waits, up to the call timeout. A store made by New
+// on a client whose endpoints are not all plain http:// (its TLS settings
+// are not visible) uses that client alone and does not hedge.
+//
 // Monotonic reads and read-your-writes across replicas follow from the
 // reads being linearizable: a read through any member returns a revision
 // at least that of every write acknowledged before it began. The store
@@ -139,8 +156,9 @@
 // address until etcd takes its next snapshot. etcd lets only root compact
 // and defragment; under a user limited to the prefix, Erase removes the
 // keys and logs the etcdctl commands an administrator must run. Members
-// are defragmented one at a time, as each answers nothing until its file
-// is rewritten. A long read (Each, Dump)
+// are defragmented one at a time, the leader last, as each answers
+// nothing until its file is rewritten: logins' reads routed to it are
+// answered by another member (hedged, above). A long read (Each, Dump)
 // running during the compaction fails as Unavailable and is retried by
 // its caller.
 package etcdstore

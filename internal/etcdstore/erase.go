@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -373,7 +374,7 @@ func (s *Store) forgetHistory(ctx context.Context) (unfinished string, err error
 		return "", translate(err)
 	}
 	var left []string
-	for _, m := range members.Members {
+	for _, m := range s.leaderLast(ctx, members.Members) {
 		var err error
 		for _, u := range m.ClientURLs {
 			if err = s.forgetOn(ctx, u, rev); err == nil {
@@ -393,6 +394,38 @@ func (s *Store) forgetHistory(ctx context.Context) (unfinished string, err error
 		}
 	}
 	return strings.Join(left, "; "), nil
+}
+
+// leaderLast orders members with the leader last, as etcd's operators
+// advise: every write is applied through the leader, so while a follower
+// is defragmented writes go on, and they wait (for the leader's file) only
+// once, at the end. When no member says who leads, the order is kept.
+func (s *Store) leaderLast(ctx context.Context, members []*pb.Member) []*pb.Member {
+	var leader uint64
+	for _, m := range members {
+		for _, u := range m.ClientURLs {
+			cctx, cancel := s.call(ctx)
+			st, err := s.cli.Status(cctx, u)
+			cancel()
+			if err == nil {
+				leader = st.Leader
+				break
+			}
+		}
+		if leader != 0 {
+			break
+		}
+	}
+	out := make([]*pb.Member, 0, len(members))
+	var last []*pb.Member
+	for _, m := range members {
+		if m.ID == leader {
+			last = append(last, m)
+		} else {
+			out = append(out, m)
+		}
+	}
+	return append(out, last...)
 }
 
 // forgetOn compacts the history of the member at url up to rev, waiting

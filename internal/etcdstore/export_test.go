@@ -2,3 +2,15 @@ package etcdstore
 
 // ReadGroupsSent counts the group read transactions s has sent.
 func ReadGroupsSent(s *Store) int64 { return s.reads.sent.Load() }
+
+// ReadsHedged counts the login reads s also sent to another member.
+func ReadsHedged(s *Store) int64 { return s.reads.hedged.Load() }
+
+// StopHedging makes s send every login read and write through its client
+// alone, as before hedging (for the benchmark's comparison); call it before s is
+// used concurrently.
+func StopHedging(s *Store) {
+	s.closeHedge()
+	s.hedge = nil
+	s.hedgeState = hedgeState{}
+}

@@ -26,6 +26,7 @@ type readGroup struct {
 	queue   []*groupRead
 	running bool
 	sent    atomic.Int64 // transactions sent, for the tests
+	hedged  atomic.Int64 // reads also sent to another member (hedge.go)
 }
 
 // groupRead is one caller's ranges and, once read, their answers.
@@ -82,10 +83,8 @@ func (s *Store) sendGroup() {
 		ops = append(ops, r.ops...)
 	}
 	// Not any one caller's context: the transaction answers them all.
-	ctx, cancel := s.call(context.Background())
 	g.sent.Add(1)
-	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
-	cancel()
+	resp, err := s.readTxn(ops)
 	i := 0
 	for _, r := range batch {
 		if err != nil {

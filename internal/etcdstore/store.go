@@ -82,6 +82,11 @@ type Store struct {
 	// member is the client settings of one member alone (erasure compacts
 	// and defragments member by member), made from Open's settings.
 	member clientv3.Config
+	// hedge has a client of each member alone: logins' reads and writes
+	// go to them in turn, and a read is also sent to the others when its
+	// member is slow to answer (hedge.go).
+	hedge      []*clientv3.Client
+	hedgeState hedgeState
 
 	sessMu  sync.Mutex
 	session *concurrency.Session
@@ -111,19 +116,27 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	// The first call (init) is bounded by the dial timeout: a cluster
 	// that cannot be reached, or refuses the connection, fails here.
 	ictx, cancel := context.WithTimeout(ctx, ccfg.DialTimeout)
-	s, err := New(ictx, cli, cfg.Prefix, opts)
+	s, err := newStore(ictx, cli, cfg.Prefix, opts, &ccfg)
 	cancel()
 	if err != nil {
 		cli.Close()
 		return nil, openError(ctx, cfg, ccfg, err)
 	}
 	s.own = true
-	s.member = ccfg
 	return s, nil
 }
 
 // New is Open on a client the caller made (and closes after the store).
+// The store hedges login reads (hedge.go) over the client's endpoints
+// only when they are plain http://, since it cannot see the client's TLS
+// settings.
 func New(ctx context.Context, cli *clientv3.Client, prefix string, opts Options) (*Store, error) {
+	return newStore(ctx, cli, prefix, opts, nil)
+}
+
+// newStore makes the store on cli; ccfg is cli's settings when Open made
+// it, nil when the caller did.
+func newStore(ctx context.Context, cli *clientv3.Client, prefix string, opts Options, ccfg *clientv3.Config) (*Store, error) {
 	if prefix == "" {
 		prefix = "/prereg/"
 	}
@@ -142,8 +155,15 @@ func New(ctx context.Context, cli *clientv3.Client, prefix string, opts Options)
 	// A client made by the caller shows its user but not its TLS
 	// settings: Open replaces these.
 	s.member = clientv3.Config{Username: cli.Username, Password: cli.Password, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	eps := cli.Endpoints()
+	if ccfg != nil {
+		s.member, eps = *ccfg, ccfg.Endpoints
+	}
 	if err := s.init(ctx); err != nil {
 		return nil, err
+	}
+	if ccfg != nil || plainEndpoints(eps) {
+		s.initHedge(s.hedgeClients(s.member, eps))
 	}
 	return s, nil
 }
@@ -213,6 +233,7 @@ func (s *Store) Close() error {
 		s.session = nil
 	}
 	s.sessMu.Unlock()
+	s.closeHedge()
 	if s.own {
 		return s.cli.Close()
 	}

@@ -46,7 +46,7 @@ func (s *Store) commit(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	resp, err := s.writer().Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return nil, translate(err)
 	}
