@@ -31,7 +31,9 @@ func TestSignInAndOut(t *testing.T) {
 	// From the keyboard alone: the token field has the focus, Enter
 	// sends the form.
 	b.visit("/console/signin?next=%2Fconsole%2F")
-	if id := eval[string](b, "document.activeElement.id"); id != "token" {
+	// Chromium applies autofocus at a rendering update after the load,
+	// not at it: wait for the focus to land (at most 5 s), then check.
+	if id := eval[string](b, focusedID); id != "token" {
 		b.fail("the focus is on %q, not the token field", id)
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
@@ -87,3 +89,14 @@ func TestSessionExpiry(t *testing.T) {
 		b.fail("a session is open 8 hours after sign-in: %s", b.path())
 	}
 }
+
+// focusedID resolves to the focused element's ID once it has one, or
+// whatever has the focus after 5 s.
+const focusedID = `new Promise(resolve => {
+	const start = Date.now();
+	const look = () => {
+		const id = document.activeElement ? document.activeElement.id : "";
+		if (id || Date.now() - start > 5000) resolve(id); else setTimeout(look, 10);
+	};
+	look();
+})`
