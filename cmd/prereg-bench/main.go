@@ -96,8 +96,8 @@ type options struct {
 }
 
 // etcdGrantedRate is --store etcd's default fixed rate of claims: each is
-// a Raft commit on three members, a few hundred a second on a small
-// machine, so 1 000/s would measure a queue rather than a latency.
+// a Raft commit on three members, so the hook's login rate would exceed
+// what a small cluster commits and measure a queue rather than a latency.
 const etcdGrantedRate = 200
 
 // parseFlags reads the flags into a run's configuration and the command's

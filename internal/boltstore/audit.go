@@ -48,9 +48,9 @@ func (s *Store) AuditTrail(ctx context.Context, f prereg.AuditFilter) ([]prereg.
 		c := tx.Bucket(bAudit).Cursor()
 		var k, v []byte
 		if f.Cursor != "" {
-			pos, err := decodeCursor(f.Cursor, 'a')
+			pos, err := prereg.DecodeCursor(f.Cursor, cursorVersion, 'a')
 			if err != nil || len(pos) != 8 {
-				return errBadCursor
+				return prereg.ErrBadCursor
 			}
 			// Resume at the newest entry older than pos.
 			if k, _ = c.Seek(pos); k == nil {
@@ -73,7 +73,7 @@ func (s *Store) AuditTrail(ctx context.Context, f prereg.AuditFilter) ([]prereg.
 				continue
 			}
 			if len(items) == f.Limit {
-				next = encodeCursor(append([]byte{cursorVersion, 'a'}, lastKey...))
+				next = prereg.EncodeCursor(append([]byte{cursorVersion, 'a'}, lastKey...))
 				return nil
 			}
 			items = append(items, e)

@@ -21,9 +21,9 @@ func (s *Store) Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.Im
 	}
 	var after []byte
 	if f.Cursor != "" {
-		pos, err := decodeCursor(f.Cursor, 'i')
+		pos, err := prereg.DecodeCursor(f.Cursor, cursorVersion, 'i')
 		if err != nil || len(pos) < 8 {
-			return nil, "", errBadCursor
+			return nil, "", prereg.ErrBadCursor
 		}
 		after = pos
 	}
@@ -51,7 +51,7 @@ func (s *Store) Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.Im
 	page, pos := prereg.PageImports(all, f.Limit)
 	next := ""
 	if pos != nil {
-		next = encodeCursor(append([]byte{cursorVersion, 'i'}, pos...))
+		next = prereg.EncodeCursor(append([]byte{cursorVersion, 'i'}, pos...))
 	}
 	return page, next, nil
 }

@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -12,9 +11,6 @@ import (
 
 	"github.com/prereg/prereg/internal/prereg"
 )
-
-// errBadCursor is returned for a cursor this store did not produce.
-var errBadCursor = prereg.Errorf(prereg.Invalid, "cursor is not valid; start again without it")
 
 // List returns one page of registrations in a stable order and the cursor
 // of the next page ("" on the last). It walks the narrowest index the
@@ -30,7 +26,7 @@ func (s *Store) List(ctx context.Context, f prereg.Filter) ([]prereg.Registratio
 		return s.scan(tx, f, func(r *prereg.Registration, pos []byte) (bool, error) {
 			if len(items) == f.Limit {
 				// There is more: resume after the last item returned.
-				next = encodeCursor(last)
+				next = prereg.EncodeCursor(last)
 				return false, nil
 			}
 			items = append(items, *r)
@@ -101,9 +97,9 @@ func (s *Store) scan(tx *bolt.Tx, f prereg.Filter, visit func(r *prereg.Registra
 	}
 	from := prefix
 	if f.Cursor != "" {
-		pos, err := decodeCursor(f.Cursor, w.tag)
+		pos, err := prereg.DecodeCursor(f.Cursor, cursorVersion, w.tag)
 		if err != nil || !bytes.HasPrefix(pos, prefix) {
-			return errBadCursor
+			return prereg.ErrBadCursor
 		}
 		from = append(pos, 0) // the first key after pos
 	}
@@ -119,7 +115,7 @@ func (s *Store) scan(tx *bolt.Tx, f prereg.Filter, visit func(r *prereg.Registra
 // keeps the walk that made it, whatever the counters say by then.
 func (t *regTx) orgWalkForGrants(f prereg.Filter) bool {
 	if f.Cursor != "" {
-		_, err := decodeCursor(f.Cursor, 'o')
+		_, err := prereg.DecodeCursor(f.Cursor, cursorVersion, 'o')
 		return err == nil
 	}
 	var part, grants uint64
@@ -214,13 +210,13 @@ func (w *walker) byStatus(status string) error {
 		from    []byte
 	)
 	if w.f.Cursor != "" {
-		pos, err := decodeCursor(w.f.Cursor, w.tag)
+		pos, err := prereg.DecodeCursor(w.f.Cursor, cursorVersion, w.tag)
 		if err != nil {
-			return errBadCursor
+			return prereg.ErrBadCursor
 		}
 		i := bytes.IndexByte(pos, 0)
 		if i < 0 || !bytes.HasPrefix(pos[i+1:], key(status, "")) || len(pos) != i+1+len(status)+1+prereg.KeySize {
-			return errBadCursor
+			return prereg.ErrBadCursor
 		}
 		fromOrg, from = pos[:i], append(pos, 0)
 	}
@@ -252,9 +248,9 @@ func (w *walker) byOrg(org string) error {
 	base := key(org, "")
 	var after []byte
 	if w.f.Cursor != "" {
-		pos, err := decodeCursor(w.f.Cursor, w.tag)
+		pos, err := prereg.DecodeCursor(w.f.Cursor, cursorVersion, w.tag)
 		if err != nil || !bytes.HasPrefix(pos, base) || len(pos) != len(base)+prereg.KeySize {
-			return errBadCursor
+			return prereg.ErrBadCursor
 		}
 		after = pos[len(base):]
 	}
@@ -330,20 +326,3 @@ func nextPart(parts *[2]orgPart) *orgPart {
 // cursorVersion starts every cursor, so a later layout can tell old
 // cursors apart (2: schema 3's record keys).
 const cursorVersion = 2
-
-// Cursors are a version byte, a tag naming the walk, and the index position
-// to resume after, base64url'd: opaque to callers. The tag and a prefix
-// check on decode keep a cursor from one listing out of another.
-func encodeCursor(pos []byte) string { return base64.RawURLEncoding.EncodeToString(pos) }
-
-// decodeCursor returns the position of a cursor made for the walk tag.
-func decodeCursor(s string, tag byte) ([]byte, error) {
-	if len(s) > 2048 {
-		return nil, errBadCursor
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(raw) < 2 || raw[0] != cursorVersion || raw[1] != tag {
-		return nil, errBadCursor
-	}
-	return raw[2:], nil
-}

@@ -28,9 +28,9 @@ func (s *Store) AuditTrail(ctx context.Context, f prereg.AuditFilter) ([]prereg.
 	prefix := s.k(kAud)
 	to := end(prefix)
 	if f.Cursor != "" {
-		pos, err := decodeCursor(f.Cursor, 'a')
+		pos, err := prereg.DecodeCursor(f.Cursor, cursorVersion, 'a')
 		if err != nil || len(pos) == 0 {
-			return nil, "", errBadCursor
+			return nil, "", prereg.ErrBadCursor
 		}
 		to = prefix + string(pos) // the newest entry older than pos
 	}
@@ -61,7 +61,7 @@ func (s *Store) AuditTrail(ctx context.Context, f prereg.AuditFilter) ([]prereg.
 			}
 			if len(items) == f.Limit {
 				last := items[len(items)-1].ID
-				return items, encodeCursor(append([]byte{cursorVersion, 'a'}, last[len("aud_"):]...)), nil
+				return items, prereg.EncodeCursor(append([]byte{cursorVersion, 'a'}, last[len("aud_"):]...)), nil
 			}
 			items = append(items, e)
 		}
@@ -103,9 +103,9 @@ func (s *Store) Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.Im
 	}
 	var after []byte
 	if f.Cursor != "" {
-		pos, err := decodeCursor(f.Cursor, 'i')
+		pos, err := prereg.DecodeCursor(f.Cursor, cursorVersion, 'i')
 		if err != nil || len(pos) < 8 {
-			return nil, "", errBadCursor
+			return nil, "", prereg.ErrBadCursor
 		}
 		after = pos
 	}
@@ -126,7 +126,7 @@ func (s *Store) Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.Im
 	page, pos := prereg.PageImports(all, f.Limit)
 	next := ""
 	if pos != nil {
-		next = encodeCursor(append([]byte{cursorVersion, 'i'}, pos...))
+		next = prereg.EncodeCursor(append([]byte{cursorVersion, 'i'}, pos...))
 	}
 	return page, next, nil
 }

@@ -19,8 +19,8 @@ const (
 	// chunkOps is the estimated operations of a chunk of a batch: its
 	// records, if all are new, are written in one transaction.
 	chunkOps = maxOps - 8
-	// maxTxnBytes keeps a transaction well under etcd's default 1.5 MiB
-	// request limit.
+	// maxTxnBytes keeps a transaction well under etcd's default request
+	// limit (--max-request-bytes).
 	maxTxnBytes = 512 << 10
 	// batchWorkers is how many chunks of a batch are written at once.
 	batchWorkers = 16

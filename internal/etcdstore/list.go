@@ -3,7 +3,6 @@ package etcdstore
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"strings"
 	"time"
 
@@ -11,9 +10,6 @@ import (
 
 	"github.com/prereg/prereg/internal/prereg"
 )
-
-// errBadCursor is returned for a cursor this store did not produce.
-var errBadCursor = prereg.Errorf(prereg.Invalid, "cursor is not valid; start again without it")
 
 // pageSize is how many keys one read of a walk fetches.
 const pageSize = 500
@@ -30,7 +26,7 @@ func (s *Store) List(ctx context.Context, f prereg.Filter) ([]prereg.Registratio
 	var last []byte
 	err := s.scanN(ctx, f, int64(f.Limit)+1, func(r *prereg.Registration, pos []byte) (bool, error) {
 		if len(items) == f.Limit {
-			next = encodeCursor(last)
+			next = prereg.EncodeCursor(last)
 			return false, nil
 		}
 		items = append(items, *r)
@@ -104,9 +100,9 @@ func (s *Store) scanN(ctx context.Context, f prereg.Filter, n int64, visit func(
 	}
 	from := prefix
 	if f.Cursor != "" {
-		pos, err := decodeCursor(f.Cursor, w.tag)
+		pos, err := prereg.DecodeCursor(f.Cursor, cursorVersion, w.tag)
 		if err != nil || !strings.HasPrefix(s.p+string(pos), prefix) {
-			return errBadCursor
+			return prereg.ErrBadCursor
 		}
 		from = s.p + string(pos) + "\x00"
 	}
@@ -241,13 +237,13 @@ func (w *walker) byStatus(status string) error {
 	s := w.s
 	var fromOrg, from string
 	if w.f.Cursor != "" {
-		pos, err := decodeCursor(w.f.Cursor, w.tag)
+		pos, err := prereg.DecodeCursor(w.f.Cursor, cursorVersion, w.tag)
 		if err != nil || !bytes.HasPrefix(pos, []byte(kOrg)) {
-			return errBadCursor
+			return prereg.ErrBadCursor
 		}
 		org, rest, ok := strings.Cut(string(pos[len(kOrg):]), "\x00")
 		if !ok || !strings.HasPrefix(rest, status+"\x00") || len(rest) != len(status)+1+prereg.KeySize {
-			return errBadCursor
+			return prereg.ErrBadCursor
 		}
 		fromOrg, from = org, s.p+string(pos)+"\x00"
 	}
@@ -299,9 +295,9 @@ func (w *walker) byOrg() error {
 	base := kOrg + org + "\x00"
 	var after string
 	if w.f.Cursor != "" {
-		pos, err := decodeCursor(w.f.Cursor, w.tag)
+		pos, err := prereg.DecodeCursor(w.f.Cursor, cursorVersion, w.tag)
 		if err != nil || !bytes.HasPrefix(pos, []byte(base)) || len(pos) != len(base)+prereg.KeySize {
-			return errBadCursor
+			return prereg.ErrBadCursor
 		}
 		after = string(pos[len(base):])
 	}
@@ -384,18 +380,3 @@ func (p *orgPart) fill() error {
 // cursorVersion starts every cursor, so a later layout can tell old
 // cursors apart.
 const cursorVersion = 1
-
-// Cursors are a version byte, a tag naming the walk, and the position
-// to resume after, base64url'd: opaque to callers.
-func encodeCursor(pos []byte) string { return base64.RawURLEncoding.EncodeToString(pos) }
-
-func decodeCursor(s string, tag byte) ([]byte, error) {
-	if len(s) > 2048 {
-		return nil, errBadCursor
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(raw) < 2 || raw[0] != cursorVersion || raw[1] != tag {
-		return nil, errBadCursor
-	}
-	return raw[2:], nil
-}
