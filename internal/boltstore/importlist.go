@@ -16,19 +16,12 @@ import (
 // kept under their ID, so it decodes the summary of each and sorts; the
 // decode skips the row errors and warnings.
 func (s *Store) Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.ImportSummary, string, error) {
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	var after []byte
-	if f.Cursor != "" {
-		pos, err := prereg.DecodeCursor(f.Cursor, cursorVersion, 'i')
-		if err != nil || len(pos) < 8 {
-			return nil, "", prereg.ErrBadCursor
-		}
-		after = pos
+	after, err := prereg.StartImports(&f, cursorVersion)
+	if err != nil {
+		return nil, "", err
 	}
 	var all []prereg.ImportSummary
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bImports).ForEach(func(k, v []byte) error {
 			var r prereg.ImportSummary
 			if err := json.Unmarshal(v, &r); err != nil {

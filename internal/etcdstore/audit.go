@@ -98,19 +98,12 @@ func (s *Store) Import(ctx context.Context, id string) (prereg.ImportReport, err
 // and the cursor of the next page. Reports are few (one per import): it
 // decodes the summary of each and sorts.
 func (s *Store) Imports(ctx context.Context, f prereg.ImportFilter) ([]prereg.ImportSummary, string, error) {
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	var after []byte
-	if f.Cursor != "" {
-		pos, err := prereg.DecodeCursor(f.Cursor, cursorVersion, 'i')
-		if err != nil || len(pos) < 8 {
-			return nil, "", prereg.ErrBadCursor
-		}
-		after = pos
+	after, err := prereg.StartImports(&f, cursorVersion)
+	if err != nil {
+		return nil, "", err
 	}
 	var all []prereg.ImportSummary
-	err := s.eachKV(ctx, s.k(kImp), 0, func(kv *mvccKV) error {
+	err = s.eachKV(ctx, s.k(kImp), 0, func(kv *mvccKV) error {
 		var r prereg.ImportSummary
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
 			return fmt.Errorf("decode import %q: %w", kv.Key, err)

@@ -114,3 +114,20 @@ func PageImports(all []ImportSummary, limit int) (page []ImportSummary, next []b
 	}
 	return all, next
 }
+
+// StartImports gives f its default limit and returns the position its
+// cursor (made by a store of layout version) resumes after; nil: from the
+// newest import.
+func StartImports(f *ImportFilter, version byte) ([]byte, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	if f.Cursor == "" {
+		return nil, nil
+	}
+	pos, err := DecodeCursor(f.Cursor, version, 'i')
+	if err != nil || len(pos) < 8 {
+		return nil, ErrBadCursor
+	}
+	return pos, nil
+}
