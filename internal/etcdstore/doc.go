@@ -65,7 +65,12 @@
 // read by a transaction sent after the login queued and answered before
 // it returns, so the instant the transaction takes effect lies within the
 // login's call, and each login still reads its ranges at one revision.
-// etcd then pays one ReadIndex round and one request per group.
+// etcd then pays one ReadIndex round and one request per group. Their
+// claims are sent together too (claimGroup): each claim is a transaction
+// of its own, with its own compares, nested in one request, so each
+// commits or fails as it would alone; a group holds at most one claim per
+// address and per user, so no claim's writes touch what another's
+// compares or reads look at.
 //
 // A member being defragmented (by an erasure, or an administrator)
 // answers nothing until its file is rewritten, seconds per 100 MB. So

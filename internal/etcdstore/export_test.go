@@ -14,3 +14,9 @@ func StopHedging(s *Store) {
 	s.hedge = nil
 	s.hedgeState = hedgeState{}
 }
+
+// ClaimGroupsSent counts the claim requests s has sent, and of them those
+// holding more than one login's claim.
+func ClaimGroupsSent(s *Store) (sent, shared int64) {
+	return s.claims.sent.Load(), s.claims.shared.Load()
+}

@@ -131,7 +131,7 @@ func (s *Store) claim(ctx context.Context, l prereg.Login, v loginView) (grants 
 		}
 	}
 	user := s.k(kUser, l.UserID, "\x00")
-	resp, err := c.flush(ctx, clientv3.OpGet(user, clientv3.WithPrefix()))
+	resp, err := c.flushClaim(ctx, user)
 	if err != nil {
 		return nil, jobs, n, err
 	}
@@ -170,10 +170,27 @@ func (c *chain) add(ctx context.Context, cmp clientv3.Cmp, ops []clientv3.Op, do
 	return nil
 }
 
-// flush commits what was gathered, with reads (at most one) after it.
-func (c *chain) flush(ctx context.Context, reads ...clientv3.Op) (*clientv3.TxnResponse, error) {
+// flush commits what was gathered.
+func (c *chain) flush(ctx context.Context) (*clientv3.TxnResponse, error) { return c.send(ctx, "") }
+
+// flushClaim commits what was gathered and reads the user's grants (the
+// prefix user) as it leaves them, in a request it may share with other
+// logins' claims (claimgroup.go).
+func (c *chain) flushClaim(ctx context.Context, user string) (*clientv3.TxnResponse, error) {
+	return c.send(ctx, user)
+}
+
+func (c *chain) send(ctx context.Context, user string) (*clientv3.TxnResponse, error) {
 	cmps := append(c.cmps, clientv3.Compare(clientv3.ModRevision(c.addr), "<", c.after+1).WithPrefix())
-	resp, err := c.s.commit(ctx, cmps, append(c.ops, reads...))
+	var (
+		resp *clientv3.TxnResponse
+		err  error
+	)
+	if user == "" {
+		resp, err = c.s.commit(ctx, cmps, c.ops)
+	} else {
+		resp, err = c.s.commitClaim(ctx, c.addr, user, cmps, append(c.ops, clientv3.OpGet(user, clientv3.WithPrefix())))
+	}
 	if err != nil {
 		return nil, err
 	}

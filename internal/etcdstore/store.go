@@ -98,6 +98,8 @@ type Store struct {
 
 	// reads groups the reads of concurrent logins (readgroup.go).
 	reads readGroup
+	// claims groups the claims of concurrent logins (claimgroup.go).
+	claims claimGroup
 }
 
 // Open connects to the cluster in cfg and returns the store under
