@@ -84,8 +84,11 @@
 // return, which is all the group needs. The member that left the read
 // waiting gets nothing more until a probe of it answers, so claims, which
 // are not hedged (a second copy would fail its compares, and the login
-// would take its own claim for another's), stop going there too; a claim
-// already sent there waits, up to the call timeout. A store made by New
+// would take its own claim for another's), stop going there too. A
+// claim already sent there would wait, up to the call timeout: so a
+// replica that defragments a member announces it to every replica (a key
+// on its lease they watch) a moment before it begins, and they send that
+// member nothing until the announcement ends (defrag.go). A store made by New
 // on a client whose endpoints are not all plain http:// (its TLS settings
 // are not visible) uses that client alone and does not hedge.
 //

@@ -377,7 +377,7 @@ func (s *Store) forgetHistory(ctx context.Context) (unfinished string, err error
 	for _, m := range s.leaderLast(ctx, members.Members) {
 		var err error
 		for _, u := range m.ClientURLs {
-			if err = s.forgetOn(ctx, u, rev); err == nil {
+			if err = s.forgetOn(ctx, u, m.ID, rev); err == nil {
 				break
 			}
 		}
@@ -428,9 +428,10 @@ func (s *Store) leaderLast(ctx context.Context, members []*pb.Member) []*pb.Memb
 	return append(out, last...)
 }
 
-// forgetOn compacts the history of the member at url up to rev, waiting
-// until its compaction is done, then defragments it.
-func (s *Store) forgetOn(ctx context.Context, url string, rev int64) error {
+// forgetOn compacts the history of the member id at url up to rev,
+// waiting until its compaction is done, then defragments it, announced
+// to every replica (defrag.go).
+func (s *Store) forgetOn(ctx context.Context, url string, id uint64, rev int64) error {
 	cfg := s.member
 	cfg.Endpoints = []string{url}
 	cli, err := clientv3.New(cfg)
@@ -443,6 +444,11 @@ func (s *Store) forgetOn(ctx context.Context, url string, rev int64) error {
 	if _, err := cli.Compact(cctx, rev, clientv3.WithCompactPhysical()); err != nil && !isEtcd(err, rpctypes.ErrCompacted) {
 		return err
 	}
+	release, err := s.announceDefrag(cctx, id)
+	if err != nil {
+		return err
+	}
+	defer release()
 	_, err = cli.Defragment(cctx, url)
 	return err
 }

@@ -39,9 +39,39 @@ func TestEraseLeavesNoVersion(t *testing.T) {
 	for i := range clients {
 		testio.WaitFor(t, time.Minute, "the address in the database", func() bool { return dbHolds(t, i, addr) })
 	}
+	// Each member's defragmentation is announced to the replicas
+	// before it begins, and the announcement ends after it.
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	announced := member(t, 1).Watch(wctx, s.Prefix()+"defrag/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	if wr := <-announced; !wr.Created {
+		t.Fatalf("watch: %v", wr.Err())
+	}
 	e, err := s.Erase(ctx, addr, "", "t")
 	if err != nil || len(e.Registrations) != 1 {
 		t.Fatalf("erase: %+v %v", e, err)
+	}
+	var puts, deletes int
+	for puts+deletes < 2*len(clients) {
+		var wr clientv3.WatchResponse
+		select {
+		case wr = <-announced:
+		case <-time.After(time.Minute):
+			t.Fatalf("defragmentations announced %d times, ended %d times, then nothing", puts, deletes)
+		}
+		if wr.Err() != nil {
+			t.Fatal(wr.Err())
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypePut {
+				puts++
+			} else {
+				deletes++
+			}
+		}
+	}
+	if puts != len(clients) || deletes != len(clients) {
+		t.Errorf("defragmentations announced %d times, ended %d times; want %d each", puts, deletes, len(clients))
 	}
 	_, err = member(t, 2).Get(ctx, s.Prefix()+"rec/"+string(k[:]), clientv3.WithRev(before.Header.Revision))
 	if !errors.Is(err, rpctypes.ErrCompacted) {

@@ -1,5 +1,7 @@
 package etcdstore
 
+import "context"
+
 // ReadGroupsSent counts the group read transactions s has sent.
 func ReadGroupsSent(s *Store) int64 { return s.reads.sent.Load() }
 
@@ -19,4 +21,19 @@ func StopHedging(s *Store) {
 // holding more than one login's claim.
 func ClaimGroupsSent(s *Store) (sent, shared int64) {
 	return s.claims.sent.Load(), s.claims.shared.Load()
+}
+
+// AnnounceDefrag announces, as an erasure does, that member id is about
+// to be defragmented.
+func AnnounceDefrag(s *Store, ctx context.Context, id uint64) (func(), error) {
+	return s.announceDefrag(ctx, id)
+}
+
+// Announced reports which of s's members' clients it takes for announced.
+func Announced(s *Store) []bool {
+	out := make([]bool, len(s.hedgeState.announced))
+	for i := range out {
+		out[i] = s.hedgeState.announced[i].Load()
+	}
+	return out
 }

@@ -88,6 +88,12 @@ type hedgeState struct {
 	// stalled marks a member that left a read unanswered for hedgeDelay;
 	// reads and writes avoid it until a probe of it answers.
 	stalled []atomic.Bool
+	// announced marks a member another replica (or this one) is about to
+	// defragment, or defragments (defrag.go): reads and writes avoid it
+	// until the announcement ends. ids are the members' IDs, once known.
+	announced []atomic.Bool
+	ids       []atomic.Uint64
+	watcher   sync.WaitGroup
 	// ctx ends the probes when the store closes.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -97,12 +103,18 @@ type hedgeState struct {
 func (s *Store) initHedge(clis []*clientv3.Client) {
 	s.hedge = clis
 	s.hedgeState.stalled = make([]atomic.Bool, len(clis))
+	s.hedgeState.announced = make([]atomic.Bool, len(clis))
+	s.hedgeState.ids = make([]atomic.Uint64, len(clis))
 	s.hedgeState.ctx, s.hedgeState.cancel = context.WithCancel(context.Background())
+	if len(clis) > 1 {
+		s.hedgeState.watcher.Go(s.watchDefrags)
+	}
 }
 
 // pick is the member to send a login's read or a write to: the next in
-// turn that is not stalled, or -1 (the store's own client) when there
-// are no members' clients or all are stalled. The store turns over the
+// turn that is neither stalled nor announced (defrag.go), or -1 (the
+// store's own client) when there are no members' clients or none is
+// either. The store turns over the
 // members itself, rather than leaving it to its client, so that it knows
 // which member stalls and sends nothing more there: not even the claims,
 // which are not hedged.
@@ -111,7 +123,7 @@ func (s *Store) pick() int {
 	n := len(s.hedge)
 	start := int(h.next.Add(1))
 	for k := range n {
-		if i := (start + k) % n; !h.stalled[i].Load() && usable(s.hedge[i]) {
+		if i := (start + k) % n; !h.stalled[i].Load() && !h.announced[i].Load() && usable(s.hedge[i]) {
 			return i
 		}
 	}
@@ -244,6 +256,7 @@ func (s *Store) readTxn(ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 func (s *Store) closeHedge() {
 	if s.hedgeState.cancel != nil {
 		s.hedgeState.cancel()
+		s.hedgeState.watcher.Wait()
 	}
 	for _, cli := range s.hedge {
 		cli.Close()

@@ -34,6 +34,7 @@ const (
 	kVerify  = "verify/"          // user_id -> unix seconds
 	kPing    = "ping/"            // replica -> time of its last probe
 	// kSess (sessions.go) holds the console's sessions.
+	// kDefrag (defrag.go) announces a member being defragmented.
 )
 
 // Stored statuses: expired is pending with a past expiry.
