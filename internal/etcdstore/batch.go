@@ -135,10 +135,14 @@ type batchWrite struct {
 
 // estimate is how many operations run's record takes when new: the
 // record, its organization and expiry entries, the organization's
-// registration, and audit entries.
+// registration (unless known, see Store.orgsKnown), and audit entries.
 func (w *batchWrite) estimate(run keyRun) int {
-	n := 3
-	if w.p.items[run.items[0]].ExpiresAt != nil {
+	n := 2
+	in := w.p.items[run.items[0]]
+	if _, ok := w.p.s.orgsKnown.Load(w.p.s.k(kOrgs, in.OrganizationID)); !ok {
+		n++
+	}
+	if in.ExpiresAt != nil {
 		n++
 	}
 	if w.audit {
@@ -166,20 +170,19 @@ func (w *batchWrite) chunk(ctx context.Context, runs []keyRun) error {
 				return err
 			}
 		}
-		var (
-			failed []keyRun
-			tx     pendingTxn
-		)
+		var failed []keyRun
+		tx := s.batchTxn()
 		flush := func() error {
 			if len(tx.runs) == 0 {
 				return nil
 			}
 			_, err := s.commit(ctx, tx.cmps, tx.ops)
+			tx.settled(err == nil)
 			if err == errRetry {
 				failed = append(failed, tx.runs...)
 				err = nil
 			}
-			tx = pendingTxn{}
+			tx = s.batchTxn()
 			return err
 		}
 		for i, run := range runs {
@@ -218,10 +221,7 @@ func (w *batchWrite) fresh(ctx context.Context, runs []keyRun) ([]stored, bool, 
 	if w.dryRun || len(runs) > maxOps {
 		return nil, false, nil
 	}
-	var (
-		tx   pendingTxn
-		gets = make([]clientv3.Op, len(runs))
-	)
+	tx, gets := s.batchTxn(), make([]clientv3.Op, len(runs))
 	for i, run := range runs {
 		ops, err := w.apply(run, stored{k: run.k})
 		if err != nil {
@@ -236,6 +236,7 @@ func (w *batchWrite) fresh(ctx context.Context, runs []keyRun) ([]stored, bool, 
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(cctx).If(tx.cmps...).Then(tx.ops...).Else(gets...).Commit()
+	tx.settled(err == nil && resp.Succeeded)
 	if err != nil {
 		return nil, false, translate(err)
 	}
@@ -290,11 +291,28 @@ type pendingTxn struct {
 	ops   []clientv3.Op
 	puts  map[string]bool
 	bytes int
+
+	// With known set (a batch's transactions), an organization's entry
+	// in kOrgs (orgs) that a committed batch wrote is compared to exist
+	// rather than written again (see Store.orgsKnown).
+	known *sync.Map
+	orgs  string
+	seen  []string
+}
+
+// batchTxn is a pendingTxn of a batch: it writes an organization's
+// entry in kOrgs only where this replica has not seen it committed.
+func (s *Store) batchTxn() pendingTxn {
+	return pendingTxn{known: &s.orgsKnown, orgs: s.k(kOrgs)}
 }
 
 // fits reports whether ops can join the transaction within etcd's limits.
 func (t *pendingTxn) fits(ops []clientv3.Op) bool {
-	return len(t.ops)+len(ops) <= maxOps && len(t.cmps) < maxOps && t.bytes+opBytes(ops) <= maxTxnBytes
+	cmps := len(t.cmps) + 1
+	if t.known != nil {
+		cmps += len(ops) // each put might become a compare
+	}
+	return len(t.ops)+len(ops) <= maxOps && cmps <= maxOps && t.bytes+opBytes(ops) <= maxTxnBytes
 }
 
 // add joins a run's writes; a key put twice (an organization's entry
@@ -313,10 +331,34 @@ func (t *pendingTxn) add(run keyRun, cmp clientv3.Cmp, ops []clientv3.Op) {
 				continue
 			}
 			t.puts[k] = true
+			if t.known != nil && strings.HasPrefix(k, t.orgs) {
+				t.seen = append(t.seen, k)
+				if _, ok := t.known.Load(k); ok {
+					t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(k), ">", 0))
+					continue
+				}
+			}
 		}
 		t.ops = append(t.ops, op)
 	}
 	t.bytes += opBytes(ops)
+}
+
+// settled records the transaction's outcome: the organizations' entries
+// it wrote or compared exist if it committed. If it did not (a compare
+// failed, perhaps because another replica cleared the prefix) or its
+// outcome is unknown, they are forgotten, so the retry writes them.
+func (t *pendingTxn) settled(committed bool) {
+	if t.known == nil {
+		return
+	}
+	for _, k := range t.seen {
+		if committed {
+			t.known.Store(k, struct{}{})
+		} else {
+			t.known.Delete(k)
+		}
+	}
 }
 
 func opBytes(ops []clientv3.Op) int {

@@ -154,6 +154,7 @@ const clearChunk = 10000
 // Clear deletes everything under the prefix, clearChunk keys at a time,
 // and initializes it again.
 func (s *Store) Clear(ctx context.Context) error {
+	s.orgsKnown.Clear()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, scanTimeout)
 		resp, err := s.cli.Get(cctx, s.p, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(clearChunk))

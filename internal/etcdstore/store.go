@@ -100,6 +100,14 @@ type Store struct {
 	reads readGroup
 	// claims groups the claims of concurrent logins (claimgroup.go).
 	claims claimGroup
+
+	// orgsKnown holds the kOrgs entries this replica saw a batch commit:
+	// most chunks of an import are of organizations already written, and
+	// comparing that an entry exists costs the cluster less than writing
+	// it again (no new revision of the key, nothing to apply to the
+	// backend). The compare keeps it correct when another replica clears
+	// the prefix (pendingTxn.settled); Clear forgets them all.
+	orgsKnown sync.Map
 }
 
 // Open connects to the cluster in cfg and returns the store under
