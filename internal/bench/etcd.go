@@ -72,6 +72,13 @@ type EtcdImport struct {
 	// engine's limit for writing new registrations, to set EtcdSeconds
 	// against.
 	RawRowsPerSecond float64 `json:"raw_rows_per_second,omitempty"`
+	// FloorRowsPerSecond is the import floor loop's rate (rawImportFloor):
+	// one put per registration, the least any layout can write. FloorSeconds
+	// is Rows at that rate and FloorRatio FloorSeconds ÷ BoltSeconds: the
+	// best ratio this cluster allows.
+	FloorRowsPerSecond float64 `json:"floor_rows_per_second,omitempty"`
+	FloorSeconds       float64 `json:"floor_seconds,omitempty"`
+	FloorRatio         float64 `json:"floor_ratio,omitempty"`
 }
 
 // EtcdRatio is a hook scenario's maximum throughput over both replicas
@@ -374,6 +381,20 @@ func (r *etcdRun) seedEtcd(ctx context.Context) error {
 	rc := &r.er.CPU[len(r.er.CPU)-1]
 	rc.Scenario, rc.ReplicasMs, rc.EtcdMs, rc.GeneratorMs = "raw_import_txn (per row)",
 		rc.ReplicasMs/importRowsPerTxn, rc.EtcdMs/importRowsPerTxn, rc.GeneratorMs/importRowsPerTxn
+	floor, err := r.rawRound(ctx, "import_floor", 0)
+	if err != nil {
+		return err
+	}
+	imp.FloorRowsPerSecond = floor.PerSecond * floorRowsPerTxn
+	if imp.FloorRowsPerSecond > 0 {
+		imp.FloorSeconds = float64(imp.Rows) / imp.FloorRowsPerSecond
+		if imp.BoltSeconds > 0 {
+			imp.FloorRatio = imp.FloorSeconds / imp.BoltSeconds
+		}
+	}
+	rc = &r.er.CPU[len(r.er.CPU)-1]
+	rc.Scenario, rc.ReplicasMs, rc.EtcdMs, rc.GeneratorMs = "raw_import_floor (per row)",
+		rc.ReplicasMs/floorRowsPerTxn, rc.EtcdMs/floorRowsPerTxn, rc.GeneratorMs/floorRowsPerTxn
 	// Every replica must see the last row before the logins start.
 	last := r.cfg.Dataset.Records - 1
 	return r.waitVisible(ctx, r.cfg.Dataset.UserID(last), r.cfg.Dataset.Email(last), r.cfg.Dataset.Org(last))
@@ -612,6 +633,8 @@ func (r *etcdRun) rawRound(ctx context.Context, kind string, round int) (EtcdRaw
 		raw, err = rawLoginReads(ctx, r.rawRun, r.clients, r.cfg.Concurrency, r.cfg.Duration)
 	case "import_txn":
 		raw, err = rawImports(ctx, r.rawRun, r.cfg.Dataset, r.clients, r.cfg.Duration)
+	case "import_floor":
+		raw, err = rawImportFloor(ctx, r.rawRun, r.cfg.Dataset, r.clients, r.cfg.Duration)
 	default:
 		raw, err = rawTxns(ctx, r.rawRun, r.cfg.Dataset, r.clients, r.cfg.Concurrency, r.cfg.Duration, round)
 	}

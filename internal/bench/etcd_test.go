@@ -57,6 +57,14 @@ func TestRawEtcdLoops(t *testing.T) {
 	if err != nil || resp.Count < int64(imps.Ops*importRowsPerTxn) {
 		t.Errorf("%v records after %d import Txns of %d (%v)", resp, imps.Ops, importRowsPerTxn, err)
 	}
+	floor, err := rawImportFloor(ctx, "t", d, clients, 300*time.Millisecond)
+	if err != nil || floor.Ops == 0 {
+		t.Fatalf("raw import floor: %+v, %v", floor, err)
+	}
+	resp, err = cli.Get(ctx, rawEtcdKey("t", "floor")+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count < int64(floor.Ops*floorRowsPerTxn) || resp.Count > int64((floor.Ops+floor.Errors+4)*floorRowsPerTxn) {
+		t.Errorf("%v floor records after %d Txns of %d (%v)", resp, floor.Ops, floorRowsPerTxn, err)
+	}
 	sh := claimShapeOf(d, 0)
 	if sh.record < 100 || sh.audit < 50 {
 		t.Errorf("claim shape %+v: a granted record and its audit entry are larger", sh)

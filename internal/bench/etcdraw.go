@@ -190,6 +190,26 @@ func rawImports(ctx context.Context, run string, d Dataset, clients []*clientv3.
 // batch writer's.
 const importWorkers = 8
 
+// floorRowsPerTxn is how many registrations the import floor loop writes
+// per Txn: etcd's default limit of 128 operations, one put each.
+const floorRowsPerTxn = 128
+
+// rawImportFloor is the least any import of new registrations into etcd
+// can cost: one put of a record-sized value per registration (no index
+// entry, no compare), floorRowsPerTxn to a Txn, from importWorkers
+// workers. Its Ops are Txns; rows are Ops × floorRowsPerTxn.
+func rawImportFloor(ctx context.Context, run string, d Dataset, clients []*clientv3.Client, dur time.Duration) (EtcdRaw, error) {
+	rec := string(make([]byte, claimShapeOf(d, 0).pending))
+	return rawEtcdLoop(ctx, "import_floor", clients, importWorkers, dur, func(ctx context.Context, cli *clientv3.Client, n uint64) error {
+		ops := make([]clientv3.Op, 0, floorRowsPerTxn)
+		for j := range floorRowsPerTxn {
+			ops = append(ops, clientv3.OpPut(rawEtcdKey(run, "floor", strconv.FormatUint(n, 10)+"-"+strconv.Itoa(j)), rec))
+		}
+		_, err := cli.Txn(ctx).Then(ops...).Commit()
+		return err
+	})
+}
+
 // rawTxns commits one Txn per call with the shape of a claim: compare a
 // record's revision, write the record granted, move its organization
 // index entry from pending to granted, add its user index entry and an
