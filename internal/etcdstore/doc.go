@@ -115,7 +115,10 @@
 // are written at once: etcd batches concurrent proposals into one raft
 // round and one backend commit. A batch is not one transaction: each
 // registration with its indexes is atomic, and a batch interrupted
-// halfway leaves the rows before written.
+// halfway leaves the rows before written. An organization's orgs/ entry,
+// once a committed batch wrote it, is compared to exist rather than
+// written again (Store.orgsKnown): the compare fails if it was deleted
+// since, and the retry writes it.
 //
 // # Sync jobs
 //
