@@ -95,6 +95,14 @@ func TestEtcdMode(t *testing.T) {
 		refused(t, "--db is not used with --store etcd", append(restore, "--db", src)...)
 	})
 
+	// A bbolt backup of an older schema goes into etcd as this version
+	// reads it (migrated), not as it lies in the file.
+	t.Run("RestoreOlderSchema", func(t *testing.T) {
+		old, _, want := schema4Store(t, t.TempDir())
+		cli(t, "restore", old, "--store", "etcd", "--etcd-endpoints", ep, "--etcd-prefix", "/v4/")
+		sameDump(t, dumpOf(t, location{kind: "etcd", etcd: etcdConfig(ep, "/v4/")}), want, "schema 4 backup restored into etcd")
+	})
+
 	// check finds an index entry without its record, and fails.
 	t.Run("CheckFindsProblems", func(t *testing.T) {
 		cli(t, "copy", "bolt:"+src, "etcd:"+ep, "--etcd-prefix", "/broken/")

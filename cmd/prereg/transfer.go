@@ -103,7 +103,16 @@ func (l location) open(ctx context.Context, create, readOnly bool) (dumpStore, e
 	if _, err := os.Stat(l.path); errors.Is(err, fs.ErrNotExist) && !create {
 		return nil, prereg.Errorf(prereg.NotFound, "no store at %s", l.path)
 	}
-	s, err := boltstore.Open(l.path, boltstore.Options{LockTimeout: time.Second, ReadOnly: readOnly})
+	var (
+		s   *boltstore.Store
+		err error
+	)
+	if readOnly {
+		// A source: one of an older schema is read migrated.
+		s, err = boltstore.OpenSource(l.path, "", boltstore.Options{LockTimeout: time.Second})
+	} else {
+		s, err = boltstore.Open(l.path, boltstore.Options{LockTimeout: time.Second})
+	}
 	if err != nil {
 		return nil, err
 	}

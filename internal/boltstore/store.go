@@ -119,6 +119,9 @@ type Store struct {
 	// Options.LoginSets.
 	pendingAddrs, grantedUsers *keySet
 	grants                     *grantCache
+
+	// removeOnClose is the temporary migrated copy OpenSource reads from.
+	removeOnClose string
 }
 
 // Open opens (creating if needed) the store file at path. A file locked by
@@ -227,7 +230,11 @@ func (s *Store) Close() error {
 	s.loops.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.db.Close()
+	err := s.db.Close()
+	if s.removeOnClose != "" {
+		os.Remove(s.removeOnClose)
+	}
+	return err
 }
 
 func (s *Store) init() error {
