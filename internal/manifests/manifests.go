@@ -92,13 +92,24 @@ func Kubernetes(w io.Writer, o Options) error {
 			o.EtcdEndpoints = append(o.EtcdEndpoints, fmt.Sprintf("http://%s.%s.svc:2379", etcdHost(i), o.Namespace))
 		}
 	}
+	tls := false
+	for _, ep := range o.EtcdEndpoints {
+		tls = tls || strings.HasPrefix(ep, "https://")
+	}
 	return tmpl.Execute(w, struct {
 		Options
 		Endpoints    string
 		EtcdMembers  int
 		InitialPeers string
-	}{o, strings.Join(o.EtcdEndpoints, ","), etcdMembers, initialPeers(o.Namespace)})
+		// TLS: the members are reached over https, so the pods mount the
+		// CA certificate (Secret prereg-etcd-tls) in TLSDir.
+		TLS    bool
+		TLSDir string
+	}{o, strings.Join(o.EtcdEndpoints, ","), etcdMembers, initialPeers(o.Namespace), tls, tlsDir})
 }
+
+// tlsDir is where the pods mount the Secret prereg-etcd-tls.
+const tlsDir = "/etc/prereg/etcd-tls"
 
 func etcdHost(i int) string { return fmt.Sprintf("prereg-etcd-%d.prereg-etcd", i) }
 

@@ -123,6 +123,35 @@ func TestDeployment(t *testing.T) {
 	if _, ok := d["StatefulSet/prereg-etcd"]; ok {
 		t.Error("an etcd StatefulSet without --with-etcd")
 	}
+	// https endpoints: the members' CA comes from the Secret
+	// prereg-etcd-tls, mounted read-only where PREREG_ETCD_CA_FILE points,
+	// readable by the pod's group.
+	if v := at(e["PREREG_ETCD_CA_FILE"], "value"); v != "/etc/prereg/etcd-tls/ca.crt" {
+		t.Errorf("PREREG_ETCD_CA_FILE %v", v)
+	}
+	if m := mount(c, "etcd-tls"); at(m, "mountPath") != "/etc/prereg/etcd-tls" || at(m, "readOnly") != true {
+		t.Errorf("etcd-tls mount %v", m)
+	}
+	if v := volume(pod, "etcd-tls"); at(v, "secret", "secretName") != "prereg-etcd-tls" {
+		t.Errorf("etcd-tls volume %v", v)
+	}
+	if at(pod, "securityContext", "fsGroup") != float64(65532) {
+		t.Errorf("the mounted Secret is not readable by the pod's group: %v", at(pod, "securityContext"))
+	}
+}
+
+// mount is a container's volume mount by name; volume a pod's volume.
+func mount(c any, name string) any  { return named(at(c, "volumeMounts"), name) }
+func volume(p any, name string) any { return named(at(p, "volumes"), name) }
+
+func named(l any, name string) any {
+	items, _ := l.([]any)
+	for _, it := range items {
+		if at(it, "name") == name {
+			return it
+		}
+	}
+	return nil
 }
 
 // The Secret's placeholders are no secrets: too short for serve to accept.
@@ -168,6 +197,9 @@ func TestWithEtcd(t *testing.T) {
 	}
 	if _, ok := env(c)["PREREG_ETCD_PASSWORD"]; ok {
 		t.Error("an etcd password for the example cluster, which has no users")
+	}
+	if _, ok := env(c)["PREREG_ETCD_CA_FILE"]; ok || mount(c, "etcd-tls") != nil {
+		t.Error("a CA certificate for the example cluster, which is plain HTTP")
 	}
 }
 
