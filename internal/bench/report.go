@@ -276,8 +276,12 @@ func (e *EtcdReport) write(w io.Writer) {
 		fmt.Fprintf(w, "import: %d rows through POST /v1/imports: etcd %.1fs (%.0f rows/s), bbolt %.1fs: %.2f× bbolt; raw import Txns %.0f rows/s\n",
 			im.Rows, im.EtcdSeconds, float64(im.Rows)/im.EtcdSeconds, im.BoltSeconds, im.Ratio, im.RawRowsPerSecond)
 		if im.FloorRowsPerSecond > 0 {
-			fmt.Fprintf(w, "import floor (one put per registration, %d per Txn): %.0f rows/s, %d rows in %.1fs: %.2f× bbolt\n",
-				floorRowsPerTxn, im.FloorRowsPerSecond, im.Rows, im.FloorSeconds, im.FloorRatio)
+			fmt.Fprintf(w, "import floor (one put per registration, %d per Txn): %.0f rows/s, %d rows in %.1fs",
+				floorRowsPerTxn, im.FloorRowsPerSecond, im.Rows, im.FloorSeconds)
+			if im.FloorRatio > 0 {
+				fmt.Fprintf(w, ": %.2f× bbolt", im.FloorRatio)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	for i, m := range e.ImportMemory {

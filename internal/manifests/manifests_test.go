@@ -2,6 +2,7 @@ package manifests_test
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -113,6 +114,10 @@ func TestDeployment(t *testing.T) {
 	if at(c, "resources", "requests", "memory") == nil || at(c, "resources", "limits", "memory") == nil {
 		t.Errorf("no resources: %v", at(c, "resources"))
 	}
+	// Go's soft memory limit sits below the container's hard one.
+	if soft, hard := mebibytes(t, at(e["GOMEMLIMIT"], "value")), mebibytes(t, at(c, "resources", "limits", "memory")); soft <= 0 || soft >= hard {
+		t.Errorf("GOMEMLIMIT %v MiB against a container limit of %v MiB", soft, hard)
+	}
 	pdb := d["PodDisruptionBudget/prereg"]
 	if at(pdb, "spec", "minAvailable") != float64(1) || at(pdb, "spec", "selector", "matchLabels", "app.kubernetes.io/name") != "prereg" {
 		t.Errorf("PodDisruptionBudget %v", at(pdb, "spec"))
@@ -138,6 +143,17 @@ func TestDeployment(t *testing.T) {
 	if at(pod, "securityContext", "fsGroup") != float64(65532) {
 		t.Errorf("the mounted Secret is not readable by the pod's group: %v", at(pod, "securityContext"))
 	}
+}
+
+// mebibytes reads a quantity in Mi (Kubernetes) or MiB (Go).
+func mebibytes(t *testing.T, v any) int {
+	t.Helper()
+	s, _ := v.(string)
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSuffix(s, "B"), "Mi"))
+	if err != nil {
+		t.Errorf("%q is not a quantity in MiB: %v", s, err)
+	}
+	return n
 }
 
 // mount is a container's volume mount by name; volume a pod's volume.
