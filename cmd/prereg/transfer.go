@@ -109,7 +109,7 @@ func (l location) open(ctx context.Context, create, readOnly bool) (dumpStore, e
 	)
 	if readOnly {
 		// A source: one of an older schema is read migrated.
-		s, err = boltstore.OpenSource(l.path, "", boltstore.Options{LockTimeout: time.Second})
+		s, err = boltstore.OpenSource(l.path, boltstore.Options{LockTimeout: time.Second})
 	} else {
 		s, err = boltstore.Open(l.path, boltstore.Options{LockTimeout: time.Second})
 	}

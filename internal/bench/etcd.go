@@ -73,7 +73,8 @@ type EtcdImport struct {
 	// against.
 	RawRowsPerSecond float64 `json:"raw_rows_per_second,omitempty"`
 	// FloorRowsPerSecond is the import floor loop's rate (rawImportFloor):
-	// one put per registration, the least any layout can write. FloorSeconds
+	// one put per registration, the least any layout with a key per
+	// registration can write. FloorSeconds
 	// is Rows at that rate and FloorRatio FloorSeconds ÷ BoltSeconds: the
 	// best ratio this cluster allows.
 	FloorRowsPerSecond float64 `json:"floor_rows_per_second,omitempty"`
@@ -372,16 +373,12 @@ func (r *etcdRun) seedEtcd(ctx context.Context) error {
 		imp.Ratio = imp.EtcdSeconds / imp.BoltSeconds
 	}
 	r.logf("etcd import: %.1fs (%.2f× bbolt)", imp.EtcdSeconds, imp.Ratio)
-	raw, err := r.rawRound(ctx, "import_txn", 0)
+	raw, err := r.rawImportRound(ctx, "import_txn", importRowsPerTxn)
 	if err != nil {
 		return err
 	}
 	imp.RawRowsPerSecond = raw.PerSecond * importRowsPerTxn
-	// The raw loop's CPU per row, beside the import's.
-	rc := &r.er.CPU[len(r.er.CPU)-1]
-	rc.Scenario, rc.ReplicasMs, rc.EtcdMs, rc.GeneratorMs = "raw_import_txn (per row)",
-		rc.ReplicasMs/importRowsPerTxn, rc.EtcdMs/importRowsPerTxn, rc.GeneratorMs/importRowsPerTxn
-	floor, err := r.rawRound(ctx, "import_floor", 0)
+	floor, err := r.rawImportRound(ctx, "import_floor", floorRowsPerTxn)
 	if err != nil {
 		return err
 	}
@@ -392,12 +389,21 @@ func (r *etcdRun) seedEtcd(ctx context.Context) error {
 			imp.FloorRatio = imp.FloorSeconds / imp.BoltSeconds
 		}
 	}
-	rc = &r.er.CPU[len(r.er.CPU)-1]
-	rc.Scenario, rc.ReplicasMs, rc.EtcdMs, rc.GeneratorMs = "raw_import_floor (per row)",
-		rc.ReplicasMs/floorRowsPerTxn, rc.EtcdMs/floorRowsPerTxn, rc.GeneratorMs/floorRowsPerTxn
 	// Every replica must see the last row before the logins start.
 	last := r.cfg.Dataset.Records - 1
 	return r.waitVisible(ctx, r.cfg.Dataset.UserID(last), r.cfg.Dataset.Email(last), r.cfg.Dataset.Org(last))
+}
+
+// rawImportRound runs the raw import loop of kind, whose Txns write rows
+// registrations each, and reports its CPU per row, beside the import's.
+func (r *etcdRun) rawImportRound(ctx context.Context, kind string, rows float64) (EtcdRaw, error) {
+	raw, err := r.rawRound(ctx, kind, 0)
+	if err != nil {
+		return raw, err
+	}
+	rc := &r.er.CPU[len(r.er.CPU)-1]
+	rc.Scenario, rc.ReplicasMs, rc.EtcdMs, rc.GeneratorMs = "raw_"+kind+" (per row)", rc.ReplicasMs/rows, rc.EtcdMs/rows, rc.GeneratorMs/rows
+	return raw, nil
 }
 
 // waitVisible polls every replica's hook until the login of a seeded row

@@ -194,8 +194,8 @@ const importWorkers = 8
 // per Txn: etcd's default limit of 128 operations, one put each.
 const floorRowsPerTxn = 128
 
-// rawImportFloor is the least any import of new registrations into etcd
-// can cost: one put of a record-sized value per registration (no index
+// rawImportFloor is the least an import of new registrations into etcd
+// can cost when each has a key of its own: one put of a record-sized value per registration (no index
 // entry, no compare), floorRowsPerTxn to a Txn, from importWorkers
 // workers. Its Ops are Txns; rows are Ops × floorRowsPerTxn.
 func rawImportFloor(ctx context.Context, run string, d Dataset, clients []*clientv3.Client, dur time.Duration) (EtcdRaw, error) {

@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 
@@ -14,27 +13,24 @@ import (
 // copy or a restore: read-only, so a file in use by a service is refused
 // (its lock) and the file is never written. A store of an older schema
 // cannot be read as this version's, and a read-only open cannot migrate
-// it: its snapshot is copied into a temporary file in dir (the system's
-// when empty), migrated there, and read from that copy, which Close
-// removes. The file at path is left as it was.
-func OpenSource(path, dir string, opts Options) (*Store, error) {
+// it: its snapshot is copied into a temporary file ($TMPDIR), migrated
+// there, and read from that copy, which Close removes. The file at path
+// is left as it was.
+func OpenSource(path string, opts Options) (*Store, error) {
 	opts.ReadOnly = true
 	s, err := Open(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	var have uint64
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		have = binary.BigEndian.Uint64(tx.Bucket(bMeta).Get(keySchema))
-		return nil
-	}); err != nil || have == SchemaVersion {
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
+	have, err := s.schema()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if have == SchemaVersion {
 		return s, nil
 	}
-	tmp, err := os.CreateTemp(dir, "prereg-migrated-*.db")
+	tmp, err := os.CreateTemp("", "prereg-migrated-*.db")
 	if err != nil {
 		s.Close()
 		return nil, prereg.Wrap(prereg.Unavailable, err, fmt.Sprintf("%s has schema %d: it is read through a migrated copy, which cannot be made: %s", path, have, osCause(err)))

@@ -267,7 +267,17 @@ func (s *Store) init() error {
 }
 
 func (s *Store) checkSchema() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	have, err := s.schema()
+	if err != nil {
+		return err
+	}
+	return schemaError(s.path, have)
+}
+
+// schema is the schema version the file records.
+func (s *Store) schema() (uint64, error) {
+	var have uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		if meta == nil {
 			return prereg.Errorf(prereg.Invalid, "%s is not a prereg store", s.path)
@@ -276,6 +286,8 @@ func (s *Store) checkSchema() error {
 		if v == nil {
 			return prereg.Errorf(prereg.Invalid, "%s has an unknown schema version", s.path)
 		}
-		return schemaError(s.path, binary.BigEndian.Uint64(v))
+		have = binary.BigEndian.Uint64(v)
+		return nil
 	})
+	return have, err
 }
